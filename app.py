@@ -1,0 +1,81 @@
+"""Start the studio: parse flags, build the engine and the page, launch. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+log = logging.getLogger("studio")
+
+
+def parse_auth(value: str) -> tuple[str, str]:
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise argparse.ArgumentTypeError(f"--auth {value!r} is not valid; expected user:password")
+    return user, password
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not valid; expected a whole number >= 1")
+    return number
+
+
+def port(value: str) -> int:
+    number = positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"port {value!r} is not valid; expected 1..65535")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description="studio: text-to-image in the browser")
+    p.add_argument("--model", default=env("STUDIO_MODEL", "sd15"),
+                   help="preset name (sd15, sdxl, sd-turbo, sdxl-turbo, tiny, tiny-xl), hub id, "
+                        "diffusers folder or .safetensors file (default: sd15; env STUDIO_MODEL)")
+    p.add_argument("--host", default=env("STUDIO_HOST", "127.0.0.1"), help="address to listen on")
+    p.add_argument("--port", type=port, default=int(env("STUDIO_PORT", env("GRADIO_SERVER_PORT", "7860"))))
+    p.add_argument("--share", action="store_true", help="create a public Gradio link (use --auth with it)")
+    p.add_argument("--auth", type=parse_auth, help="user:password required to open the page")
+    p.add_argument("--device", default=env("STUDIO_DEVICE", "auto"), help="auto, cuda, cuda:N, mps or cpu")
+    p.add_argument("--dtype", default=env("STUDIO_DTYPE", "auto"), help="auto, fp16, bf16 or fp32")
+    p.add_argument("--cache-size", type=positive_int, default=int(env("STUDIO_CACHE_SIZE", "2")),
+                   help="how many models stay loaded (LRU)")
+    p.add_argument("--queue-size", type=positive_int, default=int(env("STUDIO_QUEUE_SIZE", "16")),
+                   help="how many requests may wait before new ones are told the studio is busy")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from studio import Studio
+    from studio.errors import StudioError
+    from studio.models import resolve_model
+    from studio.ui import Warmup, build_ui
+
+    try:
+        resolve_model(args.model)
+        studio = Studio(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
+                        allow_pickle=args.allow_pickle)
+    except StudioError as exc:
+        sys.exit(f"error: {exc}")
+    if args.share and not args.auth:
+        log.warning("--share without --auth: anyone with the link can use this machine's GPU. "
+                    "Add --auth user:password.")
+    warmup = Warmup(studio, args.model).start()
+    demo = build_ui(studio, warmup, queue_size=args.queue_size)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The engine: `Studio(...).generate(request)` returns a cancellable Job that yields events.
+
+    studio = Studio()                      # device / precision chosen automatically
+    job = studio.generate(GenerationRequest(prompt="a cat", model="tiny", steps=8, width=64, height=64))
+    for event in job:                      # Status, Progress, (Preview), then Result or Cancelled
+        ...
+    job.cancel()                           # from any thread: stops within one denoising step
+
+One job runs on the device at a time (a per-Studio lock); models stay in an LRU cache, so the next
+job with the same model starts at once and changing the sampler rebuilds only the scheduler.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+import torch
+
+from . import loading, samplers
+from .cache import LRUCache
+from .devices import DeviceChoice, free_device_memory, pick_device
+from .errors import StudioError
+from .events import Cancelled, Event, Progress, Result, Status, Timings
+from .infotext import format_infotext
+from .models import ModelSource
+from .request import GenerationRequest
+
+log = logging.getLogger("studio")
+
+_END = object()  # queue sentinel: the worker has finished
+
+
+class _Stop(Exception):
+    """Raised inside the step callback to abandon a pipeline call before it decodes anything."""
+
+
+def user_step(callback_index: int, callback_total: int, steps: int) -> int:
+    """Map a pipeline loop index to the user's step k of n.
+
+    Second-order samplers (Heun, DPM2) run about two loop iterations per user step, so progress is
+    the fraction of the pipeline's own timesteps done, scaled to the steps the user asked for.
+    """
+    if callback_total <= 0:
+        return steps
+    return max(1, min(steps, math.ceil((callback_index + 1) * steps / callback_total)))
+
+
+def pipeline_timestep_count(pipe: Any) -> int:
+    """How many loop iterations the running pipeline call makes (diffusers' `num_timesteps`)."""
+    count = getattr(pipe, "num_timesteps", None)
+    if isinstance(count, int) and count > 0:
+        return count
+    return len(pipe.scheduler.timesteps)
+
+
+class Job:
+    """One generation. Iterate it for events; `cancel()` from any thread stops it."""
+
+    def __init__(self, studio: "Studio", request: GenerationRequest):
+        self.studio = studio
+        self.request = request
+        self._cancel = threading.Event()
+        self._started = False
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._started:
+            raise RuntimeError("a Job can be iterated once")
+        self._started = True
+        events: queue.Queue = queue.Queue()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self.studio._run(self.request, events.put, self._cancel)
+            except BaseException as exc:  # handed to the consumer's thread below
+                failure.append(exc)
+            finally:
+                events.put(_END)
+
+        worker = threading.Thread(target=work, name="studio-job", daemon=True)
+        worker.start()
+        try:
+            while (event := events.get()) is not _END:
+                yield event
+            if failure:
+                raise failure[0]
+        finally:
+            # The consumer stopped early (closed generator, client gone): stop the work too.
+            self._cancel.set()
+            worker.join()
+
+    def result(self) -> Result | Cancelled:
+        """Run to the end and return the final event."""
+        final: Result | Cancelled | None = None
+        for event in self:
+            if isinstance(event, (Result, Cancelled)):
+                final = event
+        assert final is not None
+        return final
+
+
+class Studio:
+    """Owns the device, the pipeline cache and the device lock. Safe to share between sessions."""
+
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        cache_size: int = 2,
+        allow_pickle: bool = False,
+        single_file_configs: Mapping[str, str] | None = None,
+    ):
+        self.device: DeviceChoice = pick_device(device, dtype)
+        self.options = loading.LoadOptions(self.device, allow_pickle, dict(single_file_configs or {}))
+        self._cache: LRUCache[loading.LoadedModel] = LRUCache(cache_size, on_evict=self._release)
+        self._device_lock = threading.Lock()
+        log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(), cache_size)
+
+    # -- models -----------------------------------------------------------------------------
+
+    def _release(self, loaded: loading.LoadedModel) -> None:
+        log.info("Unloading %s to make room", loaded.name)
+        del loaded
+        gc.collect()
+        free_device_memory(self.device)
+
+    def _key(self, source: ModelSource) -> tuple:
+        return (source.kind, source.ref)
+
+    def load(self, model: str | ModelSource, report: Callable[[str], None] = log.info) -> loading.LoadedModel:
+        """The model from the cache, loading it (once) if needed."""
+        from .models import resolve_model
+
+        source = resolve_model(model) if isinstance(model, str) else model
+        loaded, _ = self._cache.get_or_load(self._key(source), lambda: loading.load(source, self.options, report))
+        return loaded
+
+    def is_loaded(self, model: str | ModelSource) -> bool:
+        from .models import resolve_model
+
+        source = resolve_model(model) if isinstance(model, str) else model
+        return self._cache.peek(self._key(source)) is not None
+
+    def loaded_models(self) -> list[str]:
+        return [ref for _, ref in self._cache.keys()]
+
+    @property
+    def load_count(self) -> int:
+        return self._cache.loads
+
+    # -- generation -------------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> Job:
+        """A job for this request; nothing runs until it is iterated."""
+        if not isinstance(request, GenerationRequest):
+            raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
+        return Job(self, request)
+
+    def run(self, request: GenerationRequest) -> Result:
+        """Generate and return the result (raises StudioError on failure)."""
+        final = self.generate(request).result()
+        if isinstance(final, Cancelled):
+            raise StudioError("the generation was cancelled")
+        return final
+
+    def _run(self, request: GenerationRequest, emit: Callable[[Event], None], cancel: threading.Event) -> None:
+        start = time.perf_counter()
+        # 1. Seeds: -1 becomes a real seed here, so the result can report it.
+        request = request.with_seed()
+        seeds = request.seeds()
+        # 2. The model (cached after the first time).
+        source = request.source
+        was_loaded = self.is_loaded(source)
+        if not was_loaded:
+            emit(Status(f"Loading model {source.name}"))
+        loaded = self.load(source, lambda message: emit(Status(message)))
+        load_s = 0.0 if was_loaded else time.perf_counter() - start
+        # 3. One job on the device at a time; a cancel while waiting ends the wait.
+        if not self._device_lock.acquire(blocking=False):
+            emit(Status("Waiting for the device"))
+            while not self._device_lock.acquire(timeout=0.05):
+                if cancel.is_set():
+                    emit(Cancelled(0, request.steps))
+                    return
+        try:
+            self._denoise(request, seeds, loaded, emit, cancel, start, load_s)
+        finally:
+            self._device_lock.release()
+
+    def _denoise(self, request, seeds, loaded, emit, cancel, start, load_s) -> None:
+        if cancel.is_set():
+            emit(Cancelled(0, request.steps))
+            return
+        pipe = loaded.pipe
+        # 4. A fresh scheduler from the model's own config: no reload, no leftover flags.
+        choice = request.sampler_choice
+        pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, choice, seeds)
+        # 5. One generator per image: item i is seed + i, drawn on the CPU unless asked otherwise.
+        rng_device = "cpu" if request.rng == "cpu" else loaded.device.device
+        generators = [torch.Generator(rng_device).manual_seed(s) for s in seeds]
+        progress = _ProgressReporter(request.steps, emit, cancel)
+        t0 = time.perf_counter()
+        try:
+            output = pipe(
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt or None,
+                num_inference_steps=request.steps,
+                guidance_scale=request.cfg_scale,
+                width=request.width,
+                height=request.height,
+                num_images_per_prompt=request.batch_size,
+                generator=generators,
+                callback_on_step_end=progress,
+                output_type="pil",
+            )
+        except _Stop:
+            log.info("Cancelled at step %d/%d", progress.step, request.steps)
+            emit(Cancelled(progress.step, request.steps))
+            return
+        except torch.OutOfMemoryError as exc:
+            free_device_memory(loaded.device)
+            raise StudioError(
+                f"Out of memory on {loaded.device.describe()} at {request.width}x{request.height}, "
+                f"batch {request.batch_size}: try a smaller size or batch."
+            ) from exc
+        generate_s = time.perf_counter() - t0
+        effective = choice.effective_schedule.name
+        infotexts = tuple(
+            format_infotext(
+                prompt=request.prompt, negative_prompt=request.negative_prompt, steps=request.steps,
+                sampler=request.sampler, schedule=effective, cfg_scale=request.cfg_scale, seed=seed,
+                width=request.width, height=request.height, model=loaded.name, model_hash=loaded.model_hash,
+                extras={"RNG": "CPU"} if request.rng == "cpu" else {},
+            )
+            for seed in seeds
+        )
+        notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
+        emit(Result(
+            request=request,
+            images=tuple(output.images),
+            seeds=tuple(seeds),
+            infotexts=infotexts,
+            timings=Timings(load_s=load_s, generate_s=generate_s, total_s=time.perf_counter() - start),
+            model_name=loaded.name,
+            notices=notices,
+        ))
+
+
+class _ProgressReporter:
+    """diffusers' `callback_on_step_end`: reports step k of n, and aborts when cancelled."""
+
+    def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event):
+        self.steps = steps
+        self.emit = emit
+        self.cancel = cancel
+        self.step = 0
+        self.t0 = time.perf_counter()
+
+    def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
+        if self.cancel.is_set():
+            raise _Stop()  # before decoding: a half-denoised image is never returned
+        step = user_step(index, pipeline_timestep_count(pipe), self.steps)
+        if step != self.step:
+            self.step = step
+            elapsed = time.perf_counter() - self.t0
+            rate = step / elapsed if elapsed > 0 else 0.0
+            eta = (self.steps - step) / rate if rate > 0 else 0.0
+            self.emit(Progress(step, self.steps, elapsed, rate, eta))
+        return tensors

@@ -1,0 +1,230 @@
+"""Turning a ModelSource into a ready pipeline on the chosen device.
+
+One loader per source kind (a registry, not an if-chain). Every failure becomes a ModelLoadError
+whose message says what happened and what to try instead; "the Hub cannot be reached" is its own
+error (ModelUnavailable) so the app can fall back to the offline `tiny` model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import diffusers
+from diffusers import DiffusionPipeline
+
+from . import models
+from .devices import DeviceChoice
+from .errors import ModelLoadError, ModelUnavailable, PickleRefused
+from .tiny import TINY_BUILDERS
+
+log = logging.getLogger("studio")
+
+Report = Callable[[str], None]
+SUPPORTED_PIPELINES = {"StableDiffusionPipeline": "sd15", "StableDiffusionXLPipeline": "sdxl"}
+PIPELINE_CLASSES = {name: getattr(diffusers, name) for name in SUPPORTED_PIPELINES}  # eager: see samplers
+NO_SAFETY_CHECKER = {"safety_checker": None, "requires_safety_checker": False}
+NOISE_NOTICE = "The {name} model has random weights: its images are noise (it exists for offline tests and demos)."
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How models are loaded; fixed for a Studio's lifetime."""
+
+    device: DeviceChoice
+    allow_pickle: bool = False
+    # family -> hub id or local diffusers folder describing single-file checkpoints of that family
+    single_file_configs: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A pipeline ready to run, with what the engine and the infotext need to know about it."""
+
+    source: models.ModelSource
+    family: str
+    pipe: Any
+    scheduler_config: Mapping[str, Any]  # the model's own scheduler config: samplers build from it
+    model_hash: str | None  # A1111's short hash (sha256[:10]) for single files
+    load_s: float
+    device: DeviceChoice
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+def _connection_problem(exc: BaseException) -> bool:
+    """True when the error chain says the Hub could not be reached (offline, DNS, timeout)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        name = type(exc).__name__
+        if isinstance(exc, (LocalEntryNotFoundError, ConnectionError, TimeoutError)) or name in (
+            "ConnectError", "ConnectTimeout", "ReadTimeout", "gaierror", "OfflineModeIsEnabled",
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _offline_advice(what: str, exc: BaseException) -> ModelUnavailable:
+    return ModelUnavailable(
+        f"{what} is not on this machine and the Hugging Face Hub cannot be reached "
+        f"({type(exc).__name__}). Connect once to download it, point the model at a local diffusers "
+        f"folder or a .safetensors file, or use the offline 'tiny' model (its images are noise)."
+    )
+
+
+def _hub_or_cache(what: str, fetch: Callable[[bool], Any]) -> Any:
+    """Try the local Hugging Face cache first (no network), then the Hub."""
+    try:
+        return fetch(True)
+    except Exception as first:  # not cached, or cached incompletely
+        if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0", "false", "False"):
+            raise _offline_advice(what, first) from first
+    try:
+        return fetch(False)
+    except Exception as exc:
+        if _connection_problem(exc):
+            raise _offline_advice(what, exc) from exc
+        raise ModelLoadError(f"{what} could not be loaded: {exc}") from exc
+
+
+def _family_of(pipe: Any, source: models.ModelSource) -> str:
+    name = type(pipe).__name__
+    if name not in SUPPORTED_PIPELINES:
+        raise ModelLoadError(
+            f"{source.name} is a {name}; this studio runs "
+            + " and ".join(sorted(SUPPORTED_PIPELINES)) + " models (SD 1.x/2.x and SDXL families)."
+        )
+    return SUPPORTED_PIPELINES[name]
+
+
+def _load_builtin(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
+    report(f"Building {source.name} (random weights, offline)")
+    log.warning(NOISE_NOTICE.format(name=source.name))
+    pipe = TINY_BUILDERS[source.ref]()  # built in fp32; the other loaders load at the target dtype
+    return pipe if options.device.dtype_name == "fp32" else pipe.to(dtype=options.device.dtype)
+
+
+def _load_hub(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
+    variant = "fp16" if source.preset and source.preset.fp16_variant and options.device.dtype_name == "fp16" else None
+    report(f"Loading {source.ref} from the Hugging Face cache or Hub (downloads show in the log)")
+
+    def fetch(local_only: bool):
+        return DiffusionPipeline.from_pretrained(
+            source.ref, torch_dtype=options.device.dtype, variant=variant,
+            local_files_only=local_only, use_safetensors=True, **NO_SAFETY_CHECKER,
+        )
+
+    return _hub_or_cache(f"Model {source.ref}", fetch)
+
+
+def _load_folder(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
+    report(f"Loading diffusers folder {source.ref}")
+    try:
+        return DiffusionPipeline.from_pretrained(
+            source.ref, torch_dtype=options.device.dtype, local_files_only=True, **NO_SAFETY_CHECKER
+        )
+    except Exception as exc:
+        raise ModelLoadError(f"The folder {source.ref} could not be loaded as a diffusers model: {exc}") from exc
+
+
+def checkpoint_family(path: str) -> str:
+    """Classify a single-file checkpoint by its tensor names (reads only the header)."""
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, framework="pt") as f:
+                keys = list(f.keys())
+        except Exception as exc:
+            raise ModelLoadError(f"{path} is not a readable .safetensors file: {exc}") from exc
+    else:
+        import torch
+
+        state = torch.load(path, map_location="cpu", weights_only=False)  # allowed by the caller
+        keys = list(state.get("state_dict", state))
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return "sdxl"
+    if any(k.startswith(("cond_stage_model.", "model.diffusion_model.")) for k in keys):
+        return "sd15"
+    raise ModelLoadError(
+        f"{path} does not look like an SD 1.x/2.x or SDXL checkpoint "
+        "(no model.diffusion_model / conditioner tensors); is it a LoRA, a VAE or an embedding?"
+    )
+
+
+def short_hash(path: str) -> str:
+    """A1111's 'Model hash': the first 10 hex digits of the file's SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:10]
+
+
+def _load_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
+    if source.pickle and not options.allow_pickle:
+        raise PickleRefused(
+            f"{Path(source.ref).name} is a pickle checkpoint: loading it can run arbitrary code. "
+            "Use a .safetensors file, or start the studio with --allow-pickle if you trust the file."
+        )
+    family = checkpoint_family(source.ref)
+    fam = models.family(family)
+    config = options.single_file_configs.get(family, fam.single_file_config)
+    pipeline_cls = PIPELINE_CLASSES[fam.pipeline]
+    report(f"Loading {Path(source.ref).name} as {fam.title} (configs from {config})")
+
+    def fetch(local_only: bool):
+        return pipeline_cls.from_single_file(
+            source.ref, config=config, torch_dtype=options.device.dtype,
+            local_files_only=local_only, **NO_SAFETY_CHECKER,
+        )
+
+    if Path(config).is_dir():
+        try:
+            return fetch(True)
+        except Exception as exc:
+            raise ModelLoadError(f"{source.ref} could not be loaded with configs from {config}: {exc}") from exc
+    return _hub_or_cache(f"The {fam.title} configuration ({config}) needed to read {Path(source.ref).name}", fetch)
+
+
+LOADERS: dict[str, Callable[[models.ModelSource, LoadOptions, Report], Any]] = {
+    "builtin": _load_builtin,
+    "hub": _load_hub,
+    "folder": _load_folder,
+    "single_file": _load_single_file,
+}
+
+
+def load(source: models.ModelSource, options: LoadOptions, report: Report = lambda message: None) -> LoadedModel:
+    """Load a model, move it to the device and prepare it for the engine."""
+    start = time.perf_counter()
+    pipe = LOADERS[source.kind](source, options, report)
+    family = _family_of(pipe, source)
+    pipe = pipe.to(options.device.device)
+    pipe.set_progress_bar_config(disable=True)  # the engine reports progress itself
+    model_hash = None
+    if source.kind == "single_file":
+        report("Hashing the checkpoint for the infotext")
+        model_hash = short_hash(source.ref)
+    loaded = LoadedModel(
+        source=source,
+        family=family,
+        pipe=pipe,
+        scheduler_config=dict(pipe.scheduler.config),
+        model_hash=model_hash,
+        load_s=time.perf_counter() - start,
+        device=options.device,
+    )
+    log.info("Loaded %s (%s) on %s in %.1fs", source.name, family, options.device.describe(), loaded.load_s)
+    return loaded

@@ -1,0 +1,267 @@
+"""Model presets and model sources: what a `model` string in a request refers to.
+
+A model is one of: a preset name from `presets/models/*.json` (including the offline `tiny` and
+`tiny-xl`), a Hugging Face Hub id (`owner/name`), a local diffusers folder, or a single checkpoint
+file. This module only *names* models; `loading.py` turns a source into a pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import InvalidValue, StudioError, UnknownName
+
+PRESETS_DIR = Path(os.environ.get("STUDIO_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
+SAFE_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+BUILTIN_PREFIX = "builtin:"
+
+
+@dataclass(frozen=True)
+class PreviewData:
+    """Per-family data for live previews: a linear latent->RGB projection and a TAESD repo."""
+
+    latent_rgb_factors: tuple[tuple[float, ...], ...]
+    latent_rgb_bias: tuple[float, ...]
+    taesd: str | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model architecture family (sd15, sdxl): how to load it and its size limits."""
+
+    name: str
+    title: str
+    pipeline: str  # diffusers pipeline class name
+    single_file_config: str  # hub repo whose configs describe a single-file checkpoint
+    default_size: int
+    size_range: tuple[int, int]
+    preview: PreviewData
+
+
+@dataclass(frozen=True)
+class Defaults:
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    sampler: str = "DPM++ 2M"
+    schedule: str = "Automatic"
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    title: str
+    source: str  # hub id, or builtin:<family> for the tiny random-weight models
+    family: str
+    defaults: Defaults
+    aliases: tuple[str, ...] = ()
+    size_range: tuple[int, int] | None = None  # None: the family's
+    fp16_variant: bool = False  # the hub repo has *.fp16.safetensors (half the download)
+    is_noise: bool = False  # random weights: say so wherever its images appear
+    preview: PreviewData | None = None  # None: the family's
+    order: int = 100  # position in the model dropdown
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved `model` string."""
+
+    name: str  # what the infotext calls it: preset name, hub id, or file / folder name
+    kind: str  # "builtin" | "hub" | "folder" | "single_file"
+    ref: str  # builtin family, hub id, or absolute path
+    family: str | None  # None until loaded for hub ids and files we cannot classify yet
+    preset: ModelPreset | None = None
+    pickle: bool = False  # a pickle checkpoint: refused unless the studio allows it
+
+    @property
+    def is_noise(self) -> bool:
+        return bool(self.preset and self.preset.is_noise)
+
+    @property
+    def size_range(self) -> tuple[int, int]:
+        if self.preset and self.preset.size_range:
+            return self.preset.size_range
+        return family(self.family).size_range if self.family else (64, 2048)
+
+    @property
+    def defaults(self) -> Defaults:
+        if self.preset:
+            return self.preset.defaults
+        if self.family:
+            size = family(self.family).default_size
+            return Defaults(width=size, height=size)
+        return Defaults()
+
+    @property
+    def preview(self) -> PreviewData | None:
+        if self.preset and self.preset.preview:
+            return self.preset.preview
+        return family(self.family).preview if self.family else None
+
+
+class PresetFileError(StudioError):
+    """A preset file is malformed; the message names the file and the key."""
+
+
+def _preview(data: Mapping[str, Any], where: str) -> PreviewData:
+    try:
+        factors = tuple(tuple(float(v) for v in row) for row in data["latent_rgb_factors"])
+        bias = tuple(float(v) for v in data.get("latent_rgb_bias", (0.0, 0.0, 0.0)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PresetFileError(f"{where}: preview needs latent_rgb_factors rows of numbers ({exc})") from None
+    if any(len(row) != 3 for row in factors) or len(bias) != 3:
+        raise PresetFileError(f"{where}: latent_rgb_factors rows and latent_rgb_bias need 3 values (R, G, B)")
+    return PreviewData(factors, bias, data.get("taesd"))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PresetFileError(f"{path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PresetFileError(f"{path}: must hold a JSON object")
+    return data
+
+
+@functools.cache
+def families(presets_dir: Path = PRESETS_DIR) -> Mapping[str, Family]:
+    path = presets_dir / "families.json"
+    out = {}
+    for name, data in _read_json(path).items():
+        where = f"{path} [{name}]"
+        try:
+            out[name] = Family(
+                name=name,
+                title=data["title"],
+                pipeline=data["pipeline"],
+                single_file_config=data["single_file_config"],
+                default_size=int(data["default_size"]),
+                size_range=_size_range(data["size_range"], where),
+                preview=_preview(data["preview"], where),
+            )
+        except KeyError as exc:
+            raise PresetFileError(f"{where}: missing key {exc}") from None
+    return out
+
+
+def family(name: str) -> Family:
+    table = families()
+    if name not in table:
+        raise UnknownName("family", name, sorted(table))
+    return table[name]
+
+
+def _size_range(value: Any, where: str) -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise PresetFileError(f"{where}: size_range must be [min, max], got {value!r}") from None
+    if not (8 <= low <= high) or low % 8 or high % 8:
+        raise PresetFileError(f"{where}: size_range {value!r} must be multiples of 8 with min <= max")
+    return (low, high)
+
+
+def parse_preset(data: Mapping[str, Any], where: str) -> ModelPreset:
+    """Build a preset from one JSON object; errors name the file and the key."""
+    known = {f for f in ModelPreset.__dataclass_fields__}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise PresetFileError(f"{where}: unknown keys {unknown}; allowed: {sorted(known)}")
+    try:
+        fam = data["family"]
+        if fam not in families():
+            raise PresetFileError(f"{where}: family {fam!r} is not one of {sorted(families())}")
+        defaults_data = dict(data.get("defaults", {}))
+        bad = sorted(set(defaults_data) - set(Defaults.__dataclass_fields__))
+        if bad:
+            raise PresetFileError(f"{where}: unknown defaults {bad}; allowed: {sorted(Defaults.__dataclass_fields__)}")
+        return ModelPreset(
+            name=str(data["name"]),
+            title=str(data.get("title", data["name"])),
+            source=str(data["source"]),
+            family=fam,
+            defaults=Defaults(**defaults_data),
+            aliases=tuple(str(a) for a in data.get("aliases", ())),
+            size_range=_size_range(data["size_range"], where) if "size_range" in data else None,
+            fp16_variant=bool(data.get("fp16_variant", False)),
+            is_noise=bool(data.get("is_noise", False)),
+            preview=_preview(data["preview"], where) if "preview" in data else None,
+            order=int(data.get("order", 100)),
+        )
+    except KeyError as exc:
+        raise PresetFileError(f"{where}: missing key {exc}") from None
+
+
+@functools.cache
+def presets(presets_dir: Path = PRESETS_DIR) -> Mapping[str, ModelPreset]:
+    """All model presets by lower-case name, read once from `presets/models/*.json`."""
+    found = [parse_preset(_read_json(path), str(path)) for path in (presets_dir / "models").glob("*.json")]
+    return {p.name.casefold(): p for p in sorted(found, key=lambda p: (p.order, p.name))}
+
+
+def preset_names() -> list[str]:
+    return [p.name for p in presets().values()]
+
+
+def _find_preset(name: str) -> ModelPreset | None:
+    key = name.strip().casefold()
+    for preset in presets().values():
+        if key == preset.name.casefold() or key in (a.casefold() for a in preset.aliases):
+            return preset
+    return None
+
+
+def source_for_preset(preset: ModelPreset) -> ModelSource:
+    if preset.source.startswith(BUILTIN_PREFIX):
+        return ModelSource(preset.name, "builtin", preset.source[len(BUILTIN_PREFIX):], preset.family, preset)
+    return ModelSource(preset.name, "hub", preset.source, preset.family, preset)
+
+
+def _folder_family(folder: Path) -> str | None:
+    try:
+        class_name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    for fam in families().values():
+        if class_name == fam.pipeline:
+            return fam.name
+    return None
+
+
+def resolve_model(model: str) -> ModelSource:
+    """Turn a request's `model` string into a source, or raise an error that lists the choices."""
+    if not isinstance(model, str) or not model.strip():
+        raise UnknownName("model", model, _model_choices())
+    preset = _find_preset(model)
+    if preset:
+        return source_for_preset(preset)
+    text = model.strip()
+    path = Path(text).expanduser()
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise InvalidValue("model", text, "a diffusers folder must contain model_index.json")
+        return ModelSource(path.name, "folder", str(path.resolve()), _folder_family(path))
+    if suffix in SAFE_SUFFIXES + PICKLE_SUFFIXES:
+        if not path.is_file():
+            raise InvalidValue("model", text, "an existing checkpoint file (no such file)")
+        return ModelSource(path.stem, "single_file", str(path.resolve()), None, pickle=suffix in PICKLE_SUFFIXES)
+    if HUB_ID.match(text) and not path.exists():
+        return ModelSource(text, "hub", text, None)
+    raise UnknownName("model", model, _model_choices())
+
+
+def _model_choices() -> list[str]:
+    return preset_names() + [
+        "a Hugging Face Hub id (owner/name)", "a local diffusers folder", "a .safetensors checkpoint file"
+    ]

@@ -1,0 +1,188 @@
+"""The Gradio page on top of the engine. Nothing imports this module but app.py and tests.
+
+Every user's state lives in their own event (and later gr.State); the Studio shared here is a cache
+of loaded models and a device lock, never a user's settings. The generation event is exposed as
+`api_name="generate"`; its keyword parameters are the function parameters of `generate` below.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import gradio as gr
+
+from . import models, samplers
+from .engine import Studio
+from .errors import ModelLoadError, StudioError
+from .events import Cancelled, Progress, Result, Status
+from .request import BATCH_RANGE, CFG_RANGE, DEFAULT_MODEL, MAX_SEED, STEPS_RANGE, GenerationRequest
+
+log = logging.getLogger("studio")
+FALLBACK_MODEL = "tiny"
+GPU_SLOT = "gpu"  # every event that runs on the device shares this concurrency slot
+
+
+@dataclass
+class Warmup:
+    """Loads the starting model in the background so the page is up at once.
+
+    When the model cannot be loaded (no network and not cached, say), the studio starts on the
+    offline `tiny` model instead and `notice` says why and how to get real weights.
+    """
+
+    studio: Studio
+    requested: str
+    model: str = ""
+    notice: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> "Warmup":
+        self.model = self.requested
+        threading.Thread(target=self._run, name="studio-warmup", daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.studio.load(self.requested)
+            source = models.resolve_model(self.requested)
+            if source.is_noise:
+                self.notice = f"Running the offline **{source.name}** model: random weights, its images are noise."
+        except (ModelLoadError, StudioError) as exc:
+            self.model = FALLBACK_MODEL
+            self.notice = (
+                f"**{self.requested} could not be loaded**, so the studio started on the offline "
+                f"`{FALLBACK_MODEL}` model (random weights: images are noise). Reason: {exc} "
+                f"To use real weights, connect once so they download, or start with "
+                f"`--model /path/to/model.safetensors` or a local diffusers folder."
+            )
+            log.warning("%s could not be loaded (%s); starting on %s", self.requested, exc, FALLBACK_MODEL)
+            try:
+                self.studio.load(FALLBACK_MODEL)
+            except StudioError as tiny_exc:  # pragma: no cover - tiny needs no network or files
+                log.error("The fallback model failed too: %s", tiny_exc)
+        finally:
+            self.done.set()
+
+
+def _status_line(event: Progress) -> str:
+    return (f"Step {event.step}/{event.total} · {event.it_per_s:.2f} it/s · "
+            f"ETA {event.eta_s:.1f}s · {event.elapsed_s:.1f}s elapsed")
+
+
+def make_generate(studio: Studio):
+    """The handler behind `/generate`. Its parameter names are the API's keyword parameters."""
+
+    def generate(
+        prompt: str,
+        negative_prompt: str = "",
+        model: str = DEFAULT_MODEL,
+        sampler: str = "DPM++ 2M",
+        schedule: str = samplers.AUTOMATIC,
+        steps: int = 20,
+        cfg_scale: float = 7.0,
+        seed: int = -1,
+        width: int = 512,
+        height: int = 512,
+        batch_size: int = 1,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple[Any, str, int, str]]:
+        """Generate images; streams status while running, ends with images, infotext and seed."""
+        try:
+            request = GenerationRequest(
+                prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
+                schedule=schedule, steps=steps, cfg_scale=cfg_scale, seed=seed,
+                width=width, height=height, batch_size=batch_size,
+            )
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        job = studio.generate(request)
+        events = iter(job)
+        try:
+            for event in events:
+                if isinstance(event, Status):
+                    progress(0, desc=event.message)
+                    yield gr.skip(), gr.skip(), gr.skip(), event.message
+                elif isinstance(event, Progress):
+                    progress((event.step, event.total), desc="Denoising", unit="steps")
+                    yield gr.skip(), gr.skip(), gr.skip(), _status_line(event)
+                elif isinstance(event, Cancelled):
+                    yield gr.skip(), gr.skip(), gr.skip(), f"Stopped at step {event.step}/{event.total}."
+                elif isinstance(event, Result):
+                    notes = " ".join(event.notices)
+                    done = (f"Done in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}").strip()
+                    yield list(event.images), event.infotexts[0], event.seed, done
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:  # keep serving; the message names what failed
+            log.exception("generation failed")
+            raise gr.Error(f"Generation failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            job.cancel()  # a Stop press or a closed connection ends the job, not just the stream
+            events.close()
+
+    return generate
+
+
+def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
+    """The page. Defaults come from the starting model's preset."""
+    start = models.resolve_model(warmup.requested)
+    d = start.defaults
+    sampler_names = samplers.sampler_names()
+    with gr.Blocks(title="studio") as demo:
+        gr.Markdown("# studio")
+        notice = gr.Markdown(warmup.notice, elem_id="notice")
+        with gr.Row():
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(label="Prompt", lines=3, elem_id="prompt")
+                negative_prompt = gr.Textbox("", label="Negative prompt", lines=2, elem_id="negative_prompt")
+            with gr.Column(scale=1, min_width=160):
+                run = gr.Button("Generate", variant="primary", elem_id="generate")
+                stop = gr.Button("Stop", variant="stop", elem_id="stop")
+        with gr.Row():
+            with gr.Column():
+                model = gr.Dropdown(models.preset_names(), value=warmup.model, label="Model",
+                                    allow_custom_value=True, info="a preset, a hub id, a folder or a .safetensors file")
+                with gr.Row():
+                    sampler = gr.Dropdown(sampler_names, value=d.sampler, label="Sampler", allow_custom_value=True)
+                    schedule = gr.Dropdown(samplers.schedule_names(), value=d.schedule, label="Schedule type",
+                                           allow_custom_value=True)
+                steps = gr.Slider(*STEPS_RANGE, value=d.steps, step=1, label="Steps")
+                cfg_scale = gr.Slider(*CFG_RANGE, value=d.cfg_scale, step=0.5, label="CFG scale")
+                low, high = start.size_range
+                with gr.Row():
+                    width = gr.Slider(low, high, value=d.width, step=8, label="Width")
+                    height = gr.Slider(low, high, value=d.height, step=8, label="Height")
+                with gr.Row():
+                    seed = gr.Number(value=-1, precision=0, minimum=-1, maximum=MAX_SEED, label="Seed (-1 = random)")
+                    batch_size = gr.Slider(*BATCH_RANGE, value=1, step=1, label="Batch size")
+            with gr.Column():
+                status = gr.Markdown("", label="status", elem_id="status")
+                gallery = gr.Gallery(label="Images", columns=2, height="auto", format="png", elem_id="gallery")
+                infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
+                seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed_used")
+        inputs = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height, batch_size]
+        event = gr.on(
+            triggers=[run.click, prompt.submit],
+            fn=make_generate(studio),
+            inputs=inputs,
+            outputs=[gallery, infotext, seed_used, status],
+            api_name="generate",
+            concurrency_id=GPU_SLOT,
+            concurrency_limit=1,
+        )
+        stop.click(None, cancels=[event], api_name=False)
+
+        # Until the warm-up has finished, poll it so a fallback notice and model show up.
+        timer = gr.Timer(1.0)
+
+        def poll() -> tuple[Any, Any, Any]:
+            fell_back = warmup.model != warmup.requested
+            return (warmup.notice, gr.update(value=warmup.model) if fell_back else gr.skip(),
+                    gr.Timer(active=not warmup.done.is_set()))
+
+        timer.tick(poll, outputs=[notice, model, timer], api_name=False, show_progress="hidden")
+    demo.queue(max_size=queue_size, default_concurrency_limit=1)
+    return demo

@@ -1,0 +1,113 @@
+"""The app as a user starts it (`python app.py --model tiny`), driven through gradio_client."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from gradio_client import Client
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--model", "tiny", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=open("/tmp/apptest.log", "w"), stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            c = Client(url, verbose=False)
+            break
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("app did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
+            time.sleep(0.5)
+    yield c
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def image_of(gallery) -> np.ndarray:
+    path = gallery[0]["image"]
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def generate(client, **params):
+    base = dict(prompt="a lighthouse", model="tiny", steps=4, width=64, height=64, seed=7)
+    return client.predict(**{**base, **params}, api_name="/generate")
+
+
+def test_generate_with_an_old_a1111_sampler_name_is_reproducible(client):
+    images, infotext, seed, status = generate(client, sampler="DPM++ 2M Karras")
+    assert "Sampler: DPM++ 2M, Schedule type: Karras" in infotext and "Seed: 7," in infotext
+    assert seed == 7 and "noise" in status
+    again = generate(client, sampler="DPM++ 2M Karras")
+    assert np.array_equal(image_of(images), image_of(again[0]))
+    other = generate(client, sampler="DPM++ 2M Karras", seed=8)
+    assert not np.array_equal(image_of(images), image_of(other[0]))
+    assert Path(images[0]["image"]).suffix == ".png"
+
+
+def test_random_seed_is_reported_back(client):
+    images, infotext, seed, _ = generate(client, seed=-1, batch_size=2)
+    assert len(images) == 2 and seed >= 0 and f"Seed: {seed}," in infotext
+
+
+def test_stream_reports_steps(client):
+    job = client.submit(prompt="a lighthouse", model="tiny", steps=5, width=64, height=64, seed=1,
+                        sampler="Euler a", api_name="/generate")
+    statuses = [update[3] for update in job]
+    assert any("Step 5/5" in s for s in statuses)
+    assert job.outputs()[-1][2] == 1
+
+
+def test_bad_values_come_back_as_clear_errors_and_the_app_keeps_serving(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="sampler: 'Euler z' is not valid; allowed: one of DPM\\+\\+ 2M"):
+        generate(client, sampler="Euler z")
+    # Gradio's slider checks its own range first; its message still names the value and the limit.
+    with pytest.raises(AppError, match="500.*150"):
+        generate(client, steps=500)
+    with pytest.raises(AppError, match="width: 60 is not valid; allowed: a multiple of 8"):
+        generate(client, width=60)
+    assert generate(client)[2] == 7
+
+
+def test_cancel_stops_the_job_and_frees_the_device(client):
+    job = client.submit(prompt="slow", model="tiny", steps=150, width=256, height=256, seed=1,
+                        api_name="/generate")
+    deadline = time.monotonic() + 60
+    while not any("Step" in str(update[3]) for update in job.outputs()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job.cancel()
+    # 150 steps at 256 px take minutes here: if the cancelled job still held the device,
+    # this small one would wait behind it.
+    start = time.monotonic()
+    assert generate(client, steps=2)[2] == 7
+    assert time.monotonic() - start < 30

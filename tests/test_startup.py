@@ -1,0 +1,63 @@
+"""Starting the studio: flags, and the fallback to `tiny` when the default model cannot be had."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+import app
+from studio import Studio
+from studio.ui import FALLBACK_MODEL, Warmup, build_ui
+
+
+def test_default_model_unavailable_falls_back_to_tiny_with_a_notice(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    studio = Studio(device="cpu", cache_size=2)
+    warmup = Warmup(studio, "sd15").start()
+    assert warmup.done.wait(60)
+    assert warmup.model == FALLBACK_MODEL
+    assert "sd15 could not be loaded" in warmup.notice and "cannot be reached" in warmup.notice
+    assert "noise" in warmup.notice and ".safetensors" in warmup.notice
+    assert studio.is_loaded("tiny")  # the page can generate at once
+
+
+def test_tiny_start_says_its_images_are_noise():
+    warmup = Warmup(Studio(device="cpu", cache_size=1), "tiny").start()
+    assert warmup.done.wait(60)
+    assert warmup.model == "tiny" and "noise" in warmup.notice
+
+
+def test_page_builds_before_the_model_has_loaded(monkeypatch):
+    studio = Studio(device="cpu", cache_size=1)
+    warmup = Warmup(studio, "tiny-xl")  # not started: nothing is loaded yet
+    warmup.model = warmup.requested
+    demo = build_ui(studio, warmup)
+    assert not studio.loaded_models()
+    api = demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]
+    assert [p["parameter_name"] for p in api] == [
+        "prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
+        "width", "height", "batch_size",
+    ]
+
+
+@pytest.mark.parametrize("value", ["user", ":pass", "user:", ""])
+def test_bad_auth_flag_is_refused_with_the_expected_form(value):
+    with pytest.raises(argparse.ArgumentTypeError, match="user:password"):
+        app.parse_auth(value)
+
+
+def test_flags_parse():
+    args = app.parser().parse_args(["--model", "tiny", "--port", "7000", "--auth", "a:b", "--share", "--cache-size", "3"])
+    assert (args.model, args.port, args.auth, args.share, args.cache_size) == ("tiny", 7000, ("a", "b"), True, 3)
+    with pytest.raises(SystemExit):
+        app.parser().parse_args(["--port", "70000"])
+
+
+def test_bad_device_flag_names_the_choices():
+    from studio.errors import InvalidValue
+
+    with pytest.raises(InvalidValue, match="device: 'tpu'"):
+        Studio(device="tpu")
+    with pytest.raises(InvalidValue, match="dtype: 'fp16' is not valid; allowed: on cpu"):
+        Studio(device="cpu", dtype="fp16")
