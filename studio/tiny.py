@@ -93,6 +93,20 @@ def _tiny_vae():
     )
 
 
+def _tiny_unet(**family_specific) -> UNet2DConditionModel:
+    """Two small blocks, attention in the second: the smallest UNet that runs every code path."""
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **family_specific,
+    )
+
+
 def _sd_scheduler():
     # The scheduler config SD 1.5 ships with (PNDM in the original repo; the sampler registry
     # rebuilds whatever the user picks from this config).
@@ -105,17 +119,7 @@ def build_tiny_sd15():
     """An SD-1.5-shaped StableDiffusionPipeline with random weights (deterministic)."""
     with torch.random.fork_rng(devices=[]):  # never disturb the caller's global RNG
         torch.manual_seed(TINY_SEED)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-            norm_num_groups=32,
-        )
+        unet = _tiny_unet(cross_attention_dim=32, norm_num_groups=32)
         vae = _tiny_vae()
         text_encoder = CLIPTextModel(_text_config(32))
     pipe = StableDiffusionPipeline(
@@ -135,14 +139,7 @@ def build_tiny_sdxl():
     """An SDXL-shaped StableDiffusionXLPipeline: two text encoders, the second with projection."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        unet = _tiny_unet(
             attention_head_dim=(2, 4),
             use_linear_projection=True,
             addition_embed_type="text_time",

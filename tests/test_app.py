@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -24,14 +23,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
     from gradio_client import Client
 
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--model", "tiny", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=open("/tmp/apptest.log", "w"), stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
@@ -39,10 +39,10 @@ def client():
         try:
             c = Client(url, verbose=False)
             break
-        except Exception:
+        except Exception as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("app did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
+                raise RuntimeError("app did not start:\n" + log_path.read_text()) from exc
             time.sleep(0.5)
     yield c
     proc.terminate()
