@@ -54,9 +54,7 @@ class Warmup:
             self.model = FALLBACK_MODEL
             self.notice = (
                 f"**{self.requested} could not be loaded**, so the studio started on the offline "
-                f"`{FALLBACK_MODEL}` model (random weights: images are noise). Reason: {exc} "
-                f"To use real weights, connect once so they download, or start with "
-                f"`--model /path/to/model.safetensors` or a local diffusers folder."
+                f"`{FALLBACK_MODEL}` model (random weights: images are noise). Reason: {exc}"
             )
             log.warning("%s could not be loaded (%s); starting on %s", self.requested, exc, FALLBACK_MODEL)
             try:
@@ -126,6 +124,18 @@ def make_generate(studio: Studio):
     return generate
 
 
+def model_form_updates(model: str) -> tuple[Any, ...]:
+    """Updates for (model, sampler, schedule, steps, cfg_scale, width, height) from a preset."""
+    source = models.resolve_model(model)
+    d = source.defaults
+    low, high = source.size_range
+    return (
+        gr.update(value=source.name), gr.update(value=d.sampler), gr.update(value=d.schedule),
+        gr.update(value=d.steps), gr.update(value=d.cfg_scale),
+        gr.update(value=d.width, minimum=low, maximum=high), gr.update(value=d.height, minimum=low, maximum=high),
+    )
+
+
 def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
     """The page. Defaults come from the starting model's preset."""
     start = models.resolve_model(warmup.requested)
@@ -178,11 +188,15 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
         # Until the warm-up has finished, poll it so a fallback notice and model show up.
         timer = gr.Timer(1.0)
 
-        def poll() -> tuple[Any, Any, Any]:
-            fell_back = warmup.model != warmup.requested
-            return (warmup.notice, gr.update(value=warmup.model) if fell_back else gr.skip(),
-                    gr.Timer(active=not warmup.done.is_set()))
+        preset_fields = [model, sampler, schedule, steps, cfg_scale, width, height]
 
-        timer.tick(poll, outputs=[notice, model, timer], api_name=False, show_progress="hidden")
+        def poll() -> tuple[Any, ...]:
+            done = gr.Timer(active=not warmup.done.is_set())
+            if warmup.model == warmup.requested:
+                return (warmup.notice, *[gr.skip()] * len(preset_fields), done)
+            # Fell back: switch the form to the fallback model and its own defaults and sizes.
+            return (warmup.notice, *model_form_updates(warmup.model), done)
+
+        timer.tick(poll, outputs=[notice, *preset_fields, timer], api_name=False, show_progress="hidden")
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     return demo

@@ -18,7 +18,7 @@ def test_default_model_unavailable_falls_back_to_tiny_with_a_notice(monkeypatch)
     assert warmup.done.wait(60)
     assert warmup.model == FALLBACK_MODEL
     assert "sd15 could not be loaded" in warmup.notice and "cannot be reached" in warmup.notice
-    assert "noise" in warmup.notice and ".safetensors" in warmup.notice
+    assert "noise" in warmup.notice and ".safetensors" in warmup.notice and "local" in warmup.notice
     assert studio.is_loaded("tiny")  # the page can generate at once
 
 
@@ -61,3 +61,11 @@ def test_bad_device_flag_names_the_choices():
         Studio(device="tpu")
     with pytest.raises(InvalidValue, match="dtype: 'fp16' is not valid; allowed: on cpu"):
         Studio(device="cpu", dtype="fp16")
+
+
+def test_fallback_switches_the_form_to_the_fallback_models_defaults():
+    from studio.ui import model_form_updates
+
+    model, sampler, schedule, steps, cfg, width, height = model_form_updates(FALLBACK_MODEL)
+    assert model["value"] == "tiny" and sampler["value"] == "Euler a" and steps["value"] == 8
+    assert (width["value"], width["minimum"], width["maximum"]) == (64, 32, 512)
