@@ -28,7 +28,7 @@ from .devices import DeviceChoice, free_device_memory, pick_device
 from .errors import StudioError
 from .events import Cancelled, Event, Progress, Result, Status, Timings
 from .infotext import format_infotext
-from .models import ModelSource
+from .models import ModelSource, resolve_model
 from .request import GenerationRequest
 
 log = logging.getLogger("studio")
@@ -57,6 +57,10 @@ def pipeline_timestep_count(pipe: Any) -> int:
     if isinstance(count, int) and count > 0:
         return count
     return len(pipe.scheduler.timesteps)
+
+
+def _as_source(model: str | ModelSource) -> ModelSource:
+    return resolve_model(model) if isinstance(model, str) else model
 
 
 class Job:
@@ -143,17 +147,12 @@ class Studio:
 
     def load(self, model: str | ModelSource, report: Callable[[str], None] = log.info) -> loading.LoadedModel:
         """The model from the cache, loading it (once) if needed."""
-        from .models import resolve_model
-
-        source = resolve_model(model) if isinstance(model, str) else model
+        source = _as_source(model)
         loaded, _ = self._cache.get_or_load(self._key(source), lambda: loading.load(source, self.options, report))
         return loaded
 
     def is_loaded(self, model: str | ModelSource) -> bool:
-        from .models import resolve_model
-
-        source = resolve_model(model) if isinstance(model, str) else model
-        return self._cache.peek(self._key(source)) is not None
+        return self._cache.peek(self._key(_as_source(model))) is not None
 
     def loaded_models(self) -> list[str]:
         return [ref for _, ref in self._cache.keys()]
