@@ -22,16 +22,18 @@ from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
-from . import loading, samplers
+from . import loading, prompts, samplers
 from .cache import LRUCache
+from .conditioning import Conditioning, PromptEncoder, chunk_token_counts, pad_to_same_length
 from .devices import DeviceChoice, free_device_memory, pick_device
 from .errors import StudioError
-from .events import Cancelled, Event, Progress, Result, Status, Timings
+from .events import Cancelled, Event, Progress, PromptView, Result, Status, Timings
 from .infotext import format_infotext
 from .models import ModelSource, resolve_model
 from .request import GenerationRequest
 
 log = logging.getLogger("studio")
+PROMPT_CACHE_SIZE = 32  # encoded prompts kept (a few KB to a few MB each)
 
 _END = object()  # queue sentinel: the worker has finished
 
@@ -132,6 +134,8 @@ class Studio:
         self.options = loading.LoadOptions(self.device, allow_pickle, dict(single_file_configs or {}))
         self._cache: LRUCache[loading.LoadedModel] = LRUCache(cache_size, on_evict=self._release)
         self._device_lock = threading.Lock()
+        # Encoded prompts by (model, syntax, clip skip, text): an unchanged prompt is not encoded again.
+        self._prompts: LRUCache[Conditioning] = LRUCache(PROMPT_CACHE_SIZE)
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(), cache_size)
 
     # -- models -----------------------------------------------------------------------------
@@ -160,6 +164,61 @@ class Studio:
     @property
     def load_count(self) -> int:
         return self._cache.loads
+
+    @property
+    def prompt_encodes(self) -> int:
+        """How many prompts have actually been run through a text encoder (tests read it)."""
+        return self._prompts.loads
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
+        """The parsed view: fragments and final weights, tokens per 75-token chunk, warnings.
+
+        Token counts need the model's tokenizer; they are None while that model is not loaded
+        (describing a prompt never starts a load).
+        """
+        parsed = prompts.parse(prompt, syntax)
+        counts = None
+        try:
+            loaded = self._cache.peek(self._key(_as_source(model))) if model else None
+        except StudioError:  # a half-typed model name: the view still shows fragments and warnings
+            loaded = None
+        if loaded is not None:
+            counts = tuple(chunk_token_counts(parsed, loaded.pipe.tokenizer))
+        return PromptView(tuple(prompts.fragments(parsed)), counts, parsed.warnings)
+
+    def _conditioning(self, loaded: loading.LoadedModel, request: GenerationRequest) -> tuple[dict, tuple[str, ...]]:
+        """Pipeline keyword arguments for both prompts (cached), and the prompts' warnings."""
+        encoder: PromptEncoder | None = None
+
+        def encode(text: str) -> Conditioning:
+            def build() -> Conditioning:
+                nonlocal encoder
+                encoder = encoder or PromptEncoder(loaded.pipe, loaded.family, request.clip_skip)
+                return encoder.encode(prompts.parse(text, request.prompt_syntax))
+
+            key = (self._key(loaded.source), request.prompt_syntax, request.clip_skip, text)
+            return self._prompts.get_or_load(key, build)[0]
+
+        warnings = tuple(
+            f"{label}: {w}"
+            for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt))
+            for w in prompts.parse(text, request.prompt_syntax).warnings
+        )
+        positive = encode(request.prompt)
+        if loaded.family == "sdxl" and not request.negative_prompt and loaded.pipe.config.get(
+            "force_zeros_for_empty_prompt", False
+        ):
+            # As diffusers' SDXL pipeline does: an empty negative prompt is all zeros.
+            negative = Conditioning(torch.zeros_like(positive.embeds), torch.zeros_like(positive.pooled))
+        else:
+            negative = encode(request.negative_prompt)
+            positive, negative = pad_to_same_length([positive, negative], encode(""))
+        kwargs = {"prompt_embeds": positive.embeds, "negative_prompt_embeds": negative.embeds}
+        if loaded.family == "sdxl":
+            kwargs.update(pooled_prompt_embeds=positive.pooled, negative_pooled_prompt_embeds=negative.pooled)
+        return kwargs, warnings
 
     # -- generation -------------------------------------------------------------------------
 
@@ -214,9 +273,9 @@ class Studio:
         progress = _ProgressReporter(request.steps, emit, cancel)
         t0 = time.perf_counter()
         try:
+            conditioning, prompt_warnings = self._conditioning(loaded, request)
             output = pipe(
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt or None,
+                **conditioning,
                 num_inference_steps=request.steps,
                 guidance_scale=request.cfg_scale,
                 width=request.width,
@@ -243,7 +302,7 @@ class Studio:
                 prompt=request.prompt, negative_prompt=request.negative_prompt, steps=request.steps,
                 sampler=request.sampler, schedule=effective, cfg_scale=request.cfg_scale, seed=seed,
                 width=request.width, height=request.height, model=loaded.name, model_hash=loaded.model_hash,
-                extras={"RNG": "CPU"} if request.rng == "cpu" else {},
+                extras=_infotext_extras(request),
             )
             for seed in seeds
         )
@@ -255,8 +314,20 @@ class Studio:
             infotexts=infotexts,
             timings=Timings(load_s=load_s, generate_s=generate_s, total_s=time.perf_counter() - start),
             model_name=loaded.name,
-            notices=notices,
+            notices=notices + prompt_warnings,
+            prompt_warnings=prompt_warnings,
         ))
+
+
+def _infotext_extras(request: GenerationRequest) -> dict[str, object]:
+    """Our settings beyond A1111's core line, under the keys A1111 uses where it has them."""
+    extras: dict[str, object] = {}
+    if request.clip_skip != 1:
+        extras["Clip skip"] = request.clip_skip
+    if request.rng == "cpu":
+        extras["RNG"] = "CPU"
+    extras["Prompt syntax"] = request.prompt_syntax
+    return extras
 
 
 class _ProgressReporter:

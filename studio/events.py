@@ -56,6 +56,7 @@ class Result:
     timings: Timings
     model_name: str
     notices: tuple[str, ...] = field(default=())
+    prompt_warnings: tuple[str, ...] = field(default=())
 
     @property
     def seed(self) -> int:
@@ -68,6 +69,15 @@ class Cancelled:
 
     step: int
     total: int
+
+
+@dataclass(frozen=True)
+class PromptView:
+    """The parsed view of a prompt: fragments with final weights, tokens per chunk, warnings."""
+
+    fragments: tuple[tuple[str, float], ...]
+    chunk_tokens: tuple[int, ...] | None  # None until the model (its tokenizer) is loaded
+    warnings: tuple[str, ...]
 
 
 Event = Union[Status, Progress, Preview, Result, Cancelled]

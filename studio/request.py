@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from . import samplers
+from . import prompts, samplers
 from .errors import InvalidValue, UnknownName
 from .models import ModelSource, resolve_model
 
@@ -17,6 +17,7 @@ STEPS_RANGE = (1, 150)
 CFG_RANGE = (0.0, 30.0)
 BATCH_RANGE = (1, 8)
 MAX_PROMPT_CHARS = 50_000
+CLIP_SKIP_RANGE = (1, 2)
 RNG_SOURCES = ("cpu", "device")
 DEFAULT_MODEL = "sd15"
 
@@ -76,6 +77,8 @@ class GenerationRequest:
     height: int = 512
     batch_size: int = 1
     rng: str = "cpu"  # where initial and ancestral noise is drawn: "cpu" = same image on any device
+    prompt_syntax: str = prompts.A1111  # "A1111" or "compel": which parser reads both prompts
+    clip_skip: int = 1  # 2 = condition on CLIP's penultimate layer (SD 1.x; SDXL always does)
 
     def __post_init__(self) -> None:
         # 1. Text fields.
@@ -92,6 +95,8 @@ class GenerationRequest:
         self._set("batch_size", _in_range("batch_size", self.batch_size, *BATCH_RANGE))
         if self.rng not in RNG_SOURCES:
             raise UnknownName("rng", self.rng, RNG_SOURCES)
+        self._set("prompt_syntax", prompts.canonical_syntax(self.prompt_syntax))
+        self._set("clip_skip", _in_range("clip_skip", self.clip_skip, *CLIP_SKIP_RANGE))
         # 3. Names: sampler + schedule (combined names split), then the model and its size range.
         choice = samplers.resolve(self.sampler, self.schedule)
         self._set("sampler", choice.sampler.name)

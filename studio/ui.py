@@ -14,11 +14,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from . import models, samplers
+from . import models, prompts, samplers
 from .engine import Studio
 from .errors import ModelLoadError, StudioError
 from .events import Cancelled, Progress, Result, Status
-from .request import BATCH_RANGE, CFG_RANGE, DEFAULT_MODEL, MAX_SEED, STEPS_RANGE, GenerationRequest
+from .request import BATCH_RANGE, CFG_RANGE, CLIP_SKIP_RANGE, DEFAULT_MODEL, MAX_SEED, STEPS_RANGE, GenerationRequest
 
 log = logging.getLogger("studio")
 FALLBACK_MODEL = "tiny"
@@ -85,6 +85,8 @@ def make_generate(studio: Studio):
         width: int = 512,
         height: int = 512,
         batch_size: int = 1,
+        prompt_syntax: str = prompts.A1111,
+        clip_skip: int = 1,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple[Any, str, int, str]]:
         """Generate images; streams status while running, ends with images, infotext and seed."""
@@ -93,6 +95,7 @@ def make_generate(studio: Studio):
                 prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
                 schedule=schedule, steps=steps, cfg_scale=cfg_scale, seed=seed,
                 width=width, height=height, batch_size=batch_size,
+                prompt_syntax=prompt_syntax, clip_skip=clip_skip,
             )
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
@@ -124,6 +127,24 @@ def make_generate(studio: Studio):
     return generate
 
 
+def make_parse_prompt(studio: Studio):
+    """The handler behind `/parse_prompt`: the parsed view of a prompt, as JSON."""
+
+    def parse_prompt(prompt: str, prompt_syntax: str = prompts.A1111, model: str = DEFAULT_MODEL) -> dict:
+        """Fragments with their final weights, tokens in each 75-token chunk, and warnings."""
+        try:
+            view = studio.describe_prompt(prompt or "", model, prompt_syntax)
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return {
+            "fragments": [{"text": text, "weight": round(weight, 4)} for text, weight in view.fragments],
+            "chunk_tokens": list(view.chunk_tokens) if view.chunk_tokens is not None else None,
+            "warnings": list(view.warnings),
+        }
+
+    return parse_prompt
+
+
 def model_form_updates(model: str) -> tuple[Any, ...]:
     """Updates for (model, sampler, schedule, steps, cfg_scale, width, height) from a preset."""
     source = models.resolve_model(model)
@@ -147,6 +168,7 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=3):
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="prompt")
+                parsed = gr.JSON(label="Parsed prompt", elem_id="parsed", open=False)
                 negative_prompt = gr.Textbox("", label="Negative prompt", lines=2, elem_id="negative_prompt")
             with gr.Column(scale=1, min_width=160):
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -168,12 +190,17 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
                 with gr.Row():
                     seed = gr.Number(value=-1, precision=0, minimum=-1, maximum=MAX_SEED, label="Seed (-1 = random)")
                     batch_size = gr.Slider(*BATCH_RANGE, value=1, step=1, label="Batch size")
+                with gr.Row():
+                    prompt_syntax = gr.Radio(prompts.syntax_names(), value=prompts.A1111, label="Prompt syntax",
+                                             info="A1111: (word:1.3) ((word)) [word] BREAK · compel: word++ (words)1.3 .blend()")
+                    clip_skip = gr.Slider(*CLIP_SKIP_RANGE, value=1, step=1, label="Clip skip (SD 1.x)")
             with gr.Column():
                 status = gr.Markdown("", label="status", elem_id="status")
                 gallery = gr.Gallery(label="Images", columns=2, height="auto", format="png", elem_id="gallery")
                 infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed_used")
-        inputs = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height, batch_size]
+        inputs = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height, batch_size,
+                  prompt_syntax, clip_skip]
         event = gr.on(
             triggers=[run.click, prompt.submit],
             fn=make_generate(studio),
@@ -184,6 +211,15 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
             concurrency_limit=1,
         )
         stop.click(None, cancels=[event], api_name=False)
+        gr.on(
+            triggers=[prompt.change, prompt_syntax.change, model.change],
+            fn=make_parse_prompt(studio),
+            inputs=[prompt, prompt_syntax, model],
+            outputs=parsed,
+            api_name="parse_prompt",
+            show_progress="hidden",
+            trigger_mode="always_last",
+        )
 
         # Until the warm-up has finished, poll it so a fallback notice and model show up.
         timer = gr.Timer(1.0)

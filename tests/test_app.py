@@ -111,3 +111,19 @@ def test_cancel_stops_the_job_and_frees_the_device(client):
     start = time.monotonic()
     assert generate(client, steps=2)[2] == 7
     assert time.monotonic() - start < 30
+
+
+def test_a1111_prompt_and_its_compel_spelling_give_the_same_image(client):
+    a1111 = generate(client, prompt="a ((lighthouse)) at (dusk:1.3)")
+    compel = generate(client, prompt="a lighthouse++ at (dusk)1.3", prompt_syntax="compel")
+    plain = generate(client, prompt="a lighthouse at dusk")
+    assert np.array_equal(image_of(a1111[0]), image_of(compel[0]))
+    assert not np.array_equal(image_of(a1111[0]), image_of(plain[0]))
+    assert "Prompt syntax: compel" in compel[1]
+
+
+def test_parse_prompt_endpoint(client):
+    view = client.predict(prompt="a ((cat)) (dog", prompt_syntax="A1111", model="tiny", api_name="/parse_prompt")
+    assert view["fragments"][1] == {"text": "cat", "weight": 1.21}
+    assert view["chunk_tokens"] and view["chunk_tokens"][0] > 0
+    assert any("never closed" in w for w in view["warnings"])

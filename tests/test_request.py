@@ -42,6 +42,8 @@ def make(**fields):
         ("model", "/no/such/file.safetensors", "no such file"),
         ("prompt", 42, "text"),
         ("rng", "gpu", "cpu, device"),
+        ("clip_skip", 3, "from 1 to 2"),
+        ("prompt_syntax", "comfy", "A1111, compel"),
     ],
 )
 def test_bad_values_name_field_value_and_allowed(field, value, allowed):

@@ -1,0 +1,213 @@
+"""Prompt encoding: compel's structured prompts -> text-encoder embeddings, A1111-style chunking.
+
+compel's `EmbeddingsProvider` does the encoding and the weighting (each token's embedding is moved
+away from the empty prompt's by its weight). What is ours is how long prompts are cut: as A1111
+does, into chunks of 75 tokens, a chunk ending after the last comma when one lies within the last
+20 tokens, each chunk wrapped in start/end tokens and encoded on its own; `BREAK` (and compel's
+`.and()`) starts a new chunk. Nothing is truncated, so text past the first chunk changes the image.
+SDXL uses both encoders (penultimate layers side by side) and the pooled output of the first chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from compel import Compel, ReturnedEmbeddingsType
+from compel.prompt_parser import Blend, FlattenedPrompt
+
+from .prompts import ParsedPrompt
+
+CHUNK_TOKENS = 75  # prompt tokens per chunk; plus start and end tokens = the encoder's 77
+COMMA_BACKTRACK = 20  # A1111's comma_padding_backtrack
+
+
+@dataclass(frozen=True, eq=False)
+class Conditioning:
+    embeds: torch.Tensor  # (1, 77 * chunks, dim)
+    pooled: torch.Tensor | None = None  # (1, dim) for SDXL
+
+    @property
+    def chunks(self) -> int:
+        return self.embeds.shape[1] // (CHUNK_TOKENS + 2)
+
+
+def split_chunks(
+    token_ids: Sequence[Sequence[int]], weights: Sequence[float], comma_id: int | None
+) -> list[tuple[list[int], list[float]]]:
+    """A1111's chunking of one prompt part: per-fragment token ids + weights -> <=75-token chunks."""
+    chunks: list[tuple[list[int], list[float]]] = []
+    tokens: list[int] = []
+    mults: list[float] = []
+    last_comma = -1
+    for ids, weight in zip(token_ids, weights):
+        for token in ids:
+            if token == comma_id:
+                last_comma = len(tokens)
+            elif len(tokens) == CHUNK_TOKENS and last_comma != -1 and len(tokens) - last_comma <= COMMA_BACKTRACK:
+                cut = last_comma + 1
+                chunks.append((tokens[:cut], mults[:cut]))
+                tokens, mults, last_comma = tokens[cut:], mults[cut:], -1
+            if len(tokens) == CHUNK_TOKENS:
+                chunks.append((tokens, mults))
+                tokens, mults, last_comma = [], [], -1
+            tokens.append(token)
+            mults.append(float(weight))
+    if tokens or not chunks:
+        chunks.append((tokens, mults))
+    return chunks
+
+
+def _part_fragments(part: FlattenedPrompt) -> tuple[list[str], list[float]]:
+    return [f.text for f in part.children], [f.weight for f in part.children]
+
+
+def _tokenize(tokenizer: Any) -> Callable[[list[str]], list[list[int]]]:
+    def run(texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        return tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+
+    return run
+
+
+def _comma_id(tokenizer: Any) -> int | None:
+    token_id = tokenizer.convert_tokens_to_ids(",</w>")
+    return None if token_id == tokenizer.unk_token_id else token_id
+
+
+def chunk_token_counts(parsed: ParsedPrompt, tokenizer: Any) -> list[int]:
+    """How many prompt tokens each 75-token chunk holds (for the parsed view and token counters)."""
+    tokenize, comma = _tokenize(tokenizer), _comma_id(tokenizer)
+    counts: list[int] = []
+    for part in parsed.conjunction.prompts:
+        subs = part.prompts if isinstance(part, Blend) else [part]
+        longest: list[int] = []
+        for sub in subs:
+            texts, weights = _part_fragments(sub)
+            sizes = [len(t) for t, _ in split_chunks(tokenize(texts), weights, comma)]
+            longest = sizes if len(sizes) > len(longest) else longest
+        counts.extend(longest)
+    return counts
+
+
+class ClipSkip(torch.nn.Module):
+    """A CLIP text encoder whose last hidden state is layer -N through the final layer norm.
+
+    compel's own PENULTIMATE_HIDDEN_STATES_NORMALIZED reaches for `text_encoder.text_model`, which
+    transformers 5 no longer has; this wrapper gives compel the A1111 clip-skip output as the
+    ordinary last hidden state instead.
+    """
+
+    def __init__(self, text_encoder: Any, skip: int):
+        super().__init__()
+        self.inner = text_encoder
+        self.skip = skip
+
+    @property
+    def device(self) -> torch.device:
+        return self.inner.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.inner.dtype
+
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=False, return_dict=True):
+        out = self.inner(input_ids, attention_mask, output_hidden_states=True, return_dict=True)
+        norm = getattr(self.inner, "final_layer_norm", None) or self.inner.text_model.final_layer_norm
+        out.last_hidden_state = norm(out.hidden_states[-self.skip])
+        return out
+
+
+class _Encoder:
+    """One CLIP text encoder behind compel's embeddings provider."""
+
+    def __init__(self, tokenizer: Any, text_encoder: Any, embeddings: ReturnedEmbeddingsType):
+        compel = Compel(tokenizer=tokenizer, text_encoder=text_encoder, truncate_long_prompts=False,
+                        returned_embeddings_type=embeddings)
+        self.provider = compel.conditioning_provider
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+
+    def ids(self, chunks: list[tuple[list[int], list[float]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = self.tokenizer.pad_token_id
+        bos, eos = self.provider.bos_sequence, self.provider.eos_sequence
+        ids: list[int] = []
+        mults: list[float] = []
+        for tokens, weights in chunks:
+            padding = CHUNK_TOKENS - len(tokens)
+            ids += bos + tokens + eos + [pad] * padding
+            mults += [1.0] * len(bos) + weights + [1.0] * (len(eos) + padding)
+        device = self.text_encoder.device
+        return torch.tensor(ids, dtype=torch.long, device=device), torch.tensor(mults, device=device)
+
+    def encode(self, chunks: list[tuple[list[int], list[float]]]) -> torch.Tensor:
+        ids, weights = self.ids(chunks)
+        return self.provider.build_weighted_embedding_tensor(ids, weights)
+
+    def pooled(self, first_chunk: tuple[list[int], list[float]]) -> torch.Tensor:
+        ids, _ = self.ids([first_chunk])
+        return self.text_encoder(ids.unsqueeze(0), return_dict=True).text_embeds
+
+
+class PromptEncoder:
+    """Encodes parsed prompts for one loaded pipeline (SD 1.x/2.x or SDXL)."""
+
+    def __init__(self, pipe: Any, family: str, clip_skip: int = 1):
+        self.family = family
+        self.tokenize = _tokenize(pipe.tokenizer)
+        self.comma = _comma_id(pipe.tokenizer)
+        if family == "sdxl":
+            # SDXL always conditions on the penultimate layer of both encoders, un-normalised.
+            layer = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
+            self.encoders = [_Encoder(pipe.tokenizer, pipe.text_encoder, layer),
+                             _Encoder(pipe.tokenizer_2, pipe.text_encoder_2, layer)]
+        else:
+            # Clip skip 2 = the penultimate layer through the final layer norm, as A1111 does.
+            text_encoder = pipe.text_encoder if clip_skip == 1 else ClipSkip(pipe.text_encoder, clip_skip)
+            layer = ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED
+            self.encoders = [_Encoder(pipe.tokenizer, text_encoder, layer)]
+
+    def _encode_part(self, part: FlattenedPrompt) -> Conditioning:
+        texts, weights = _part_fragments(part)
+        chunks = split_chunks(self.tokenize(texts), weights, self.comma)
+        embeds = torch.cat([encoder.encode(chunks) for encoder in self.encoders], dim=-1)
+        pooled = self.encoders[-1].pooled(chunks[0]) if self.family == "sdxl" else None
+        return Conditioning(embeds, pooled)
+
+    def _blend(self, blend: Blend) -> Conditioning:
+        parts = pad_to_same_length([self._encode_part(p) for p in blend.prompts], self.empty())
+        total = sum(blend.weights) or 1.0  # all-zero weights: an even mix rather than a division by 0
+        weights = list(blend.weights) if sum(blend.weights) else [1.0] * len(parts)
+        embeds = sum(w * c.embeds for w, c in zip(weights, parts)) / total
+        pooled = sum(w * c.pooled for w, c in zip(weights, parts)) / total if parts[0].pooled is not None else None
+        return Conditioning(embeds, pooled)
+
+    @torch.no_grad()
+    def encode(self, parsed: ParsedPrompt) -> Conditioning:
+        """Every part encoded on its own, weighted, then joined along the token axis."""
+        conjunction = parsed.conjunction
+        empty = self.empty()
+        pieces = []
+        for part, weight in zip(conjunction.prompts, conjunction.weights):
+            piece = self._blend(part) if isinstance(part, Blend) else self._encode_part(part)
+            if weight != 1:  # compel's .and() weights: scale the part's distance from the empty prompt
+                base = empty.embeds.repeat(1, piece.chunks, 1)
+                piece = Conditioning(base + (piece.embeds - base) * weight, piece.pooled)
+            pieces.append(piece)
+        return Conditioning(torch.cat([p.embeds for p in pieces], dim=1), pieces[0].pooled)
+
+    @torch.no_grad()
+    def empty(self) -> Conditioning:
+        return self._encode_part(FlattenedPrompt([]))
+
+
+def pad_to_same_length(conditionings: list[Conditioning], empty: Conditioning) -> list[Conditioning]:
+    """Pad shorter conditionings with empty-prompt chunks (positive and negative must match)."""
+    longest = max(c.chunks for c in conditionings)
+    return [
+        c if c.chunks == longest
+        else Conditioning(torch.cat([c.embeds, empty.embeds.repeat(1, longest - c.chunks, 1)], dim=1), c.pooled)
+        for c in conditionings
+    ]

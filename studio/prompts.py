@@ -1,0 +1,225 @@
+"""Prompt syntaxes: A1111 and compel, parsed into compel's structured form, with warnings.
+
+Pure functions, no model needed. Both syntaxes end as a compel `Conjunction`: a list of parts
+joined along the token axis (A1111's `BREAK` and compel's `.and()`), each part a run of
+`Fragment(text, weight)` (or, in compel syntax, a `.blend()` of such runs). The encoder
+(`conditioning.py`) turns that into embeddings, so the same weights encode the same way whichever
+syntax spelled them.
+
+A1111's parser is the specification for the A1111 syntax; these are its documented examples:
+
+>>> fragments(parse('normal text'))
+[('normal text', 1.0)]
+>>> fragments(parse('an (important) word'))
+[('an ', 1.0), ('important', 1.1), (' word', 1.0)]
+>>> fragments(parse('(unbalanced'))
+[('unbalanced', 1.1)]
+>>> fragments(parse('\\\\(literal\\\\]'))
+[('(literal]', 1.0)]
+>>> fragments(parse('(unnecessary)(parens)'))
+[('unnecessaryparens', 1.1)]
+>>> fragments(parse('a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).'))  # doctest: +NORMALIZE_WHITESPACE
+[('a ', 1.0), ('house', 1.5730000000000004), (' ', 1.1), ('on', 1.0), (' a ', 1.1), ('hill', 0.55),
+ (', sun, ', 1.1), ('sky', 1.4641000000000006), ('.', 1.1)]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from compel.prompt_parser import (
+    Blend,
+    Conjunction,
+    CrossAttentionControlSubstitute,
+    FlattenedPrompt,
+    Fragment,
+    PromptParser,
+)
+
+from .errors import UnknownName
+
+A1111 = "A1111"
+COMPEL = "compel"
+USUAL_WEIGHTS = (0.0, 3.0)  # outside this, images usually fall apart: worth a warning
+
+# A1111's tokenizer for attention syntax (modules/prompt_parser.py), unchanged.
+_RE_ATTENTION = re.compile(
+    r"""
+\\\(|
+\\\)|
+\\\[|
+\\]|
+\\\\|
+\\|
+\(|
+\[|
+:\s*([+-]?[.\d]+)\s*\)|
+\)|
+]|
+[^\\()\[\]:]+|
+:
+""",
+    re.X,
+)
+_BREAK = None  # the weight slot of a BREAK marker: no number, so (x:-1) cannot be mistaken for one
+_RE_BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+_RE_PROMPT_EDITING = re.compile(r"\[[^\[\]]*:[^\[\]]*\]|\[[^\[\]]*\|[^\[\]]*\]")
+_RE_COMPEL_LOOKING = re.compile(r"\)[+-]*\d*\.?\d+|\w(\+\+|--)|\.(blend|and|swap)\(")
+_RE_A1111_LOOKING = re.compile(r"\([^()]*:\s*[+-]?[.\d]+\s*\)|\[[^\[\]]+\]|\bBREAK\b")
+
+
+@dataclass(frozen=True)
+class ParsedPrompt:
+    """A prompt in compel's structured form plus what was odd about it."""
+
+    syntax: str
+    conjunction: Conjunction
+    warnings: tuple[str, ...] = ()
+
+
+def _a1111_attention(text: str, warn: Callable[[str], None]) -> list[list]:
+    """A1111's parse_prompt_attention, with a warning wherever its lenient rules kick in."""
+    res: list[list] = []
+    round_brackets: list[tuple[int, int]] = []  # (index into res, position in text)
+    square_brackets: list[tuple[int, int]] = []
+
+    def multiply_range(start: int, multiplier: float) -> None:
+        for p in range(start, len(res)):
+            if res[p][1] is not _BREAK:  # never weight a BREAK marker (A1111 turns it into text)
+                res[p][1] *= multiplier
+
+    for m in _RE_ATTENTION.finditer(text):
+        token, weight, where = m.group(0), m.group(1), m.start()
+        if token.startswith("\\"):
+            res.append([token[1:], 1.0])
+        elif token == "(":
+            round_brackets.append((len(res), where))
+        elif token == "[":
+            square_brackets.append((len(res), where))
+        elif weight is not None and round_brackets:
+            try:
+                value = float(weight)
+            except ValueError:  # e.g. '1.2.3' matches the digits-and-dots pattern
+                warn(f"'{weight}' at position {where} is not a number: weight 1.1 used, as A1111 does")
+                value = 1.1
+            if not USUAL_WEIGHTS[0] <= value <= USUAL_WEIGHTS[1]:
+                warn(f"weight {weight} at position {where} is far outside the usual 0..3 range")
+            multiply_range(round_brackets.pop()[0], value)
+        elif token == ")" and round_brackets:
+            multiply_range(round_brackets.pop()[0], 1.1)
+        elif token == "]" and square_brackets:
+            multiply_range(square_brackets.pop()[0], 1 / 1.1)
+        else:
+            if token in (")", "]"):
+                warn(f"'{token}' at position {where} has no opening bracket: kept as text")
+            elif token == ":" and round_brackets:
+                warn(f"':' at position {where} is not followed by a weight and ')': kept as text")
+            elif weight is not None:
+                warn(f"'{token.strip()}' at position {where} is outside brackets: kept as text")
+            for i, part in enumerate(_RE_BREAK.split(token)):
+                if i > 0:
+                    res.append(["BREAK", _BREAK])
+                res.append([part, 1.0])
+    for pos, where in round_brackets:
+        warn(f"'(' at position {where} is never closed: the rest is weighted x1.1, as A1111 does")
+        multiply_range(pos, 1.1)
+    for pos, where in square_brackets:
+        warn(f"'[' at position {where} is never closed: the rest is weighted /1.1, as A1111 does")
+        multiply_range(pos, 1 / 1.1)
+    if not res:
+        res = [["", 1.0]]
+    i = 0  # merge runs of equal weight, as A1111 does
+    while i + 1 < len(res):
+        if res[i][1] == res[i + 1][1] and res[i][1] is not _BREAK:
+            res[i][0] += res[i + 1][0]
+            res.pop(i + 1)
+        else:
+            i += 1
+    return res
+
+
+def parse_a1111(text: str) -> ParsedPrompt:
+    """A1111 syntax: (x) x1.1, ((x)) x1.21, [x] /1.1, (x:1.3), \\( literal, BREAK = new chunk."""
+    warnings: list[str] = []
+    for m in _RE_PROMPT_EDITING.finditer(text):
+        warnings.append(f"'{m.group(0)}' at position {m.start()} looks like A1111 prompt editing or "
+                        "alternation, which is not supported: read as weighted text")
+    if _RE_COMPEL_LOOKING.search(text):
+        warnings.append("this looks like compel syntax (word++, (words)1.3, .blend(), .and()); in A1111 "
+                        "syntax it is plain text: switch the prompt syntax to compel if you meant it")
+    sections: list[list[Fragment]] = [[]]
+    for chunk_text, weight in _a1111_attention(text, warnings.append):
+        if weight is _BREAK:
+            sections.append([])
+        elif chunk_text:
+            sections[-1].append(Fragment(chunk_text, weight))
+    prompts = [FlattenedPrompt(section) for section in sections]
+    return ParsedPrompt(A1111, Conjunction(prompts, [1.0] * len(prompts)), tuple(warnings))
+
+
+def parse_compel(text: str) -> ParsedPrompt:
+    """compel syntax: word++ / word--, (words)1.3, ("a", "b").blend(0.7, 0.3), ("a", "b").and()."""
+    warnings: list[str] = []
+    if _RE_A1111_LOOKING.search(text):
+        warnings.append("this looks like A1111 syntax ((word:1.3), [word], BREAK); compel reads it "
+                        "differently: switch the prompt syntax to A1111 if you meant it")
+    try:
+        conjunction = PromptParser().parse_conjunction(text)
+    except Exception as exc:  # compel's grammar is strict; never crash on a prompt
+        warnings.append(f"compel could not parse this prompt ({type(exc).__name__}: {exc}); "
+                        "it is used as plain text at weight 1")
+        return ParsedPrompt(COMPEL, Conjunction([FlattenedPrompt([Fragment(text, 1.0)])]), tuple(warnings))
+    prompts = []
+    for prompt in conjunction.prompts:
+        if isinstance(prompt, Blend):
+            prompts.append(Blend([_plain_fragments(p, warnings) for p in prompt.prompts], list(prompt.weights),
+                                 normalize_weights=False))
+        else:
+            prompts.append(_plain_fragments(prompt, warnings))
+    return ParsedPrompt(COMPEL, Conjunction(prompts, list(conjunction.weights)), tuple(warnings))
+
+
+def _plain_fragments(prompt: FlattenedPrompt, warnings: list[str]) -> FlattenedPrompt:
+    """Replace .swap() (cross-attention control, not supported by diffusers pipelines) by its original."""
+    out = []
+    for child in prompt.children:
+        if isinstance(child, CrossAttentionControlSubstitute):
+            warnings.append(".swap() is not supported: the original text is used")
+            out.extend(child.original)
+        elif isinstance(child, Fragment):
+            out.append(child)
+    return FlattenedPrompt(out)
+
+
+PARSERS: dict[str, Callable[[str], ParsedPrompt]] = {A1111: parse_a1111, COMPEL: parse_compel}
+
+
+def syntax_names() -> list[str]:
+    return list(PARSERS)
+
+
+def canonical_syntax(name: str) -> str:
+    for key in PARSERS:
+        if isinstance(name, str) and name.strip().casefold() == key.casefold():
+            return key
+    raise UnknownName("prompt_syntax", name, syntax_names())
+
+
+def parse(text: str, syntax: str = A1111) -> ParsedPrompt:
+    return PARSERS[canonical_syntax(syntax)](text)
+
+
+def fragments(parsed: ParsedPrompt) -> list[tuple[str, float]]:
+    """Flat (text, weight) view; BREAK / .and() boundaries appear as ('BREAK', -1) like A1111's."""
+    out: list[tuple[str, float]] = []
+    for i, prompt in enumerate(parsed.conjunction.prompts):
+        if i:
+            out.append(("BREAK", -1))
+        if isinstance(prompt, Blend):
+            for sub, weight in zip(prompt.prompts, prompt.weights):
+                out.extend((f.text, f.weight * weight) for f in sub.children)
+        else:
+            out.extend((f.text, f.weight) for f in prompt.children)
+    return out or [("", 1.0)]
