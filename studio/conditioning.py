@@ -188,12 +188,11 @@ class PromptEncoder:
     def encode(self, parsed: ParsedPrompt) -> Conditioning:
         """Every part encoded on its own, weighted, then joined along the token axis."""
         conjunction = parsed.conjunction
-        empty = self.empty()
         pieces = []
         for part, weight in zip(conjunction.prompts, conjunction.weights):
             piece = self._blend(part) if isinstance(part, Blend) else self._encode_part(part)
             if weight != 1:  # compel's .and() weights: scale the part's distance from the empty prompt
-                base = empty.embeds.repeat(1, piece.chunks, 1)
+                base = self.empty().embeds.repeat(1, piece.chunks, 1)
                 piece = Conditioning(base + (piece.embeds - base) * weight, piece.pooled)
             pieces.append(piece)
         return Conditioning(torch.cat([p.embeds for p in pieces], dim=1), pieces[0].pooled)

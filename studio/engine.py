@@ -214,7 +214,8 @@ class Studio:
             negative = Conditioning(torch.zeros_like(positive.embeds), torch.zeros_like(positive.pooled))
         else:
             negative = encode(request.negative_prompt)
-            positive, negative = pad_to_same_length([positive, negative], encode(""))
+            if positive.chunks != negative.chunks:
+                positive, negative = pad_to_same_length([positive, negative], encode(""))
         kwargs = {"prompt_embeds": positive.embeds, "negative_prompt_embeds": negative.embeds}
         if loaded.family == "sdxl":
             kwargs.update(pooled_prompt_embeds=positive.pooled, negative_pooled_prompt_embeds=negative.pooled)

@@ -272,7 +272,7 @@ def test_unchanged_prompts_are_not_encoded_again(studio):
     studio.run(tiny_request(prompt="cache me", negative_prompt="not me"))
     assert studio.prompt_encodes == count + 1
     studio.run(tiny_request(prompt="cache me", negative_prompt="not me", prompt_syntax="compel"))
-    assert studio.prompt_encodes == count + 3
+    assert studio.prompt_encodes == count + 3  # both prompts again: the syntax changed
 
 
 def test_odd_prompts_warn_in_the_result_and_never_crash(studio):
