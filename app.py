@@ -34,6 +34,24 @@ def port(value: str) -> int:
     return number
 
 
+def preview_method(value: str) -> str:
+    from studio.previews import METHODS
+
+    if value not in METHODS:
+        raise argparse.ArgumentTypeError(f"{value!r} is not valid; expected one of {', '.join(METHODS)}")
+    return value
+
+
+def fps(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0.1 <= number <= 120:
+        raise argparse.ArgumentTypeError(f"{value!r} is not valid; expected previews a second from 0.1 to 120")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(description="studio: text-to-image in the browser")
@@ -50,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
                    help="how many models stay loaded (LRU)")
     p.add_argument("--queue-size", type=positive_int, default=int(env("STUDIO_QUEUE_SIZE", "16")),
                    help="how many requests may wait before new ones are told the studio is busy")
+    p.add_argument("--preview", type=preview_method, default=env("STUDIO_PREVIEW", "auto"),
+                   help="live preview method: auto (TAESD on a GPU, else latent2rgb), latent2rgb, taesd, vae, none")
+    p.add_argument("--preview-fps", type=fps, default=float(env("STUDIO_PREVIEW_FPS", "10")),
+                   help="most previews a second sent to the page (default 10)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
     return p
@@ -66,14 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         resolve_model(args.model)
         studio = Studio(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
-                        allow_pickle=args.allow_pickle)
+                        allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps)
     except StudioError as exc:
         sys.exit(f"error: {exc}")
     if args.share and not args.auth:
         log.warning("--share without --auth: anyone with the link can use this machine's GPU. "
                     "Add --auth user:password.")
     warmup = Warmup(studio, args.model).start()
-    demo = build_ui(studio, warmup, queue_size=args.queue_size)
+    demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth)
 
 

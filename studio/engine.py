@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from pathlib import Path
 import math
 import queue
 import threading
@@ -22,15 +23,17 @@ from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
-from . import loading, prompts, samplers
+from . import loading, previews, prompts, samplers
 from .cache import LRUCache
 from .conditioning import Conditioning, PromptEncoder, chunk_token_counts, pad_to_same_length
 from .devices import DeviceChoice, free_device_memory, pick_device
 from .errors import StudioError
-from .events import Cancelled, Event, Progress, PromptView, Result, Status, Timings
+from .events import Cancelled, Event, Preview, Progress, PromptView, Result, Status, Timings
 from .infotext import format_infotext
 from .models import ModelSource, resolve_model
+from .models import family as model_family
 from .request import GenerationRequest
+from .x0 import X0Tap
 
 log = logging.getLogger("studio")
 PROMPT_CACHE_SIZE = 32  # encoded prompts kept (a few KB to a few MB each)
@@ -65,6 +68,15 @@ def _as_source(model: str | ModelSource) -> ModelSource:
     return resolve_model(model) if isinstance(model, str) else model
 
 
+def coalesce(batch: list[Event]) -> list[Event]:
+    """Events waiting together, minus stale previews and progress: a slow reader gets the newest.
+
+    This is where frames are dropped for a slow consumer: the denoising loop never waits for one.
+    """
+    newest = {type(e): i for i, e in enumerate(batch) if isinstance(e, (Preview, Progress))}
+    return [e for i, e in enumerate(batch) if newest.get(type(e), i) == i]
+
+
 class Job:
     """One generation. Iterate it for events; `cancel()` from any thread stops it."""
 
@@ -72,6 +84,7 @@ class Job:
         self.studio = studio
         self.request = request
         self._cancel = threading.Event()
+        self._finished = threading.Event()
         self._started = False
 
     def cancel(self) -> None:
@@ -80,6 +93,11 @@ class Job:
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """True once the work is over, whether or not its events have been read yet."""
+        return self._finished.is_set()
 
     def __iter__(self) -> Iterator[Event]:
         if self._started:
@@ -94,13 +112,24 @@ class Job:
             except BaseException as exc:  # handed to the consumer's thread below
                 failure.append(exc)
             finally:
+                self._finished.set()
                 events.put(_END)
 
         worker = threading.Thread(target=work, name="studio-job", daemon=True)
         worker.start()
         try:
-            while (event := events.get()) is not _END:
-                yield event
+            done = False
+            while not done:
+                batch = [events.get()]
+                while True:  # take whatever else is already waiting
+                    try:
+                        batch.append(events.get_nowait())
+                    except queue.Empty:
+                        break
+                if _END in batch:
+                    done = True
+                    batch = batch[: batch.index(_END)]
+                yield from coalesce(batch)
             if failure:
                 raise failure[0]
         finally:
@@ -129,6 +158,8 @@ class Studio:
         cache_size: int = 2,
         allow_pickle: bool = False,
         single_file_configs: Mapping[str, str] | None = None,
+        preview_interval_s: float = previews.DEFAULT_INTERVAL_S,
+        taesd_sources: Mapping[str, str] | None = None,
     ):
         self.device: DeviceChoice = pick_device(device, dtype)
         self.options = loading.LoadOptions(self.device, allow_pickle, dict(single_file_configs or {}))
@@ -136,6 +167,14 @@ class Studio:
         self._device_lock = threading.Lock()
         # Encoded prompts by (model, syntax, clip skip, text): an unchanged prompt is not encoded again.
         self._prompts: LRUCache[Conditioning] = LRUCache(PROMPT_CACHE_SIZE)
+        if not (isinstance(preview_interval_s, (int, float)) and 0 <= preview_interval_s <= 60):
+            from .errors import InvalidValue
+
+            raise InvalidValue("preview_interval_s", preview_interval_s, "seconds from 0 to 60")
+        self.preview_interval_s = float(preview_interval_s)
+        # family -> TAESD repo or folder, overriding the presets' (e.g. a local copy when offline)
+        self.taesd_sources = dict(taesd_sources or {})
+        self._taesd: LRUCache[Any] = LRUCache(2)  # small decoders, one per family in use
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(), cache_size)
 
     # -- models -----------------------------------------------------------------------------
@@ -221,6 +260,46 @@ class Studio:
             kwargs.update(pooled_prompt_embeds=positive.pooled, negative_pooled_prompt_embeds=negative.pooled)
         return kwargs, warnings
 
+    # -- previews ---------------------------------------------------------------------------
+
+    def _load_taesd(self, ref: str) -> Any:
+        from diffusers import AutoencoderTiny
+
+        from .tiny import build_tiny_taesd
+
+        if ref == "builtin:tiny":
+            taesd = build_tiny_taesd().to(self.device.device)
+            return taesd if self.device.dtype_name == "fp32" else taesd.to(dtype=self.device.dtype)
+        if Path(ref).is_dir():
+            return AutoencoderTiny.from_pretrained(ref, torch_dtype=self.device.dtype).to(self.device.device)
+        return loading.hub_or_cache(
+            f"TAESD {ref}",
+            lambda local: AutoencoderTiny.from_pretrained(ref, torch_dtype=self.device.dtype, local_files_only=local),
+        ).to(self.device.device)
+
+    def _preview_decoder(self, loaded: loading.LoadedModel, request: GenerationRequest
+                         ) -> tuple[previews.Decoder | None, str | None]:
+        """The decoder for this request's preview method, and a notice if it had to fall back."""
+        method = previews.resolve_method(request.preview, loaded.device.kind)
+        size = (request.width, request.height)
+        data = loaded.source.preview or model_family(loaded.family).preview
+        if method == "none":
+            return None, None
+        if method == "vae":
+            return previews.autoencoder_decoder(loaded.pipe.vae, size, loaded.pipe.vae.config.scaling_factor), None
+        if method == "taesd":
+            ref = self.taesd_sources.get(loaded.family) or data.taesd
+            try:
+                if not ref:
+                    raise StudioError(f"no TAESD is known for the {loaded.family} family")
+                taesd, _ = self._taesd.get_or_load((ref, self.device), lambda: self._load_taesd(ref))
+                return previews.autoencoder_decoder(taesd, size, 1.0), None
+            except Exception as exc:  # a missing TAESD is never an error: latent2rgb instead
+                notice = f"TAESD previews are unavailable ({exc}); showing latent2rgb previews instead."
+                log.warning(notice)
+                return previews.latent2rgb_decoder(data, size), notice
+        return previews.latent2rgb_decoder(data, size), None
+
     # -- generation -------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> Job:
@@ -271,7 +350,19 @@ class Studio:
         # 5. One generator per image: item i is seed + i, drawn on the CPU unless asked otherwise.
         rng_device = "cpu" if request.rng == "cpu" else loaded.device.device
         generators = [torch.Generator(rng_device).manual_seed(s) for s in seeds]
-        progress = _ProgressReporter(request.steps, emit, cancel)
+        # 6. Live previews: the scheduler's x0 goes to a worker thread; the loop never waits.
+        decoder, preview_notice = self._preview_decoder(loaded, request)
+        if preview_notice:
+            emit(Status(preview_notice))
+        worker = None
+        if decoder is not None:
+            worker = previews.PreviewWorker(
+                decoder, lambda step, image: emit(Preview(step, request.steps, image)),
+                self.preview_interval_s, loaded.device.device,
+            )
+            tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
+                user_step(tap.calls - 1, pipeline_timestep_count(pipe), request.steps), x0))
+        progress = _ProgressReporter(request.steps, emit, cancel, on_last_step=worker.close if worker else None)
         t0 = time.perf_counter()
         try:
             conditioning, prompt_warnings = self._conditioning(loaded, request)
@@ -287,15 +378,22 @@ class Studio:
                 output_type="pil",
             )
         except _Stop:
+            if worker:
+                worker.close()
             log.info("Cancelled at step %d/%d", progress.step, request.steps)
             emit(Cancelled(progress.step, request.steps))
             return
         except torch.OutOfMemoryError as exc:
+            if worker:
+                worker.close()
             free_device_memory(loaded.device)
             raise StudioError(
                 f"Out of memory on {loaded.device.describe()} at {request.width}x{request.height}, "
                 f"batch {request.batch_size}: try a smaller size or batch."
             ) from exc
+        finally:
+            if worker:
+                worker.close()  # idempotent; normally already closed at the last step
         generate_s = time.perf_counter() - t0
         effective = choice.effective_schedule.name
         infotexts = tuple(
@@ -315,7 +413,7 @@ class Studio:
             infotexts=infotexts,
             timings=Timings(load_s=load_s, generate_s=generate_s, total_s=time.perf_counter() - start),
             model_name=loaded.name,
-            notices=notices + prompt_warnings,
+            notices=notices + ((preview_notice,) if preview_notice else ()) + prompt_warnings,
             prompt_warnings=prompt_warnings,
         ))
 
@@ -334,17 +432,22 @@ def _infotext_extras(request: GenerationRequest) -> dict[str, object]:
 class _ProgressReporter:
     """diffusers' `callback_on_step_end`: reports step k of n, and aborts when cancelled."""
 
-    def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event):
+    def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event,
+                 on_last_step: Callable[[], None] | None = None):
         self.steps = steps
         self.emit = emit
         self.cancel = cancel
+        self.on_last_step = on_last_step  # e.g. stop previews before the pipeline decodes
         self.step = 0
         self.t0 = time.perf_counter()
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
         if self.cancel.is_set():
             raise _Stop()  # before decoding: a half-denoised image is never returned
-        step = user_step(index, pipeline_timestep_count(pipe), self.steps)
+        total = pipeline_timestep_count(pipe)
+        if index == total - 1 and self.on_last_step:
+            self.on_last_step()
+        step = user_step(index, total, self.steps)
         if step != self.step:
             self.step = step
             elapsed = time.perf_counter() - self.t0

@@ -83,7 +83,7 @@ def _offline_advice(what: str, exc: BaseException) -> ModelUnavailable:
     )
 
 
-def _hub_or_cache(what: str, fetch: Callable[[bool], Any]) -> Any:
+def hub_or_cache(what: str, fetch: Callable[[bool], Any]) -> Any:
     """Try the local Hugging Face cache first (no network), then the Hub."""
     try:
         return fetch(True)
@@ -125,7 +125,7 @@ def _load_hub(source: models.ModelSource, options: LoadOptions, report: Report) 
             local_files_only=local_only, use_safetensors=True, **NO_SAFETY_CHECKER,
         )
 
-    return _hub_or_cache(f"Model {source.ref}", fetch)
+    return hub_or_cache(f"Model {source.ref}", fetch)
 
 
 def _load_folder(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
@@ -195,7 +195,7 @@ def _load_single_file(source: models.ModelSource, options: LoadOptions, report: 
             return fetch(True)
         except Exception as exc:
             raise ModelLoadError(f"{source.ref} could not be loaded with configs from {config}: {exc}") from exc
-    return _hub_or_cache(f"The {fam.title} configuration ({config}) needed to read {Path(source.ref).name}", fetch)
+    return hub_or_cache(f"The {fam.title} configuration ({config}) needed to read {Path(source.ref).name}", fetch)
 
 
 LOADERS: dict[str, Callable[[models.ModelSource, LoadOptions, Report], Any]] = {

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from . import prompts, samplers
+from . import previews, prompts, samplers
 from .errors import InvalidValue, UnknownName
 from .models import ModelSource, resolve_model
 
@@ -79,6 +79,7 @@ class GenerationRequest:
     rng: str = "cpu"  # where initial and ancestral noise is drawn: "cpu" = same image on any device
     prompt_syntax: str = prompts.A1111  # "A1111" or "compel": which parser reads both prompts
     clip_skip: int = 1  # 2 = condition on CLIP's penultimate layer (SD 1.x; SDXL always does)
+    preview: str = "auto"  # live preview method; changes nothing in the result, recorded nowhere
 
     def __post_init__(self) -> None:
         # 1. Text fields.
@@ -97,6 +98,7 @@ class GenerationRequest:
             raise UnknownName("rng", self.rng, RNG_SOURCES)
         self._set("prompt_syntax", prompts.canonical_syntax(self.prompt_syntax))
         self._set("clip_skip", _in_range("clip_skip", self.clip_skip, *CLIP_SKIP_RANGE))
+        self._set("preview", previews.canonical_method(self.preview))
         # 3. Names: sampler + schedule (combined names split), then the model and its size range.
         choice = samplers.resolve(self.sampler, self.schedule)
         self._set("sampler", choice.sampler.name)

@@ -89,8 +89,9 @@ SAMPLERS: tuple[Sampler, ...] = (
     Sampler("Heun", "HeunDiscreteScheduler", aliases=("k_heun",)),
     Sampler("DPM2", "KDPM2DiscreteScheduler", aliases=("k_dpm_2",), auto_schedule="Karras"),
     Sampler("DPM2 a", "KDPM2AncestralDiscreteScheduler", aliases=("k_dpm_2_a",), auto_schedule="Karras"),
-    Sampler("DDIM", "DDIMScheduler", {"set_alpha_to_one": False}, aliases=("ddim",)),
-    Sampler("DDPM", "DDPMScheduler", aliases=("ddpm",)),
+    # No x0 clipping (SD's own configs say so; diffusers' class default would clip to [-1, 1]).
+    Sampler("DDIM", "DDIMScheduler", {"set_alpha_to_one": False, "clip_sample": False}, aliases=("ddim",)),
+    Sampler("DDPM", "DDPMScheduler", {"clip_sample": False}, aliases=("ddpm",)),
     Sampler("PLMS", "PNDMScheduler", {"skip_prk_steps": True}, aliases=("plms",)),
     Sampler("UniPC", "UniPCMultistepScheduler", aliases=("unipc",)),
     Sampler("DEIS", "DEISMultistepScheduler", aliases=("deis",)),

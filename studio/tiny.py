@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
     EulerDiscreteScheduler,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
@@ -163,6 +164,16 @@ def build_tiny_sdxl():
         scheduler=_sd_scheduler(),
         force_zeros_for_empty_prompt=True,
     )
+
+
+def build_tiny_taesd() -> AutoencoderTiny:
+    """A random-weight TAESD-shaped decoder for the tiny models' `taesd` previews (offline)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        return AutoencoderTiny(
+            encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+            num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4,
+        ).eval()
 
 
 TINY_BUILDERS = {"sd15": build_tiny_sd15, "sdxl": build_tiny_sdxl}

@@ -14,10 +14,10 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from . import models, prompts, samplers
+from . import models, previews, prompts, samplers
 from .engine import Studio
 from .errors import ModelLoadError, StudioError
-from .events import Cancelled, Progress, Result, Status
+from .events import Cancelled, Preview, Progress, Result, Status
 from .request import BATCH_RANGE, CFG_RANGE, CLIP_SKIP_RANGE, DEFAULT_MODEL, MAX_SEED, STEPS_RANGE, GenerationRequest
 
 log = logging.getLogger("studio")
@@ -87,34 +87,38 @@ def make_generate(studio: Studio):
         batch_size: int = 1,
         prompt_syntax: str = prompts.A1111,
         clip_skip: int = 1,
+        preview: str = "auto",
         progress: gr.Progress = gr.Progress(),
-    ) -> Iterator[tuple[Any, str, int, str]]:
+    ) -> Iterator[tuple[Any, str, int, str, Any]]:
         """Generate images; streams status while running, ends with images, infotext and seed."""
         try:
             request = GenerationRequest(
                 prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
                 schedule=schedule, steps=steps, cfg_scale=cfg_scale, seed=seed,
                 width=width, height=height, batch_size=batch_size,
-                prompt_syntax=prompt_syntax, clip_skip=clip_skip,
+                prompt_syntax=prompt_syntax, clip_skip=clip_skip, preview=preview,
             )
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         job = studio.generate(request)
         events = iter(job)
         try:
+            skip = gr.skip()
             for event in events:
                 if isinstance(event, Status):
                     progress(0, desc=event.message)
-                    yield gr.skip(), gr.skip(), gr.skip(), event.message
+                    yield skip, skip, skip, event.message, skip
                 elif isinstance(event, Progress):
                     progress((event.step, event.total), desc="Denoising", unit="steps")
-                    yield gr.skip(), gr.skip(), gr.skip(), _status_line(event)
+                    yield skip, skip, skip, _status_line(event), skip
+                elif isinstance(event, Preview):
+                    yield skip, skip, skip, skip, event.image  # JPEG-encoded by the component
                 elif isinstance(event, Cancelled):
-                    yield gr.skip(), gr.skip(), gr.skip(), f"Stopped at step {event.step}/{event.total}."
+                    yield skip, skip, skip, f"Stopped at step {event.step}/{event.total}.", skip
                 elif isinstance(event, Result):
                     notes = " ".join(event.notices)
                     done = (f"Done in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}").strip()
-                    yield list(event.images), event.infotexts[0], event.seed, done
+                    yield list(event.images), event.infotexts[0], event.seed, done, skip
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # keep serving; the message names what failed
@@ -157,7 +161,7 @@ def model_form_updates(model: str) -> tuple[Any, ...]:
     )
 
 
-def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
+def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_method: str = "auto") -> gr.Blocks:
     """The page. Defaults come from the starting model's preset."""
     start = models.resolve_model(warmup.requested)
     d = start.defaults
@@ -194,19 +198,24 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16) -> gr.Blocks:
                     prompt_syntax = gr.Radio(prompts.syntax_names(), value=prompts.A1111, label="Prompt syntax",
                                              info="A1111: (word:1.3) ((word)) [word] BREAK · compel: word++ (words)1.3 .blend()")
                     clip_skip = gr.Slider(*CLIP_SKIP_RANGE, value=1, step=1, label="Clip skip (SD 1.x)")
+                preview = gr.Dropdown(list(previews.METHODS), value=preview_method, label="Live preview",
+                                      info="auto: TAESD on a GPU, else latent2rgb")
             with gr.Column():
                 status = gr.Markdown("", label="status", elem_id="status")
+                live = gr.Image(label="Live preview", format="jpeg", interactive=False, elem_id="preview",
+                                buttons=[])
                 gallery = gr.Gallery(label="Images", columns=2, height="auto", format="png", elem_id="gallery")
                 infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed_used")
         inputs = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height, batch_size,
-                  prompt_syntax, clip_skip]
+                  prompt_syntax, clip_skip, preview]
         event = gr.on(
             triggers=[run.click, prompt.submit],
             fn=make_generate(studio),
             inputs=inputs,
-            outputs=[gallery, infotext, seed_used, status],
+            outputs=[gallery, infotext, seed_used, status, live],
             api_name="generate",
+            show_progress_on=[gallery],  # no overlay on the live preview: it would flicker
             concurrency_id=GPU_SLOT,
             concurrency_limit=1,
         )

@@ -63,7 +63,7 @@ def generate(client, **params):
 
 
 def test_generate_with_an_old_a1111_sampler_name_is_reproducible(client):
-    images, infotext, seed, status = generate(client, sampler="DPM++ 2M Karras")
+    images, infotext, seed, status, _ = generate(client, sampler="DPM++ 2M Karras")
     assert "Sampler: DPM++ 2M, Schedule type: Karras" in infotext and "Seed: 7," in infotext
     assert seed == 7 and "noise" in status
     again = generate(client, sampler="DPM++ 2M Karras")
@@ -74,7 +74,7 @@ def test_generate_with_an_old_a1111_sampler_name_is_reproducible(client):
 
 
 def test_random_seed_is_reported_back(client):
-    images, infotext, seed, _ = generate(client, seed=-1, batch_size=2)
+    images, infotext, seed, _, _ = generate(client, seed=-1, batch_size=2)
     assert len(images) == 2 and seed >= 0 and f"Seed: {seed}," in infotext
 
 

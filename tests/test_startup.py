@@ -37,7 +37,7 @@ def test_page_builds_before_the_model_has_loaded(monkeypatch):
     api = demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]
     assert [p["parameter_name"] for p in api] == [
         "prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
-        "width", "height", "batch_size", "prompt_syntax", "clip_skip",
+        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview",
     ]
 
 
