@@ -172,7 +172,7 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
         with gr.Row():
             with gr.Column(scale=3):
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="prompt")
-                parsed = gr.JSON(label="Parsed prompt", elem_id="parsed", open=False)
+                parsed = gr.JSON(label="Parsed prompt", elem_id="parsed", open=False, height=180)
                 negative_prompt = gr.Textbox("", label="Negative prompt", lines=2, elem_id="negative_prompt")
             with gr.Column(scale=1, min_width=160):
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -202,7 +202,7 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                                       info="auto: TAESD on a GPU, else latent2rgb")
             with gr.Column():
                 status = gr.Markdown("", label="status", elem_id="status")
-                live = gr.Image(label="Live preview", format="jpeg", interactive=False, elem_id="preview",
+                live = gr.Image(label="Live preview", format="jpeg", interactive=False, elem_id="preview", height=320,
                                 buttons=[])
                 gallery = gr.Gallery(label="Images", columns=2, height="auto", format="png", elem_id="gallery")
                 infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
