@@ -72,6 +72,10 @@ def parser() -> argparse.ArgumentParser:
                    help="live preview method: auto (TAESD on a GPU, else latent2rgb), latent2rgb, taesd, vae, none")
     p.add_argument("--preview-fps", type=fps, default=float(env("STUDIO_PREVIEW_FPS", "10")),
                    help="most previews a second sent to the page (default 10)")
+    p.add_argument("--outputs", default=env("STUDIO_OUTPUTS", "outputs"),
+                   help="folder for finished PNGs with metadata, in date sub-folders (default: outputs)")
+    p.add_argument("--no-outputs", action="store_true", default=env("STUDIO_NO_OUTPUTS", "") not in ("", "0"),
+                   help="keep nothing on disk (images go to a temporary folder), e.g. on a Space")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
     return p
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio import Studio
     from studio.errors import StudioError
     from studio.models import resolve_model
+    from studio.outputs import OutputFolder
     from studio.ui import Warmup, build_ui
 
     try:
@@ -95,8 +100,11 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("--share without --auth: anyone with the link can use this machine's GPU. "
                     "Add --auth user:password.")
     warmup = Warmup(studio, args.model).start()
-    demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth)
+    outputs = OutputFolder(None if args.no_outputs else args.outputs)
+    demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview, outputs=outputs)
+    # Only the outputs folder is served besides Gradio's own files.
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
+                allowed_paths=[str(outputs.root)])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import gradio as gr
 
 from . import models, previews, prompts, samplers
 from .engine import Studio
+from .outputs import OutputFolder
 from .errors import ModelLoadError, StudioError
 from .events import Cancelled, Preview, Progress, Result, Status
 from .request import BATCH_RANGE, CFG_RANGE, CLIP_SKIP_RANGE, DEFAULT_MODEL, MAX_SEED, STEPS_RANGE, GenerationRequest
@@ -70,7 +71,7 @@ def _status_line(event: Progress) -> str:
             f"ETA {event.eta_s:.1f}s · {event.elapsed_s:.1f}s elapsed")
 
 
-def make_generate(studio: Studio):
+def make_generate(studio: Studio, outputs: OutputFolder):
     """The handler behind `/generate`. Its parameter names are the API's keyword parameters."""
 
     def generate(
@@ -118,7 +119,8 @@ def make_generate(studio: Studio):
                 elif isinstance(event, Result):
                     notes = " ".join(event.notices)
                     done = (f"Done in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}").strip()
-                    yield list(event.images), event.infotexts[0], event.seed, done, skip
+                    paths = outputs.save(event)  # PNGs with metadata: what the page and the API serve
+                    yield [str(p) for p in paths], event.infotexts[0], event.seed, done, skip
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # keep serving; the message names what failed
@@ -161,7 +163,8 @@ def model_form_updates(model: str) -> tuple[Any, ...]:
     )
 
 
-def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_method: str = "auto") -> gr.Blocks:
+def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_method: str = "auto",
+             outputs: OutputFolder | None = None) -> gr.Blocks:
     """The page. Defaults come from the starting model's preset."""
     start = models.resolve_model(warmup.requested)
     d = start.defaults
@@ -211,7 +214,7 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                   prompt_syntax, clip_skip, preview]
         event = gr.on(
             triggers=[run.click, prompt.submit],
-            fn=make_generate(studio),
+            fn=make_generate(studio, outputs or OutputFolder(None)),
             inputs=inputs,
             outputs=[gallery, infotext, seed_used, status, live],
             api_name="generate",

@@ -27,10 +27,11 @@ def client(tmp_path_factory):
     from gradio_client import Client
 
     log_path = tmp_path_factory.mktemp("app") / "app.log"
+    outputs = tmp_path_factory.mktemp("outputs")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--model", "tiny", "--port", str(port)],
+        [sys.executable, "app.py", "--model", "tiny", "--port", str(port), "--outputs", str(outputs)],
         cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}/"
@@ -44,6 +45,7 @@ def client(tmp_path_factory):
                 proc.kill()
                 raise RuntimeError("app did not start:\n" + log_path.read_text()) from exc
             time.sleep(0.5)
+    c.outputs_root = outputs
     yield c
     proc.terminate()
     try:
@@ -127,3 +129,13 @@ def test_parse_prompt_endpoint(client):
     assert view["fragments"][1] == {"text": "cat", "weight": 1.21}
     assert view["chunk_tokens"] and view["chunk_tokens"][0] > 0
     assert any("never closed" in w for w in view["warnings"])
+
+
+def test_finished_images_are_saved_and_served_with_their_metadata(client):
+    from studio.metadata import read_png
+
+    images, infotext, seed, _, _ = generate(client, prompt="a saved lighthouse", seed=77, batch_size=2)
+    served = read_png(Path(images[1]["image"]).read_bytes())
+    assert served.infotext and "Seed: 78," in served.infotext and served.request["seed"] == 78
+    saved = sorted(client.outputs_root.glob("*/*-78.png"))
+    assert saved and read_png(saved[-1].read_bytes()).infotext == served.infotext

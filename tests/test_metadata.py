@@ -1,0 +1,132 @@
+"""A1111 infotext and PNG metadata: writing, reading, round trips, hostile files, atomic writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import pixels, tiny_request
+from studio import GenerationRequest
+from studio.infotext import format_infotext
+from studio.metadata import MetadataError, parse_infotext, png_bytes, read_png, request_fields, write_atomic
+
+A1111_SAMPLE = (
+    "masterpiece, (best quality:1.2), 1girl, looking at viewer\n"
+    "Negative prompt: lowres, bad anatomy, (worst quality:1.4)\n"
+    "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 1234567890, "
+    "Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.5, "
+    'Clip skip: 2, Lora hashes: "add_detail: 7c6bad76eb54", Version: v1.9.4'
+)
+
+
+def test_a1111_sample_is_read_into_request_fields():
+    info = parse_infotext(A1111_SAMPLE)
+    assert info.prompt == "masterpiece, (best quality:1.2), 1girl, looking at viewer"
+    assert info.negative_prompt == "lowres, bad anatomy, (worst quality:1.4)"
+    assert info.params["Lora hashes"] == "add_detail: 7c6bad76eb54"  # quoted value with a colon
+    fields, notes = request_fields(info)
+    assert fields["steps"] == 28 and fields["sampler"] == "DPM++ 2M" and fields["schedule"] == "Karras"
+    assert fields["cfg_scale"] == 7.5 and fields["seed"] == 1234567890 and fields["clip_skip"] == 2
+    assert (fields["width"], fields["height"]) == (512, 768) and notes == []
+
+
+def test_old_combined_sampler_names_from_shared_prompts_still_make_a_request():
+    info = parse_infotext("a cat\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 5, Size: 64x64")
+    fields, _ = request_fields(info)
+    request = GenerationRequest(**{**fields, "model": "tiny"})
+    assert (request.sampler, request.schedule) == ("DPM++ 2M", "Karras")
+
+
+@pytest.mark.parametrize(
+    "prompt, negative, model",
+    [
+        ("a cat", "", "tiny"),
+        ("line one\nline two, with: colon", "multi\nline negative", "my, model: v2"),
+        ('quotes "inside" and \\ backslash', "neg", 'm"odel'),
+        ("Steps: 5, looks like params, Seed: 1, Size: 1x1", "", "tiny"),
+        ("", "", "tiny"),
+        ("猫 🐱 кошка", "ünïcode", "tiny"),
+    ],
+)
+def test_format_then_parse_round_trips(prompt, negative, model):
+    text = format_infotext(prompt=prompt, negative_prompt=negative, steps=12, sampler="Euler a",
+                           schedule="Karras", cfg_scale=6.5, seed=42, width=64, height=96, model=model,
+                           extras={"Prompt syntax": "A1111"})
+    info = parse_infotext(text)
+    assert info.prompt == prompt and info.negative_prompt == negative
+    assert info.params["Model"] == model and info.params["Seed"] == "42" and info.params["CFG scale"] == "6.5"
+
+
+def test_png_carries_infotext_and_request_and_regenerates_the_same_image(studio, tmp_path):
+    result = studio.run(tiny_request(prompt="a (lighthouse:1.2), dusk", negative_prompt="fog", seed=-1,
+                                     sampler="DPM++ 2M SDE"))
+    data = png_bytes(result.images[0], result.infotexts[0], dataclasses.asdict(result.request))
+    path = write_atomic(tmp_path / "out" / "00001.png", data)
+    meta = read_png(path.read_bytes())
+    assert meta.infotext == result.infotexts[0] and "regenerated exactly" in meta.message
+    again = studio.run(GenerationRequest(**meta.request))  # the JSON chunk: exact
+    assert np.array_equal(pixels(again.images[0]), pixels(result.images[0]))
+    fields, _ = request_fields(parse_infotext(meta.infotext))  # the A1111 text alone: also exact here
+    again = studio.run(GenerationRequest(**fields))
+    assert np.array_equal(pixels(again.images[0]), pixels(result.images[0]))
+
+
+def test_png_without_metadata_says_so():
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    meta = read_png(buffer.getvalue())
+    assert meta.infotext is None and meta.request is None and "no generation parameters" in meta.message
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20])
+def test_non_images_and_truncated_files_are_a_clear_error(data):
+    with pytest.raises(MetadataError, match="not a readable image"):
+        read_png(data)
+
+
+def test_truncated_png_is_refused():
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buffer, format="PNG")
+    with pytest.raises(MetadataError):
+        read_png(buffer.getvalue()[:-40])
+
+
+def test_hostile_request_chunk_is_ignored_not_trusted():
+    from PIL import PngImagePlugin
+
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text("studio-request", "[1, 2, 3]")  # JSON, but not an object
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG", pnginfo=chunks)
+    assert read_png(buffer.getvalue()).request is None
+
+
+def test_a_crash_while_writing_leaves_no_half_written_png(tmp_path, monkeypatch):
+    target = tmp_path / "img.png"
+
+    def boom(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_atomic(target, b"\x89PNG data")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_output_folder_numbers_files_in_date_folders(studio, tmp_path):
+    from studio.outputs import OutputFolder
+
+    folder = OutputFolder(tmp_path / "outputs")
+    result = studio.run(tiny_request(seed=500, batch_size=2))
+    first = folder.save(result)
+    second = folder.save(result)
+    assert [p.name for p in first + second] == ["00001-500.png", "00002-501.png", "00003-500.png", "00004-501.png"]
+    assert first[0].parent.parent == (tmp_path / "outputs").resolve()
+    meta = read_png(first[1].read_bytes())
+    assert meta.request["seed"] == 501 and meta.request["batch_size"] == 1 and "Seed: 501," in meta.infotext
+    assert OutputFolder(None).keep is False
