@@ -70,7 +70,7 @@ def test_unknown_model_lists_presets_and_other_forms():
     "data, complaint",
     [
         ({"name": "x", "source": "a/b"}, "missing key 'family'"),
-        ({"name": "x", "source": "a/b", "family": "sd3"}, "family 'sd3'"),
+        ({"name": "x", "source": "a/b", "family": "sd4"}, "family 'sd4'"),
         ({"name": "x", "source": "a/b", "family": "sd15", "colour": 1}, "unknown keys ['colour']"),
         ({"name": "x", "source": "a/b", "family": "sd15", "defaults": {"stepz": 3}}, "unknown defaults ['stepz']"),
         ({"name": "x", "source": "a/b", "family": "sd15", "size_range": [60, 100]}, "multiples of 8"),

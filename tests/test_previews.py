@@ -167,3 +167,13 @@ def test_a_stalled_consumer_does_not_stall_the_loop(eager):
     rest = list(events)
     assert isinstance(rest[-1], Result)
     assert sum(isinstance(e, Preview) for e in rest) <= 1  # stale frames were dropped, not queued up
+
+
+@pytest.mark.parametrize("family, channels", [("sd15", 4), ("sdxl", 4), ("sd3", 16), ("flux", 16)])
+def test_every_family_has_latent2rgb_data_that_decodes_its_latents(family, channels):
+    from studio.models import family as model_family
+
+    data = model_family(family).preview
+    assert len(data.latent_rgb_factors) == channels and data.taesd
+    image = latent2rgb_decoder(data, (32, 32))(torch.randn(1, channels, 8, 8, generator=torch.Generator().manual_seed(0)))
+    assert image.size == (32, 32) and len(set(image.getdata())) > 10
