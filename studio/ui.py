@@ -16,6 +16,8 @@ import gradio as gr
 
 from . import models, previews, prompts, samplers
 from .engine import Studio
+from .metadata import MetadataError, parse_infotext, read_png, request_fields
+from .styles import apply_styles, style_names
 from .outputs import OutputFolder
 from .errors import ModelLoadError, StudioError
 from .events import Cancelled, Preview, Progress, Result, Status
@@ -89,10 +91,13 @@ def make_generate(studio: Studio, outputs: OutputFolder):
         prompt_syntax: str = prompts.A1111,
         clip_skip: int = 1,
         preview: str = "auto",
+        styles: list[str] | None = None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple[Any, str, int, str, Any]]:
         """Generate images; streams status while running, ends with images, infotext and seed."""
         try:
+            # Styles first: the final prompt is what is encoded, shown in the infotext and saved.
+            prompt, negative_prompt = apply_styles(prompt or "", negative_prompt or "", styles or [])
             request = GenerationRequest(
                 prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
                 schedule=schedule, steps=steps, cfg_scale=cfg_scale, seed=seed,
@@ -151,6 +156,34 @@ def make_parse_prompt(studio: Studio):
     return parse_prompt
 
 
+FORM_ORDER = ("prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
+              "width", "height", "prompt_syntax", "clip_skip")
+
+
+def png_info(image: bytes | None) -> tuple[str, dict]:
+    """The handler behind `/png_info`: a PNG's parameters as text, and the settings they hold."""
+    if not image:
+        return "", {}
+    try:
+        meta = read_png(image)
+    except MetadataError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    notes: list[str] = []
+    if meta.request is not None:  # ours: the exact request
+        fields = {k: v for k, v in meta.request.items() if k in FORM_ORDER}
+    elif meta.infotext is not None:
+        fields, notes = request_fields(parse_infotext(meta.infotext))
+    else:
+        fields = {}
+    return meta.infotext or meta.message, {"message": meta.message, "fields": fields, "notes": notes}
+
+
+def form_updates(found: dict | None, count: int) -> tuple[Any, ...]:
+    """Form updates from PNG Info's settings, in FORM_ORDER; fields a PNG lacks stay as they are."""
+    fields = (found or {}).get("fields", {})
+    return tuple(gr.update(value=fields[name]) if name in fields else gr.skip() for name in FORM_ORDER[:count])
+
+
 def model_form_updates(model: str) -> tuple[Any, ...]:
     """Updates for (model, sampler, schedule, steps, cfg_scale, width, height) from a preset."""
     source = models.resolve_model(model)
@@ -203,6 +236,8 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                     clip_skip = gr.Slider(*CLIP_SKIP_RANGE, value=1, step=1, label="Clip skip (SD 1.x)")
                 preview = gr.Dropdown(list(previews.METHODS), value=preview_method, label="Live preview",
                                       info="auto: TAESD on a GPU, else latent2rgb")
+                style_choice = gr.CheckboxGroup(style_names(), value=[], label="Styles",
+                                                info="applied in order; the final prompt is shown in the infotext")
             with gr.Column():
                 status = gr.Markdown("", label="status", elem_id="status")
                 live = gr.Image(label="Live preview", format="jpeg", interactive=False, elem_id="preview", height=320,
@@ -211,7 +246,7 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                 infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed_used")
         inputs = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height, batch_size,
-                  prompt_syntax, clip_skip, preview]
+                  prompt_syntax, clip_skip, preview, style_choice]
         event = gr.on(
             triggers=[run.click, prompt.submit],
             fn=make_generate(studio, outputs or OutputFolder(None)),
@@ -232,6 +267,19 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
             show_progress="hidden",
             trigger_mode="always_last",
         )
+
+        with gr.Accordion("PNG Info", open=False, elem_id="png-info"):
+            with gr.Row():
+                png_file = gr.File(label="Drop a PNG", file_types=["image"], type="binary", elem_id="png-file")
+                with gr.Column():
+                    png_text = gr.Textbox(label="Parameters", lines=6, interactive=False, elem_id="png-text")
+                    png_fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
+                    send = gr.Button("Send to the form", elem_id="send-to-form")
+        png_file.change(png_info, inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
+        form_fields = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height,
+                       prompt_syntax, clip_skip]
+        send.click(lambda found: form_updates(found, len(form_fields)), inputs=png_fields, outputs=form_fields,
+                   api_name=False)
 
         # Until the warm-up has finished, poll it so a fallback notice and model show up.
         timer = gr.Timer(1.0)

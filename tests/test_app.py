@@ -139,3 +139,38 @@ def test_finished_images_are_saved_and_served_with_their_metadata(client):
     assert served.infotext and "Seed: 78," in served.infotext and served.request["seed"] == 78
     saved = sorted(client.outputs_root.glob("*/*-78.png"))
     assert saved and read_png(saved[-1].read_bytes()).infotext == served.infotext
+
+
+def test_styles_are_applied_and_the_final_prompt_is_recorded(client):
+    _, infotext, _, _, _ = generate(client, prompt="a lighthouse", negative_prompt="fog", styles=["watercolor"])
+    assert infotext.startswith("watercolor painting of a lighthouse")
+    assert "Negative prompt: fog, anime" in infotext
+    from gradio_client.exceptions import AppError
+
+    # Gradio's checkbox group checks its choices first; its message names the value and the choices.
+    with pytest.raises(AppError, match="'vaporwave'.*not in the list of choices.*cinematic"):
+        generate(client, styles=["vaporwave"])
+
+
+def test_png_info_reads_our_png_and_an_a1111_text(client, tmp_path):
+    from gradio_client import handle_file
+    from PIL import PngImagePlugin
+
+    images, infotext, _, _, _ = generate(client, prompt="png info please", seed=31)
+    text, found = client.predict(image=handle_file(images[0]["image"]), api_name="/png_info")
+    assert text == infotext and found["fields"]["seed"] == 31 and found["fields"]["prompt"] == "png info please"
+
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text("parameters", "a cat\nNegative prompt: dog\nSteps: 9, Sampler: Euler a, CFG scale: 5, Seed: 3, Size: 64x64")
+    a1111 = tmp_path / "a1111.png"
+    Image.new("RGB", (8, 8)).save(a1111, pnginfo=chunks)
+    text, found = client.predict(image=handle_file(str(a1111)), api_name="/png_info")
+    assert found["fields"] == {"prompt": "a cat", "negative_prompt": "dog", "steps": 9, "sampler": "Euler a",
+                               "cfg_scale": 5.0, "seed": 3, "width": 64, "height": 64}
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a png")
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="not a readable image"):
+        client.predict(image=handle_file(str(junk)), api_name="/png_info")

@@ -37,7 +37,7 @@ def test_page_builds_before_the_model_has_loaded(monkeypatch):
     api = demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]
     assert [p["parameter_name"] for p in api] == [
         "prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
-        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview",
+        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview", "styles",
     ]
 
 
@@ -69,3 +69,12 @@ def test_fallback_switches_the_form_to_the_fallback_models_defaults():
     model, sampler, schedule, steps, cfg, width, height = model_form_updates(FALLBACK_MODEL)
     assert model["value"] == "tiny" and sampler["value"] == "Euler a" and steps["value"] == 8
     assert (width["value"], width["minimum"], width["maximum"]) == (64, 32, 512)
+
+
+def test_send_to_form_sets_only_what_the_png_holds():
+    from studio.ui import FORM_ORDER, form_updates
+
+    updates = form_updates({"fields": {"prompt": "a cat", "seed": 3}}, len(FORM_ORDER))
+    by_name = dict(zip(FORM_ORDER, updates))
+    assert by_name["prompt"]["value"] == "a cat" and by_name["seed"]["value"] == 3
+    assert by_name["steps"] is not None and "value" not in by_name["steps"]  # left as it is
