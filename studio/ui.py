@@ -281,6 +281,16 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
         send.click(lambda found: form_updates(found, len(form_fields)), inputs=png_fields, outputs=form_fields,
                    api_name=False)
 
+        def model_defaults(name: str) -> tuple[Any, ...]:
+            """A model picked by the user brings its preset's sampler, steps, CFG and size."""
+            try:
+                return model_form_updates(name)[1:]
+            except StudioError:  # a half-typed name or path: leave the form alone
+                return tuple(gr.skip() for _ in range(6))
+
+        model.input(model_defaults, inputs=model, outputs=[sampler, schedule, steps, cfg_scale, width, height],
+                    api_name=False, show_progress="hidden")
+
         # Until the warm-up has finished, poll it so a fallback notice and model show up.
         timer = gr.Timer(1.0)
 
