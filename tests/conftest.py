@@ -7,6 +7,15 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -25,3 +34,51 @@ def tiny_request(**fields) -> GenerationRequest:
 
 def pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    url: str
+    outputs: Path
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(tmp_path_factory, *flags: str):
+    """`python app.py --model tiny` as a user starts it, on a free port, with its own outputs folder."""
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    outputs = tmp_path_factory.mktemp("outputs")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--model", "tiny", "--port", str(port), "--outputs", str(outputs), *flags],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "gradio_api/info", timeout=5):
+                break
+        except Exception as exc:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("app did not start:\n" + log.read_text()) from exc
+            time.sleep(0.5)
+    try:
+        yield RunningApp(url, outputs, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,45 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from conftest import running_app
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     from gradio_client import Client
 
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
-    outputs = tmp_path_factory.mktemp("outputs")
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--model", "tiny", "--port", str(port), "--outputs", str(outputs)],
-        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            c = Client(url, verbose=False)
-            break
-        except Exception as exc:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("app did not start:\n" + log_path.read_text()) from exc
-            time.sleep(0.5)
-    c.outputs_root = outputs
-    yield c
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_app(tmp_path_factory) as app:
+        c = Client(app.url, verbose=False)
+        c.outputs_root = app.outputs
+        yield c
 
 
 def image_of(gallery) -> np.ndarray:
