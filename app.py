@@ -58,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=env("STUDIO_MODEL", "sd15"),
                    help="preset name (sd15, sdxl, sd-turbo, sdxl-turbo, tiny, tiny-xl), hub id, "
                         "diffusers folder or .safetensors file (default: sd15; env STUDIO_MODEL)")
-    p.add_argument("--host", default=env("STUDIO_HOST", "127.0.0.1"), help="address to listen on")
+    p.add_argument("--host", default=env("STUDIO_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")),
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface; env STUDIO_HOST)")
     p.add_argument("--port", type=port, default=int(env("STUDIO_PORT", env("GRADIO_SERVER_PORT", "7860"))))
     p.add_argument("--share", action="store_true", help="create a public Gradio link (use --auth with it)")
     p.add_argument("--auth", type=parse_auth, help="user:password required to open the page")
@@ -76,6 +77,11 @@ def parser() -> argparse.ArgumentParser:
                    help="folder for finished PNGs with metadata, in date sub-folders (default: outputs)")
     p.add_argument("--no-outputs", action="store_true", default=env("STUDIO_NO_OUTPUTS", "") not in ("", "0"),
                    help="keep nothing on disk (images go to a temporary folder), e.g. on a Space")
+    p.add_argument("--models-dir", default=env("STUDIO_MODELS_DIR", "models"),
+                   help="folder whose .safetensors checkpoints and diffusers folders are listed in the page "
+                        "(default: models)")
+    p.add_argument("--gpu-duration", type=positive_int, default=int(env("STUDIO_GPU_DURATION", "120")),
+                   help="on a ZeroGPU Space: most seconds of GPU one Generate click may hold (default 120)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
     return p
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.errors import StudioError
     from studio.models import resolve_model
     from studio.outputs import OutputFolder
-    from studio.ui import Warmup, build_ui
+    from studio.ui import PAGE_HEAD, Warmup, build_ui
 
     try:
         resolve_model(args.model)
@@ -101,10 +107,11 @@ def main(argv: list[str] | None = None) -> None:
                     "Add --auth user:password.")
     warmup = Warmup(studio, args.model).start()
     outputs = OutputFolder(None if args.no_outputs else args.outputs)
-    demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview, outputs=outputs)
+    demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview, outputs=outputs,
+                    models_dir=args.models_dir, allow_pickle=args.allow_pickle, gpu_duration_s=args.gpu_duration)
     # Only the outputs folder is served besides Gradio's own files.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                allowed_paths=[str(outputs.root)])
+                allowed_paths=[str(outputs.root)], head=PAGE_HEAD)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import logging
-from pathlib import Path
 import math
+import os
+from pathlib import Path
 import queue
 import threading
 import time
@@ -166,7 +167,8 @@ class Studio:
         self.options = loading.LoadOptions(self.device, allow_pickle, dict(single_file_configs or {}))
         self._cache: LRUCache[loading.LoadedModel] = LRUCache(cache_size, on_evict=self._release)
         # One long-lived thread runs every pipeline call (see on_device); `_busy` says it is working.
-        self._device = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-device")
+        self._device_thread: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+        self._device_lock = threading.Lock()
         self._busy = threading.Lock()
         # Encoded prompts by (model, syntax, clip skip, text): an unchanged prompt is not encoded again.
         self._prompts: LRUCache[Conditioning] = LRUCache(PROMPT_CACHE_SIZE)
@@ -333,7 +335,7 @@ class Studio:
         # 3. One job on the device at a time, on the device thread; a cancel while waiting ends the wait.
         if self._busy.locked():
             emit(Status("Waiting for the device"))
-        future = self._device.submit(self._denoise, request, seeds, loaded, emit, cancel, start, load_s)
+        future = self._device().submit(self._denoise, request, seeds, loaded, emit, cancel, start, load_s)
         while True:
             try:
                 return future.result(timeout=0.05)
@@ -342,6 +344,16 @@ class Studio:
                     emit(Cancelled(0, request.steps))
                     return
 
+    def _device(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The device thread, made again in a forked child (ZeroGPU runs handlers in one), where the
+        parent's threads do not exist."""
+        pid = os.getpid()
+        with self._device_lock:
+            if self._device_thread is None or self._device_thread[0] != pid:
+                executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-device")
+                self._device_thread = (pid, executor)
+            return self._device_thread[1]
+
     def on_device(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn` on the studio's device thread, after any job already there, and return its result.
 
@@ -349,7 +361,7 @@ class Studio:
         runs torch ops gets an OpenMP team of its own, and two teams on few cores spin against each
         other (measured here: a pipeline call 10-20% slower in a fresh thread than in a reused one).
         """
-        return self._device.submit(fn, *args, **kwargs).result()
+        return self._device().submit(fn, *args, **kwargs).result()
 
     def _denoise(self, request, seeds, loaded, emit, cancel, start, load_s) -> None:
         with self._busy:

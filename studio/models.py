@@ -265,3 +265,30 @@ def _model_choices() -> list[str]:
     return preset_names() + [
         "a Hugging Face Hub id (owner/name)", "a local diffusers folder", "a .safetensors checkpoint file"
     ]
+
+
+MAX_LOCAL_MODELS = 500  # a models folder is listed, never crawled without end
+
+
+def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[tuple[str, str]]:
+    """Checkpoints found in a models folder, as (label, path) pairs sorted by label.
+
+    Single files (`.safetensors`; pickle files too when they are allowed) and diffusers folders
+    (holding model_index.json), at the top level or one folder down, as A1111's
+    models/Stable-diffusion folder is usually organised. A missing folder lists nothing.
+    """
+    if folder is None:
+        return []
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        return []
+    suffixes = SAFE_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())
+    found: list[tuple[str, str]] = []
+    for path in sorted(root.glob("*")) + sorted(root.glob("*/*")):
+        if len(found) >= MAX_LOCAL_MODELS:
+            break
+        if path.name.startswith("."):
+            continue
+        if (path.is_file() and path.suffix.lower() in suffixes) or (path.is_dir() and (path / "model_index.json").is_file()):
+            found.append((path.relative_to(root).as_posix(), str(path.resolve())))
+    return sorted(found)

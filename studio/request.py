@@ -16,6 +16,7 @@ MAX_SEED = 2**32 - 1
 STEPS_RANGE = (1, 150)
 CFG_RANGE = (0.0, 30.0)
 BATCH_RANGE = (1, 8)
+BATCH_COUNT_RANGE = (1, 32)  # batches run one after another per click (A1111's "Batch count")
 MAX_PROMPT_CHARS = 50_000
 CLIP_SKIP_RANGE = (1, 2)
 RNG_SOURCES = ("cpu", "device")
@@ -141,3 +142,14 @@ class GenerationRequest:
         if self.seed == -1:
             raise ValueError("draw the seed first (with_seed)")
         return [self.seed + i for i in range(self.batch_size)]
+
+    def batches(self, count: int) -> list["GenerationRequest"]:
+        """`count` requests run one after another, as A1111's batch count: batch n starts at
+        seed + n * batch_size, so every image of every batch has its own seed (wrapping past 2**32-1).
+        A seed of -1 is drawn once, for the first batch."""
+        count = _in_range("batch_count", count, *BATCH_COUNT_RANGE)
+        first = self.with_seed()
+        return [
+            dataclasses.replace(first, seed=(first.seed + n * self.batch_size) % (MAX_SEED + 1))
+            for n in range(count)
+        ]

@@ -18,6 +18,7 @@ def client(tmp_path_factory):
     with running_app(tmp_path_factory) as app:
         c = Client(app.url, verbose=False)
         c.outputs_root = app.outputs
+        c.app_url = app.url
         yield c
 
 
@@ -141,3 +142,51 @@ def test_png_info_reads_our_png_and_an_a1111_text(client, tmp_path):
 
     with pytest.raises(AppError, match="not a readable image"):
         client.predict(image=handle_file(str(junk)), api_name="/png_info")
+
+
+def test_batch_count_runs_batches_with_consecutive_seeds(client):
+    images, infotext, seed, status, _ = generate(client, seed=10, batch_size=2, batch_count=2)
+    assert len(images) == 4 and seed == 10 and "Seed: 10," in infotext and "Batch 2/2 done" in status
+    from studio.metadata import read_png
+
+    seeds = [read_png(Path(item["image"]).read_bytes()).request["seed"] for item in images]
+    assert seeds == [10, 11, 12, 13]
+    alone = generate(client, seed=12)
+    assert np.array_equal(image_of(images[2:]), image_of(alone[0]))
+
+
+def wait_until_stepping(job, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not any("Step" in str(update[3]) for update in job.outputs()):
+        assert time.monotonic() < deadline, "the job never started stepping"
+        time.sleep(0.05)
+
+
+def test_sessions_are_isolated_one_stops_the_other_finishes_and_waiters_see_their_place(client):
+    """Two users: A runs a long job, B queues behind it and sees its queue position; B's Stop
+    touches nothing of A's; A's Stop ends A's job only, and B's image then arrives."""
+    from gradio_client import Client
+    from gradio_client.utils import Status as ClientStatus
+
+    a, b = Client(client.app_url, verbose=False), Client(client.app_url, verbose=False)
+    long_job = a.submit(prompt="a's long run", model="tiny", steps=150, width=256, height=256, seed=1,
+                        api_name="/generate")
+    wait_until_stepping(long_job)
+    short_job = b.submit(prompt="b's run", model="tiny", steps=3, width=64, height=64, seed=5, api_name="/generate")
+    deadline = time.monotonic() + 30
+    while (status := short_job.status()).code != ClientStatus.IN_QUEUE:
+        assert time.monotonic() < deadline, f"b never queued: {status}"
+        time.sleep(0.05)
+    assert status.rank is not None and status.queue_size is not None  # what the page shows as "queue: k/n"
+
+    assert b.predict(api_name="/stop") == "Nothing to stop."  # b's queued job is not running yet
+    steps_before = len(long_job.outputs())
+    time.sleep(2)
+    assert not long_job.done() and len(long_job.outputs()) > steps_before  # a's job kept going
+
+    assert a.predict(api_name="/stop").startswith("Stopped at step")
+    final = short_job.result(timeout=60)
+    assert "b's run" in final[1] and "Seed: 5," in final[1]
+    statuses = [str(update[3]) for update in long_job.outputs()]
+    assert any(s.startswith("Stopped at step") for s in statuses)
+    assert not any("a's long run" in str(update[1]) for update in long_job.outputs())  # no image from a

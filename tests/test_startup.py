@@ -37,8 +37,8 @@ def test_page_builds_before_the_model_has_loaded(monkeypatch):
     api = demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]
     assert [p["parameter_name"] for p in api] == [
         "prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
-        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview", "styles",
-    ]
+        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview", "styles", "batch_count",
+    ]  # the session's history (a gr.State) is not part of the API
 
 
 @pytest.mark.parametrize("value", ["user", ":pass", "user:", ""])
@@ -64,7 +64,7 @@ def test_bad_device_flag_names_the_choices():
 
 
 def test_fallback_switches_the_form_to_the_fallback_models_defaults():
-    from studio.ui import model_form_updates
+    from studio.handlers import model_form_updates
 
     model, sampler, schedule, steps, cfg, width, height = model_form_updates(FALLBACK_MODEL)
     assert model["value"] == "tiny" and sampler["value"] == "Euler a" and steps["value"] == 8
@@ -72,9 +72,20 @@ def test_fallback_switches_the_form_to_the_fallback_models_defaults():
 
 
 def test_send_to_form_sets_only_what_the_png_holds():
-    from studio.ui import FORM_ORDER, form_updates
+    from studio.handlers import FORM_ORDER, form_updates
 
-    updates = form_updates({"fields": {"prompt": "a cat", "seed": 3}}, len(FORM_ORDER))
+    updates = form_updates({"fields": {"prompt": "a cat", "seed": 3}})
     by_name = dict(zip(FORM_ORDER, updates))
     assert by_name["prompt"]["value"] == "a cat" and by_name["seed"]["value"] == 3
     assert by_name["steps"] is not None and "value" not in by_name["steps"]  # left as it is
+
+
+def test_space_and_hosting_flags():
+    args = app.parser().parse_args(["--models-dir", "/tmp/ckpts", "--gpu-duration", "60"])
+    assert (args.models_dir, args.gpu_duration) == ("/tmp/ckpts", 60)
+
+
+def test_gradio_server_name_is_honoured_as_on_a_space(monkeypatch):
+    monkeypatch.delenv("STUDIO_HOST", raising=False)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    assert app.parser().parse_args([]).host == "0.0.0.0"

@@ -1,0 +1,102 @@
+"""Which runs belong to which browser session, so that Stop cancels the caller's own work only."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Iterator, Protocol
+
+STOP_MEMORY_S = 30.0  # how long "your run was stopped at step k" is remembered for a late Stop reply
+STOP_WAIT_S = 10.0  # how long Stop waits for a run to end (it ends within one denoising step)
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Run:
+    """One click's work, possibly several jobs (batch count): `cancel()` stops the job running now
+    and every job still to come. `stopped_at` records where it stopped, for Stop's reply."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self.finished = threading.Event()
+        self._job: Cancellable | None = None
+        self._lock = threading.Lock()
+        self.stopped_at: tuple[int, int] | None = None
+
+    def start(self, job: Cancellable) -> None:
+        with self._lock:
+            self._job = job
+        if self._cancelled.is_set():
+            job.cancel()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        with self._lock:
+            job = self._job
+        if job is not None:
+            job.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def stopped_message(self) -> str:
+        if self.stopped_at is None:
+            return "Stopped."
+        step, total = self.stopped_at
+        return f"Stopped at step {step}/{total}."
+
+
+class SessionJobs:
+    """Running runs by session id. One instance per page, shared by its sessions; the only thing
+    a session can do through it is stop what that same session started."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, list[Run]] = {}
+        self._stopped: dict[str, tuple[float, str]] = {}  # session -> (when, message) of its last stop
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def running(self, session: str, run: Run) -> Iterator[Run]:
+        with self._lock:
+            self._runs.setdefault(session, []).append(run)
+        try:
+            yield run
+        except GeneratorExit:  # the stream was closed (Gradio's cancel, a client gone): stop the work
+            run.cancel()
+            raise
+        finally:
+            now = time.monotonic()
+            with self._lock:
+                runs = self._runs.get(session, [])
+                if run in runs:
+                    runs.remove(run)
+                if not runs:
+                    self._runs.pop(session, None)
+                if run.cancelled:
+                    self._stopped[session] = (now, run.stopped_message())
+                self._stopped = {s: v for s, v in self._stopped.items() if now - v[0] < STOP_MEMORY_S}
+            run.finished.set()
+
+    def stop(self, session: str, wait_s: float = STOP_WAIT_S) -> str:
+        """Stop every run of this session, wait for them to end, and say where they stopped."""
+        with self._lock:
+            runs = list(self._runs.get(session, []))
+        for run in runs:
+            run.cancel()
+        for run in runs:
+            run.finished.wait(wait_s)
+        with self._lock:
+            when, message = self._stopped.get(session, (0.0, ""))
+            recent = time.monotonic() - when < STOP_MEMORY_S
+        if runs:
+            return " ".join(run.stopped_message() for run in runs)
+        # Nothing running now: Gradio's own cancel (or a closed connection) may have just ended it.
+        return message if recent and message else "Nothing to stop."
+
+    def running_count(self, session: str) -> int:
+        with self._lock:
+            return len(self._runs.get(session, []))
