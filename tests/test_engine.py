@@ -155,3 +155,21 @@ def test_generation_leaves_the_global_torch_rng_alone(studio):
     torch.manual_seed(123)
     studio.run(tiny_request(sampler="DPM++ SDE", steps=2))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_out_of_memory_is_a_clear_error_and_the_next_run_works(studio, monkeypatch):
+    import torch
+
+    from studio import StudioError
+
+    pipe_class = type(studio.load("tiny").pipe)
+    real_call = pipe_class.__call__
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(pipe_class, "__call__", out_of_memory)
+    with pytest.raises(StudioError, match="Out of memory on cpu .* at 64x64, batch 1: try a smaller size or batch"):
+        studio.run(tiny_request())
+    monkeypatch.setattr(pipe_class, "__call__", real_call)
+    assert studio.run(tiny_request()).images
