@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
-from . import loading, previews, prompts, samplers
+from . import hires, images, loading, loras, previews, prompts, samplers
 from .cache import LRUCache
 from .conditioning import Conditioning, PromptEncoder, chunk_token_counts, pad_to_same_length
 from .devices import DeviceChoice, free_device_memory, pick_device
@@ -45,6 +45,10 @@ _END = object()  # queue sentinel: the worker has finished
 
 class _Stop(Exception):
     """Raised inside the step callback to abandon a pipeline call before it decodes anything."""
+
+    def __init__(self, step: int = 0):
+        super().__init__(step)
+        self.step = step
 
 
 def user_step(callback_index: int, callback_total: int, steps: int) -> int:
@@ -162,6 +166,7 @@ class Studio:
         single_file_configs: Mapping[str, str] | None = None,
         preview_interval_s: float = previews.DEFAULT_INTERVAL_S,
         taesd_sources: Mapping[str, str] | None = None,
+        loras_dir: str | Path | None = None,
     ):
         self.device: DeviceChoice = pick_device(device, dtype)
         self.options = loading.LoadOptions(self.device, allow_pickle, dict(single_file_configs or {}))
@@ -180,6 +185,7 @@ class Studio:
         # family -> TAESD repo or folder, overriding the presets' (e.g. a local copy when offline)
         self.taesd_sources = dict(taesd_sources or {})
         self._taesd: LRUCache[Any] = LRUCache(2)  # small decoders, one per family in use
+        self.loras_dir = Path(loras_dir).expanduser() if loras_dir is not None else None
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(), cache_size)
 
     # -- models -----------------------------------------------------------------------------
@@ -222,7 +228,7 @@ class Studio:
         Token counts need the model's tokenizer; they are None while that model is not loaded
         (describing a prompt never starts a load).
         """
-        parsed = prompts.parse(prompt, syntax)
+        parsed = prompts.parse(loras.extract(prompt)[0], syntax)
         counts = None
         try:
             loaded = self._cache.peek(self._key(_as_source(model))) if model else None
@@ -236,19 +242,24 @@ class Studio:
         """Pipeline keyword arguments for both prompts (cached), and the prompts' warnings."""
         encoder: PromptEncoder | None = None
 
+        # Active LoRAs are part of the key: one on the text encoder changes the embeddings.
+        active = loras.combined(request.loras, request.prompt)
+
         def encode(text: str) -> Conditioning:
+            text = loras.extract(text)[0]  # <lora:...> tags pick LoRAs; they are not words
+
             def build() -> Conditioning:
                 nonlocal encoder
                 encoder = encoder or PromptEncoder(loaded.pipe, loaded.family, request.clip_skip)
                 return encoder.encode(prompts.parse(text, request.prompt_syntax))
 
-            key = (self._key(loaded.source), request.prompt_syntax, request.clip_skip, text)
+            key = (self._key(loaded.source), request.prompt_syntax, request.clip_skip, active, text)
             return self._prompts.get_or_load(key, build)[0]
 
         warnings = tuple(
             f"{label}: {w}"
             for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt))
-            for w in prompts.parse(text, request.prompt_syntax).warnings
+            for w in prompts.parse(loras.extract(text)[0], request.prompt_syntax).warnings
         )
         positive = encode(request.prompt)
         if loaded.family == "sdxl" and not request.negative_prompt and loaded.pipe.config.get(
@@ -282,11 +293,11 @@ class Studio:
             lambda local: AutoencoderTiny.from_pretrained(ref, torch_dtype=self.device.dtype, local_files_only=local),
         ).to(self.device.device)
 
-    def _preview_decoder(self, loaded: loading.LoadedModel, request: GenerationRequest
-                         ) -> tuple[previews.Decoder | None, str | None]:
+    def _preview_decoder(self, loaded: loading.LoadedModel, request: GenerationRequest,
+                         size: tuple[int, int] | None = None) -> tuple[previews.Decoder | None, str | None]:
         """The decoder for this request's preview method, and a notice if it had to fall back."""
         method = previews.resolve_method(request.preview, loaded.device.kind)
-        size = (request.width, request.height)
+        size = size or (request.width, request.height)
         data = loaded.source.preview or model_family(loaded.family).preview
         if method == "none":
             return None, None
@@ -371,45 +382,17 @@ class Studio:
         if cancel.is_set():
             emit(Cancelled(0, request.steps))
             return
-        pipe = loaded.pipe
-        # 4. A fresh scheduler from the model's own config: no reload, no leftover flags.
-        choice = request.sampler_choice
-        pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, choice, seeds)
-        # 5. One generator per image: item i is seed + i, drawn on the CPU unless asked otherwise.
-        rng_device = "cpu" if request.rng == "cpu" else loaded.device.device
-        generators = [torch.Generator(rng_device).manual_seed(s) for s in seeds]
-        # 6. Live previews: the scheduler's x0 goes to a worker thread; the loop never waits.
-        decoder, preview_notice = self._preview_decoder(loaded, request)
-        if preview_notice:
-            emit(Status(preview_notice))
-        worker = None
-        if decoder is not None:
-            worker = previews.PreviewWorker(
-                decoder, lambda step, image: emit(Preview(step, request.steps, image)),
-                self.preview_interval_s, loaded.device.device,
-            )
-            tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
-                user_step(tap.calls - 1, pipeline_timestep_count(pipe), request.steps), x0))
-        progress = _ProgressReporter(request.steps, emit, cancel, on_last_step=worker.close if worker else None)
+        plan = plan_passes(request)
         t0 = time.perf_counter()
         try:
+            # LoRAs first: a text-encoder LoRA changes the prompt's embeddings.
+            lora_hashes = self._apply_loras(loaded, request)
             conditioning, prompt_warnings = self._conditioning(loaded, request)
-            output = pipe(
-                **conditioning,
-                num_inference_steps=request.steps,
-                guidance_scale=request.cfg_scale,
-                width=request.width,
-                height=request.height,
-                num_images_per_prompt=request.batch_size,
-                generator=generators,
-                callback_on_step_end=progress,
-                output_type="pil",
-            )
-        except _Stop:
-            if worker:
-                worker.close()  # before Cancelled: no preview may follow it
-            log.info("Cancelled at step %d/%d", progress.step, request.steps)
-            emit(Cancelled(progress.step, request.steps))
+            context = _PassContext(self, request, seeds, loaded, emit, cancel, sum(plan))
+            images = TASKS[request.task](context, conditioning, plan)
+        except _Stop as stop:
+            log.info("Cancelled at step %d/%d", stop.step, sum(plan))
+            emit(Cancelled(stop.step, sum(plan)))
             return
         except torch.OutOfMemoryError as exc:
             free_device_memory(loaded.device)
@@ -417,36 +400,258 @@ class Studio:
                 f"Out of memory on {loaded.device.describe()} at {request.width}x{request.height}, "
                 f"batch {request.batch_size}: try a smaller size or batch."
             ) from exc
-        finally:
-            if worker:
-                worker.close()  # idempotent; normally already closed at the last step
         generate_s = time.perf_counter() - t0
-        effective = choice.effective_schedule.name
+        effective = request.sampler_choice.effective_schedule.name
+        extras = _infotext_extras(request, lora_hashes)
         infotexts = tuple(
             format_infotext(
                 prompt=request.prompt, negative_prompt=request.negative_prompt, steps=request.steps,
                 sampler=request.sampler, schedule=effective, cfg_scale=request.cfg_scale, seed=seed,
                 width=request.width, height=request.height, model=loaded.name, model_hash=loaded.model_hash,
-                extras=_infotext_extras(request),
+                extras=extras,
             )
             for seed in seeds
         )
         notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
+        notices += context.notices
         emit(Result(
             request=request,
-            images=tuple(output.images),
+            images=tuple(images),
             seeds=tuple(seeds),
             infotexts=infotexts,
             timings=Timings(load_s=load_s, generate_s=generate_s, total_s=time.perf_counter() - start),
             model_name=loaded.name,
-            notices=notices + ((preview_notice,) if preview_notice else ()) + prompt_warnings,
+            notices=notices + prompt_warnings,
             prompt_warnings=prompt_warnings,
         ))
 
+    # -- LoRAs ------------------------------------------------------------------------------
 
-def _infotext_extras(request: GenerationRequest) -> dict[str, object]:
+    def _apply_loras(self, loaded: loading.LoadedModel, request: GenerationRequest) -> tuple[tuple[str, str], ...]:
+        """Activate exactly this request's LoRAs (loading files not yet loaded) and return their
+        (name, hash) pairs; with none, every adapter is disabled so the base model is untouched."""
+        wanted = loras.combined(request.loras, request.prompt)
+        if not wanted:
+            loading.disable_loras(loaded)
+            return ()
+        names, weights, hashes = [], [], []
+        for name, weight in wanted:
+            file = loras.find(name, self.loras_dir)
+            adapter, digest = loading.load_lora(loaded, file)
+            names.append(adapter)
+            weights.append(weight)
+            hashes.append((name, digest))
+        loading.activate_loras(loaded, names, weights)
+        return tuple(hashes)
+
+
+class _PassContext:
+    """What every pipeline pass of one generation shares; `run` makes one pass."""
+
+    def __init__(self, studio: "Studio", request: GenerationRequest, seeds: list[int], loaded: loading.LoadedModel,
+                 emit: Callable[[Event], None], cancel: threading.Event, total: int):
+        self.studio, self.request, self.seeds, self.loaded = studio, request, seeds, loaded
+        self.emit, self.cancel, self.total = emit, cancel, total
+        self.done = 0  # user steps finished by earlier passes
+        self.notices: tuple[str, ...] = ()
+
+    def generators(self) -> list[torch.Generator]:
+        # One generator per image: item i is seed + i, drawn on the CPU unless asked otherwise.
+        device = "cpu" if self.request.rng == "cpu" else self.loaded.device.device
+        return [torch.Generator(device).manual_seed(s) for s in self.seeds]
+
+    def run(self, pipe: Any, steps: int, size: tuple[int, int], **kwargs: Any) -> Any:
+        """One pipeline call of `steps` user steps: a fresh scheduler from the model's own config,
+        seeded generators, live previews of the x0 and progress counted on from earlier passes."""
+        request, loaded = self.request, self.loaded
+        pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, request.sampler_choice, self.seeds)
+        decoder, notice = self.studio._preview_decoder(loaded, request, size)
+        if notice and notice not in self.notices:
+            self.notices += (notice,)
+            self.emit(Status(notice))
+        done, total = self.done, self.total
+        worker = None
+        if decoder is not None:
+            worker = previews.PreviewWorker(
+                decoder, lambda step, image: self.emit(Preview(done + step, total, image)),
+                self.studio.preview_interval_s, loaded.device.device,
+            )
+            tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
+                user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
+        progress = _ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
+                                     offset=done, total=total)
+        try:
+            output = pipe(
+                **kwargs, guidance_scale=request.cfg_scale, generator=self.generators(),
+                callback_on_step_end=progress,
+            )
+        finally:
+            if worker:
+                worker.close()  # idempotent; normally already closed at the last step
+        self.done += steps
+        return output.images
+
+
+def img2img_steps(steps: int, strength: float) -> tuple[int, int]:
+    """(num_inference_steps to ask the pipeline for, steps it will run) for a denoising strength.
+
+    As A1111 by default: strength s runs about s x steps of a steps-long schedule. A strength too
+    small for even one step gets a longer schedule so exactly one step runs.
+    """
+    if strength <= 0:
+        return steps, 0
+    asked = steps
+    while min(int(asked * strength), asked) < 1:
+        asked += 1
+    return asked, min(int(asked * strength), asked)
+
+
+def plan_passes(request: GenerationRequest) -> list[int]:
+    """User steps of each pass: what progress counts (k of their sum)."""
+    if request.task == "txt2img":
+        first = [request.steps]
+    else:
+        first = [img2img_steps(request.steps, request.denoising_strength)[1]]
+    if request.hires:
+        first.append(img2img_steps(request.hires_steps or request.steps, request.hires_strength)[1])
+    return first
+
+
+def _txt2img(ctx: _PassContext, conditioning: dict, plan: list[int]) -> list[Any]:
+    request = ctx.request
+    upscaler = hires.UPSCALERS[request.hires_upscaler]
+    latent_out = request.hires and upscaler.space == "latent"
+    images = ctx.run(
+        ctx.loaded.pipe, request.steps, (request.width, request.height), **conditioning,
+        num_inference_steps=request.steps, width=request.width, height=request.height,
+        num_images_per_prompt=request.batch_size, output_type="latent" if latent_out else "pil",
+    )
+    if not request.hires:
+        return list(images)
+    # Hires fix: enlarge, then an img2img pass at the new size with its own steps and strength.
+    size = request.hires_size
+    if latent_out:
+        start = hires.upscale_latents(images, size, upscaler.mode, ctx.loaded.pipe.vae_scale_factor)
+    else:
+        start = [hires.upscale_image(image, size, upscaler.mode) for image in images]
+    if request.hires_strength <= 0:
+        return start if not latent_out else _decode_latents(ctx.loaded.pipe, start)
+    asked, _ = img2img_steps(request.hires_steps or request.steps, request.hires_strength)
+    return list(ctx.run(
+        loading.task_pipe(ctx.loaded, "img2img"), plan[-1], size, **conditioning, image=start,
+        strength=request.hires_strength, num_inference_steps=asked, num_images_per_prompt=1,
+        output_type="pil",
+    ))
+
+
+def _decode_latents(pipe: Any, latents: torch.Tensor) -> list[Any]:
+    with torch.no_grad():
+        decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    return pipe.image_processor.postprocess(decoded, output_type="pil")
+
+
+def _img2img(ctx: _PassContext, conditioning: dict, plan: list[int]) -> list[Any]:
+    request = ctx.request
+    size = (request.width, request.height)
+    init = images.resize(request.init_image.convert("RGB"), *size, request.resize_mode)
+    if plan[0] == 0:  # strength 0: nothing to denoise; the (resized) input is the result
+        return [init.copy() for _ in ctx.seeds]
+    if request.denoising_strength >= 1:
+        # Strength 1 starts from pure noise, exactly as text to image does (diffusers' img2img would
+        # keep a trace of the input: its noise at the last timestep still weighs it by ~0.07).
+        return list(ctx.run(
+            ctx.loaded.pipe, plan[0], size, **conditioning, num_inference_steps=request.steps,
+            width=size[0], height=size[1], num_images_per_prompt=request.batch_size, output_type="pil",
+        ))
+    asked, _ = img2img_steps(request.steps, request.denoising_strength)
+    return list(ctx.run(
+        loading.task_pipe(ctx.loaded, "img2img"), plan[0], size, **conditioning, image=init,
+        strength=request.denoising_strength, num_inference_steps=asked,
+        num_images_per_prompt=request.batch_size, output_type="pil",
+    ))
+
+
+def _inpaint(ctx: _PassContext, conditioning: dict, plan: list[int]) -> list[Any]:
+    request = ctx.request
+    size = (request.width, request.height)
+    original = images.resize(request.init_image.convert("RGB"), *size, request.resize_mode)
+    mask = images.prepare_mask(request.mask, size, request.resize_mode,
+                               request.inpaint_mode == "Inpaint not masked", request.mask_blur)
+    if plan[0] == 0 or mask.getbbox() is None:  # nothing to repaint
+        return [original.copy() for _ in ctx.seeds]
+    # "Only masked": repaint the masked region (plus padding) at the full generation size.
+    box = images.masked_box(mask, request.masked_padding, size[0] / size[1]) \
+        if request.inpaint_area == "Only masked" else None
+    work, work_mask = original, mask
+    if box is not None:
+        work, work_mask = original.crop(box).resize(size, images.LANCZOS), mask.crop(box).resize(size, images.LANCZOS)
+    if request.masked_content == "fill":
+        work = images.fill_masked(work, work_mask)
+    pipe = loading.task_pipe(ctx.loaded, "inpaint")
+    extra: dict[str, Any] = {}
+    image: Any = work
+    if request.masked_content == "latent noise":
+        image, extra["masked_image_latents"] = _latent_noise(pipe, work, work_mask, ctx)
+    asked, _ = img2img_steps(request.steps, request.denoising_strength)
+    generated = ctx.run(
+        pipe, plan[0], size, **conditioning, image=image, mask_image=work_mask, width=size[0], height=size[1],
+        strength=request.denoising_strength, num_inference_steps=asked,
+        num_images_per_prompt=request.batch_size, output_type="pil", **extra,
+    )
+    results = []
+    for picture in generated:
+        if box is not None:  # back into the full picture at the region's own size
+            full = original.copy()
+            full.paste(picture.resize((box[2] - box[0], box[3] - box[1]), images.LANCZOS), box[:2])
+            picture = full
+        # Outside the mask the original pixels stay, as A1111 does: no VAE round trip there.
+        results.append(images.composite(original, picture, mask))
+    return results
+
+
+def _latent_noise(pipe: Any, picture: Any, mask: Any, ctx: _PassContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """A1111's "latent noise": the picture's latents with seeded noise where the mask is."""
+    device, dtype = ctx.loaded.device.device, pipe.vae.dtype
+    pixels = pipe.image_processor.preprocess(picture).to(device=device, dtype=dtype)
+    with torch.no_grad():
+        latents = pipe._encode_vae_image(pixels, generator=ctx.generators()[0])
+    hole = pipe.mask_processor.preprocess(mask).to(device=device, dtype=latents.dtype)
+    hole = torch.nn.functional.interpolate(hole, size=latents.shape[-2:])
+    noise = torch.randn(latents.shape, generator=torch.Generator("cpu").manual_seed(ctx.seeds[0])).to(latents)
+    noised = latents * (1 - hole) + noise * hole
+    return noised, noised * (hole < 0.5)
+
+
+TASKS: dict[str, Callable[[_PassContext, dict, list[int]], list[Any]]] = {
+    "txt2img": _txt2img,
+    "img2img": _img2img,
+    "inpaint": _inpaint,
+}
+
+
+def _infotext_extras(request: GenerationRequest, lora_hashes: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
     """Our settings beyond A1111's core line, under the keys A1111 uses where it has them."""
     extras: dict[str, object] = {}
+    if request.task != "txt2img":
+        extras["Denoising strength"] = f"{request.denoising_strength:g}"
+        if request.resize_mode != "Just resize":
+            extras["Resize mode"] = request.resize_mode
+    if request.task == "inpaint":
+        extras["Mask blur"] = request.mask_blur
+        if request.inpaint_mode != "Inpaint masked":
+            extras["Mask mode"] = request.inpaint_mode
+        extras["Masked content"] = request.masked_content
+        if request.inpaint_area == "Only masked":
+            extras["Inpaint area"] = request.inpaint_area
+            extras["Masked area padding"] = request.masked_padding
+    if request.hires:
+        extras["Denoising strength"] = f"{request.hires_strength:g}"
+        extras["Hires upscale"] = f"{request.hires_scale:g}"
+        if request.hires_steps:
+            extras["Hires steps"] = request.hires_steps
+        extras["Hires upscaler"] = request.hires_upscaler
+    if lora_hashes:
+        extras["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)
     if request.clip_skip != 1:
         extras["Clip skip"] = request.clip_skip
     if request.rng == "cpu":
@@ -459,8 +664,10 @@ class _ProgressReporter:
     """diffusers' `callback_on_step_end`: reports step k of n, and aborts when cancelled."""
 
     def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event,
-                 on_last_step: Callable[[], None] | None = None):
+                 on_last_step: Callable[[], None] | None = None, offset: int = 0, total: int | None = None):
         self.steps = steps
+        self.offset = offset  # user steps done by earlier passes (hires fix)
+        self.total = total if total is not None else steps
         self.emit = emit
         self.cancel = cancel
         self.on_last_step = on_last_step  # e.g. stop previews before the pipeline decodes
@@ -469,7 +676,7 @@ class _ProgressReporter:
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
         if self.cancel.is_set():
-            raise _Stop()  # before decoding: a half-denoised image is never returned
+            raise _Stop(self.offset + self.step)  # before decoding: a half-denoised image is never returned
         total = pipeline_timestep_count(pipe)
         if index == total - 1 and self.on_last_step:
             self.on_last_step()
@@ -478,6 +685,6 @@ class _ProgressReporter:
             self.step = step
             elapsed = time.perf_counter() - self.t0
             rate = step / elapsed if elapsed > 0 else 0.0
-            eta = (self.steps - step) / rate if rate > 0 else 0.0
-            self.emit(Progress(step, self.steps, elapsed, rate, eta))
+            eta = (self.total - self.offset - step) / rate if rate > 0 else 0.0
+            self.emit(Progress(self.offset + step, self.total, elapsed, rate, eta))
         return tensors

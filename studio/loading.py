@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -53,6 +54,10 @@ class LoadedModel:
     model_hash: str | None  # A1111's short hash (sha256[:10]) for single files
     load_s: float
     device: DeviceChoice
+    # Mutable parts, changed only on the device thread: img2img / inpaint pipelines sharing this
+    # model's components, and LoRA adapters loaded into them (file -> (adapter name, hash)).
+    task_pipes: dict[str, Any] = field(default_factory=dict, compare=False)
+    adapters: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:
@@ -163,13 +168,13 @@ def checkpoint_family(path: str) -> str:
     )
 
 
-def short_hash(path: str) -> str:
-    """A1111's 'Model hash': the first 10 hex digits of the file's SHA-256."""
+def short_hash(path: str, digits: int = 10) -> str:
+    """A1111's 'Model hash': the first 10 hex digits of the file's SHA-256 (LoRAs: 12)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:10]
+    return digest.hexdigest()[:digits]
 
 
 def _load_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
@@ -228,3 +233,76 @@ def load(source: models.ModelSource, options: LoadOptions, report: Report = lamb
     )
     log.info("Loaded %s (%s) on %s in %.1fs", source.name, family, options.device.describe(), loaded.load_s)
     return loaded
+
+
+# -- task pipelines: img2img and inpainting on the same weights ----------------------------------
+
+TASK_PIPELINES = {"img2img": "AutoPipelineForImage2Image", "inpaint": "AutoPipelineForInpainting"}
+
+
+def task_pipe(loaded: LoadedModel, task: str) -> Any:
+    """The model's pipeline for a task, built once with `from_pipe`: it shares every component
+    (UNet, VAE, text encoders, and any LoRA loaded into them) with the text-to-image pipeline, so
+    switching tasks loads nothing and uses no memory."""
+    if task == "txt2img":
+        return loaded.pipe
+    pipe = loaded.task_pipes.get(task)
+    if pipe is None:
+        pipe = getattr(diffusers, TASK_PIPELINES[task]).from_pipe(loaded.pipe)
+        pipe.set_progress_bar_config(disable=True)
+        loaded.task_pipes[task] = pipe
+    return pipe
+
+
+# -- LoRAs --------------------------------------------------------------------------------------
+
+MAX_ADAPTERS = 8  # LoRAs kept loaded per model; the least recently used is deleted beyond this
+
+
+def load_lora(loaded: LoadedModel, file: Any) -> tuple[str, str]:
+    """Load a LoRA file (or hub repo) into the model once; returns (adapter name, short hash)."""
+    if file.ref in loaded.adapters:
+        entry = loaded.adapters.pop(file.ref)
+        loaded.adapters[file.ref] = entry  # most recently used last
+        return entry
+    from safetensors.torch import load_file
+
+    if file.is_hub:
+        from huggingface_hub import hf_hub_download
+
+        path = hub_or_cache(f"LoRA {file.ref}", lambda local: hf_hub_download(
+            file.ref, "pytorch_lora_weights.safetensors", local_files_only=local))
+    else:
+        path = file.ref
+    try:
+        state = load_file(path)
+    except Exception as exc:
+        raise ModelLoadError(f"LoRA {file.name} ({path}) is not a readable .safetensors file: {exc}") from exc
+    adapter = f"lora_{hashlib.sha256(file.ref.encode()).hexdigest()[:12]}"
+    try:
+        with warnings.catch_warnings():  # peft warns on every adapter after the first: expected here
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            loaded.pipe.load_lora_weights(state, adapter_name=adapter)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"LoRA {file.name} does not fit {loaded.name} ({loaded.family}): {type(exc).__name__}: {exc}"
+        ) from exc
+    entry = (adapter, short_hash(path, 12))
+    loaded.adapters[file.ref] = entry
+    while len(loaded.adapters) > MAX_ADAPTERS:
+        old_ref, (old_adapter, _) = next(iter(loaded.adapters.items()))
+        loaded.pipe.delete_adapters(old_adapter)
+        del loaded.adapters[old_ref]
+    return entry
+
+
+def activate_loras(loaded: LoadedModel, adapters: list[str], weights: list[float]) -> None:
+    loaded.pipe.enable_lora()
+    loaded.pipe.set_adapters(adapters, adapter_weights=weights)
+
+
+def disable_loras(loaded: LoadedModel) -> None:
+    """No LoRA in this generation: the adapters stay loaded but are bypassed entirely, so the
+    model computes exactly what it did before any was loaded."""
+    if loaded.adapters:
+        loaded.pipe.disable_lora()

@@ -39,7 +39,7 @@ class OutputFolder:
             number = self._next_number(folder)
             for i, (image, seed, infotext) in enumerate(zip(result.images, result.seeds, result.infotexts)):
                 # The request that makes exactly this image: its own seed, a batch of one.
-                request = dataclasses.asdict(dataclasses.replace(result.request, seed=seed, batch_size=1))
+                request = dataclasses.replace(result.request, seed=seed, batch_size=1).record()
                 path = folder / f"{number + i:05d}-{seed}.png"
                 paths.append(write_atomic(path, png_bytes(image, infotext, request)))
         return paths

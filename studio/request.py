@@ -8,7 +8,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from . import previews, prompts, samplers
+from . import hires as hires_fix
+from . import images, loras, previews, prompts, samplers
 from .errors import InvalidValue, UnknownName
 from .models import ModelSource, resolve_model
 
@@ -21,6 +22,14 @@ MAX_PROMPT_CHARS = 50_000
 CLIP_SKIP_RANGE = (1, 2)
 RNG_SOURCES = ("cpu", "device")
 DEFAULT_MODEL = "sd15"
+MAX_INPUT_PIXELS = 4096 * 4096  # an init image or mask larger than this is refused before any work
+MASK_BLUR_RANGE = (0, 64)
+PADDING_RANGE = (0, 256)
+HIRES_SCALE_RANGE = (1.0, 4.0)
+INPAINT_MODES = ("Inpaint masked", "Inpaint not masked")
+MASKED_CONTENT = ("original", "fill", "latent noise")
+INPAINT_AREAS = ("Whole picture", "Only masked")
+TASKS = ("txt2img", "img2img", "inpaint")
 
 
 def _as_int(field: str, value: Any, allowed: str) -> int:
@@ -46,6 +55,33 @@ def _in_range(field: str, value: Any, low: int, high: int, extra: str = "") -> i
     if not low <= number <= high:
         raise InvalidValue(field, value, allowed)
     return number
+
+
+def _fraction(field: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
+    allowed = f"a number from {low:g} to {high:g}"
+    number = _as_float(field, value, allowed)
+    if not low <= number <= high:
+        raise InvalidValue(field, value, allowed)
+    return number
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...] | list[str]) -> str:
+    for choice in choices:
+        if isinstance(value, str) and value.strip().casefold() == choice.casefold():
+            return choice
+    raise UnknownName(field, value, list(choices))
+
+
+def _image(field: str, value: Any) -> Any:
+    from PIL import Image
+
+    if value is None:
+        return None
+    if not isinstance(value, Image.Image):
+        raise InvalidValue(field, type(value).__name__, "a PIL image (the HTTP API takes an image file)")
+    if value.width < 8 or value.height < 8 or value.width * value.height > MAX_INPUT_PIXELS:
+        raise InvalidValue(field, f"{value.width}x{value.height}", f"8x8 to {MAX_INPUT_PIXELS} pixels")
+    return value
 
 
 def _text(field: str, value: Any) -> str:
@@ -81,6 +117,24 @@ class GenerationRequest:
     prompt_syntax: str = prompts.A1111  # "A1111" or "compel": which parser reads both prompts
     clip_skip: int = 1  # 2 = condition on CLIP's penultimate layer (SD 1.x; SDXL always does)
     preview: str = "auto"  # live preview method; changes nothing in the result, recorded nowhere
+    # Image to image: an init image makes this img2img; a mask as well makes it inpainting.
+    init_image: Any = None  # PIL image, resized to width x height by resize_mode
+    mask: Any = None  # PIL image, white (or painted alpha) = repaint
+    denoising_strength: float = 0.75  # 0 keeps the init image, 1 ignores it
+    resize_mode: str = "Just resize"
+    mask_blur: int = 4  # pixels of Gaussian blur on the mask's edge
+    inpaint_mode: str = "Inpaint masked"  # or "Inpaint not masked" (the mask inverted)
+    masked_content: str = "original"  # what the masked area starts from: original, fill, latent noise
+    inpaint_area: str = "Whole picture"  # or "Only masked": repaint the masked region at full size
+    masked_padding: int = 32  # pixels around the mask for "Only masked"
+    # Hires fix (text to image): generate, upscale, then a second img2img pass at the larger size.
+    hires: bool = False
+    hires_scale: float = 2.0
+    hires_upscaler: str = "Latent"
+    hires_steps: int = 0  # 0 = as many as the first pass
+    hires_strength: float = 0.7
+    # LoRAs as ((name, weight), ...); <lora:name:weight> in the prompt adds to these.
+    loras: tuple = ()
 
     def __post_init__(self) -> None:
         # 1. Text fields.
@@ -113,6 +167,34 @@ class GenerationRequest:
             if value % 8 or not low <= value <= high:
                 raise InvalidValue(name, getattr(self, name), allowed)
             self._set(name, value)
+        # 4. Image to image, inpainting, hires fix, LoRAs.
+        self._set("init_image", _image("init_image", self.init_image))
+        self._set("mask", _image("mask", self.mask))
+        if self.mask is not None and self.init_image is None:
+            raise InvalidValue("mask", "a mask without an init image", "a mask together with init_image")
+        self._set("denoising_strength", _fraction("denoising_strength", self.denoising_strength))
+        self._set("resize_mode", _choice("resize_mode", self.resize_mode, list(images.RESIZE_MODES)))
+        self._set("mask_blur", _in_range("mask_blur", self.mask_blur, *MASK_BLUR_RANGE))
+        self._set("inpaint_mode", _choice("inpaint_mode", self.inpaint_mode, INPAINT_MODES))
+        self._set("masked_content", _choice("masked_content", self.masked_content, MASKED_CONTENT))
+        self._set("inpaint_area", _choice("inpaint_area", self.inpaint_area, INPAINT_AREAS))
+        self._set("masked_padding", _in_range("masked_padding", self.masked_padding, *PADDING_RANGE))
+        if not isinstance(self.hires, bool):
+            raise InvalidValue("hires", self.hires, "true or false")
+        if self.hires and self.init_image is not None:
+            raise InvalidValue("hires", True, "hires fix is for text to image (no init image)")
+        self._set("hires_scale", _fraction("hires_scale", self.hires_scale, *HIRES_SCALE_RANGE))
+        self._set("hires_upscaler", _choice("hires_upscaler", self.hires_upscaler, list(hires_fix.UPSCALERS)))
+        self._set("hires_steps", _in_range("hires_steps", self.hires_steps, 0, STEPS_RANGE[1], " (0 = as the first pass)"))
+        self._set("hires_strength", _fraction("hires_strength", self.hires_strength))
+        if self.hires:
+            for name, value in zip(("width", "height"), self.hires_size):
+                if value > high:
+                    raise InvalidValue("hires_scale", self.hires_scale,
+                                       f"a scale keeping the {name} within {high} for model {source.name} "
+                                       f"({getattr(self, name)} x {self.hires_scale:g} = {value})")
+        self._set("loras", loras.parse_refs(self.loras))
+        loras.extract(self.prompt)  # a <lora:name:weight> tag with a bad weight is refused here
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)  # normalising inside __post_init__ of a frozen class
@@ -130,6 +212,26 @@ class GenerationRequest:
     @property
     def sampler_choice(self) -> samplers.SamplerChoice:
         return samplers.resolve(self.sampler, self.schedule)
+
+    @property
+    def task(self) -> str:
+        if self.mask is not None:
+            return "inpaint"
+        return "img2img" if self.init_image is not None else "txt2img"
+
+    @property
+    def hires_size(self) -> tuple[int, int]:
+        """The hires pass's size: the first pass's times the scale, in multiples of 8."""
+        return tuple(8 * round(v * self.hires_scale / 8) for v in (self.width, self.height))  # type: ignore[return-value]
+
+    def record(self) -> dict[str, Any]:
+        """The request as JSON-safe data (saved in the PNG): input images are described, not stored."""
+        data = dataclasses.asdict(dataclasses.replace(self, init_image=None, mask=None))
+        for name in ("init_image", "mask"):
+            image = getattr(self, name)
+            data[name] = None if image is None else {"width": image.width, "height": image.height, "stored": False}
+        data["loras"] = [list(ref) for ref in self.loras]
+        return data
 
     def with_seed(self) -> "GenerationRequest":
         """This request with -1 replaced by a freshly drawn seed (the one reported back)."""
