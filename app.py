@@ -80,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", default=env("STUDIO_MODELS_DIR", "models"),
                    help="folder whose .safetensors checkpoints and diffusers folders are listed in the page "
                         "(default: models)")
+    p.add_argument("--loras-dir", default=env("STUDIO_LORAS_DIR", "loras"),
+                   help="folder of LoRA .safetensors files, used by name: <lora:name:0.8> (default: loras)")
     p.add_argument("--gpu-duration", type=positive_int, default=int(env("STUDIO_GPU_DURATION", "120")),
                    help="on a ZeroGPU Space: most seconds of GPU one Generate click may hold (default 120)")
     p.add_argument("--allow-pickle", action="store_true",
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         resolve_model(args.model)
         studio = Studio(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
-                        allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps)
+                        allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
+                        loras_dir=args.loras_dir)
     except StudioError as exc:
         sys.exit(f"error: {exc}")
     if args.share and not args.auth:
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     warmup = Warmup(studio, args.model).start()
     outputs = OutputFolder(None if args.no_outputs else args.outputs)
     demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview, outputs=outputs,
-                    models_dir=args.models_dir, allow_pickle=args.allow_pickle, gpu_duration_s=args.gpu_duration)
+                    models_dir=args.models_dir, allow_pickle=args.allow_pickle, gpu_duration_s=args.gpu_duration,
+                    loras_dir=args.loras_dir)
     # Only the outputs folder is served besides Gradio's own files.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
                 allowed_paths=[str(outputs.root)], head=PAGE_HEAD)

@@ -12,9 +12,9 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from . import models, prompts, samplers
+from . import images, loras, models, prompts, samplers
 from .engine import Studio
-from .errors import StudioError
+from .errors import InvalidValue, StudioError, UnknownName
 from .events import Cancelled, Preview, Progress, Result, Status
 from .metadata import MetadataError, parse_infotext, read_png, request_fields
 from .outputs import OutputFolder
@@ -67,6 +67,22 @@ def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs):
         preview: str = "auto",
         styles: list[str] | None = None,
         batch_count: int = 1,
+        task: str = "txt2img",
+        init_image: Any = None,
+        inpaint: Any = None,
+        mask: Any = None,
+        denoising_strength: float = 0.75,
+        resize_mode: str = "Just resize",
+        mask_blur: int = 4,
+        inpaint_mode: str = "Inpaint masked",
+        masked_content: str = "original",
+        inpaint_area: str = "Whole picture",
+        masked_padding: int = 32,
+        hires: bool = False,
+        hires_scale: float = 2.0,
+        hires_upscaler: str = "Latent",
+        hires_steps: int = 0,
+        hires_strength: float = 0.7,
         history: list[str] | None = None,
         request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),
@@ -84,6 +100,11 @@ def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs):
                 schedule=schedule, steps=steps, cfg_scale=cfg_scale, seed=seed,
                 width=width, height=height, batch_size=batch_size,
                 prompt_syntax=prompt_syntax, clip_skip=clip_skip, preview=preview,
+                **task_images(task, init_image, inpaint, mask),
+                denoising_strength=denoising_strength, resize_mode=resize_mode, mask_blur=mask_blur,
+                inpaint_mode=inpaint_mode, masked_content=masked_content, inpaint_area=inpaint_area,
+                masked_padding=masked_padding, hires=bool(hires) and task == "txt2img", hires_scale=hires_scale,
+                hires_upscaler=hires_upscaler, hires_steps=hires_steps, hires_strength=hires_strength,
             )
             plan = first.batches(batch_count)
         except StudioError as exc:
@@ -135,6 +156,54 @@ def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs):
                     events.close()
 
     return generate
+
+
+TASKS = ("txt2img", "img2img", "inpaint")
+
+
+def task_images(task: str, init_image: Any, inpaint: Any, mask: Any) -> dict[str, Any]:
+    """The request's init image and mask for the page's tab (or the API's `task`).
+
+    txt2img ignores every image. img2img takes `init_image`. inpaint takes the image editor's
+    picture and the strokes drawn on it (any colour, or an uploaded `mask` instead); API clients
+    send `init_image` and `mask` (white = repaint).
+    """
+    if task not in TASKS:
+        raise UnknownName("task", task, list(TASKS))
+    if task == "txt2img":
+        return {}
+    editor = inpaint if isinstance(inpaint, dict) else {}
+    background = editor.get("background")
+    if task == "img2img":
+        image = init_image if init_image is not None else background
+        if image is None:
+            raise InvalidValue("init_image", None, "an image to start from (Image to image needs one)")
+        return {"init_image": image}
+    image = background if background is not None else init_image
+    if image is None:
+        raise InvalidValue("init_image", None, "a picture to inpaint (load one into the Inpaint editor)")
+    if mask is None:
+        mask = drawn_mask(editor.get("layers") or [], image.size)
+    if mask is None:
+        raise InvalidValue("mask", None, "strokes drawn over the picture (or an uploaded mask) marking what to repaint")
+    return {"init_image": image, "mask": mask}
+
+
+def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
+    """What was painted on the editor's layers, as one grey mask (None if nothing was)."""
+    from PIL import Image, ImageChops
+
+    combined = None
+    for layer in layers:
+        if layer is None:
+            continue
+        # Any colour counts: a layer's alpha says where it was painted.
+        grey = layer.getchannel("A") if layer.mode in ("RGBA", "LA") else layer.convert("L")
+        grey = grey.resize(size) if grey.size != size else grey
+        combined = grey if combined is None else ImageChops.lighter(combined, grey)
+    if combined is None or combined.getbbox() is None:
+        return None
+    return combined
 
 
 def make_stop(jobs: SessionJobs) -> Callable[..., str]:
@@ -270,3 +339,16 @@ def model_choices(studio: Studio, models_dir: str | Path | None, allow_pickle: b
     choices += [(label(f"{name} (models folder)", path), path)
                 for name, path in models.local_models(models_dir, allow_pickle)]
     return choices
+
+
+def lora_tag(prompt: str, name: str | None, weight: float) -> str:
+    """The prompt with `<lora:name:weight>` added (or that LoRA's weight changed), as A1111's
+    extra-networks cards do."""
+    if not name:
+        raise gr.Error("Pick a LoRA first.", print_exception=False)
+    tag = f"<lora:{name}:{weight:g}>"
+    text = prompt or ""
+    for match in loras.TAG.finditer(text):
+        if match.group(1).strip() == name:
+            return text[:match.start()] + tag + text[match.end():]
+    return f"{text.rstrip()} {tag}".strip()

@@ -16,12 +16,15 @@ from typing import Any
 
 import gradio as gr
 
-from . import handlers, models, previews, prompts, samplers
+from . import handlers, loras, models, previews, prompts, samplers
+from .hires import UPSCALERS
+from .images import RESIZE_MODES
 from .engine import Studio
 from .errors import ModelLoadError, StudioError
 from .hosting import on_gpu
 from .outputs import OutputFolder
-from .request import BATCH_COUNT_RANGE, BATCH_RANGE, CFG_RANGE, CLIP_SKIP_RANGE, MAX_SEED, STEPS_RANGE
+from .request import (BATCH_COUNT_RANGE, BATCH_RANGE, CFG_RANGE, CLIP_SKIP_RANGE, HIRES_SCALE_RANGE, INPAINT_AREAS,
+                      INPAINT_MODES, MASK_BLUR_RANGE, MASKED_CONTENT, MAX_SEED, PADDING_RANGE, STEPS_RANGE)
 from .sessions import SessionJobs
 from .sizes import ASPECT_RATIOS
 from .styles import style_names
@@ -73,7 +76,8 @@ class Warmup:
 
 def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_method: str = "auto",
              outputs: OutputFolder | None = None, models_dir: str | Path | None = None,
-             allow_pickle: bool = False, gpu_duration_s: int = 120) -> gr.Blocks:
+             allow_pickle: bool = False, gpu_duration_s: int = 120, loras_dir: str | Path | None = None
+             ) -> gr.Blocks:
     """The page. Defaults come from the starting model's preset."""
     start = models.resolve_model(warmup.requested)
     d = start.defaults
@@ -99,6 +103,45 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                 stop = gr.Button("Stop", variant="stop", elem_id="stop")
         with gr.Row():
             with gr.Column():
+                task = gr.Radio(list(handlers.TASKS), value="txt2img", visible=False, elem_id="task")
+                with gr.Tabs(elem_id="tasks"):
+                    with gr.Tab("Text to image", id="txt2img", elem_id="tab-txt2img") as tab_txt2img:
+                        with gr.Accordion("Hires fix", open=False, elem_id="hires-panel"):
+                            hires = gr.Checkbox(False, label="Hires fix: generate, upscale, repaint at the larger size",
+                                                elem_id="hires")
+                            with gr.Row():
+                                hires_upscaler = gr.Dropdown(list(UPSCALERS), value="Latent", label="Upscaler")
+                                hires_scale = gr.Slider(*HIRES_SCALE_RANGE, value=2.0, step=0.05, label="Upscale by")
+                            with gr.Row():
+                                hires_steps = gr.Slider(0, STEPS_RANGE[1], value=0, step=1, label="Hires steps",
+                                                        info="0 = as many as the first pass")
+                                hires_strength = gr.Slider(0, 1, value=0.7, step=0.01, label="Hires denoising strength")
+                    with gr.Tab("Image to image", id="img2img", elem_id="tab-img2img") as tab_img2img:
+                        init_image = gr.Image(type="pil", image_mode="RGB", label="Start from", height=320,
+                                              sources=["upload", "clipboard"], elem_id="init-image")
+                    with gr.Tab("Inpaint", id="inpaint", elem_id="tab-inpaint") as tab_inpaint:
+                        inpaint = gr.ImageEditor(
+                            type="pil", label="Load a picture, then paint over what to repaint", height=420,
+                            sources=["upload", "clipboard"], transforms=[], layers=False, elem_id="inpaint-editor",
+                            format="png",  # lossless: pixels outside the mask must stay the picture's own
+                            brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size="auto"),
+                        )
+                        with gr.Row():
+                            inpaint_mode = gr.Radio(list(INPAINT_MODES), value=INPAINT_MODES[0], label="Mask mode")
+                            mask_blur = gr.Slider(*MASK_BLUR_RANGE, value=4, step=1, label="Mask blur")
+                        with gr.Row():
+                            masked_content = gr.Radio(list(MASKED_CONTENT), value="original", label="Masked content")
+                            inpaint_area = gr.Radio(list(INPAINT_AREAS), value=INPAINT_AREAS[0], label="Inpaint area")
+                            masked_padding = gr.Slider(*PADDING_RANGE, value=32, step=4,
+                                                       label="Only masked padding, pixels")
+                        with gr.Accordion("Upload a mask instead of painting", open=False):
+                            mask = gr.Image(type="pil", image_mode="L", label="Mask (white = repaint)", height=200,
+                                            sources=["upload", "clipboard"], elem_id="mask-upload")
+                with gr.Row():
+                    denoising_strength = gr.Slider(0, 1, value=0.75, step=0.01, label="Denoising strength",
+                                                   info="image to image and inpaint: 0 keeps the picture, 1 ignores it",
+                                                   elem_id="denoising-strength")
+                    resize_mode = gr.Dropdown(list(RESIZE_MODES), value="Just resize", label="Resize mode")
                 with gr.Row():
                     model = gr.Dropdown(choices(), value=warmup.model, label="Model", allow_custom_value=True,
                                         scale=5, elem_id="model",
@@ -136,6 +179,12 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                     clip_skip = gr.Slider(*CLIP_SKIP_RANGE, value=1, step=1, label="Clip skip (SD 1.x)")
                 preview = gr.Dropdown(list(previews.METHODS), value=preview_method, label="Live preview",
                                       info="auto: TAESD on a GPU, else latent2rgb")
+                with gr.Row():
+                    lora_name = gr.Dropdown(loras.available(loras_dir), value=None, label="LoRA", scale=3,
+                                            allow_custom_value=True, elem_id="lora-name",
+                                            info="from the loras folder; adds <lora:name:weight> to the prompt")
+                    lora_weight = gr.Slider(-2, 2, value=1.0, step=0.05, label="Weight", scale=2)
+                    add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
                 style_choice = gr.CheckboxGroup(style_names(), value=[], label="Styles",
                                                 info="applied in order; the final prompt is shown in the infotext")
             with gr.Column():
@@ -166,7 +215,9 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
 
         # -- generation ----------------------------------------------------------------------
         inputs = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height, batch_size,
-                  prompt_syntax, clip_skip, preview, style_choice, batch_count, history]
+                  prompt_syntax, clip_skip, preview, style_choice, batch_count, task, init_image, inpaint, mask,
+                  denoising_strength, resize_mode, mask_blur, inpaint_mode, masked_content, inpaint_area,
+                  masked_padding, hires, hires_scale, hires_upscaler, hires_steps, hires_strength, history]
         event = gr.on(
             triggers=[run.click, prompt.submit],
             fn=on_gpu(handlers.make_generate(studio, outputs or OutputFolder(None), jobs), gpu_duration_s),
@@ -197,10 +248,15 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
         parsed.change(handlers.token_counter, inputs=parsed, outputs=counter, api_name=False, show_progress="hidden")
 
         # -- form helpers ---------------------------------------------------------------------------
+        for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint")):
+            tab.select(lambda name=name: name, outputs=task, api_name=False, show_progress="hidden")
+        add_lora.click(handlers.lora_tag, inputs=[prompt, lora_name, lora_weight], outputs=prompt, api_name=False,
+                       show_progress="hidden")
         model.input(handlers.model_defaults, inputs=model,
                     outputs=[sampler, schedule, steps, cfg_scale, width, height], api_name=False,
                     show_progress="hidden")
-        refresh.click(lambda: gr.update(choices=choices()), outputs=model, api_name=False, show_progress="hidden")
+        refresh.click(lambda: (gr.update(choices=choices()), gr.update(choices=loras.available(loras_dir))),
+                      outputs=[model, lora_name], api_name=False, show_progress="hidden")
         aspect.input(handlers.aspect_size, inputs=[aspect, model], outputs=[width, height], api_name=False,
                      show_progress="hidden")
         swap.click(lambda w, h: (h, w), inputs=[width, height], outputs=[width, height], api_name=False,

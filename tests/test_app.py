@@ -190,3 +190,34 @@ def test_sessions_are_isolated_one_stops_the_other_finishes_and_waiters_see_thei
     statuses = [str(update[3]) for update in long_job.outputs()]
     assert any(s.startswith("Stopped at step") for s in statuses)
     assert not any("a's long run" in str(update[1]) for update in long_job.outputs())  # no image from a
+
+
+def test_img2img_inpaint_and_hires_through_the_api(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    rng = np.random.RandomState(0)
+    Image.fromarray((rng.rand(64, 64, 3) * 255).astype("uint8")).save(tmp_path / "init.png")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 40, 40))
+    mask.save(tmp_path / "mask.png")
+    init = handle_file(str(tmp_path / "init.png"))
+
+    kept = generate(client, task="img2img", init_image=init, denoising_strength=0)
+    assert np.array_equal(image_of(kept[0]), np.asarray(Image.open(tmp_path / "init.png").convert("RGB")))
+    half = generate(client, task="img2img", init_image=init, denoising_strength=0.5)
+    assert "Denoising strength: 0.5" in half[1]
+
+    painted = generate(client, task="inpaint", init_image=init, mask=handle_file(str(tmp_path / "mask.png")),
+                       mask_blur=0)
+    out, original = image_of(painted[0]).astype(int), np.asarray(Image.open(tmp_path / "init.png")).astype(int)
+    outside = np.asarray(mask) == 0
+    assert np.abs(out - original)[outside].max() <= 1 and "Mask blur: 0" in painted[1]
+
+    big = generate(client, hires=True, hires_scale=1.5, hires_strength=0.5)
+    assert Image.open(big[0][0]["image"]).size == (96, 96) and "Hires upscale: 1.5" in big[1]
+
+    with pytest.raises(AppError, match="init_image: None is not valid; allowed: an image to start from"):
+        generate(client, task="img2img")
+    with pytest.raises(AppError, match="mask: None is not valid; allowed: strokes drawn"):
+        generate(client, task="inpaint", init_image=init)

@@ -200,3 +200,43 @@ def test_a_second_user_sees_the_queue_position_and_stops_only_their_own_request(
     wait_for(lambda: "Stopped at step" in page.locator("#status").inner_text())
     assert "the second user's run" not in infotext(other)  # its request left the queue
     other.close()
+
+
+def test_draw_a_mask_inpaint_and_see_the_result(page, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from studio.metadata import read_png
+
+    init = tmp_path / "init.png"
+    Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype("uint8")).save(init)
+    page.get_by_role("tab", name="Inpaint").click()
+    page.locator("#inpaint-editor input[type=file]").set_input_files(str(init))
+    canvas = page.locator("#inpaint-editor canvas").first
+    wait_for(lambda: canvas.bounding_box() is not None)
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 40, cy)
+    page.mouse.down()
+    for i in range(9):  # a short zig-zag stroke through the middle of the picture
+        page.mouse.move(cx - 40 + i * 10, cy + (i % 2) * 10)
+    page.mouse.up()
+    page.fill("#prompt textarea", "repaint the middle")
+    set_number(page, "Steps", 4)
+    set_number(page, "Width", 64)
+    set_number(page, "Height", 64)
+    set_number(page, "Mask blur", 0)
+    before = set(page.app.outputs.glob("*/*.png"))
+    page.click("#generate")
+    try:
+        wait_for(lambda: "repaint the middle" in infotext(page))
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "inpaint.png"), full_page=True)
+    assert "Mask blur: 0" in infotext(page) and "Denoising strength: 0.75" in infotext(page)
+    (saved,) = set(page.app.outputs.glob("*/*.png")) - before
+    out = np.asarray(Image.open(saved).convert("RGB")).astype(int)
+    original = np.asarray(Image.open(init)).astype(int)
+    assert np.array_equal(out[:4, :4], original[:4, :4])  # a corner the stroke missed: the exact pixels
+    assert np.abs(out - original)[28:36, 28:36].mean() > 5  # under the stroke: repainted
+    assert read_png(saved).request["mask"] == {"width": 64, "height": 64, "stored": False}
+    page.get_by_role("tab", name="Text to image").click()

@@ -37,7 +37,9 @@ def test_page_builds_before_the_model_has_loaded(monkeypatch):
     api = demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]
     assert [p["parameter_name"] for p in api] == [
         "prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
-        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview", "styles", "batch_count",
+        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview", "styles", "batch_count", "task", "init_image", "inpaint", "mask",
+        "denoising_strength", "resize_mode", "mask_blur", "inpaint_mode", "masked_content", "inpaint_area",
+        "masked_padding", "hires", "hires_scale", "hires_upscaler", "hires_steps", "hires_strength",
     ]  # the session's history (a gr.State) is not part of the API
 
 
