@@ -24,12 +24,13 @@ import time
 from typing import Any, Callable, Iterator, Mapping
 
 import torch
+from PIL import Image
 
 from . import hires, images, loading, loras, previews, prompts, samplers
 from .cache import LRUCache
 from .conditioning import Conditioning, PromptEncoder, chunk_token_counts, pad_to_same_length
 from .devices import DeviceChoice, free_device_memory, pick_device
-from .errors import StudioError
+from .errors import InvalidValue, StudioError
 from .events import Cancelled, Event, Preview, Progress, PromptView, Result, Status, Timings
 from .infotext import format_infotext
 from .models import ModelSource, resolve_model
@@ -517,23 +518,41 @@ def plan_passes(request: GenerationRequest) -> list[int]:
     return first
 
 
+def _whole_picture(ctx: _PassContext, conditioning: dict, steps: int, picture: Any, strength: float) -> list[Any]:
+    """Text to image or image to image on a dedicated inpainting model, as A1111 does: inpaint
+    the whole picture (an all-white mask), from a grey picture at strength 1 for text to image."""
+    request = ctx.request
+    size = (request.width, request.height)
+    asked, _ = img2img_steps(request.steps, strength)
+    return list(ctx.run(
+        ctx.loaded.pipe, steps, size, **conditioning, image=picture, mask_image=Image.new("L", size, 255),
+        width=size[0], height=size[1], strength=strength, num_inference_steps=asked,
+        num_images_per_prompt=request.batch_size, output_type="pil",
+    ))
+
+
 def _txt2img(ctx: _PassContext, conditioning: dict, plan: list[int]) -> list[Any]:
     request = ctx.request
+    if ctx.loaded.inpainting:
+        if request.hires:
+            raise InvalidValue("hires", True, f"a regular model: {ctx.loaded.name} is an inpainting model")
+        grey = Image.new("RGB", (request.width, request.height), (127, 127, 127))
+        return _whole_picture(ctx, conditioning, plan[0], grey, 1.0)
     upscaler = hires.UPSCALERS[request.hires_upscaler]
     latent_out = request.hires and upscaler.space == "latent"
-    images = ctx.run(
+    first_pass = ctx.run(
         ctx.loaded.pipe, request.steps, (request.width, request.height), **conditioning,
         num_inference_steps=request.steps, width=request.width, height=request.height,
         num_images_per_prompt=request.batch_size, output_type="latent" if latent_out else "pil",
     )
     if not request.hires:
-        return list(images)
+        return list(first_pass)
     # Hires fix: enlarge, then an img2img pass at the new size with its own steps and strength.
     size = request.hires_size
     if latent_out:
-        start = hires.upscale_latents(images, size, upscaler.mode, ctx.loaded.pipe.vae_scale_factor)
+        start = hires.upscale_latents(first_pass, size, upscaler.mode, ctx.loaded.pipe.vae_scale_factor)
     else:
-        start = [hires.upscale_image(image, size, upscaler.mode) for image in images]
+        start = [hires.upscale_image(image, size, upscaler.mode) for image in first_pass]
     if request.hires_strength <= 0:
         return start if not latent_out else _decode_latents(ctx.loaded.pipe, start)
     asked, _ = img2img_steps(request.hires_steps or request.steps, request.hires_strength)
@@ -556,6 +575,8 @@ def _img2img(ctx: _PassContext, conditioning: dict, plan: list[int]) -> list[Any
     init = images.resize(request.init_image.convert("RGB"), *size, request.resize_mode)
     if plan[0] == 0:  # strength 0: nothing to denoise; the (resized) input is the result
         return [init.copy() for _ in ctx.seeds]
+    if ctx.loaded.inpainting:
+        return _whole_picture(ctx, conditioning, plan[0], init, request.denoising_strength)
     if request.denoising_strength >= 1:
         # Strength 1 starts from pure noise, exactly as text to image does (diffusers' img2img would
         # keep a trace of the input: its noise at the last timestep still weighs it by ~0.07).

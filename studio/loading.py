@@ -27,8 +27,13 @@ from .tiny import TINY_BUILDERS
 log = logging.getLogger("studio")
 
 Report = Callable[[str], None]
-SUPPORTED_PIPELINES = {"StableDiffusionPipeline": "sd15", "StableDiffusionXLPipeline": "sdxl"}
+SUPPORTED_PIPELINES = {
+    "StableDiffusionPipeline": "sd15", "StableDiffusionXLPipeline": "sdxl",
+    # Dedicated inpainting models (a UNet with 9 input channels) load as their inpainting pipeline.
+    "StableDiffusionInpaintPipeline": "sd15", "StableDiffusionXLInpaintPipeline": "sdxl",
+}
 PIPELINE_CLASSES = {name: getattr(diffusers, name) for name in SUPPORTED_PIPELINES}  # eager: see samplers
+INPAINT_UNET_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
 NO_SAFETY_CHECKER = {"safety_checker": None, "requires_safety_checker": False}
 NOISE_NOTICE = "The {name} model has random weights: its images are noise (it exists for offline tests and demos)."
 
@@ -62,6 +67,11 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def inpainting(self) -> bool:
+        """A dedicated inpainting model: every task runs through its inpainting pipeline."""
+        return self.pipe.unet.config.in_channels == INPAINT_UNET_CHANNELS
 
 
 def _connection_problem(exc: BaseException) -> bool:
@@ -244,7 +254,9 @@ def task_pipe(loaded: LoadedModel, task: str) -> Any:
     """The model's pipeline for a task, built once with `from_pipe`: it shares every component
     (UNet, VAE, text encoders, and any LoRA loaded into them) with the text-to-image pipeline, so
     switching tasks loads nothing and uses no memory."""
-    if task == "txt2img":
+    if task == "txt2img" or loaded.inpainting:
+        # A dedicated inpainting model loads as its inpainting pipeline; its UNet needs a mask and
+        # a masked image on every call, so every task runs through it (see the engine).
         return loaded.pipe
     pipe = loaded.task_pipes.get(task)
     if pipe is None:

@@ -233,7 +233,8 @@ def _folder_family(folder: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     for fam in families().values():
-        if class_name == fam.pipeline:
+        # A dedicated inpainting model of a family names that family's pipeline with "Inpaint".
+        if class_name in (fam.pipeline, fam.pipeline.replace("Pipeline", "InpaintPipeline")):
             return fam.name
     return None
 

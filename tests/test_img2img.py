@@ -251,3 +251,48 @@ def test_an_unknown_or_broken_lora_is_a_clear_error_and_the_next_run_works(lora_
     with pytest.raises(StudioError, match="broken.*not a readable .safetensors"):
         lora_studio.run(tiny_request(loras=[(str(broken), 1.0)]))
     assert lora_studio.run(tiny_request()).images
+
+
+@pytest.fixture(scope="module")
+def inpainting_model(tmp_path_factory):
+    """A tiny dedicated inpainting model (UNet with 9 input channels) saved as a diffusers folder."""
+    import torch
+    from diffusers import StableDiffusionInpaintPipeline, UNet2DConditionModel
+
+    from studio.tiny import TINY_BUILDERS
+
+    base = TINY_BUILDERS["sd15"]()
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        unet = UNet2DConditionModel.from_config({**base.unet.config, "in_channels": 9})
+    pipe = StableDiffusionInpaintPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
+        scheduler=base.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    folder = tmp_path_factory.mktemp("inpainting-model")
+    pipe.save_pretrained(folder)
+    return str(folder)
+
+
+def test_a_dedicated_inpainting_model_runs_every_task(studio, inpainting_model):
+    loaded = studio.load(inpainting_model)
+    assert loaded.inpainting and type(loaded.pipe).__name__ == "StableDiffusionInpaintPipeline"
+    init, mask = picture(), square_mask()
+    painted = studio.run(tiny_request(model=inpainting_model, init_image=init, mask=mask))
+    out, original = pixels(painted.images[0]).astype(int), pixels(init).astype(int)
+    assert np.abs(out - original)[outside(mask, 4)].max() <= 1
+    assert np.abs(out - original)[np.asarray(mask) == 255].mean() > 5
+    again = studio.run(tiny_request(model=inpainting_model, init_image=init, mask=mask))
+    assert np.array_equal(pixels(again.images[0]), pixels(painted.images[0]))
+    text = studio.run(tiny_request(model=inpainting_model))  # text to image: the whole picture, from grey
+    assert text.images[0].size == (64, 64)
+    assert studio.run(tiny_request(model=inpainting_model, init_image=init, denoising_strength=0.5)).images
+    with pytest.raises(StudioError, match="hires: True .*inpainting model"):
+        studio.run(tiny_request(model=inpainting_model, hires=True))
+
+
+def test_an_inpainting_folder_is_known_as_its_family_before_loading(inpainting_model):
+    from studio.models import resolve_model
+
+    source = resolve_model(inpainting_model)
+    assert source.kind == "folder" and source.family == "sd15" and source.size_range == (64, 2048)
