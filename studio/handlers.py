@@ -286,8 +286,23 @@ def selected_infotext(paths: list[str] | None, evt: gr.SelectData) -> tuple[str,
     return text, str(path)
 
 
-def selected_text(paths: list[str] | None, evt: gr.SelectData) -> str:
-    return selected_infotext(paths, evt)[0]
+def picked_image(gallery: list | None, picked: str | None) -> str:
+    """The gallery image to send on: the one clicked, else the first."""
+    paths = [item[0] if isinstance(item, (list, tuple)) else item for item in (gallery or [])]
+    if picked and picked in paths:
+        return picked
+    if not paths:
+        raise gr.Error("Generate an image first.", print_exception=False)
+    return paths[0]
+
+
+def send_to_img2img(gallery: list | None, picked: str | None) -> tuple[Any, ...]:
+    """A result becomes the picture to start from, as A1111's "Send to img2img"."""
+    return picked_image(gallery, picked), gr.Tabs(selected="img2img"), "img2img"
+
+
+def send_to_inpaint(gallery: list | None, picked: str | None) -> tuple[Any, ...]:
+    return picked_image(gallery, picked), gr.Tabs(selected="inpaint"), "inpaint"
 
 
 def history_view(history: list[str] | None) -> list[str]:

@@ -104,7 +104,7 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
         with gr.Row():
             with gr.Column():
                 task = gr.Radio(list(handlers.TASKS), value="txt2img", visible=False, elem_id="task")
-                with gr.Tabs(elem_id="tasks"):
+                with gr.Tabs(elem_id="tasks") as tabs:
                     with gr.Tab("Text to image", id="txt2img", elem_id="tab-txt2img") as tab_txt2img:
                         with gr.Accordion("Hires fix", open=False, elem_id="hires-panel"):
                             hires = gr.Checkbox(False, label="Hires fix: generate, upscale, repaint at the larger size",
@@ -195,6 +195,10 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
                                      elem_id="gallery")
                 infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
                 seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed_used")
+                with gr.Row():
+                    to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
+                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
+                picked = gr.State(None)  # the gallery image clicked last
         with gr.Accordion("History", open=False, elem_id="history"):
             history = gr.State([])  # this session's image paths, newest first
             history_gallery = gr.Gallery(label="This session's images, newest first", columns=6, height=300,
@@ -264,8 +268,12 @@ def build_ui(studio: Studio, warmup: Warmup, queue_size: int = 16, preview_metho
         random_seed.click(lambda: -1, outputs=seed, api_name=False, show_progress="hidden")
         reuse_seed.click(lambda used, current: current if used is None else used, inputs=[seed_used, seed],
                          outputs=seed, api_name=False, show_progress="hidden")
-        gallery.select(handlers.selected_text, inputs=gallery, outputs=infotext, api_name=False,
+        gallery.select(handlers.selected_infotext, inputs=gallery, outputs=[infotext, picked], api_name=False,
                        show_progress="hidden")
+        to_img2img.click(handlers.send_to_img2img, inputs=[gallery, picked], outputs=[init_image, tabs, task],
+                         api_name=False, show_progress="hidden")
+        to_inpaint.click(handlers.send_to_inpaint, inputs=[gallery, picked], outputs=[inpaint, tabs, task],
+                         api_name=False, show_progress="hidden")
 
         # -- history and PNG Info send settings back to the form --------------------------------------
         form_fields = [prompt, negative_prompt, model, sampler, schedule, steps, cfg_scale, seed, width, height,

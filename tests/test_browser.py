@@ -240,3 +240,18 @@ def test_draw_a_mask_inpaint_and_see_the_result(page, tmp_path):
     assert np.abs(out - original)[28:36, 28:36].mean() > 5  # under the stroke: repainted
     assert read_png(saved).request["mask"] == {"width": 64, "height": 64, "stored": False}
     page.get_by_role("tab", name="Text to image").click()
+
+
+def test_send_a_result_to_image_to_image_and_generate_from_it(page):
+    page.fill("#prompt textarea", "a first picture")
+    set_number(page, "Steps", 3)
+    page.click("#generate")
+    wait_for(lambda: "a first picture" in infotext(page))
+    page.click("#send-img2img")
+    wait_for(lambda: page.locator("#init-image img").count() > 0)
+    assert page.get_by_role("tab", name="Image to image").get_attribute("aria-selected") == "true"
+    page.fill("#prompt textarea", "the picture, repainted")
+    page.click("#generate")
+    wait_for(lambda: "the picture, repainted" in infotext(page))
+    assert "Denoising strength: 0.75" in infotext(page) and "Mask blur" not in infotext(page)
+    page.get_by_role("tab", name="Text to image").click()
