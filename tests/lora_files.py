@@ -8,24 +8,26 @@ from pathlib import Path
 import torch
 
 
-def write_tiny_lora(folder: Path, name: str = "detail", seed: int = 0, family: str = "sd15") -> Path:
-    from diffusers import StableDiffusionPipeline
+def write_tiny_lora(folder: Path, lora: str = "detail", seed: int = 0, family: str = "sd15") -> Path:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
     from studio.tiny import TINY_BUILDERS
 
     pipe = TINY_BUILDERS[family]()
+    encoders = ["text_encoder"] + (["text_encoder_2"] if family == "sdxl" else [])
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
                                           target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-        pipe.text_encoder.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                                 target_modules=["q_proj", "v_proj"]))
+        for name in encoders:
+            getattr(pipe, name).add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                                       target_modules=["q_proj", "v_proj"]))
     folder.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(
-        folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet),
-        text_encoder_lora_layers=get_peft_model_state_dict(pipe.text_encoder),
-        weight_name=f"{name}.safetensors",
-    )
-    return folder / f"{name}.safetensors"
+    layers = {f"{name}_lora_layers": get_peft_model_state_dict(getattr(pipe, name)) for name in encoders}
+    saver = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+    saver.save_lora_weights(folder, unet_lora_layers=get_peft_model_state_dict(pipe.unet),
+                            weight_name=f"{lora}.safetensors", **layers)
+    return folder / f"{lora}.safetensors"
+

@@ -296,3 +296,16 @@ def test_an_inpainting_folder_is_known_as_its_family_before_loading(inpainting_m
 
     source = resolve_model(inpainting_model)
     assert source.kind == "folder" and source.family == "sd15" and source.size_range == (64, 2048)
+
+
+def test_an_sdxl_lora_and_a_lora_of_the_wrong_family(tmp_path):
+    write_tiny_lora(tmp_path, "xl-detail", seed=2, family="sdxl")
+    write_tiny_lora(tmp_path, "sd-detail", seed=3, family="sd15")
+    studio = Studio(device="cpu", cache_size=1, loras_dir=tmp_path)
+    base = studio.run(tiny_request(model="tiny-xl"))
+    styled = studio.run(tiny_request(model="tiny-xl", prompt="a red cube <lora:xl-detail:1>"))
+    assert not np.array_equal(pixels(base.images[0]), pixels(styled.images[0]))
+    assert np.array_equal(pixels(studio.run(tiny_request(model="tiny-xl")).images[0]), pixels(base.images[0]))
+    with pytest.raises(StudioError, match="LoRA sd-detail does not fit tiny-xl"):
+        studio.run(tiny_request(model="tiny-xl", prompt="a red cube <lora:sd-detail:1>"))
+    assert np.array_equal(pixels(studio.run(tiny_request(model="tiny-xl")).images[0]), pixels(base.images[0]))
