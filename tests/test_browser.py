@@ -42,6 +42,16 @@ def page(tmp_path_factory):
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def back_to_text_to_image(request):
+    """Each test starts on the Text to image tab, whatever the one before left."""
+    page = request.getfixturevalue("page")
+    tab = page.get_by_role("tab", name="Text to image")
+    if tab.count() and tab.get_attribute("aria-selected") != "true":
+        tab.click()
+    yield
+
+
 def set_number(page, label: str, value: int) -> None:
     box = page.locator(f"input[aria-label='number input for {label}']")
     box.fill(str(value))
@@ -211,9 +221,14 @@ def test_draw_a_mask_inpaint_and_see_the_result(page, tmp_path):
     init = tmp_path / "init.png"
     Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype("uint8")).save(init)
     page.get_by_role("tab", name="Inpaint").click()
+    editor = page.locator("#inpaint-editor")
+    editor.wait_for(state="visible")
     page.locator("#inpaint-editor input[type=file]").set_input_files(str(init))
+    # The picture is uploaded, then drawn on the canvas: until then the editor shows its placeholder.
+    wait_for(lambda: "Upload an image" not in editor.inner_text())
     canvas = page.locator("#inpaint-editor canvas").first
     wait_for(lambda: canvas.bounding_box() is not None)
+    time.sleep(0.5)  # the canvas fits the picture to its size after it arrives
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 40, cy)
@@ -239,7 +254,6 @@ def test_draw_a_mask_inpaint_and_see_the_result(page, tmp_path):
     assert np.array_equal(out[:4, :4], original[:4, :4])  # a corner the stroke missed: the exact pixels
     assert np.abs(out - original)[28:36, 28:36].mean() > 5  # under the stroke: repainted
     assert read_png(saved).request["mask"] == {"width": 64, "height": 64, "stored": False}
-    page.get_by_role("tab", name="Text to image").click()
 
 
 def test_send_a_result_to_image_to_image_and_generate_from_it(page):
@@ -254,4 +268,3 @@ def test_send_a_result_to_image_to_image_and_generate_from_it(page):
     page.click("#generate")
     wait_for(lambda: "the picture, repainted" in infotext(page))
     assert "Denoising strength: 0.75" in infotext(page) and "Mask blur" not in infotext(page)
-    page.get_by_role("tab", name="Text to image").click()
