@@ -84,9 +84,22 @@ def parser() -> argparse.ArgumentParser:
                    help="folder of LoRA .safetensors files, used by name: <lora:name:0.8> (default: loras)")
     p.add_argument("--gpu-duration", type=positive_int, default=int(env("STUDIO_GPU_DURATION", "120")),
                    help="on a ZeroGPU Space: most seconds of GPU one Generate click may hold (default 120)")
+    p.add_argument("--allow-any-path", action="store_true",
+                   help="let requests name model and LoRA files anywhere on this machine; by default a studio "
+                        "reachable by others (--share, or a --host other than 127.0.0.1) only opens files in "
+                        "--models-dir, --loras-dir and the --model you started it with")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
     return p
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_UPLOAD = "50mb"  # init images, masks and PNG Info uploads; Gradio refuses bigger files itself
+
+
+def shared(args: argparse.Namespace) -> bool:
+    """Can others reach this studio? Then it is run as a shared one (see --allow-any-path)."""
+    return bool(args.share) or args.host not in LOOPBACK
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,10 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     from studio.ui import PAGE_HEAD, Warmup, build_ui
 
     try:
-        resolve_model(args.model)
+        start = resolve_model(args.model)
+        roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir] + (
+            [start.ref] if start.kind in ("folder", "single_file") else [])
         studio = Studio(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
-                        loras_dir=args.loras_dir)
+                        loras_dir=args.loras_dir, allowed_roots=roots)
     except StudioError as exc:
         sys.exit(f"error: {exc}")
     if args.share and not args.auth:
@@ -115,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
                     loras_dir=args.loras_dir)
     # Only the outputs folder is served besides Gradio's own files.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                allowed_paths=[str(outputs.root)], head=PAGE_HEAD)
+                allowed_paths=[str(outputs.root)], head=PAGE_HEAD, max_file_size=MAX_UPLOAD)
 
 
 if __name__ == "__main__":

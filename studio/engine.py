@@ -21,7 +21,7 @@ from pathlib import Path
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from PIL import Image
@@ -168,6 +168,7 @@ class Studio:
         preview_interval_s: float = previews.DEFAULT_INTERVAL_S,
         taesd_sources: Mapping[str, str] | None = None,
         loras_dir: str | Path | None = None,
+        allowed_roots: "Sequence[str | Path] | None" = None,
     ):
         self.device: DeviceChoice = pick_device(device, dtype)
         self.options = loading.LoadOptions(self.device, allow_pickle, dict(single_file_configs or {}))
@@ -187,6 +188,10 @@ class Studio:
         self.taesd_sources = dict(taesd_sources or {})
         self._taesd: LRUCache[Any] = LRUCache(2)  # small decoders, one per family in use
         self.loras_dir = Path(loras_dir).expanduser() if loras_dir is not None else None
+        # Folders that requests may name files in (None: any path, as a local Python user expects).
+        # A shared studio sets them, so a visitor cannot make it open arbitrary files of the host.
+        self.allowed_roots = None if allowed_roots is None else tuple(
+            Path(root).expanduser().resolve() for root in allowed_roots)
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(), cache_size)
 
     # -- models -----------------------------------------------------------------------------
@@ -334,6 +339,7 @@ class Studio:
 
     def _run(self, request: GenerationRequest, emit: Callable[[Event], None], cancel: threading.Event) -> None:
         start = time.perf_counter()
+        self.check_paths(request)
         # 1. Seeds: -1 becomes a real seed here, so the result can report it.
         request = request.with_seed()
         seeds = request.seeds()
@@ -365,6 +371,23 @@ class Studio:
                 executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-device")
                 self._device_thread = (pid, executor)
             return self._device_thread[1]
+
+    def check_paths(self, request: GenerationRequest) -> None:
+        """Refuse local files outside the allowed folders: the model and every LoRA of a request."""
+        if self.allowed_roots is None:
+            return
+        named = []
+        if request.source.kind in ("folder", "single_file"):
+            named.append(("model", request.model, request.source.ref))
+        for name, _ in loras.combined(request.loras, request.prompt):
+            file = loras.find(name, self.loras_dir)
+            if not file.is_hub:
+                named.append(("lora", name, file.ref))
+        for field, value, path in named:
+            resolved = Path(path).resolve()  # symlinks and .. resolved: no way out of a root
+            if not any(resolved.is_relative_to(root) for root in self.allowed_roots):
+                raise InvalidValue(field, value, "a file inside " + " or ".join(map(str, self.allowed_roots))
+                                   + " (this studio is shared: other paths are refused)")
 
     def on_device(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn` on the studio's device thread, after any job already there, and return its result.

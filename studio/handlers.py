@@ -16,7 +16,7 @@ from . import images, loras, models, prompts, samplers
 from .engine import Studio
 from .errors import InvalidValue, StudioError, UnknownName
 from .events import Cancelled, Preview, Progress, Result, Status
-from .metadata import MetadataError, parse_infotext, read_png, request_fields
+from .metadata import FORM_TYPES, MetadataError, form_fields, read_png
 from .outputs import OutputFolder
 from .request import DEFAULT_MODEL, GenerationRequest
 from .sessions import Run, SessionJobs
@@ -27,8 +27,7 @@ log = logging.getLogger("studio")
 HISTORY_LIMIT = 200  # images a session's history keeps (paths only: a few KB)
 
 # The generation form's fields, in the order PNG Info and history send settings to them.
-FORM_ORDER = ("prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
-              "width", "height", "prompt_syntax", "clip_skip")
+FORM_ORDER = tuple(FORM_TYPES)
 
 
 def _error(exc: Exception) -> gr.Error:
@@ -252,13 +251,7 @@ def png_info(image: bytes | str | Path | None) -> tuple[str, dict]:
         meta = read_png(image)
     except MetadataError as exc:
         raise _error(exc) from None
-    notes: list[str] = []
-    if meta.request is not None:  # ours: the exact request
-        fields = {k: v for k, v in meta.request.items() if k in FORM_ORDER}
-    elif meta.infotext is not None:
-        fields, notes = request_fields(parse_infotext(meta.infotext))
-    else:
-        fields = {}
+    fields, notes = form_fields(meta)
     return meta.infotext or meta.message, {"message": meta.message, "fields": fields, "notes": notes}
 
 

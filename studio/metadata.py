@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -23,8 +24,12 @@ from .errors import StudioError
 
 PARAMETERS_KEY = "parameters"  # A1111's tEXt key, read by A1111, Civitai, ComfyUI and others
 REQUEST_KEY = "studio-request"  # our full request as JSON, for exact regeneration
-_RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# A1111's own pattern, kept as the specification `param_pairs` is tested against (not used: slow).
+A1111_PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _RE_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+
+MAX_DECODE_PIXELS = 4096 * 4096  # larger pictures are read for their header chunks only
 
 
 class MetadataError(StudioError):
@@ -47,11 +52,67 @@ def unquote(text: str) -> str:
         return text
 
 
+def _is_word(c: str) -> bool:  # `\w`
+    return c.isalnum() or c == "_"
+
+
+def _is_key_char(c: str) -> bool:  # `[\w \-/]`
+    return _is_word(c) or c in " -/"
+
+
+def param_pairs(line: str) -> list[tuple[str, str]]:
+    """A1111's parameter-line rule (its regex `\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`),
+    as a single left-to-right scan: the regex backtracks quadratically on long lines without pairs
+    (60 000 letters took 30 s), which an uploaded PNG could use to stall the server."""
+    pairs: list[tuple[str, str]] = []
+    p, n = 0, len(line)
+    while p < n:
+        colon = line.find(":", p)
+        if colon < 0:
+            break
+        start = colon
+        while start > p and _is_key_char(line[start - 1]):
+            start -= 1
+        while start < colon and not _is_word(line[start]):
+            start += 1  # the key starts with a word character
+        if colon - start < 2:  # `\w[\w \-/]+`: two characters at least
+            p = colon + 1
+            continue
+        key = line[start:colon]
+        v = colon + 1
+        while v < n and line[v].isspace():
+            v += 1
+        end = _quoted_end(line, v)
+        if end is not None and (end == n or line[end] == ","):
+            value, p = line[v:end], end + 1
+        else:
+            comma = line.find(",", v)
+            comma = n if comma < 0 else comma
+            value, p = line[v:comma], comma + 1
+        pairs.append((key, value))
+    return pairs
+
+
+def _quoted_end(line: str, v: int) -> int | None:
+    """The index after a JSON-ish quoted string starting at v (at least one character inside)."""
+    if v >= len(line) or line[v] != '"':
+        return None
+    i = v + 1
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == '"':
+            return i + 1 if i > v + 1 else None
+        i += 1
+    return None
+
+
 def parse_infotext(text: str) -> Infotext:
     """Split an A1111 infotext into prompt, negative prompt and the parameter line's pairs."""
     lines = text.strip().split("\n") if text else [""]
     last = lines[-1]
-    found = _RE_PARAM.findall(last)
+    found = param_pairs(last)
     params: dict[str, str] = {}
     if len(found) >= 3:  # A1111's rule: fewer than 3 pairs means the last line is prompt text
         params = {key.strip(): unquote(value.strip()) for key, value in found}
@@ -111,10 +172,11 @@ def read_png(data: bytes | str | os.PathLike) -> PngMetadata:
     """Read metadata from PNG bytes or a file; never raises for missing metadata, only for non-images."""
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            image.load()
+            if image.width * image.height <= MAX_DECODE_PIXELS:
+                image.load()  # text chunks after the pixel data are read only by load()
             info = dict(image.info)
             kind = image.format
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MetadataError(f"not a readable image ({type(exc).__name__}: {exc}); upload a PNG") from None
     text = info.get(PARAMETERS_KEY)
     text = text if isinstance(text, str) else None
@@ -133,6 +195,36 @@ def read_png(data: bytes | str | os.PathLike) -> PngMetadata:
     else:
         message = "A1111-style parameters found."
     return PngMetadata(text, request, message)
+
+
+# The generation form's fields a PNG can fill, and the type each must have (bool is not an int here).
+FORM_TYPES: dict[str, tuple[type, ...]] = {
+    "prompt": (str,), "negative_prompt": (str,), "model": (str,), "sampler": (str,), "schedule": (str,),
+    "steps": (int,), "cfg_scale": (int, float), "seed": (int,), "width": (int,), "height": (int,),
+    "prompt_syntax": (str,), "clip_skip": (int,),
+}
+
+
+def form_fields(meta: PngMetadata) -> tuple[dict[str, Any], list[str]]:
+    """The form settings a PNG holds (our request JSON first, else its A1111 infotext), each of the
+    right type: a hostile or broken value is left out with a note, never sent to the form."""
+    notes: list[str] = []
+    if meta.request is not None:
+        found = {k: v for k, v in meta.request.items() if k in FORM_TYPES}
+    elif meta.infotext is not None:
+        found, notes = request_fields(parse_infotext(meta.infotext))
+    else:
+        found = {}
+    fields: dict[str, Any] = {}
+    for name, value in found.items():
+        if name not in FORM_TYPES:
+            continue
+        wrong = isinstance(value, bool) or not isinstance(value, FORM_TYPES[name])
+        if wrong or (isinstance(value, float) and not math.isfinite(value)):
+            notes.append(f"{name}: {str(value)[:40]!r} ignored (not a valid {FORM_TYPES[name][0].__name__})")
+            continue
+        fields[name] = value
+    return fields, notes
 
 
 def png_bytes(image: Image.Image, infotext: str, request: Mapping[str, Any] | None = None) -> bytes:

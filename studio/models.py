@@ -22,6 +22,7 @@ SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BUILTIN_PREFIX = "builtin:"
+MAX_MODEL_CHARS = 1024  # longer is no name or path (and the OS refuses such paths anyway)
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,14 @@ def _folder_family(folder: Path) -> str | None:
 
 
 def resolve_model(model: str) -> ModelSource:
+    try:
+        return _resolve_model(model)
+    except OSError as exc:  # a name the OS refuses as a path (too long, bad characters...)
+        raise InvalidValue("model", model if len(str(model)) <= 60 else f"<{len(str(model))} characters>",
+                           f"a preset, hub id or readable path ({exc.strerror or exc})") from None
+
+
+def _resolve_model(model: str) -> ModelSource:
     """Turn a request's `model` string into a source, or raise an error that lists the choices."""
     if not isinstance(model, str) or not model.strip():
         raise UnknownName("model", model, _model_choices())
@@ -247,6 +256,9 @@ def resolve_model(model: str) -> ModelSource:
     if preset:
         return source_for_preset(preset)
     text = model.strip()
+    if len(text) > MAX_MODEL_CHARS or "\x00" in text:
+        raise InvalidValue("model", f"<{len(text)} characters>" if len(text) > 60 else text,
+                           f"a preset, hub id or path of at most {MAX_MODEL_CHARS} characters")
     path = Path(text).expanduser()
     suffix = path.suffix.lower()
     if path.is_dir():

@@ -159,12 +159,19 @@ def parse_a1111(text: str) -> ParsedPrompt:
     return ParsedPrompt(A1111, Conjunction(prompts, [1.0] * len(prompts)), tuple(warnings))
 
 
+COMPEL_MAX_CHARS = 10_000  # compel's pyparsing grammar takes ~0.15 ms a character: a bound on one parse
+
+
 def parse_compel(text: str) -> ParsedPrompt:
     """compel syntax: word++ / word--, (words)1.3, ("a", "b").blend(0.7, 0.3), ("a", "b").and()."""
     warnings: list[str] = []
     if _RE_A1111_LOOKING.search(text):
         warnings.append("this looks like A1111 syntax ((word:1.3), [word], BREAK); compel reads it "
                         "differently: switch the prompt syntax to A1111 if you meant it")
+    if len(text) > COMPEL_MAX_CHARS:
+        warnings.append(f"{len(text)} characters is more than compel's parser reads quickly ({COMPEL_MAX_CHARS}); "
+                        "the prompt is used as plain text at weight 1")
+        return ParsedPrompt(COMPEL, Conjunction([FlattenedPrompt([Fragment(text, 1.0)])]), tuple(warnings))
     try:
         conjunction = PromptParser().parse_conjunction(text)
     except Exception as exc:  # compel's grammar is strict; never crash on a prompt

@@ -84,6 +84,9 @@ def _image(field: str, value: Any) -> Any:
     return value
 
 
+_CONTROL = frozenset(chr(c) for c in [*range(32), 127]) - {"\t", "\n", "\r"}
+
+
 def _text(field: str, value: Any) -> str:
     if value is None:
         return ""
@@ -91,6 +94,11 @@ def _text(field: str, value: Any) -> str:
         raise InvalidValue(field, value, "text")
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidValue(field, f"<{len(value)} characters>", f"at most {MAX_PROMPT_CHARS} characters")
+    bad = next((c for c in value if c in _CONTROL), None)
+    if bad is not None:
+        # They cannot be stored in a PNG text chunk, and no tokenizer gives them a meaning.
+        raise InvalidValue(field, f"<text with control character U+{ord(bad):04X}>",
+                           "text without control characters (tab and newlines are fine)")
     return value
 
 

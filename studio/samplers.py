@@ -104,6 +104,8 @@ SAMPLERS: tuple[Sampler, ...] = (
 
 def _fold(name: str) -> str:
     """Case- and spacing-insensitive key: 'dpm++ 2m  karras' and 'DPM++ 2M Karras' match."""
+    if not isinstance(name, str):
+        raise KeyError(name)  # bytes, numbers, lists: no such name (the callers say which)
     return re.sub(r"\s+", " ", name.strip()).casefold()
 
 

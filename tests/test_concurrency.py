@@ -1,0 +1,130 @@
+"""Many users at once: no cross-talk, a bounded queue that says so, cancels and disconnects that free
+the device, and memory that stays flat over hundreds of generations."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import running_app, tiny_request
+
+CLIENTS = 8
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_app(tmp_path_factory, "--queue-size", "32") as app:
+        yield app
+
+
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def params(i: int) -> dict:
+    return dict(prompt=f"client {i}", model="tiny", steps=3, width=64, height=64, seed=1000 + i,
+                sampler="Euler a" if i % 2 else "DPM++ 2M Karras", api_name="/generate")
+
+
+def pixels_of(result) -> np.ndarray:
+    return np.asarray(Image.open(result[0][0]["image"]).convert("RGB"))
+
+
+def test_eight_clients_at_once_get_exactly_what_they_would_get_alone(server):
+    clients = [client(server.url) for _ in range(CLIENTS)]
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        together = list(pool.map(lambda i: clients[i].predict(**params(i)), range(CLIENTS)))
+    alone = [clients[0].predict(**params(i)) for i in range(CLIENTS)]
+    for i in range(CLIENTS):
+        images, infotext, seed, status, _ = together[i]
+        assert seed == 1000 + i and infotext.startswith(f"client {i}\n") and f"Seed: {1000 + i}," in infotext
+        assert np.array_equal(pixels_of(together[i]), pixels_of(alone[i])), f"client {i} got another image"
+
+
+def test_cancels_of_some_clients_do_not_touch_the_others(server):
+    clients = [client(server.url) for _ in range(CLIENTS)]
+    jobs = [c.submit(**{**params(i), "steps": 30 if i < 4 else 3}) for i, c in enumerate(clients)]
+    for job in jobs[:4]:
+        job.cancel()
+    for i, job in enumerate(jobs[4:], start=4):
+        result = job.result(timeout=120)
+        assert f"client {i}\n" in result[1] and result[2] == 1000 + i
+        assert np.array_equal(pixels_of(result), pixels_of(clients[0].predict(**params(i))))
+
+
+def test_a_full_queue_says_so_and_the_studio_keeps_serving(tmp_path_factory):
+    with running_app(tmp_path_factory, "--queue-size", "1") as app:
+        running = client(app.url).submit(**{**params(0), "steps": 150, "width": 256, "height": 256})
+        deadline = time.monotonic() + 60
+        while not any("Step" in str(u[3]) for u in running.outputs()):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        waiting = client(app.url).submit(**params(1))  # takes the one waiting place
+        time.sleep(1)
+        with pytest.raises(Exception, match="(?i)queue is full"):
+            client(app.url).predict(**params(2))
+        running.cancel()
+        assert waiting.result(timeout=60)[2] == 1001  # the waiting one is served
+        assert client(app.url).predict(**params(3))[2] == 1003  # and new ones again
+
+
+DISCONNECTING_CLIENT = textwrap.dedent("""
+    import sys, time
+    from gradio_client import Client
+    job = Client(sys.argv[1], verbose=False).submit(prompt="gone", model="tiny", steps=150, width=256, height=256,
+                                                    seed=1, api_name="/generate")
+    while not any("Step" in str(u[3]) for u in job.outputs()):
+        time.sleep(0.05)
+    print("stepping", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_client_that_disconnects_mid_run_has_its_job_cancelled(server, tmp_path):
+    script = tmp_path / "client.py"
+    script.write_text(DISCONNECTING_CLIENT)
+    proc = subprocess.Popen([sys.executable, str(script), server.url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "stepping"
+    finally:
+        proc.kill()  # the connection drops without a word, as a closed tab or a lost network does
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while "Cancelled at step" not in server.log.read_text():
+        assert time.monotonic() < deadline, "the abandoned job kept running"
+        time.sleep(0.2)
+    start = time.monotonic()
+    assert client(server.url).predict(**params(0))[2] == 1000
+    assert time.monotonic() - start < 30  # the device was freed: 150 steps at 256 px would take minutes
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_memory_stays_bounded_over_200_generations():
+    from studio import Studio
+
+    studio = Studio(device="cpu", cache_size=1)
+    for i in range(30):  # warm-up: caches fill, allocator settles
+        studio.run(tiny_request(prompt=f"warm {i}", seed=i, steps=1))
+    gc.collect()
+    start = rss_mb()
+    for i in range(200):
+        studio.run(tiny_request(prompt=f"prompt number {i}", seed=i, steps=1, preview="latent2rgb"))
+    gc.collect()
+    grown = rss_mb() - start
+    assert grown < 40, f"memory grew by {grown:.0f} MB over 200 generations"
