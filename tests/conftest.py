@@ -82,3 +82,13 @@ def running_app(tmp_path_factory, *flags: str):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def record(name: str, value) -> None:
+    """A measurement for bench/reliability.py's report (a no-op unless it set STUDIO_RELIABILITY_LOG)."""
+    import json
+
+    path = os.environ.get("STUDIO_RELIABILITY_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"name": name, "value": value}) + "\n")

@@ -4,6 +4,7 @@ the device, and memory that stays flat over hundreds of generations."""
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,9 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import running_app, tiny_request
+from conftest import record, running_app, tiny_request
 
-CLIENTS = 8
+CLIENTS = int(os.environ.get("STUDIO_CLIENTS", "8"))  # bench/reliability.py raises these
+GENERATIONS = int(os.environ.get("STUDIO_GENERATIONS", "200"))
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,7 @@ def test_eight_clients_at_once_get_exactly_what_they_would_get_alone(server):
         images, infotext, seed, status, _ = together[i]
         assert seed == 1000 + i and infotext.startswith(f"client {i}\n") and f"Seed: {1000 + i}," in infotext
         assert np.array_equal(pixels_of(together[i]), pixels_of(alone[i])), f"client {i} got another image"
+    record("concurrent clients, identical to alone", CLIENTS)
 
 
 def test_cancels_of_some_clients_do_not_touch_the_others(server):
@@ -115,7 +118,7 @@ def rss_mb() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
-def test_memory_stays_bounded_over_200_generations():
+def test_memory_stays_bounded_over_many_generations():
     from studio import Studio
 
     studio = Studio(device="cpu", cache_size=1)
@@ -123,8 +126,10 @@ def test_memory_stays_bounded_over_200_generations():
         studio.run(tiny_request(prompt=f"warm {i}", seed=i, steps=1))
     gc.collect()
     start = rss_mb()
-    for i in range(200):
+    for i in range(GENERATIONS):
         studio.run(tiny_request(prompt=f"prompt number {i}", seed=i, steps=1, preview="latent2rgb"))
     gc.collect()
     grown = rss_mb() - start
-    assert grown < 40, f"memory grew by {grown:.0f} MB over 200 generations"
+    record("sequential generations", GENERATIONS)
+    record("memory growth MB", round(grown, 1))
+    assert grown < 40, f"memory grew by {grown:.0f} MB over {GENERATIONS} generations"

@@ -7,24 +7,45 @@ nothing else ever escapes. The example budget is fixed (and derandomized) so CI 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import os
 import struct
 import zlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
+from conftest import record
 from studio import GenerationRequest, StudioError, loras, prompts
 from studio.handlers import png_info
 from studio.infotext import format_infotext
 from studio.metadata import MetadataError, form_fields, parse_infotext, png_bytes, read_png, request_fields
 
-EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "150"))
-fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "150"))  # per property
+CASES: dict[str, int] = {}  # examples actually run, per property (for the reliability report)
+
+
+def fuzz(test):
+    """Fixed, derandomized budget; counts the examples each property really ran."""
+
+    @functools.wraps(test)
+    def counted(*args, **kwargs):
+        CASES[test.__name__] = CASES.get(test.__name__, 0) + 1
+        return test(*args, **kwargs)
+
+    return settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])(counted)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_cases():
+    yield
+    record("fuzz properties", len(CASES))
+    record("fuzz cases", sum(CASES.values()))
 
 FIELDS = [f.name for f in dataclasses.fields(GenerationRequest)]
 hostile_text = st.one_of(
@@ -46,8 +67,8 @@ def names_the_problem(exc: StudioError) -> bool:
     return any(name in message for name in FIELDS + ["lora", "batch_count"]) and "allowed" in message
 
 
-@fuzz
 @given(st.dictionaries(st.sampled_from(FIELDS), anything, max_size=5))
+@fuzz
 def test_the_request_validator_accepts_or_names_the_field(fields):
     try:
         request = GenerationRequest(**{"model": "tiny", "width": 64, "height": 64, **fields})
@@ -59,8 +80,8 @@ def test_the_request_validator_accepts_or_names_the_field(fields):
     json.dumps(request.record())
 
 
-@fuzz
 @given(anything)
+@fuzz
 def test_batch_count_accepts_or_names_it(count):
     try:
         GenerationRequest(model="tiny", width=64, height=64, seed=1).batches(count)
@@ -68,15 +89,15 @@ def test_batch_count_accepts_or_names_it(count):
         assert "batch_count" in str(exc)
 
 
-@fuzz
 @given(hostile_text, st.sampled_from(["A1111", "compel"]))
+@fuzz
 def test_the_prompt_parsers_never_raise(text, syntax):
     parsed = prompts.parse(text, syntax)  # bad syntax and overlong compel text become warnings
     assert isinstance(parsed.warnings, tuple)
 
 
-@fuzz
 @given(hostile_text)
+@fuzz
 def test_lora_tags_parse_or_name_the_weight(text):
     try:
         cleaned, found = loras.extract(text)
@@ -86,15 +107,15 @@ def test_lora_tags_parse_or_name_the_weight(text):
     assert "<lora:" not in cleaned.lower() or not found
 
 
-@fuzz
 @given(hostile_text)
+@fuzz
 def test_the_infotext_reader_never_raises(text):
     fields, notes = request_fields(parse_infotext(text))
     assert isinstance(fields, dict) and isinstance(notes, list)
 
 
-@fuzz
 @given(hostile_text, hostile_text, st.integers(0, 2**32 - 1))
+@fuzz
 def test_every_accepted_prompt_survives_the_png_round_trip_exactly(prompt, negative, seed):
     try:
         request = GenerationRequest(prompt=prompt, negative_prompt=negative, seed=seed, model="tiny", width=64,
@@ -124,7 +145,6 @@ def hostile_png(key: str, value: bytes, size=(8, 8)) -> bytes:
     return data[:end] + chunk(b"tEXt", key.encode("latin-1") + b"\x00" + value) + data[end:]
 
 
-@fuzz
 @given(st.sampled_from(["parameters", "studio-request", "Comment"]),
        st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("latin-1", "replace")),
                  st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
@@ -132,6 +152,7 @@ def hostile_png(key: str, value: bytes, size=(8, 8)) -> bytes:
                               lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
                                   st.sampled_from(["steps", "seed", "prompt", "cfg_scale", "width", "model", "x"]),
                                   inner, max_size=4), max_leaves=10).map(lambda v: json.dumps(v).encode())))
+@fuzz
 def test_hostile_png_metadata_is_read_safely(key, value):
     meta = read_png(hostile_png(key, value))
     fields, notes = form_fields(meta)
@@ -141,8 +162,8 @@ def test_hostile_png_metadata_is_read_safely(key, value):
         assert not isinstance(kept, bool) and not isinstance(kept, (dict, list))
 
 
-@fuzz
 @given(st.binary(max_size=300))
+@fuzz
 def test_arbitrary_bytes_are_refused_as_not_an_image(data):
     try:
         read_png(data)
@@ -166,8 +187,8 @@ def test_truncated_and_lying_pngs():
         assert "not a readable image" in str(exc)
 
 
-@fuzz
 @given(st.text(alphabet=st.sampled_from(list('ab _-/:,"\\\\é1\t.')), max_size=40))
+@fuzz
 def test_the_linear_parameter_scan_equals_a1111s_regex(line):
     from studio.metadata import A1111_PARAM_PATTERN, param_pairs
 
