@@ -6,6 +6,10 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from studio import StudioConfig
 
 log = logging.getLogger("studio")
 
@@ -35,10 +39,10 @@ def port(value: str) -> int:
 
 
 def preview_method(value: str) -> str:
-    from studio.previews import METHODS
+    from studio.previews import METHOD_NAMES
 
-    if value not in METHODS:
-        raise argparse.ArgumentTypeError(f"{value!r} is not valid; expected one of {', '.join(METHODS)}")
+    if value not in METHOD_NAMES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not valid; expected one of {', '.join(METHOD_NAMES)}")
     return value
 
 
@@ -102,22 +106,29 @@ def shared(args: argparse.Namespace) -> bool:
     return bool(args.share) or args.host not in LOOPBACK
 
 
+def config_from(args: argparse.Namespace) -> "StudioConfig":
+    """The engine's settings from the flags, declared once (StudioConfig)."""
+    from studio import StudioConfig
+    from studio.models import resolve_model
+
+    start = resolve_model(args.model)
+    roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir] + (
+        [start.ref] if start.kind in ("folder", "single_file") else [])
+    return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
+                        allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
+                        models_dir=args.models_dir, loras_dir=args.loras_dir, allowed_roots=roots)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from studio import Studio
     from studio.errors import StudioError
-    from studio.models import resolve_model
     from studio.outputs import OutputFolder
-    from studio.ui import PAGE_HEAD, Warmup, build_ui
+    from studio.ui import PAGE_HEAD, PageOptions, Warmup, build_ui
 
     try:
-        start = resolve_model(args.model)
-        roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir] + (
-            [start.ref] if start.kind in ("folder", "single_file") else [])
-        studio = Studio(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
-                        allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
-                        loras_dir=args.loras_dir, allowed_roots=roots)
+        studio = Studio(config_from(args))
     except StudioError as exc:
         sys.exit(f"error: {exc}")
     if args.share and not args.auth:
@@ -125,9 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                     "Add --auth user:password.")
     warmup = Warmup(studio, args.model).start()
     outputs = OutputFolder(None if args.no_outputs else args.outputs)
-    demo = build_ui(studio, warmup, queue_size=args.queue_size, preview_method=args.preview, outputs=outputs,
-                    models_dir=args.models_dir, allow_pickle=args.allow_pickle, gpu_duration_s=args.gpu_duration,
-                    loras_dir=args.loras_dir)
+    demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, preview_method=args.preview,
+                                                         gpu_duration_s=args.gpu_duration))
     # Only the outputs folder is served besides Gradio's own files.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
                 allowed_paths=[str(outputs.root)], head=PAGE_HEAD, max_file_size=MAX_UPLOAD)

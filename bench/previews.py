@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from studio import GenerationRequest, Preview, Result, Studio  # noqa: E402
+from studio.engine.prompt_plan import plan_prompts  # noqa: E402
 from studio.samplers import make_scheduler, resolve  # noqa: E402
 from studio.tiny import TINY_SEED, tiny_tokenizer  # noqa: E402
 
@@ -130,7 +131,9 @@ def main() -> None:
 
     methods = ["latent2rgb", "taesd", "vae"]
     configs = ["none", *methods, "bare", "bare+embeds"]
-    embeds, _ = studio._conditioning(loaded, request("none"))  # the engine's cached encodings
+    first = request("none")
+    embeds = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), first,
+                                              plan_prompts(first))  # the engine's cached encodings
 
     def run(name: str) -> tuple[float, float | None, int]:
         if name == "bare":

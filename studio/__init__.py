@@ -1,14 +1,15 @@
 """studio: a browser-based image studio for text-to-image diffusion (engine + Gradio UI)."""
 
-__version__ = "0.1.0"
-
-from .engine import Job, Studio  # noqa: E402
-from .errors import InvalidValue, ModelLoadError, ModelUnavailable, StudioError, UnknownName  # noqa: E402
-from .events import Cancelled, Preview, Progress, Result, Status  # noqa: E402
-from .request import GenerationRequest  # noqa: E402
+from .version import __version__
+from .config import StudioConfig
+from .engine import Job, Studio
+from .errors import InvalidValue, ModelLoadError, ModelUnavailable, StudioError, UnknownName
+from .events import Cancelled, Preview, Progress, Result, Status
+from .fields import FIELDS, TABLE
+from .request import GenerationRequest
 
 __all__ = [
-    "Studio", "Job", "GenerationRequest",
+    "__version__", "Studio", "StudioConfig", "Job", "GenerationRequest", "FIELDS", "TABLE",
     "Status", "Progress", "Preview", "Result", "Cancelled",
     "StudioError", "InvalidValue", "UnknownName", "ModelLoadError", "ModelUnavailable",
 ]

@@ -5,7 +5,7 @@ away from the empty prompt's by its weight). What is ours is how long prompts ar
 does, into chunks of 75 tokens, a chunk ending after the last comma when one lies within the last
 20 tokens, each chunk wrapped in start/end tokens and encoded on its own; `BREAK` (and compel's
 `.and()`) starts a new chunk. Nothing is truncated, so text past the first chunk changes the image.
-SDXL uses both encoders (penultimate layers side by side) and the pooled output of the first chunk.
+Which encoders a model family uses, and which of their layers, is the family's choice (`studio/families/`).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class ClipSkip(torch.nn.Module):
         return out
 
 
-class _Encoder:
+class ClipEncoder:
     """One CLIP text encoder behind compel's embeddings provider."""
 
     def __init__(self, tokenizer: Any, text_encoder: Any, embeddings: ReturnedEmbeddingsType):
@@ -151,29 +151,27 @@ class _Encoder:
         return self.text_encoder(ids.unsqueeze(0), return_dict=True).text_embeds
 
 
-class PromptEncoder:
-    """Encodes parsed prompts for one loaded pipeline (SD 1.x/2.x or SDXL)."""
+def clip_text_encoder(text_encoder: Any, clip_skip: int) -> Any:
+    """The encoder whose last hidden state is what the prompt is conditioned on: clip skip 2 = the
+    penultimate layer through the final layer norm, as A1111 does."""
+    return text_encoder if clip_skip == 1 else ClipSkip(text_encoder, clip_skip)
 
-    def __init__(self, pipe: Any, family: str, clip_skip: int = 1):
-        self.family = family
-        self.tokenize = _tokenize(pipe.tokenizer)
-        self.comma = _comma_id(pipe.tokenizer)
-        if family == "sdxl":
-            # SDXL always conditions on the penultimate layer of both encoders, un-normalised.
-            layer = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
-            self.encoders = [_Encoder(pipe.tokenizer, pipe.text_encoder, layer),
-                             _Encoder(pipe.tokenizer_2, pipe.text_encoder_2, layer)]
-        else:
-            # Clip skip 2 = the penultimate layer through the final layer norm, as A1111 does.
-            text_encoder = pipe.text_encoder if clip_skip == 1 else ClipSkip(pipe.text_encoder, clip_skip)
-            layer = ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED
-            self.encoders = [_Encoder(pipe.tokenizer, text_encoder, layer)]
+
+class PromptEncoder:
+    """Encodes parsed prompts with one or more CLIP encoders whose hidden states are joined side by
+    side (SDXL: both); `pooled` adds the last encoder's pooled output of the first chunk."""
+
+    def __init__(self, tokenizer: Any, encoders: Sequence[ClipEncoder], pooled: bool = False):
+        self.tokenize = _tokenize(tokenizer)
+        self.comma = _comma_id(tokenizer)
+        self.encoders = list(encoders)
+        self.with_pooled = pooled
 
     def _encode_part(self, part: FlattenedPrompt) -> Conditioning:
         texts, weights = _part_fragments(part)
         chunks = split_chunks(self.tokenize(texts), weights, self.comma)
         embeds = torch.cat([encoder.encode(chunks) for encoder in self.encoders], dim=-1)
-        pooled = self.encoders[-1].pooled(chunks[0]) if self.family == "sdxl" else None
+        pooled = self.encoders[-1].pooled(chunks[0]) if self.with_pooled else None
         return Conditioning(embeds, pooled)
 
     def _blend(self, blend: Blend) -> Conditioning:

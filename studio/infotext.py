@@ -1,12 +1,25 @@
-"""A1111-style infotext ("parameters"): the text A1111, Civitai and other tools read from a PNG."""
+"""A1111-style infotext ("parameters"): the text A1111, Civitai and other tools read from a PNG.
+
+Written and read through the field table: each field says under which key, at which position of
+the parameter line and when it appears, and how its value is read back. Reading follows A1111's
+`parse_generation_parameters`: the last line holds `Key: value` pairs (values with commas, colons
+or newlines are JSON-quoted), a line starting `Negative prompt:` starts the negative prompt,
+everything before is the prompt.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
 
-from . import __version__
-from .samplers import AUTOMATIC
+from .fields import MISSING, TABLE, FieldTable
+from .version import __version__
+
+VERSION_KEY = "Version"
+# A1111's own pattern, kept as the specification `param_pairs` is tested against (not used: slow).
+A1111_PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
 
 def quote(value: object) -> str:
@@ -17,44 +30,140 @@ def quote(value: object) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-def format_infotext(
-    *,
-    prompt: str,
-    negative_prompt: str,
-    steps: int,
-    sampler: str,
-    schedule: str,
-    cfg_scale: float,
-    seed: int,
-    width: int,
-    height: int,
-    model: str,
-    model_hash: str | None = None,
-    extras: Mapping[str, object] | Iterable[tuple[str, object]] = (),
-) -> str:
+def join(prompt: str, negative_prompt: str, pairs: Iterable[tuple[str, object]]) -> str:
     """The three-part infotext: prompt, 'Negative prompt:' line (if any), 'Key: value' line."""
-    fields: list[tuple[str, object]] = [
-        ("Steps", steps),
-        ("Sampler", sampler),
-    ]
-    if schedule != AUTOMATIC:
-        fields.append(("Schedule type", schedule))
-    fields += [
-        ("CFG scale", _number(cfg_scale)),
-        ("Seed", seed),
-        ("Size", f"{width}x{height}"),
-    ]
-    if model_hash:
-        fields.append(("Model hash", model_hash))
-    fields.append(("Model", model))
-    fields += list(extras.items() if isinstance(extras, Mapping) else extras)
-    fields.append(("Version", f"studio {__version__}"))
     lines = [prompt]
     if negative_prompt:
         lines.append(f"Negative prompt: {negative_prompt}")
-    lines.append(", ".join(f"{key}: {quote(value)}" for key, value in fields if value not in (None, "")))
+    lines.append(", ".join(f"{key}: {quote(value)}" for key, value in pairs if value not in (None, "")))
     return "\n".join(lines)
+
+
+def format_infotext(request: Any, index: int = 0, *, prompt: str | None = None, negative_prompt: str | None = None,
+                    extras: Iterable[tuple[int, str, object]] = ()) -> str:
+    """The infotext of image `index` of a request's batch, from the field table the request was made
+    from. `prompt` / `negative_prompt` are the final prompts (styles applied); `extras` are
+    (position, key, value) for what only the engine knows (Model hash, Lora hashes)."""
+    entries = [entry for f in request.FIELDS.request for entry in f.infotext_pairs(request, index)]
+    entries += list(extras)
+    entries.append((10_000, VERSION_KEY, f"studio {__version__}"))
+    entries.sort(key=lambda entry: entry[0])  # stable: fields sharing a position keep table order
+    return join(request.prompt if prompt is None else prompt,
+                request.negative_prompt if negative_prompt is None else negative_prompt,
+                [(key, value) for _, key, value in entries])
+
+
+def fields_from_params(params: Mapping[str, str], table: FieldTable = TABLE) -> tuple[dict[str, Any], list[str]]:
+    """The settings an infotext's parameter line gives, by field name, and notes about values that
+    could not be read. Fields it does not mention are left out."""
+    found: dict[str, Any] = {}
+    notes: list[str] = []
+    for f in table:
+        try:
+            value = f.from_infotext(params)
+        except (ValueError, TypeError) as exc:
+            notes.append(f"{f.name}: not readable from the infotext ({exc})")
+            continue
+        if value is not MISSING:
+            found[f.name] = value
+    return found, notes
+
+
+@dataclass(frozen=True)
+class ParsedInfotext:
+    prompt: str
+    negative_prompt: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def unquote(text: str) -> str:
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _is_word(c: str) -> bool:  # `\w`
+    return c.isalnum() or c == "_"
+
+
+def _is_key_char(c: str) -> bool:  # `[\w \-/]`
+    return _is_word(c) or c in " -/"
+
+
+def param_pairs(line: str) -> list[tuple[str, str]]:
+    r"""A1111's parameter-line rule (its regex `\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`),
+    as a single left-to-right scan: the regex backtracks quadratically on long lines without pairs
+    (60 000 letters took 30 s), which an uploaded PNG could use to stall the server."""
+    pairs: list[tuple[str, str]] = []
+    p, n = 0, len(line)
+    while p < n:
+        colon = line.find(":", p)
+        if colon < 0:
+            break
+        start = colon
+        while start > p and _is_key_char(line[start - 1]):
+            start -= 1
+        while start < colon and not _is_word(line[start]):
+            start += 1  # the key starts with a word character
+        if colon - start < 2:  # `\w[\w \-/]+`: two characters at least
+            p = colon + 1
+            continue
+        key = line[start:colon]
+        v = colon + 1
+        while v < n and line[v].isspace():
+            v += 1
+        end = _quoted_end(line, v)
+        if end is not None and (end == n or line[end] == ","):
+            value, p = line[v:end], end + 1
+        else:
+            comma = line.find(",", v)
+            comma = n if comma < 0 else comma
+            value, p = line[v:comma], comma + 1
+        pairs.append((key, value))
+    return pairs
+
+
+def _quoted_end(line: str, v: int) -> int | None:
+    """The index after a JSON-ish quoted string starting at v (at least one character inside)."""
+    if v >= len(line) or line[v] != '"':
+        return None
+    i = v + 1
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == '"':
+            return i + 1 if i > v + 1 else None
+        i += 1
+    return None
+
+
+def parse_infotext(text: str) -> ParsedInfotext:
+    """Split an A1111 infotext into prompt, negative prompt and the parameter line's pairs."""
+    lines = text.strip().split("\n") if text else [""]
+    last = lines[-1]
+    found = param_pairs(last)
+    params: dict[str, str] = {}
+    if len(found) >= 3:  # A1111's rule: fewer than 3 pairs means the last line is prompt text
+        params = {key.strip(): unquote(value.strip()) for key, value in found}
+        lines = lines[:-1]
+    prompt: list[str] = []
+    negative: list[str] = []
+    in_negative = False
+    for line in lines:
+        if line.strip().startswith("Negative prompt:"):
+            in_negative = True
+            line = line.strip()[len("Negative prompt:"):].strip()
+        (negative if in_negative else prompt).append(line)
+    return ParsedInfotext("\n".join(prompt), "\n".join(negative), params)
+
+
+def request_fields(info: ParsedInfotext, table: FieldTable = TABLE) -> tuple[dict[str, Any], list[str]]:
+    """Request fields recoverable from an infotext (prompts included), and notes about what could
+    not be used. `GenerationRequest(**fields)` takes them as they are."""
+    found, notes = fields_from_params(info.params, table)
+    found = {name: value for name, value in found.items() if table[name].scope == "request"}
+    return {"prompt": info.prompt, "negative_prompt": info.negative_prompt, **found}, notes

@@ -22,17 +22,15 @@ from diffusers import DiffusionPipeline
 from . import models
 from .devices import DeviceChoice
 from .errors import ModelLoadError, ModelUnavailable, PickleRefused
-from .tiny import TINY_BUILDERS
+from .families import FAMILIES, Family, family, family_of_checkpoint, family_of_pipeline
 
 log = logging.getLogger("studio")
 
 Report = Callable[[str], None]
-SUPPORTED_PIPELINES = {
-    "StableDiffusionPipeline": "sd15", "StableDiffusionXLPipeline": "sdxl",
-    # Dedicated inpainting models (a UNet with 9 input channels) load as their inpainting pipeline.
-    "StableDiffusionInpaintPipeline": "sd15", "StableDiffusionXLInpaintPipeline": "sdxl",
-}
-PIPELINE_CLASSES = {name: getattr(diffusers, name) for name in SUPPORTED_PIPELINES}  # eager: see samplers
+# Resolved once, at import: diffusers' lazy module is not thread-safe (see samplers.py). Dedicated
+# inpainting models (a UNet with 9 input channels) load as their family's inpainting pipeline.
+PIPELINE_CLASSES = {name: getattr(diffusers, name) for fam in FAMILIES.values()
+                    for name in (*fam.pipelines.values(), fam.inpaint_model_pipeline)}
 INPAINT_UNET_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
 NO_SAFETY_CHECKER = {"safety_checker": None, "requires_safety_checker": False}
 NOISE_NOTICE = "The {name} model has random weights: its images are noise (it exists for offline tests and demos)."
@@ -67,6 +65,11 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def family_def(self) -> Family:
+        """The family's registry entry: encoders, latent format, pipelines."""
+        return family(self.family)
 
     @property
     def inpainting(self) -> bool:
@@ -115,18 +118,17 @@ def hub_or_cache(what: str, fetch: Callable[[bool], Any]) -> Any:
 
 def _family_of(pipe: Any, source: models.ModelSource) -> str:
     name = type(pipe).__name__
-    if name not in SUPPORTED_PIPELINES:
-        raise ModelLoadError(
-            f"{source.name} is a {name}; this studio runs "
-            + " and ".join(sorted(SUPPORTED_PIPELINES)) + " models (SD 1.x/2.x and SDXL families)."
-        )
-    return SUPPORTED_PIPELINES[name]
+    fam = family_of_pipeline(name)
+    if fam is None:
+        runs = ", ".join(f"{f.title} ({f.pipeline})" for f in FAMILIES.values())
+        raise ModelLoadError(f"{source.name} is a {name}; this studio runs {runs} models.")
+    return fam.name
 
 
 def _load_builtin(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
     report(f"Building {source.name} (random weights, offline)")
     log.warning(NOISE_NOTICE.format(name=source.name))
-    pipe = TINY_BUILDERS[source.ref]()  # built in fp32; the other loaders load at the target dtype
+    pipe = family(source.ref).tiny()  # built in fp32; the other loaders load at the target dtype
     return pipe if options.device.dtype_name == "fp32" else pipe.to(dtype=options.device.dtype)
 
 
@@ -168,23 +170,19 @@ def checkpoint_family(path: str) -> str:
 
         state = torch.load(path, map_location="cpu", weights_only=False)  # allowed by the caller
         keys = list(state.get("state_dict", state))
-    if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        return "sdxl"
-    if any(k.startswith(("cond_stage_model.", "model.diffusion_model.")) for k in keys):
-        return "sd15"
-    raise ModelLoadError(
-        f"{path} does not look like an SD 1.x/2.x or SDXL checkpoint "
-        "(no model.diffusion_model / conditioner tensors); is it a LoRA, a VAE or an embedding?"
-    )
+    fam = family_of_checkpoint(keys)
+    if fam is None:
+        titles = " or ".join(f.title for f in FAMILIES.values())
+        raise ModelLoadError(
+            f"{path} does not look like a {titles} checkpoint "
+            "(no model.diffusion_model / conditioner tensors); is it a LoRA, a VAE or an embedding?"
+        )
+    return fam.name
 
 
 def short_hash(path: str, digits: int = 10) -> str:
     """A1111's 'Model hash': the first 10 hex digits of the file's SHA-256 (LoRAs: 12)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:digits]
+    return models.file_hash(path, digits)
 
 
 def _load_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
@@ -247,9 +245,6 @@ def load(source: models.ModelSource, options: LoadOptions, report: Report = lamb
 
 # -- task pipelines: img2img and inpainting on the same weights ----------------------------------
 
-TASK_PIPELINES = {"img2img": "AutoPipelineForImage2Image", "inpaint": "AutoPipelineForInpainting"}
-
-
 def task_pipe(loaded: LoadedModel, task: str) -> Any:
     """The model's pipeline for a task, built once with `from_pipe`: it shares every component
     (UNet, VAE, text encoders, and any LoRA loaded into them) with the text-to-image pipeline, so
@@ -260,7 +255,7 @@ def task_pipe(loaded: LoadedModel, task: str) -> Any:
         return loaded.pipe
     pipe = loaded.task_pipes.get(task)
     if pipe is None:
-        pipe = getattr(diffusers, TASK_PIPELINES[task]).from_pipe(loaded.pipe)
+        pipe = PIPELINE_CLASSES[loaded.family_def.pipelines[task]].from_pipe(loaded.pipe)
         pipe.set_progress_bar_config(disable=True)
         loaded.task_pipes[task] = pipe
     return pipe

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import naming
 from .errors import InvalidValue, UnknownName
 
 TAG = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.IGNORECASE)
 WEIGHT_RANGE = (-4.0, 4.0)
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _weight(name: str, value: Any) -> float:
@@ -99,6 +99,6 @@ def find(name: str, folder: str | Path | None) -> LoraFile:
     path = Path(name).expanduser()
     if path.suffix.lower() == ".safetensors" and path.is_file():
         return LoraFile(path.stem, str(path.resolve()), False)
-    if HUB_ID.match(name) and not path.exists():
+    if naming.is_hub_id(name) and not path.exists():
         return LoraFile(name, name, True)
     raise UnknownName("lora", name, available(folder) + ["a .safetensors path", "a Hub id (owner/name)"])

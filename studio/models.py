@@ -8,43 +8,23 @@ file. This module only *names* models; `loading.py` turns a source into a pipeli
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import naming
 from .errors import InvalidValue, StudioError, UnknownName
+from .families import FAMILIES, PreviewData, SizeRule, family, family_of_pipeline
 
 PRESETS_DIR = Path(os.environ.get("STUDIO_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
 SAFE_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BUILTIN_PREFIX = "builtin:"
-MAX_MODEL_CHARS = 1024  # longer is no name or path (and the OS refuses such paths anyway)
-
-
-@dataclass(frozen=True)
-class PreviewData:
-    """Per-family data for live previews: a linear latent->RGB projection and a TAESD repo."""
-
-    latent_rgb_factors: tuple[tuple[float, ...], ...]
-    latent_rgb_bias: tuple[float, ...]
-    taesd: str | None = None
-
-
-@dataclass(frozen=True)
-class Family:
-    """A model architecture family (sd15, sdxl): how to load it and its size limits."""
-
-    name: str
-    title: str
-    pipeline: str  # diffusers pipeline class name
-    single_file_config: str  # hub repo whose configs describe a single-file checkpoint
-    default_size: int
-    size_range: tuple[int, int]
-    preview: PreviewData
+MAX_MODEL_CHARS = 1024
+UNKNOWN_SIZE_RULE = SizeRule(multiple=8, low=64, high=2048, default=512)  # longer is no name or path (and the OS refuses such paths anyway)
 
 
 @dataclass(frozen=True)
@@ -91,14 +71,19 @@ class ModelSource:
     def size_range(self) -> tuple[int, int]:
         if self.preset and self.preset.size_range:
             return self.preset.size_range
-        return family(self.family).size_range if self.family else (64, 2048)
+        return (self.size_rule.low, self.size_rule.high)
+
+    @property
+    def size_rule(self) -> SizeRule:
+        """The family's rule (multiples of 8 for SD); a model of a family not known yet: SD's."""
+        return family(self.family).size if self.family else UNKNOWN_SIZE_RULE
 
     @property
     def defaults(self) -> Defaults:
         if self.preset:
             return self.preset.defaults
         if self.family:
-            size = family(self.family).default_size
+            size = family(self.family).size.default
             return Defaults(width=size, height=size)
         return Defaults()
 
@@ -106,7 +91,7 @@ class ModelSource:
     def preview(self) -> PreviewData | None:
         if self.preset and self.preset.preview:
             return self.preset.preview
-        return family(self.family).preview if self.family else None
+        return family(self.family).latent.preview if self.family else None
 
 
 class PresetFileError(StudioError):
@@ -134,34 +119,6 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-@functools.cache
-def families(presets_dir: Path = PRESETS_DIR) -> Mapping[str, Family]:
-    path = presets_dir / "families.json"
-    out = {}
-    for name, data in _read_json(path).items():
-        where = f"{path} [{name}]"
-        try:
-            out[name] = Family(
-                name=name,
-                title=data["title"],
-                pipeline=data["pipeline"],
-                single_file_config=data["single_file_config"],
-                default_size=int(data["default_size"]),
-                size_range=_size_range(data["size_range"], where),
-                preview=_preview(data["preview"], where),
-            )
-        except KeyError as exc:
-            raise PresetFileError(f"{where}: missing key {exc}") from None
-    return out
-
-
-def family(name: str) -> Family:
-    table = families()
-    if name not in table:
-        raise UnknownName("family", name, sorted(table))
-    return table[name]
-
-
 def _size_range(value: Any, where: str) -> tuple[int, int]:
     try:
         low, high = (int(v) for v in value)
@@ -180,8 +137,8 @@ def parse_preset(data: Mapping[str, Any], where: str) -> ModelPreset:
         raise PresetFileError(f"{where}: unknown keys {unknown}; allowed: {sorted(known)}")
     try:
         fam = data["family"]
-        if fam not in families():
-            raise PresetFileError(f"{where}: family {fam!r} is not one of {sorted(families())}")
+        if fam not in FAMILIES:
+            raise PresetFileError(f"{where}: family {fam!r} is not one of {sorted(FAMILIES)}")
         defaults_data = dict(data.get("defaults", {}))
         bad = sorted(set(defaults_data) - set(Defaults.__dataclass_fields__))
         if bad:
@@ -215,9 +172,9 @@ def preset_names() -> list[str]:
 
 
 def _find_preset(name: str) -> ModelPreset | None:
-    key = name.strip().casefold()
+    key = naming.fold(name)
     for preset in presets().values():
-        if key == preset.name.casefold() or key in (a.casefold() for a in preset.aliases):
+        if key in (naming.fold(n) for n in (preset.name, *preset.aliases)):
             return preset
     return None
 
@@ -233,11 +190,8 @@ def _folder_family(folder: Path) -> str | None:
         class_name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
     except (OSError, ValueError, AttributeError):
         return None
-    for fam in families().values():
-        # A dedicated inpainting model of a family names that family's pipeline with "Inpaint".
-        if class_name in (fam.pipeline, fam.pipeline.replace("Pipeline", "InpaintPipeline")):
-            return fam.name
-    return None
+    fam = family_of_pipeline(class_name) if isinstance(class_name, str) else None
+    return fam.name if fam else None
 
 
 def resolve_model(model: str) -> ModelSource:
@@ -269,7 +223,7 @@ def _resolve_model(model: str) -> ModelSource:
         if not path.is_file():
             raise InvalidValue("model", text, "an existing checkpoint file (no such file)")
         return ModelSource(path.stem, "single_file", str(path.resolve()), None, pickle=suffix in PICKLE_SUFFIXES)
-    if HUB_ID.match(text) and not path.exists():
+    if naming.is_hub_id(text) and not path.exists():
         return ModelSource(text, "hub", text, None)
     raise UnknownName("model", model, _model_choices())
 
@@ -305,3 +259,44 @@ def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[
         if (path.is_file() and path.suffix.lower() in suffixes) or (path.is_dir() and (path / "model_index.json").is_file()):
             found.append((path.relative_to(root).as_posix(), str(path.resolve())))
     return sorted(found)
+
+
+def file_hash(path: str | Path, digits: int = 10) -> str:
+    """A1111's short hash: the first hex digits of the file's SHA-256 ('Model hash' takes 10, LoRA
+    hashes 12). Remembered per (path, size, modification time): checkpoints are gigabytes."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)[:digits]
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_checkpoint(name: str | None, model_hash: str | None, models_dir: str | Path | None,
+                    allow_pickle: bool = False) -> str | None:
+    """The model a PNG names (A1111 writes `Model: <file stem>, Model hash: <sha256[:10]>`): a preset
+    or hub id by name, a checkpoint of the models folder by name, else by hash. None if nothing here
+    matches."""
+    if isinstance(name, str) and name.strip():
+        preset = _find_preset(name)
+        if preset:
+            return preset.name
+        if naming.is_hub_id(name.strip()):
+            return name.strip()
+    local = local_models(models_dir, allow_pickle)
+    key = naming.fold(name) if isinstance(name, str) else None
+    for label, path in local:
+        stem = label.rsplit(".", 1)[0] if Path(path).is_file() else label
+        if key is not None and key in (naming.fold(stem), naming.fold(Path(stem).name), naming.fold(label)):
+            return path
+    if isinstance(model_hash, str) and model_hash.strip():
+        wanted = model_hash.strip().casefold()
+        for _, path in local:
+            if Path(path).is_file() and file_hash(path, len(wanted)).casefold() == wanted:
+                return path
+    return None

@@ -7,7 +7,6 @@ very same PNG bytes, metadata included.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tempfile
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from .events import Result
 from .metadata import png_bytes, write_atomic
+from .pnginfo import BATCH_INDEX_KEY
 
 _NUMBERED = re.compile(r"^(\d{5})-")
 
@@ -37,9 +37,11 @@ class OutputFolder:
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
             number = self._next_number(folder)
+            record = result.request.record()
             for i, (image, seed, infotext) in enumerate(zip(result.images, result.seeds, result.infotexts)):
-                # The request that makes exactly this image: its own seed, a batch of one.
-                request = dataclasses.replace(result.request, seed=seed, batch_size=1).record()
+                # The request that makes exactly this image is the whole batch (a batch of one with
+                # this seed may differ in the last bits): it is stored with the image's place in it.
+                request = {**record, BATCH_INDEX_KEY: i} if len(result.images) > 1 else record
                 path = folder / f"{number + i:05d}-{seed}.png"
                 paths.append(write_atomic(path, png_bytes(image, infotext, request)))
         return paths

@@ -38,6 +38,7 @@ from compel.prompt_parser import (
     PromptParser,
 )
 
+from . import naming
 from .errors import UnknownName
 
 A1111 = "A1111"
@@ -208,10 +209,10 @@ def syntax_names() -> list[str]:
 
 
 def canonical_syntax(name: str) -> str:
-    for key in PARSERS:
-        if isinstance(name, str) and name.strip().casefold() == key.casefold():
-            return key
-    raise UnknownName("prompt_syntax", name, syntax_names())
+    found = naming.find(name, PARSERS)
+    if found is None:
+        raise UnknownName("prompt_syntax", name, syntax_names())
+    return found
 
 
 def parse(text: str, syntax: str = A1111) -> ParsedPrompt:

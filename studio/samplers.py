@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import diffusers
 
+from . import naming
 from .errors import InvalidValue, UnknownName
 
 SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
@@ -104,9 +104,10 @@ SAMPLERS: tuple[Sampler, ...] = (
 
 def _fold(name: str) -> str:
     """Case- and spacing-insensitive key: 'dpm++ 2m  karras' and 'DPM++ 2M Karras' match."""
-    if not isinstance(name, str):
+    key = naming.fold(name)
+    if key is None:
         raise KeyError(name)  # bytes, numbers, lists: no such name (the callers say which)
-    return re.sub(r"\s+", " ", name.strip()).casefold()
+    return key
 
 
 _SAMPLER_INDEX = {_fold(alias): s for s in SAMPLERS for alias in (s.name, *s.aliases)}

@@ -166,13 +166,13 @@ def build_tiny_sdxl():
     )
 
 
-def build_tiny_taesd() -> AutoencoderTiny:
+def build_tiny_taesd(latent_channels: int = 4) -> AutoencoderTiny:
     """A random-weight TAESD-shaped decoder for the tiny models' `taesd` previews (offline)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
         return AutoencoderTiny(
             encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
-            num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=4,
+            num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1), latent_channels=latent_channels,
         ).eval()
 
 

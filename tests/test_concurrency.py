@@ -74,7 +74,11 @@ def test_a_full_queue_says_so_and_the_studio_keeps_serving(tmp_path_factory):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         waiting = client(app.url).submit(**params(1))  # takes the one waiting place
-        time.sleep(1)
+        from gradio_client.utils import Status
+
+        while waiting.status().code != Status.IN_QUEUE:
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.05)
         with pytest.raises(Exception, match="(?i)queue is full"):
             client(app.url).predict(**params(2))
         running.cancel()
@@ -103,13 +107,13 @@ def test_a_client_that_disconnects_mid_run_has_its_job_cancelled(server, tmp_pat
     finally:
         proc.kill()  # the connection drops without a word, as a closed tab or a lost network does
         proc.wait()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: a loaded machine may notice the drop later
     while "Cancelled at step" not in server.log.read_text():
         assert time.monotonic() < deadline, "the abandoned job kept running"
         time.sleep(0.2)
-    start = time.monotonic()
+    stopped = int(server.log.read_text().split("Cancelled at step ")[-1].split("/")[0])
+    assert stopped < 150  # it stopped early, so the device is free for the next request
     assert client(server.url).predict(**params(0))[2] == 1000
-    assert time.monotonic() - start < 30  # the device was freed: 150 steps at 256 px would take minutes
 
 
 def rss_mb() -> float:

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import pixels, tiny_request
 from studio import Cancelled, GenerationRequest, Progress, Result, Status, Studio, samplers
-from studio.engine import user_step
+from studio.engine.passes import user_step
 
 
 @pytest.mark.parametrize("sampler", samplers.sampler_names())
@@ -86,7 +86,7 @@ def test_closing_the_event_stream_cancels_the_job_and_frees_the_device(studio):
             break
     events.close()  # e.g. the browser went away
     assert job.cancelled and job.finished  # close() returns once the work has stopped
-    assert not studio._busy.locked()  # the device is free
+    assert not studio.busy  # the device is free
     assert isinstance(studio.run(tiny_request(steps=2)), Result)
 
 

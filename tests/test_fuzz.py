@@ -21,9 +21,13 @@ from PIL import Image, PngImagePlugin
 
 from conftest import record
 from studio import GenerationRequest, StudioError, loras, prompts
-from studio.handlers import png_info
-from studio.infotext import format_infotext
-from studio.metadata import MetadataError, form_fields, parse_infotext, png_bytes, read_png, request_fields
+from studio import TABLE, samplers
+from studio.infotext import format_infotext, parse_infotext, request_fields
+from studio.metadata import MetadataError, png_bytes, read_png
+from studio.pnginfo import recall
+from studio.ui.restore import make_png_info
+
+png_info = make_png_info(None, False)
 
 EXAMPLES = int(os.environ.get("STUDIO_FUZZ_EXAMPLES", "150"))  # per property
 CASES: dict[str, int] = {}  # examples actually run, per property (for the reliability report)
@@ -123,10 +127,42 @@ def test_every_accepted_prompt_survives_the_png_round_trip_exactly(prompt, negat
     except StudioError as exc:
         assert names_the_problem(exc), str(exc)  # control characters, 50 000+ characters, a bad <lora:> weight
         return
-    text = format_infotext(prompt=request.prompt, negative_prompt=request.negative_prompt, steps=20, sampler="Euler",
-                           schedule="Automatic", cfg_scale=7, seed=seed, width=64, height=64, model="tiny")
+    text = format_infotext(request)
     meta = read_png(png_bytes(Image.new("RGB", (8, 8)), text, request.record()))
     assert meta.infotext == text and meta.request == request.record()
+    assert GenerationRequest.from_settings(recall(meta).fields) == request  # and back into the same request
+
+
+@given(st.fixed_dictionaries({
+    "sampler": st.sampled_from(samplers.sampler_names()),
+    "steps": st.integers(1, 150),
+    "cfg_scale": st.floats(0, 30),
+    "seed": st.integers(0, 2**32 - 1),
+    "width": st.integers(4, 40).map(lambda n: 8 * n),  # x 1.5 stays within tiny's 512
+    "batch_size": st.integers(1, 8),
+    "clip_skip": st.integers(1, 2),
+    "prompt_syntax": st.sampled_from(["A1111", "compel"]),
+    "rng": st.sampled_from(["cpu", "device"]),
+    "styles": st.lists(st.sampled_from(TABLE["styles"].choice_list()), max_size=3),
+    "hires": st.booleans(),
+    "hires_scale": st.floats(1, 1.5),
+    "hires_steps": st.integers(0, 150),
+    "hires_strength": st.floats(0, 1),
+    "hires_upscaler": st.sampled_from(TABLE["hires_upscaler"].choice_list()),
+}), st.integers(0, 7))
+@fuzz
+def test_the_a1111_text_alone_reads_back_into_the_same_request(fields, index):
+    """Every setting the infotext carries comes back exactly from the text: the same image. As in A1111
+    the text holds the final prompt (styles applied), the schedule Automatic stands for, and hires
+    settings only when hires fix is on."""
+    request = GenerationRequest(prompt="a cat", model="tiny", height=64, **fields)
+    fields, notes = request_fields(parse_infotext(format_infotext(request, min(index, request.batch_size - 1),
+                                                                  prompt="a final prompt")))
+    hires_defaults = {} if request.hires else {name: TABLE[name].default for name in
+                                               ("hires_scale", "hires_steps", "hires_strength", "hires_upscaler")}
+    expected = dataclasses.replace(request, prompt="a final prompt", styles=(),
+                                   schedule=request.sampler_choice.effective_schedule.name, **hires_defaults)
+    assert notes == [] and GenerationRequest(**fields) == expected
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -155,11 +191,19 @@ def hostile_png(key: str, value: bytes, size=(8, 8)) -> bytes:
 @fuzz
 def test_hostile_png_metadata_is_read_safely(key, value):
     meta = read_png(hostile_png(key, value))
-    fields, notes = form_fields(meta)
+    recalled = recall(meta)
     text, found = png_info(hostile_png(key, value))
-    assert set(found.get("fields", {})) <= set(fields) | set(found.get("fields", {}))
-    for name, kept in fields.items():  # only well-typed values reach the form
-        assert not isinstance(kept, bool) and not isinstance(kept, (dict, list))
+    assert found.get("fields", {}) == recalled.fields
+    json.dumps(found)  # what goes to the page and the API is plain JSON
+    for name, kept in recalled.fields.items():  # only values a request accepts reach the form
+        field = TABLE[name]
+        assert field.record or field.scope == "run"
+        if field.kind in ("int", "float"):
+            assert not isinstance(kept, bool) and field.range[0] <= kept <= field.range[1]
+        elif field.kind in ("text", "choice", "model"):
+            assert isinstance(kept, str)
+        elif field.kind == "bool":
+            assert isinstance(kept, bool)
 
 
 @given(st.binary(max_size=300))
@@ -190,7 +234,7 @@ def test_truncated_and_lying_pngs():
 @given(st.text(alphabet=st.sampled_from(list('ab _-/:,"\\\\é1\t.')), max_size=40))
 @fuzz
 def test_the_linear_parameter_scan_equals_a1111s_regex(line):
-    from studio.metadata import A1111_PARAM_PATTERN, param_pairs
+    from studio.infotext import A1111_PARAM_PATTERN, param_pairs
 
     assert param_pairs(line) == A1111_PARAM_PATTERN.findall(line)
 
@@ -198,7 +242,7 @@ def test_the_linear_parameter_scan_equals_a1111s_regex(line):
 def test_a_huge_parameter_line_is_read_in_linear_time():
     import time
 
-    from studio.metadata import param_pairs
+    from studio.infotext import param_pairs
 
     start = time.perf_counter()
     for line in ("A" * 200_000, "a b " * 50_000, "x" * 100_000 + ": " + "y" * 100_000):

@@ -11,7 +11,7 @@ from PIL import Image, ImageFilter
 from conftest import pixels, tiny_request
 from lora_files import write_tiny_lora
 from studio import Cancelled, Preview, Progress, Result, Studio, StudioError, images
-from studio.engine import img2img_steps, plan_passes
+from studio.tasks import img2img_steps, plan_passes
 from studio.errors import InvalidValue, UnknownName
 
 
@@ -182,7 +182,11 @@ def test_tiny_xl_img2img_and_inpaint(studio):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"mask": square_mask()}, "mask: .*together with init_image"),
+    ({"mask": square_mask()}, "init_image: None .*task inpaint needs init_image and mask"),
+    ({"task": "img2img"}, "init_image: None .*task img2img needs init_image"),
+    ({"task": "txt2img", "init_image": picture()}, "init_image: .*none: task txt2img takes no image"),
+    ({"task": "img2img", "init_image": picture(), "mask": square_mask()}, "mask: .*task img2img takes only init_image"),
+    ({"task": "outpaint"}, "task: .outpaint. .*txt2img, img2img, inpaint"),
     ({"init_image": picture(), "hires": True}, "hires fix is for text to image"),
     ({"init_image": picture(), "denoising_strength": 1.5}, "denoising_strength: 1.5 .* from 0 to 1"),
     ({"init_image": "photo.png"}, "init_image: 'str' .*PIL image"),
@@ -309,3 +313,28 @@ def test_an_sdxl_lora_and_a_lora_of_the_wrong_family(tmp_path):
     with pytest.raises(StudioError, match="LoRA sd-detail does not fit tiny-xl"):
         studio.run(tiny_request(model="tiny-xl", prompt="a red cube <lora:sd-detail:1>"))
     assert np.array_equal(pixels(studio.run(tiny_request(model="tiny-xl")).images[0]), pixels(base.images[0]))
+
+
+BATCH_CASES = {
+    "txt2img": {},
+    "img2img": {"task": "img2img", "init_image": picture()},
+    "inpaint original": {"task": "inpaint", "init_image": picture(), "mask": square_mask()},
+    "inpaint fill": {"task": "inpaint", "init_image": picture(), "mask": square_mask(), "masked_content": "fill"},
+    "inpaint latent noise": {"task": "inpaint", "init_image": picture(), "mask": square_mask(),
+                             "masked_content": "latent noise", "inpaint_area": "Only masked"},
+    "hires latent": {"hires": True, "hires_scale": 1.5},
+    "hires image": {"hires": True, "hires_scale": 1.5, "hires_upscaler": "Lanczos"},
+}
+
+
+@pytest.mark.parametrize("case", list(BATCH_CASES))
+def test_every_task_runs_batches(studio, case):
+    """A batch of 3 in every task: three images of the right size, each with its own seed, and the
+    same request makes the same three images again."""
+    request = tiny_request(seed=20, batch_size=3, steps=3, **BATCH_CASES[case])
+    first, again = studio.run(request), studio.run(request)
+    size = request.hires_size if request.hires else (64, 64)
+    assert [im.size for im in first.images] == [size] * 3 and first.seeds == (20, 21, 22)
+    assert [f"Seed: {s}," in text for s, text in zip(first.seeds, first.infotexts)] == [True] * 3
+    assert all(np.array_equal(pixels(a), pixels(b)) for a, b in zip(first.images, again.images))
+    assert not np.array_equal(pixels(first.images[0]), pixels(first.images[1]))  # each its own noise

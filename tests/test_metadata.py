@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 
@@ -12,8 +11,8 @@ from PIL import Image
 
 from conftest import pixels, tiny_request
 from studio import GenerationRequest
-from studio.infotext import format_infotext
-from studio.metadata import MetadataError, parse_infotext, png_bytes, read_png, request_fields, write_atomic
+from studio.infotext import format_infotext, join, parse_infotext, request_fields
+from studio.metadata import MetadataError, png_bytes, read_png, write_atomic
 
 A1111_SAMPLE = (
     "masterpiece, (best quality:1.2), 1girl, looking at viewer\n"
@@ -33,6 +32,9 @@ def test_a1111_sample_is_read_into_request_fields():
     assert fields["steps"] == 28 and fields["sampler"] == "DPM++ 2M" and fields["schedule"] == "Karras"
     assert fields["cfg_scale"] == 7.5 and fields["seed"] == 1234567890 and fields["clip_skip"] == 2
     assert (fields["width"], fields["height"]) == (512, 768) and notes == []
+    # A1111 writes "Denoising strength" without "Hires upscale" for image to image only.
+    assert fields["task"] == "img2img" and fields["denoising_strength"] == 0.5 and fields["hires"] is False
+    assert fields["model"] == "v1-5-pruned-emaonly" and fields["styles"] == () and fields["rng"] == "device"
 
 
 def test_old_combined_sampler_names_from_shared_prompts_still_make_a_request():
@@ -53,19 +55,41 @@ def test_old_combined_sampler_names_from_shared_prompts_still_make_a_request():
         ("猫 🐱 кошка", "ünïcode", "tiny"),
     ],
 )
-def test_format_then_parse_round_trips(prompt, negative, model):
-    text = format_infotext(prompt=prompt, negative_prompt=negative, steps=12, sampler="Euler a",
-                           schedule="Karras", cfg_scale=6.5, seed=42, width=64, height=96, model=model,
-                           extras={"Prompt syntax": "A1111"})
+def test_join_then_parse_round_trips(prompt, negative, model):
+    text = join(prompt, negative, [("Steps", 12), ("Sampler", "Euler a"), ("CFG scale", "6.5"), ("Seed", 42),
+                                   ("Size", "64x96"), ("Model", model), ("Prompt syntax", "A1111")])
     info = parse_infotext(text)
     assert info.prompt == prompt and info.negative_prompt == negative
     assert info.params["Model"] == model and info.params["Seed"] == "42" and info.params["CFG scale"] == "6.5"
 
 
+def test_a_requests_infotext_reads_back_into_the_same_request():
+    from PIL import Image
+
+    picture = Image.new("RGB", (64, 64))
+    requests = [
+        tiny_request(prompt="line one\nline two, with: colon", negative_prompt="neg", seed=42, cfg_scale=6.5,
+                     sampler="DPM++ 2M Karras", clip_skip=2, batch_size=3),
+        tiny_request(task="img2img", init_image=picture, denoising_strength=0.3, resize_mode="Crop and resize"),
+        tiny_request(task="inpaint", init_image=picture, mask=picture.convert("L"), mask_blur=0,
+                     masked_content="fill", inpaint_area="Only masked", masked_padding=8,
+                     inpaint_mode="Inpaint not masked"),
+        tiny_request(hires=True, hires_scale=1.5, hires_steps=3, hires_strength=0.4, hires_upscaler="Lanczos",
+                     rng="device", prompt_syntax="compel"),
+    ]
+    for request in requests:
+        request = request.with_seed()
+        for index in range(request.batch_size):
+            fields, notes = request_fields(parse_infotext(format_infotext(request, index)))
+            assert notes == []
+            again = GenerationRequest(**{**fields, **{k: getattr(request, k) for k in ("init_image", "mask")}})
+            assert again == request, (again, request)
+
+
 def test_png_carries_infotext_and_request_and_regenerates_the_same_image(studio, tmp_path):
     result = studio.run(tiny_request(prompt="a (lighthouse:1.2), dusk", negative_prompt="fog", seed=-1,
                                      sampler="DPM++ 2M SDE"))
-    data = png_bytes(result.images[0], result.infotexts[0], dataclasses.asdict(result.request))
+    data = png_bytes(result.images[0], result.infotexts[0], result.request.record())
     path = write_atomic(tmp_path / "out" / "00001.png", data)
     meta = read_png(path.read_bytes())
     assert meta.infotext == result.infotexts[0] and "regenerated exactly" in meta.message
@@ -128,5 +152,7 @@ def test_output_folder_numbers_files_in_date_folders(studio, tmp_path):
     assert [p.name for p in first + second] == ["00001-500.png", "00002-501.png", "00003-500.png", "00004-501.png"]
     assert first[0].parent.parent == (tmp_path / "outputs").resolve()
     meta = read_png(first[1].read_bytes())
-    assert meta.request["seed"] == 501 and meta.request["batch_size"] == 1 and "Seed: 501," in meta.infotext
+    # The whole batch is what makes this image exactly: its first seed, and this image's place in it.
+    assert meta.request["seed"] == 500 and meta.request["batch_size"] == 2 and meta.request["batch_index"] == 1
+    assert "Seed: 501," in meta.infotext and "Batch size: 2, Batch pos: 1" in meta.infotext
     assert OutputFolder(None).keep is False

@@ -7,14 +7,13 @@ import threading
 import time
 
 import pytest
-from PIL import Image, PngImagePlugin
 
 from conftest import tiny_request
-from studio import handlers, hosting
+from studio.ui import handlers, hosting
 from studio.errors import InvalidValue, UnknownName
 from studio.models import local_models
 from studio.request import MAX_SEED
-from studio.sessions import Run, SessionJobs
+from studio.ui.sessions import Run, SessionJobs
 from studio.sizes import ASPECT_RATIOS, size_for_aspect
 
 
@@ -178,18 +177,6 @@ def test_model_choices_mark_loaded_models(studio, tmp_path):
     choices = dict((value, label) for label, value in handlers.model_choices(studio, tmp_path, False))
     assert choices["tiny"] == "tiny ● loaded" and choices["sd15"] == "sd15"
     assert choices[str((tmp_path / "mine.safetensors").resolve())] == "mine.safetensors (models folder)"
-
-
-def test_restoring_settings_from_a_png(tmp_path):
-    chunks = PngImagePlugin.PngInfo()
-    chunks.add_text("parameters", "a cat\nNegative prompt: dog\nSteps: 9, Sampler: Euler a, CFG scale: 5, Seed: 3, Size: 64x64")
-    path = tmp_path / "a.png"
-    Image.new("RGB", (8, 8)).save(path, pnginfo=chunks)
-    updates = dict(zip(handlers.FORM_ORDER, handlers.restore_from(str(path))))
-    assert updates["prompt"]["value"] == "a cat" and updates["steps"]["value"] == 9 and updates["seed"]["value"] == 3
-    assert "value" not in updates["model"]  # a field the PNG lacks is left as it is
-    with pytest.raises(Exception, match="Pick an image"):
-        handlers.restore_from(None)
 
 
 def test_zero_gpu_is_a_no_op_off_spaces(monkeypatch):

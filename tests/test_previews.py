@@ -12,10 +12,10 @@ import torch
 from conftest import pixels, tiny_request
 from studio import Preview, Progress, Result, Status, Studio, samplers
 from studio.engine import coalesce
-from studio.models import PreviewData
-from studio.previews import PreviewWorker, latent2rgb_decoder, resolve_method
+from studio.families import PreviewData
+from studio.previews import PreviewWorker, autoencoder_decoder, latent2rgb_decoder, resolve_method
 from studio.tiny import _sd_scheduler
-from studio.x0 import X0Tap, from_flow, mechanism_for
+from studio.previews.x0 import X0Tap, from_flow, mechanism_for
 
 BASE_CONFIG = dict(_sd_scheduler().config)
 
@@ -171,9 +171,48 @@ def test_a_stalled_consumer_does_not_stall_the_loop(eager):
 
 @pytest.mark.parametrize("family, channels", [("sd15", 4), ("sdxl", 4), ("sd3", 16), ("flux", 16)])
 def test_every_family_has_latent2rgb_data_that_decodes_its_latents(family, channels):
-    from studio.models import family as model_family
+    from studio.families import LATENT_FORMATS
 
-    data = model_family(family).preview
+    data = LATENT_FORMATS[family].preview
     assert len(data.latent_rgb_factors) == channels and data.taesd
-    image = latent2rgb_decoder(data, (32, 32))(torch.randn(1, channels, 8, 8, generator=torch.Generator().manual_seed(0)))
+    latent = torch.randn(1, channels, 8, 8, generator=torch.Generator().manual_seed(0))
+    image = latent2rgb_decoder(data, (32, 32))(latent)
     assert image.size == (32, 32) and len(set(image.getdata())) > 10
+    # Each latent format brings an offline tiny decoder of its own channel count too.
+    assert autoencoder_decoder(LATENT_FORMATS[family].tiny_decoder(), (32, 32), 1.0)(latent).size == (32, 32)
+
+
+def test_a_failing_decoder_stops_previews_with_a_notice_and_the_image_is_unchanged(monkeypatch):
+    from studio import previews
+
+    studio = Studio(device="cpu", cache_size=1, preview_interval_s=0.0)
+    plain = studio.run(tiny_request(preview="none"))
+
+    def broken(preview, size):
+        def decode(x0):
+            raise RuntimeError("decoder exploded")
+        return decode
+
+    monkeypatch.setattr(previews, "latent2rgb_decoder", broken)
+    monkeypatch.setitem(previews.METHODS, "latent2rgb", previews.PreviewMethod(
+        "latent2rgb", "latent2rgb", "broken", lambda d, loaded, size: broken(None, size)))
+    events = list(studio.generate(tiny_request(preview="latent2rgb")))
+    result = events[-1]
+    assert isinstance(result, Result) and not any(isinstance(e, Preview) for e in events)
+    assert any(isinstance(e, Status) and "Live previews stopped" in e.message and "decoder exploded" in e.message
+               for e in events)
+    assert any("Live previews stopped" in n for n in result.notices)
+    assert np.array_equal(np.asarray(result.images[0]), np.asarray(plain.images[0]))
+
+
+def test_a_bug_in_loading_a_tiny_decoder_is_not_passed_off_as_unavailable(monkeypatch):
+    """Only what loading raises (a missing or broken TAESD) falls back; a bug is a bug."""
+    from studio.previews import PreviewDecoders
+
+    def bug(self, ref, latent):
+        raise TypeError("a bug, not a missing file")
+
+    monkeypatch.setattr(PreviewDecoders, "_load_taesd", bug)
+    studio = Studio(device="cpu", cache_size=1)
+    with pytest.raises(TypeError, match="a bug"):
+        studio.run(tiny_request(preview="taesd"))

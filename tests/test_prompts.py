@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from conftest import pixels, tiny_request
 from studio import GenerationRequest, prompts
-from studio.conditioning import CHUNK_TOKENS, ClipSkip, PromptEncoder, chunk_token_counts, split_chunks
+from studio import families
+from studio.conditioning import CHUNK_TOKENS, ClipSkip, chunk_token_counts, split_chunks
 from studio.errors import InvalidValue
 from studio.prompts import fragments, parse
 
@@ -142,7 +143,7 @@ def xl(studio):
 
 
 def embeds(pipe, text, syntax="A1111", family="sd15", clip_skip=1):
-    return PromptEncoder(pipe, family, clip_skip).encode(parse(text, syntax))
+    return families.family(family).prompt_encoder(pipe, clip_skip).encode(parse(text, syntax))
 
 
 def test_unweighted_prompts_encode_exactly_as_diffusers_does(sd, xl):
@@ -291,7 +292,7 @@ def test_random_prompts_encode(studio, text):
     view = studio.describe_prompt(text, "tiny")
     assert view.chunk_tokens and all(0 <= n <= CHUNK_TOKENS for n in view.chunk_tokens)
     for syntax in prompts.syntax_names():
-        PromptEncoder(studio.load("tiny").pipe, "sd15").encode(parse(text, syntax))
+        families.family("sd15").prompt_encoder(studio.load("tiny").pipe).encode(parse(text, syntax))
 
 
 def test_parsed_view(studio):

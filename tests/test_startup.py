@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 import app
-from studio import Studio
+from studio import TABLE, Studio
 from studio.ui import FALLBACK_MODEL, Warmup, build_ui
 
 
@@ -35,12 +35,9 @@ def test_page_builds_before_the_model_has_loaded(monkeypatch):
     demo = build_ui(studio, warmup)
     assert not studio.loaded_models()
     api = demo.get_api_info()["named_endpoints"]["/generate"]["parameters"]
-    assert [p["parameter_name"] for p in api] == [
-        "prompt", "negative_prompt", "model", "sampler", "schedule", "steps", "cfg_scale", "seed",
-        "width", "height", "batch_size", "prompt_syntax", "clip_skip", "preview", "styles", "batch_count", "task", "init_image", "inpaint", "mask",
-        "denoising_strength", "resize_mode", "mask_blur", "inpaint_mode", "masked_content", "inpaint_area",
-        "masked_padding", "hires", "hires_scale", "hires_upscaler", "hires_steps", "hires_strength",
-    ]  # the session's history (a gr.State) is not part of the API
+    # The API's parameters are the field table's, in its order; the page's own state is not part of it.
+    assert [p["parameter_name"] for p in api] == [f.name for f in TABLE.api]
+    assert not {"history", "inpaint", "request"} & {p["parameter_name"] for p in api}
 
 
 @pytest.mark.parametrize("value", ["user", ":pass", "user:", ""])
@@ -66,20 +63,12 @@ def test_bad_device_flag_names_the_choices():
 
 
 def test_fallback_switches_the_form_to_the_fallback_models_defaults():
-    from studio.handlers import model_form_updates
+    from studio.ui.handlers import model_form_updates
 
-    model, sampler, schedule, steps, cfg, width, height = model_form_updates(FALLBACK_MODEL)
-    assert model["value"] == "tiny" and sampler["value"] == "Euler a" and steps["value"] == 8
-    assert (width["value"], width["minimum"], width["maximum"]) == (64, 32, 512)
-
-
-def test_send_to_form_sets_only_what_the_png_holds():
-    from studio.handlers import FORM_ORDER, form_updates
-
-    updates = form_updates({"fields": {"prompt": "a cat", "seed": 3}})
-    by_name = dict(zip(FORM_ORDER, updates))
-    assert by_name["prompt"]["value"] == "a cat" and by_name["seed"]["value"] == 3
-    assert by_name["steps"] is not None and "value" not in by_name["steps"]  # left as it is
+    updates = model_form_updates(FALLBACK_MODEL)
+    assert updates["model"]["value"] == "tiny" and updates["sampler"]["value"] == "Euler a"
+    assert updates["steps"]["value"] == 8
+    assert (updates["width"]["value"], updates["width"]["minimum"], updates["width"]["maximum"]) == (64, 32, 512)
 
 
 def test_space_and_hosting_flags():

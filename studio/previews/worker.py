@@ -1,12 +1,9 @@
-"""Live previews: decode the latest x0 off the denoising loop, at a bounded rate.
-
-Methods (a registry): `latent2rgb` (a per-family linear projection with bias: free, no weights),
-`taesd` (diffusers' AutoencoderTiny: cheap, sharp), `vae` (the model's own decoder: slow, exact),
-`none`. `auto` is TAESD on a GPU, else latent2rgb.
+"""The preview worker: decodes the newest x0 off the denoising loop, at a bounded rate.
 
 The loop never waits: `PreviewWorker.offer` drops the x0 into a one-item slot (a newer one
 replaces an older one) and returns; a worker thread decodes the newest, at most once per
-`interval_s`, on a side CUDA stream when there is one.
+`interval_s`, on a side CUDA stream when there is one. A decoder that fails stops the previews
+(never the generation) and is reported through `on_error`.
 """
 
 from __future__ import annotations
@@ -16,64 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from PIL import Image
 
-from .errors import UnknownName
-from .models import PreviewData
-
-METHODS = ("auto", "latent2rgb", "taesd", "vae", "none")
-DEFAULT_INTERVAL_S = 0.1  # about 10 previews a second: more is wasted on the browser
-
-Decoder = Callable[[torch.Tensor], Image.Image]
-
-
-def canonical_method(name: Any) -> str:
-    key = name.strip().casefold() if isinstance(name, str) else name
-    if key not in METHODS:
-        raise UnknownName("preview", name, METHODS)
-    return key
-
-
-def resolve_method(requested: str, device_kind: str) -> str:
-    """`auto` -> taesd on a GPU (CUDA or MPS), latent2rgb on the CPU."""
-    if requested != "auto":
-        return requested
-    return "taesd" if device_kind in ("cuda", "mps") else "latent2rgb"
-
-
-def to_image(rgb: np.ndarray, size: tuple[int, int]) -> Image.Image:
-    """(h, w, 3) in [0, 1] -> a PIL image of `size` (width, height). Round: truncation darkens."""
-    array = np.rint(np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
-    image = Image.fromarray(np.ascontiguousarray(array))
-    return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
-
-
-def latent2rgb_decoder(preview: PreviewData, size: tuple[int, int]) -> Decoder:
-    factors = np.asarray(preview.latent_rgb_factors, dtype=np.float32)  # (channels, 3)
-    bias = np.asarray(preview.latent_rgb_bias, dtype=np.float32)
-
-    def decode(x0: torch.Tensor) -> Image.Image:
-        # numpy, single-threaded: torch ops here would start a second OpenMP team that competes
-        # with the denoising loop for the CPU cores.
-        latent = x0[0].detach().float().cpu().numpy()
-        rgb = np.einsum("chw,cr->hwr", latent, factors) + bias
-        return to_image((rgb + 1) / 2, size)
-
-    return decode
-
-
-def autoencoder_decoder(vae: Any, size: tuple[int, int], scale: float) -> Decoder:
-    """TAESD or the full VAE: decode latents / scale, output in [-1, 1]."""
-
-    @torch.no_grad()
-    def decode(x0: torch.Tensor) -> Image.Image:
-        latent = x0[:1].to(vae.device, vae.dtype) / scale
-        image = vae.decode(latent, return_dict=False)[0][0].float().permute(1, 2, 0).cpu().numpy()
-        return to_image((image + 1) / 2, size)
-
-    return decode
+from ..config import DEFAULT_PREVIEW_INTERVAL_S
+from .decoders import Decoder
 
 
 @dataclass
@@ -87,9 +31,11 @@ class PreviewWorker:
     """Decodes the newest x0 in a thread of its own; the loop only ever calls `offer`."""
 
     def __init__(self, decode: Decoder, emit: Callable[[int, Image.Image], None],
-                 interval_s: float = DEFAULT_INTERVAL_S, device: torch.device | str = "cpu"):
+                 interval_s: float = DEFAULT_PREVIEW_INTERVAL_S, device: torch.device | str = "cpu",
+                 on_error: Callable[[BaseException], None] | None = None):
         self._decode = decode
         self._emit = emit
+        self._on_error = on_error
         self._interval = interval_s
         self._slot: tuple[int, torch.Tensor, Any] | None = None
         self._cond = threading.Condition()
@@ -145,8 +91,10 @@ class PreviewWorker:
             next_time = time.monotonic() + self._interval
             try:
                 image = self._decode_on_side_stream(x0, ready)
-            except Exception as exc:  # a preview must never break the generation
+            except Exception as exc:  # a preview must never break the generation: stop them and say so
                 self.error = exc
+                if self._on_error is not None:
+                    self._on_error(exc)
                 return
             self.stats.decoded += 1
             self._emit(step, image)

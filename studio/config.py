@@ -1,0 +1,52 @@
+"""StudioConfig: how one Studio runs, fixed for its lifetime. app.py builds it from the flags
+once; the engine and the page read what they need from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .errors import InvalidValue
+
+DEFAULT_PREVIEW_INTERVAL_S = 0.1  # about 10 previews a second: more is wasted on the browser
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value).expanduser()
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """Device, caches, folders and what requests may open. Frozen: shared by every session."""
+
+    device: str = "auto"  # auto, cuda, cuda:N, mps, cpu
+    dtype: str = "auto"  # auto, fp16, bf16, fp32
+    cache_size: int = 2  # models kept loaded (LRU)
+    allow_pickle: bool = False  # .ckpt/.pt/.bin checkpoints can run code: off unless asked
+    preview_interval_s: float = DEFAULT_PREVIEW_INTERVAL_S
+    # family -> TAESD repo or folder, overriding the presets' (e.g. a local copy when offline)
+    taesd_sources: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # family -> hub id or local diffusers folder describing single-file checkpoints of that family
+    single_file_configs: Mapping[str, str] = field(default_factory=dict, hash=False)
+    models_dir: Path | None = None  # checkpoints listed in the page and matched by PNG Info
+    loras_dir: Path | None = None  # LoRAs named by file name: <lora:name:0.8>
+    # Folders requests may name files in; None: any path, as a local Python user expects. A shared
+    # studio sets them, so a visitor cannot make it open arbitrary files of the host.
+    allowed_roots: tuple[Path, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 1:
+            raise InvalidValue("cache_size", self.cache_size, "a whole number >= 1")
+        interval = self.preview_interval_s
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 60:
+            raise InvalidValue("preview_interval_s", interval, "seconds from 0 to 60")
+        set_ = object.__setattr__  # normalising inside __post_init__ of a frozen class
+        set_(self, "preview_interval_s", float(interval))
+        set_(self, "taesd_sources", dict(self.taesd_sources or {}))
+        set_(self, "single_file_configs", dict(self.single_file_configs or {}))
+        set_(self, "models_dir", _path(self.models_dir))
+        set_(self, "loras_dir", _path(self.loras_dir))
+        if self.allowed_roots is not None:
+            roots: Sequence[str | Path] = self.allowed_roots
+            set_(self, "allowed_roots", tuple(Path(root).expanduser().resolve() for root in roots))

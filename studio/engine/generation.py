@@ -1,0 +1,123 @@
+"""One generation, as a numbered recipe: prompts, paths, seeds, model, then on the device:
+LoRAs, conditioning, the task's passes, infotexts, the result."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import torch
+
+from .. import loading, loras
+from ..devices import free_device_memory
+from ..errors import StudioError
+from ..events import Cancelled, Event, Result, Status, Timings
+from ..infotext import format_infotext
+from ..tasks import TASKS, plan_passes
+from .passes import PassContext, Stop
+from .paths import check_paths
+from .prompt_plan import PromptPlan, plan_prompts
+
+if TYPE_CHECKING:
+    from .studio import Studio
+
+log = logging.getLogger("studio")
+Emit = Callable[[Event], None]
+
+
+def run(studio: "Studio", request: Any, emit: Emit, cancel: threading.Event) -> None:
+    start = time.perf_counter()
+    config = studio.config
+    # 1. Prompts: styles applied, LoRA tags found, both prompts parsed.
+    plan = plan_prompts(request)
+    # 2. A shared studio opens files only inside its folders: checked before anything is opened.
+    check_paths(request, plan.loras, config.allowed_roots, config.loras_dir)
+    # 3. Seeds: -1 becomes a real seed here, so the result can report it.
+    request = request.with_seed()
+    seeds = request.seeds()
+    # 4. The model (cached after the first time).
+    source = request.source
+    was_loaded = studio.is_loaded(source)
+    if not was_loaded:
+        emit(Status(f"Loading model {source.name}"))
+    loaded = studio.load(source, lambda message: emit(Status(message)))
+    load_s = 0.0 if was_loaded else time.perf_counter() - start
+    # 5. One job on the device at a time, on the device thread; a cancel while waiting ends the wait.
+    if studio.busy:
+        emit(Status("Waiting for the device"))
+    future = studio.device_thread.submit(denoise, studio, request, plan, seeds, loaded, emit, cancel, start, load_s)
+    while True:
+        try:
+            return future.result(timeout=0.05)
+        except concurrent.futures.TimeoutError:
+            if cancel.is_set() and future.cancel():  # still queued: it never touched the device
+                emit(Cancelled(0, request.steps))
+                return
+
+
+def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], loaded: loading.LoadedModel,
+            emit: Emit, cancel: threading.Event, start: float, load_s: float) -> None:
+    """On the device thread, with the device held."""
+    passes = plan_passes(request)
+    if cancel.is_set():
+        emit(Cancelled(0, sum(passes)))
+        return
+    t0 = time.perf_counter()
+    try:
+        # 6. LoRAs first: a text-encoder LoRA changes the prompt's embeddings.
+        lora_hashes = apply_loras(loaded, plan.loras, studio.config.loras_dir)
+        # 7. Both prompts encoded as the model's family does (cached).
+        conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
+        # 8. The task's passes.
+        context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
+                              studio.config.preview_interval_s)
+        images = TASKS[request.task].run(context, conditioning, passes)
+    except Stop as stop:
+        log.info("Cancelled at step %d/%d", stop.step, sum(passes))
+        emit(Cancelled(stop.step, sum(passes)))
+        return
+    except torch.OutOfMemoryError as exc:
+        free_device_memory(loaded.device)
+        raise StudioError(
+            f"Out of memory on {loaded.device.describe()} at {request.width}x{request.height}, "
+            f"batch {request.batch_size}: try a smaller size or batch."
+        ) from exc
+    generate_s = time.perf_counter() - t0
+    # 9. The infotext of every image (its own seed), with what only the engine knows.
+    extras = [(85, "Model hash", loaded.model_hash)]
+    if lora_hashes:
+        extras.append((150, "Lora hashes", ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)))
+    infotexts = tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
+                                      extras=extras) for i in range(len(seeds)))
+    notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
+    emit(Result(
+        request=request,
+        images=tuple(images),
+        seeds=tuple(seeds),
+        infotexts=infotexts,
+        timings=Timings(load_s=load_s, generate_s=generate_s, total_s=time.perf_counter() - start),
+        model_name=loaded.name,
+        notices=notices + context.notices + plan.warnings,
+        prompt_warnings=plan.warnings,
+    ))
+
+
+def apply_loras(loaded: loading.LoadedModel, wanted: Sequence[tuple[str, float]],
+                loras_dir: Path | None) -> tuple[tuple[str, str], ...]:
+    """Activate exactly these LoRAs (loading files not yet loaded) and return their (name, hash)
+    pairs; with none, every adapter is disabled so the base model is untouched."""
+    if not wanted:
+        loading.disable_loras(loaded)
+        return ()
+    names, weights, hashes = [], [], []
+    for name, weight in wanted:
+        adapter, digest = loading.load_lora(loaded, loras.find(name, loras_dir))
+        names.append(adapter)
+        weights.append(weight)
+        hashes.append((name, digest))
+    loading.activate_loras(loaded, names, weights)
+    return tuple(hashes)

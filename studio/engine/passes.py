@@ -1,0 +1,133 @@
+"""One pipeline pass: a fresh scheduler, seeded generators, progress, live previews and cancel.
+
+A task (studio/tasks/) makes one or more passes through `PassContext.run`; progress counts user
+steps across all of them (hires fix: k of first + second pass).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Callable
+
+import torch
+
+from .. import samplers
+from ..events import Event, Preview, Progress, Status
+from ..loading import LoadedModel
+from ..previews import PreviewDecoders, PreviewWorker
+from ..previews.x0 import X0Tap
+
+
+class Stop(Exception):
+    """Raised inside the step callback to abandon a pipeline call before it decodes anything."""
+
+    def __init__(self, step: int = 0):
+        super().__init__(step)
+        self.step = step
+
+
+def user_step(callback_index: int, callback_total: int, steps: int) -> int:
+    """Map a pipeline loop index to the user's step k of n.
+
+    Second-order samplers (Heun, DPM2) run about two loop iterations per user step, so progress is
+    the fraction of the pipeline's own timesteps done, scaled to the steps the user asked for.
+    """
+    if callback_total <= 0:
+        return steps
+    return max(1, min(steps, math.ceil((callback_index + 1) * steps / callback_total)))
+
+
+def pipeline_timestep_count(pipe: Any) -> int:
+    """How many loop iterations the running pipeline call makes (diffusers' `num_timesteps`)."""
+    count = getattr(pipe, "num_timesteps", None)
+    if isinstance(count, int) and count > 0:
+        return count
+    return len(pipe.scheduler.timesteps)
+
+
+class ProgressReporter:
+    """diffusers' `callback_on_step_end`: reports step k of n, and aborts when cancelled."""
+
+    def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event,
+                 on_last_step: Callable[[], None] | None = None, offset: int = 0, total: int | None = None):
+        self.steps = steps
+        self.offset = offset  # user steps done by earlier passes (hires fix)
+        self.total = total if total is not None else steps
+        self.emit = emit
+        self.cancel = cancel
+        self.on_last_step = on_last_step  # e.g. stop previews before the pipeline decodes
+        self.step = 0
+        self.t0 = time.perf_counter()
+
+    def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
+        if self.cancel.is_set():
+            raise Stop(self.offset + self.step)  # before decoding: a half-denoised image is never returned
+        total = pipeline_timestep_count(pipe)
+        if index == total - 1 and self.on_last_step:
+            self.on_last_step()
+        step = user_step(index, total, self.steps)
+        if step != self.step:
+            self.step = step
+            elapsed = time.perf_counter() - self.t0
+            rate = step / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.offset - step) / rate if rate > 0 else 0.0
+            self.emit(Progress(self.offset + step, self.total, elapsed, rate, eta))
+        return tensors
+
+
+class PassContext:
+    """What every pipeline pass of one generation shares; `run` makes one pass."""
+
+    def __init__(self, request: Any, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
+                 cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float):
+        self.request, self.seeds, self.loaded = request, seeds, loaded
+        self.emit, self.cancel, self.total = emit, cancel, total
+        self.previews, self.preview_interval_s = previews, preview_interval_s
+        self.done = 0  # user steps finished by earlier passes
+        self.notices: tuple[str, ...] = ()
+
+    def notice(self, text: str) -> None:
+        """Tell the user now (a status line) and with the result (its notices), once."""
+        if text not in self.notices:
+            self.notices += (text,)
+            self.emit(Status(text))
+
+    def generators(self) -> list[torch.Generator]:
+        # One generator per image: item i is seed + i, drawn on the CPU unless asked otherwise.
+        device = "cpu" if self.request.rng == "cpu" else self.loaded.device.device
+        return [torch.Generator(device).manual_seed(s) for s in self.seeds]
+
+    def run(self, pipe: Any, steps: int, size: tuple[int, int], **kwargs: Any) -> Any:
+        """One pipeline call of `steps` user steps: a fresh scheduler from the model's own config,
+        seeded generators, live previews of the x0 and progress counted on from earlier passes."""
+        request, loaded = self.request, self.loaded
+        pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, request.sampler_choice, self.seeds)
+        decoder, fallback = self.previews.decoder(loaded, request.preview, size)
+        if fallback:
+            self.notice(fallback)
+        done, total = self.done, self.total
+        worker = None
+        if decoder is not None:
+            worker = PreviewWorker(
+                decoder, lambda step, image: self.emit(Preview(done + step, total, image)),
+                self.preview_interval_s, loaded.device.device,
+                on_error=lambda exc: self.notice(
+                    f"Live previews stopped: the {request.preview} preview decoder failed "
+                    f"({type(exc).__name__}: {exc}). The image itself is not affected."),
+            )
+            tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
+                user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
+        progress = ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
+                                    offset=done, total=total)
+        try:
+            output = pipe(
+                **kwargs, guidance_scale=request.cfg_scale, generator=self.generators(),
+                callback_on_step_end=progress,
+            )
+        finally:
+            if worker:
+                worker.close()  # idempotent; normally already closed at the last step
+        self.done += steps
+        return output.images

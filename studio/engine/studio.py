@@ -1,0 +1,131 @@
+"""Studio: owns the device, the model cache, the prompt cache and the preview decoders.
+
+    studio = Studio()                      # StudioConfig() defaults: device / precision automatic
+    job = studio.generate(GenerationRequest(prompt="a cat", model="tiny", steps=8))
+    for event in job:                      # Status, Progress, (Preview), then Result or Cancelled
+        ...
+    job.cancel()                           # from any thread: stops within one denoising step
+
+One job runs on the device at a time; models stay in an LRU cache, so the next job with the same
+model starts at once and changing the sampler rebuilds only the scheduler. A Studio is safe to
+share between sessions: it holds caches and a device lock, never a user's settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+from typing import Any, Callable
+
+from .. import loading, loras, prompts
+from ..cache import LRUCache
+from ..config import StudioConfig
+from ..devices import DeviceChoice, free_device_memory, pick_device
+from ..errors import StudioError
+from ..events import Cancelled, PromptView, Result
+from ..models import ModelSource, resolve_model
+from ..previews import PreviewDecoders
+from ..request import RequestBase
+from . import generation
+from .device import DeviceThread
+from .jobs import Job
+from .prompt_plan import PromptCache
+
+log = logging.getLogger("studio")
+
+
+def _as_source(model: str | ModelSource) -> ModelSource:
+    return resolve_model(model) if isinstance(model, str) else model
+
+
+class Studio:
+    """The engine. `Studio(config)` or `Studio(device="cpu", cache_size=4, ...)` (StudioConfig's fields)."""
+
+    def __init__(self, config: StudioConfig | None = None, **settings: Any):
+        config = config or StudioConfig()
+        self.config: StudioConfig = dataclasses.replace(config, **settings) if settings else config
+        self.device: DeviceChoice = pick_device(self.config.device, self.config.dtype)
+        self.options = loading.LoadOptions(self.device, self.config.allow_pickle,
+                                           dict(self.config.single_file_configs))
+        self._cache: LRUCache[loading.LoadedModel] = LRUCache(self.config.cache_size, on_evict=self._release)
+        self.device_thread = DeviceThread()
+        self.prompt_cache = PromptCache()
+        self.previews = PreviewDecoders(self.device, self.config.taesd_sources)
+        log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(),
+                 self.config.cache_size)
+
+    # -- models -----------------------------------------------------------------------------
+
+    def _release(self, loaded: loading.LoadedModel) -> None:
+        log.info("Unloading %s to make room", loaded.name)
+        del loaded
+        gc.collect()
+        free_device_memory(self.device)
+
+    @staticmethod
+    def model_key(source: ModelSource) -> tuple:
+        return (source.kind, source.ref)
+
+    def load(self, model: str | ModelSource, report: Callable[[str], None] = log.info) -> loading.LoadedModel:
+        """The model from the cache, loading it (once) if needed."""
+        source = _as_source(model)
+        loaded, _ = self._cache.get_or_load(self.model_key(source), lambda: loading.load(source, self.options, report))
+        return loaded
+
+    def is_loaded(self, model: str | ModelSource) -> bool:
+        return self._cache.peek(self.model_key(_as_source(model))) is not None
+
+    def loaded_models(self) -> list[str]:
+        return [ref for _, ref in self._cache.keys()]
+
+    @property
+    def load_count(self) -> int:
+        return self._cache.loads
+
+    @property
+    def prompt_encodes(self) -> int:
+        """How many prompts have actually been run through a text encoder (tests read it)."""
+        return self.prompt_cache.encodes
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
+        """The parsed view: fragments and final weights, tokens per 75-token chunk, warnings.
+
+        Token counts need the model's tokenizer; they are None while that model is not loaded
+        (describing a prompt never starts a load).
+        """
+        parsed = prompts.parse(loras.extract(prompt)[0], syntax)
+        counts = None
+        try:
+            loaded = self._cache.peek(self.model_key(_as_source(model))) if model else None
+        except StudioError:  # a half-typed model name: the view still shows fragments and warnings
+            loaded = None
+        if loaded is not None:
+            counts = tuple(loaded.family_def.count_tokens(loaded.pipe, parsed))
+        return PromptView(tuple(prompts.fragments(parsed)), counts, parsed.warnings)
+
+    # -- generation -------------------------------------------------------------------------
+
+    def generate(self, request: Any) -> Job:
+        """A job for this request; nothing runs until it is iterated."""
+        if not isinstance(request, RequestBase):
+            raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
+        return Job(request, lambda emit, cancel: generation.run(self, request, emit, cancel))
+
+    def run(self, request: Any) -> Result:
+        """Generate and return the result (raises StudioError on failure)."""
+        final = self.generate(request).result()
+        if isinstance(final, Cancelled):
+            raise StudioError("the generation was cancelled")
+        return final
+
+    def on_device(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run `fn` on the studio's device thread, after any job already there, and return its result."""
+        return self.device_thread.run(fn, *args, **kwargs)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job holds the device now."""
+        return self.device_thread.busy.locked()

@@ -1,0 +1,90 @@
+"""What a model family is: the data every family entry fills in (`studio/families/<name>.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..errors import InvalidValue
+from ..tiny import build_tiny_taesd
+from ..validation import as_int
+
+
+@dataclass(frozen=True)
+class PreviewData:
+    """Live previews of a latent format: a linear latent->RGB projection and a TAESD repo."""
+
+    latent_rgb_factors: tuple[tuple[float, ...], ...]  # one (R, G, B) row per latent channel
+    latent_rgb_bias: tuple[float, ...]
+    taesd: str | None = None  # hub id or folder of the tiny decoder; "builtin:tiny" for tiny models
+
+
+@dataclass(frozen=True)
+class LatentFormat:
+    """How a family's VAE latents look, as ComfyUI's latent_formats describe them."""
+
+    name: str
+    channels: int
+    scale: float  # the VAE's scaling factor: latents are (vae latent - shift) * scale
+    preview: PreviewData
+    shift: float = 0.0
+    downscale: int = 8  # pixels per latent cell
+    packed: bool = False  # the transformer sees 2x2 patches as tokens (FLUX)
+
+    def tiny_decoder(self) -> Any:
+        """A random-weight TAESD for these latents: the offline tiny models' `taesd` previews."""
+        return build_tiny_taesd(self.channels)
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """Which image sizes a family accepts: multiples of `multiple` from `low` to `high`."""
+
+    multiple: int
+    low: int
+    high: int
+    default: int
+
+    def check(self, field: str, value: Any, model: str, size_range: tuple[int, int] | None = None) -> int:
+        low, high = size_range or (self.low, self.high)
+        allowed = f"a multiple of {self.multiple} from {low} to {high} for model {model}"
+        number = as_int(field, value, allowed)
+        if number % self.multiple or not low <= number <= high:
+            raise InvalidValue(field, value, allowed)
+        return number
+
+    def snap(self, value: float, size_range: tuple[int, int] | None = None) -> int:
+        """The nearest allowed size (aspect presets, hires targets)."""
+        low, high = size_range or (self.low, self.high)
+        return int(min(high, max(low, self.multiple * round(value / self.multiple))))
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model architecture. Everything the engine does differently per family is here."""
+
+    name: str
+    title: str
+    # diffusers pipeline class per kind of pass; img2img and inpaint are built from the loaded
+    # text-to-image pipeline with `from_pipe`, sharing its weights.
+    pipelines: Mapping[str, str]
+    inpaint_model_pipeline: str  # dedicated inpainting checkpoints (9-channel UNet) load as this
+    single_file_config: str  # hub repo whose configs describe a single-file checkpoint
+    checkpoint_keys: tuple[str, ...]  # tensor-name prefixes that mark its single-file checkpoints
+    detect_order: int  # families are tried in this order (SDXL files also carry SD 1.x-like keys)
+    latent: LatentFormat
+    size: SizeRule
+    # (pipe, clip_skip) -> an encoder with .encode(parsed) -> Conditioning and .empty()
+    prompt_encoder: Callable[[Any, int], Any]
+    # (pipe, positive, negative, empty) -> the pipeline's keyword arguments for both prompts
+    conditioning: Callable[[Any, Any, Any, Callable[[], Any]], dict]
+    # (pipe, parsed prompt) -> prompt tokens in each chunk, for the token counter
+    count_tokens: Callable[[Any, Any], list[int]]
+    tiny: Callable[[], Any]  # the offline random-weight pipeline of this family
+    samplers: tuple[str, ...] | None = None  # None: every sampler of the registry
+    clip_skip: bool = True  # whether the clip skip setting changes anything
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def pipeline(self) -> str:
+        return self.pipelines["txt2img"]

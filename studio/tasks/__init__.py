@@ -1,0 +1,39 @@
+"""The task registry: text to image (with hires fix), image to image, inpainting.
+
+A task is data: which input images it needs, its plan (user steps of each pipeline pass, which
+progress counts) and the function that runs its passes. The request carries its task explicitly
+and is checked against `needs`; the engine looks the task up here and runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import img2img, inpaint, txt2img
+from .common import img2img_steps
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str
+    needs: tuple[str, ...]  # the request's image fields it requires (and the only ones it takes)
+    plan: Callable[[Any], list[int]]  # request -> user steps of each pass
+    run: Callable[[Any, dict, list[int]], list[Any]]  # (pass context, conditioning, plan) -> images
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("txt2img", "Text to image", (), txt2img.plan, txt2img.run),
+    Task("img2img", "Image to image", ("init_image",), img2img.plan, img2img.run),
+    Task("inpaint", "Inpaint", ("init_image", "mask"), inpaint.plan, inpaint.run),
+)}
+TASK_NAMES = tuple(TASKS)
+
+
+def plan_passes(request: Any) -> list[int]:
+    """User steps of each pass of this request: what progress counts (k of their sum)."""
+    return TASKS[request.task].plan(request)
+
+
+__all__ = ["TASKS", "TASK_NAMES", "Task", "img2img_steps", "plan_passes"]

@@ -1,0 +1,32 @@
+"""Text to image, with the optional hires fix pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from ..errors import InvalidValue
+from . import hires
+from .common import whole_picture
+
+
+def plan(request: Any) -> list[int]:
+    return [request.steps] + ([hires.planned_steps(request)] if request.hires else [])
+
+
+def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
+    request = ctx.request
+    if ctx.loaded.inpainting:
+        if request.hires:
+            raise InvalidValue("hires", True, f"a regular model: {ctx.loaded.name} is an inpainting model")
+        grey = Image.new("RGB", (request.width, request.height), (127, 127, 127))
+        return whole_picture(ctx, conditioning, steps[0], grey, 1.0)
+    first = ctx.run(
+        ctx.loaded.pipe, request.steps, (request.width, request.height), **conditioning,
+        num_inference_steps=request.steps, width=request.width, height=request.height,
+        num_images_per_prompt=request.batch_size, output_type=hires.first_pass_output(request),
+    )
+    if not request.hires:
+        return list(first)
+    return hires.second_pass(ctx, conditioning, first, steps[-1])

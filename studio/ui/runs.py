@@ -1,0 +1,123 @@
+"""One Generate click, whoever clicks: the page's button and the `/generate` API both run it.
+
+Settings (by field name) become a request and its batches (batch count); each batch runs as a job
+registered under the caller's session (so their Stop can cancel it), its images are saved as PNGs
+with metadata, and every step of the way is reported as a `RunView` of what the click has so far.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+import gradio as gr
+
+from ..engine import Studio
+from ..errors import StudioError
+from ..events import Cancelled, Preview, Progress, Result, Status
+from ..outputs import OutputFolder
+from ..fields import TABLE, FieldTable
+from ..request import request_class
+from .sessions import Run, SessionJobs
+
+log = logging.getLogger("studio")
+HISTORY_LIMIT = 200  # images a session's history keeps (paths only: a few KB)
+
+
+def as_gradio_error(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc), print_exception=False)
+
+
+def status_line(event: Progress, batch: int = 0, batches: int = 1) -> str:
+    prefix = f"Batch {batch + 1}/{batches} · " if batches > 1 else ""
+    return (f"{prefix}Step {event.step}/{event.total} · {event.it_per_s:.2f} it/s · "
+            f"ETA {event.eta_s:.1f}s · {event.elapsed_s:.1f}s elapsed")
+
+
+def session_of(request: gr.Request | None, fallback: object) -> str:
+    """The caller's session id (a browser tab or a gradio_client Client)."""
+    session = getattr(request, "session_hash", None)
+    return session if session else f"anonymous-{id(fallback)}"
+
+
+@dataclass
+class RunView:
+    """What one click has produced so far; `changed` names what the last event changed."""
+
+    images: list[str] = field(default_factory=list)  # saved PNG paths, in order
+    infotext: str | None = None  # the first image's
+    seed: int | None = None  # the first image's
+    status: str = ""
+    preview: Any = None  # the newest live preview (a PIL image)
+    history: list[str] = field(default_factory=list)  # this session's PNG paths, newest first
+    changed: frozenset[str] = frozenset()
+
+
+def build_requests(settings: Mapping[str, Any], table: FieldTable = TABLE) -> list[Any]:
+    """The click's requests, one per batch (batch count), from settings by field name. Settings
+    left out (or None where the model gives the default) take their defaults."""
+    return request_class(table).from_settings(settings).batches(settings.get("batch_count") or 1)
+
+
+def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session: Callable[[Run], str],
+              settings: Mapping[str, Any], history: list[str] | None = None,
+              progress: Callable[..., None] | None = None, table: FieldTable = TABLE) -> Iterator[RunView]:
+    """Run a click's batches one after another, yielding the view after each event."""
+    try:
+        plan = build_requests(settings, table)
+    except StudioError as exc:
+        raise as_gradio_error(exc) from None
+    view = RunView(history=list(history or []))
+    run = Run()
+
+    def changed(*names: str) -> RunView:
+        view.changed = frozenset(names)
+        return view
+
+    with jobs.running(session(run), run):
+        for n, batch in enumerate(plan):
+            if run.cancelled:
+                break
+            job = studio.generate(batch)
+            run.start(job)
+            events = iter(job)
+            try:
+                for event in events:
+                    if isinstance(event, Status):
+                        if progress:
+                            progress(0, desc=event.message)
+                        view.status = event.message
+                        yield changed("status")
+                    elif isinstance(event, Progress):
+                        if progress:
+                            progress((n * event.total + event.step, len(plan) * event.total), desc="Denoising",
+                                     unit="steps")
+                        view.status = status_line(event, n, len(plan))
+                        yield changed("status")
+                    elif isinstance(event, Preview):
+                        view.preview = event.image
+                        yield changed("preview")
+                    elif isinstance(event, Cancelled):
+                        run.stopped_at = (event.step, event.total)
+                        run.cancel()
+                        view.status = f"Stopped at step {event.step}/{event.total}."
+                        yield changed("status")
+                    elif isinstance(event, Result):
+                        paths = [str(p) for p in outputs.save(event)]  # PNGs with metadata
+                        view.images += paths
+                        view.history = (paths[::-1] + view.history)[:HISTORY_LIMIT]  # newest first
+                        if n == 0:
+                            view.infotext, view.seed = event.infotexts[0], event.seed
+                        notes = " ".join(event.notices)
+                        where = f"Batch {n + 1}/{len(plan)} done" if len(plan) > 1 else "Done"
+                        view.status = f"{where} in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}".strip()
+                        yield changed("images", "infotext", "seed", "status", "history")
+            except StudioError as exc:
+                raise as_gradio_error(exc) from None
+            except Exception as exc:  # keep serving; the message names what failed
+                log.exception("generation failed")
+                raise gr.Error(f"Generation failed: {type(exc).__name__}: {exc}") from None
+            finally:
+                job.cancel()  # a Stop press or a closed connection ends the job, not just the stream
+                events.close()

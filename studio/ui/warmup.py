@@ -1,0 +1,54 @@
+"""Loading the starting model in the background, with the offline fallback."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from .. import models
+from ..engine import Studio
+from ..errors import ModelLoadError, StudioError
+
+log = logging.getLogger("studio")
+FALLBACK_MODEL = "tiny"
+
+
+@dataclass
+class Warmup:
+    """Loads the starting model in the background so the page is up at once.
+
+    When the model cannot be loaded (no network and not cached, say), the studio starts on the
+    offline `tiny` model instead and `notice` says why and how to get real weights.
+    """
+
+    studio: Studio
+    requested: str
+    model: str = ""
+    notice: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> "Warmup":
+        self.model = self.requested
+        threading.Thread(target=self._run, name="studio-warmup", daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.studio.load(self.requested)
+            source = models.resolve_model(self.requested)
+            if source.is_noise:
+                self.notice = f"Running the offline **{source.name}** model: random weights, its images are noise."
+        except (ModelLoadError, StudioError) as exc:
+            self.model = FALLBACK_MODEL
+            self.notice = (
+                f"**{self.requested} could not be loaded**, so the studio started on the offline "
+                f"`{FALLBACK_MODEL}` model (random weights: images are noise). Reason: {exc}"
+            )
+            log.warning("%s could not be loaded (%s); starting on %s", self.requested, exc, FALLBACK_MODEL)
+            try:
+                self.studio.load(FALLBACK_MODEL)
+            except StudioError as tiny_exc:  # pragma: no cover - tiny needs no network or files
+                log.error("The fallback model failed too: %s", tiny_exc)
+        finally:
+            self.done.set()

@@ -1,0 +1,83 @@
+"""The page's widgets, built from the field table: one builder per kind of control.
+
+`Form` builds a field's widget where the layout asks for it and keeps every one in
+`components[name]`; the page maps components to settings by name, never by position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..fields import FROM_MODEL, Field, FieldTable
+from ..models import ModelSource
+
+
+def _common(field: Field) -> dict[str, Any]:
+    options: dict[str, Any] = {"label": field.label, "elem_id": field.name}
+    if field.help and field.widget not in ("textbox", "task"):
+        options["info"] = field.help
+    options.update(field.page)
+    return options
+
+
+def _slider(field: Field, value: Any, source: ModelSource) -> gr.Slider:
+    low, high = source.size_range if field.model_range else field.range
+    step = source.size_rule.multiple if field.model_range else field.step
+    return gr.Slider(low, high, value=value, step=step, **_common(field))
+
+
+def _dropdown(field: Field, value: Any, source: ModelSource) -> gr.Dropdown:
+    # Sampler names accept A1111's aliases and old combined names: typed values are checked by the request.
+    return gr.Dropdown(field.choice_list(), value=value, allow_custom_value=field.name in ("sampler", "schedule"),
+                       **_common(field))
+
+
+def _image(field: Field, value: Any, source: ModelSource) -> gr.Image:
+    return gr.Image(type="pil", sources=["upload", "clipboard"], **_common(field))
+
+
+WIDGETS: dict[str, Callable[[Field, Any, ModelSource], gr.components.Component]] = {
+    "textbox": lambda f, v, s: gr.Textbox(v, **_common(f)),
+    "slider": _slider,
+    "seed": lambda f, v, s: gr.Number(value=v, precision=0, minimum=f.range[0], maximum=f.range[1], **_common(f)),
+    "dropdown": _dropdown,
+    "radio": lambda f, v, s: gr.Radio(f.choice_list(), value=v, **_common(f)),
+    "checkbox": lambda f, v, s: gr.Checkbox(value=v, **_common(f)),
+    "checkboxgroup": lambda f, v, s: gr.CheckboxGroup(f.choice_list(), value=list(v), **_common(f)),
+    "image": _image,
+    # The model box lists presets and the models folder, and takes any hub id or path typed in.
+    "model": lambda f, v, s: gr.Dropdown([], value=v, allow_custom_value=True, **_common(f)),
+    # The task is the open tab: the page keeps it in a hidden control.
+    "task": lambda f, v, s: gr.Radio(f.choice_list(), value=v or "txt2img", visible=False, **_common(f)),
+}
+
+
+class Form:
+    """The generation form: widgets built from the table, by name."""
+
+    def __init__(self, table: FieldTable, source: ModelSource, values: dict[str, Any] | None = None):
+        self.table = table
+        self.source = source  # the starting model: its defaults and size range
+        self.values = {**table.defaults_for(source), **(values or {})}
+        self.components: dict[str, gr.components.Component] = {}
+
+    def widget(self, name: str, **overrides: Any) -> gr.components.Component:
+        """Build the widget of field `name` here in the layout."""
+        field = self.table[name]
+        value = self.values[name]
+        assert value is not FROM_MODEL
+        if overrides:
+            field = dataclasses.replace(field, page={**field.page, **overrides})
+        component = WIDGETS[field.widget](field, value, self.source)
+        self.components[name] = component
+        return component
+
+    def remaining(self) -> list[str]:
+        """Page fields the layout has not placed yet (a new setting shows up without a layout change)."""
+        return [f.name for f in self.table.page if f.name not in self.components]
+
+    def component_names(self) -> dict[gr.components.Component, str]:
+        return {component: name for name, component in self.components.items()}
