@@ -38,6 +38,16 @@ def port(value: str) -> int:
     return number
 
 
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not valid; expected a number above 0")
+    return number
+
+
 def preview_method(value: str) -> str:
     from studio.previews import METHOD_NAMES
 
@@ -92,12 +102,18 @@ def parser() -> argparse.ArgumentParser:
                    help="let requests name model and LoRA files anywhere on this machine; by default a studio "
                         "reachable by others (--share, or a --host other than 127.0.0.1) only opens files in "
                         "--models-dir, --loras-dir and the --model you started it with")
+    p.add_argument("--max-cost", type=positive_float, default=env("STUDIO_MAX_COST"),
+                   help=f"most megapixel-steps one Generate may ask for (width x height x steps x batch size x "
+                        f"batch count, hires pass included; a 512 px 25-step image is 6.6). Default: {LOCAL_MAX_COST:g} "
+                        f"locally, {SHARED_MAX_COST:g} when others can reach the studio")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
     return p
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOCAL_MAX_COST = 20_000.0  # megapixel-steps: e.g. 8 SDXL images x 150 steps x a batch count of 10
+SHARED_MAX_COST = 600.0  # about 20 SDXL images at 30 steps per click, for visitors of a public link
 MAX_UPLOAD = "50mb"  # init images, masks and PNG Info uploads; Gradio refuses bigger files itself
 
 
@@ -114,9 +130,10 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
     start = resolve_model(args.model)
     roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir] + (
         [start.ref] if start.kind in ("folder", "single_file") else [])
+    max_cost = float(args.max_cost) if args.max_cost else SHARED_MAX_COST if shared(args) else LOCAL_MAX_COST
     return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
-                        models_dir=args.models_dir, loras_dir=args.loras_dir, allowed_roots=roots)
+                        models_dir=args.models_dir, loras_dir=args.loras_dir, allowed_roots=roots, max_cost=max_cost)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,7 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     from studio import Studio
     from studio.errors import StudioError
     from studio.outputs import OutputFolder
+    from PIL import Image
+
     from studio.ui import PAGE_HEAD, PageOptions, Warmup, build_ui
+    from studio.validation import MAX_INPUT_PIXELS
 
     try:
         studio = Studio(config_from(args))
@@ -138,9 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     outputs = OutputFolder(None if args.no_outputs else args.outputs)
     demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, preview_method=args.preview,
                                                          gpu_duration_s=args.gpu_duration))
-    # Only the outputs folder is served besides Gradio's own files.
+    # Nothing is served by path but Gradio's own files: results reach the page as copies in Gradio's
+    # cache (named by content). Pictures are never decoded past the studio's pixel limit.
+    Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2  # PIL refuses twice its limit (it only warns below)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                allowed_paths=[str(outputs.root)], head=PAGE_HEAD, max_file_size=MAX_UPLOAD)
+                head=PAGE_HEAD, max_file_size=MAX_UPLOAD, enable_monitoring=False if shared(args) else None)
 
 
 if __name__ == "__main__":

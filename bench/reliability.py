@@ -37,6 +37,10 @@ AREAS = {
     "Outputs": ("tests/test_metadata.py", "a crash while writing a PNG, truncated and non-image files, A1111 samples"),
     "Bad values at the doors": ("tests/test_app.py", "out-of-range and unknown values through gradio_client, "
                                                      "OOM mid-run (tests/test_engine.py)"),
+    "Hostile visitors, round two": ("tests/test_hostile.py", "adversarial prompts doubled (linear time), caps at "
+                                    "every text door, pictures measured before decoding, editor blobs and layers "
+                                    "bounded, exact LoRA names, pickle folders, wrong types at every API parameter, "
+                                    "the cost cap"),
 }
 
 

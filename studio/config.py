@@ -34,6 +34,9 @@ class StudioConfig:
     # Folders requests may name files in; None: any path, as a local Python user expects. A shared
     # studio sets them, so a visitor cannot make it open arbitrary files of the host.
     allowed_roots: tuple[Path, ...] | None = None
+    # Most megapixel-steps one Generate may ask for (all its batches; see GenerationRequest.cost);
+    # None: no cap (the Python API). app.py sets a generous cap locally and a tight one when shared.
+    max_cost: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 1:
@@ -41,6 +44,9 @@ class StudioConfig:
         interval = self.preview_interval_s
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 60:
             raise InvalidValue("preview_interval_s", interval, "seconds from 0 to 60")
+        cap = self.max_cost
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
+            raise InvalidValue("max_cost", cap, "megapixel-steps above 0, or None for no cap")
         set_ = object.__setattr__  # normalising inside __post_init__ of a frozen class
         set_(self, "preview_interval_s", float(interval))
         set_(self, "taesd_sources", dict(self.taesd_sources or {}))

@@ -145,14 +145,31 @@ def _load_hub(source: models.ModelSource, options: LoadOptions, report: Report) 
     return hub_or_cache(f"Model {source.ref}", fetch)
 
 
+def pickle_files(folder: str | Path) -> list[str]:
+    """Pickle weight files in a diffusers folder (its top level and component folders)."""
+    root = Path(folder)
+    found = [p for pattern in ("*", "*/*") for p in root.glob(pattern)
+             if p.is_file() and p.suffix.lower() in models.PICKLE_SUFFIXES]
+    return sorted(str(p.relative_to(root)) for p in found)
+
+
 def _load_folder(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
-    report(f"Loading diffusers folder {source.ref}")
+    report(f"Loading diffusers folder {source.name}")  # names, not paths: messages reach visitors
+    # Pickle weights (.bin...) can run code when loaded: only safetensors unless --allow-pickle.
+    safe_only = not options.allow_pickle
     try:
         return DiffusionPipeline.from_pretrained(
-            source.ref, torch_dtype=options.device.dtype, local_files_only=True, **NO_SAFETY_CHECKER
+            source.ref, torch_dtype=options.device.dtype, local_files_only=True, use_safetensors=safe_only or None,
+            **NO_SAFETY_CHECKER,
         )
     except Exception as exc:
-        raise ModelLoadError(f"The folder {source.ref} could not be loaded as a diffusers model: {exc}") from exc
+        pickles = pickle_files(source.ref) if safe_only else []
+        if pickles:
+            raise PickleRefused(
+                f"The folder {Path(source.ref).name} holds pickle weights ({', '.join(pickles[:3])}): loading them can "
+                "run arbitrary code. Convert them to .safetensors, or start the studio with --allow-pickle if you "
+                "trust the files.") from exc
+        raise ModelLoadError(f"The folder {source.name} could not be loaded as a diffusers model: {exc}") from exc
 
 
 def checkpoint_family(path: str) -> str:
@@ -164,7 +181,7 @@ def checkpoint_family(path: str) -> str:
             with safe_open(path, framework="pt") as f:
                 keys = list(f.keys())
         except Exception as exc:
-            raise ModelLoadError(f"{path} is not a readable .safetensors file: {exc}") from exc
+            raise ModelLoadError(f"{Path(path).name} is not a readable .safetensors file: {exc}") from exc
     else:
         import torch
 
@@ -174,7 +191,7 @@ def checkpoint_family(path: str) -> str:
     if fam is None:
         titles = " or ".join(f.title for f in FAMILIES.values())
         raise ModelLoadError(
-            f"{path} does not look like a {titles} checkpoint "
+            f"{Path(path).name} does not look like a {titles} checkpoint "
             "(no model.diffusion_model / conditioner tensors); is it a LoRA, a VAE or an embedding?"
         )
     return fam.name
@@ -207,7 +224,7 @@ def _load_single_file(source: models.ModelSource, options: LoadOptions, report: 
         try:
             return fetch(True)
         except Exception as exc:
-            raise ModelLoadError(f"{source.ref} could not be loaded with configs from {config}: {exc}") from exc
+            raise ModelLoadError(f"{Path(source.ref).name} could not be loaded with configs from {Path(config).name}: {exc}") from exc
     return hub_or_cache(f"The {fam.title} configuration ({config}) needed to read {Path(source.ref).name}", fetch)
 
 
@@ -284,7 +301,7 @@ def load_lora(loaded: LoadedModel, file: Any) -> tuple[str, str]:
     try:
         state = load_file(path)
     except Exception as exc:
-        raise ModelLoadError(f"LoRA {file.name} ({path}) is not a readable .safetensors file: {exc}") from exc
+        raise ModelLoadError(f"LoRA {file.name} is not a readable .safetensors file: {exc}") from exc
     adapter = f"lora_{hashlib.sha256(file.ref.encode()).hexdigest()[:12]}"
     try:
         with warnings.catch_warnings():  # peft warns on every adapter after the first: expected here

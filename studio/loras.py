@@ -9,16 +9,56 @@ the files' hashes under `Lora hashes`.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import naming
 from .errors import InvalidValue, UnknownName
 
+# A1111's tag pattern, kept as the specification `find_tags` is tested against (not used: a run of
+# unclosed "<lora:" made it quadratic, 100 KB froze the server for 17 s).
 TAG = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.IGNORECASE)
 WEIGHT_RANGE = (-4.0, 4.0)
+MAX_NAME_CHARS = 255  # a file name; longer is no LoRA
+MAX_FOLDER_ENTRIES = 2_000  # a loras folder is listed, never crawled without end
+
+
+@dataclass(frozen=True)
+class Tag:
+    start: int
+    end: int  # the text from start to end is the whole tag
+    name: str
+    weight: str | None  # as written; None: no weight given
+
+
+def find_tags(text: str) -> list[Tag]:
+    """The `<lora:name[:weight[:...]]>` tags of a text (case-insensitive), as A1111's regex finds them,
+    in one pass: a tag runs to the first '>' after it, and with no '>' left nothing more can match."""
+    tags: list[Tag] = []
+    gt = -1  # the next '>' at or after the current position, reused while it lies ahead
+    i = text.find("<")
+    while 0 <= i < len(text):
+        body = i + 6
+        if text[i + 1:body].lower() == "lora:":
+            if gt < body:
+                gt = text.find(">", body)
+                if gt < 0:
+                    break
+            colon = text.find(":", body, gt)
+            name_end = gt if colon < 0 else colon
+            if name_end > body:  # a name of one character at least; only then is the tag read whole
+                weight = None
+                if colon >= 0:
+                    second = text.find(":", colon + 1, gt)
+                    weight = text[colon + 1:gt if second < 0 else second]
+                tags.append(Tag(i, gt + 1, text[body:name_end], weight))
+                i = text.find("<", gt + 1)
+                continue
+        i = text.find("<", i + 1)
+    return tags
 
 
 def _weight(name: str, value: Any) -> float:
@@ -36,7 +76,7 @@ def parse_refs(refs: Any) -> tuple[tuple[str, float], ...]:
     """((name, weight), ...) from a request: pairs, or names alone (weight 1)."""
     if refs is None:
         return ()
-    if isinstance(refs, (str, bytes)) or not isinstance(refs, Iterable):
+    if not isinstance(refs, (list, tuple)):
         raise InvalidValue("loras", refs, "a list of [name, weight] pairs")
     out = []
     for ref in refs:
@@ -58,19 +98,14 @@ def extract(prompt: str) -> tuple[str, tuple[tuple[str, float], ...]]:
     A1111 writes `<lora:name>` (weight 1), `<lora:name:0.8>`, and `<lora:name:0.8:0.5>` (text
     encoder and UNet weights); the last form uses the first weight for both here.
     """
-    found = []
-    for match in TAG.finditer(prompt):
-        name, weight = match.group(1).strip(), match.group(2)
-        found.append((name, _weight(name, weight if weight not in (None, "") else 1.0)))
-    return TAG.sub("", prompt), tuple(found)
-
-
-def combined(explicit: Iterable[tuple[str, float]], prompt: str) -> tuple[tuple[str, float], ...]:
-    """Every LoRA of a request, one entry per name (a later mention replaces an earlier one)."""
-    merged: dict[str, float] = {}
-    for name, weight in [*explicit, *extract(prompt)[1]]:
-        merged[name] = weight
-    return tuple(merged.items())
+    found, kept, start = [], [], 0
+    for tag in find_tags(prompt):
+        name = tag.name.strip()
+        found.append((name, _weight(name, tag.weight if tag.weight not in (None, "") else 1.0)))
+        kept.append(prompt[start:tag.start])
+        start = tag.end
+    kept.append(prompt[start:])
+    return "".join(kept), tuple(found)
 
 
 @dataclass(frozen=True)
@@ -80,22 +115,58 @@ class LoraFile:
     is_hub: bool
 
 
+def folder_loras(folder: str | Path | None) -> dict[str, Path]:
+    """name -> file for the `.safetensors` files at the top of the folder and one folder down (a file
+    in a sub-folder is also named `sub/name`; the top level wins a shared name). Names are exact, never
+    patterns, and a file or folder whose link leads outside the folder is left out."""
+    if folder is None:
+        return {}
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        return {}
+    real_root = root.resolve()
+    found: dict[str, Path] = {}
+    bases = [root]  # the top level, then the sub-folders found there (one level down)
+    seen = 0
+
+    def inside(path: Path) -> Path | None:
+        real = path.resolve()
+        return real if real.is_relative_to(real_root) else None
+
+    for base in bases:
+        try:
+            entries = sorted(os.scandir(base), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > MAX_FOLDER_ENTRIES:
+                return found
+            path = Path(entry.path)
+            real = inside(path)
+            if real is None or entry.name.startswith("."):
+                continue
+            if base == root and real.is_dir():
+                bases.append(path)
+            elif real.is_file() and path.suffix.lower() == ".safetensors":
+                keys = [path.stem] if base == root else [f"{base.name}/{path.stem}", path.stem]
+                for key in keys:
+                    found.setdefault(key, real)
+    return found
+
+
 def available(folder: str | Path | None) -> list[str]:
     """LoRA names in the folder (top level and one down), sorted."""
-    if folder is None or not Path(folder).expanduser().is_dir():
-        return []
-    root = Path(folder).expanduser()
-    paths = sorted(root.glob("*.safetensors")) + sorted(root.glob("*/*.safetensors"))
-    return sorted({p.stem for p in paths})
+    return sorted(name for name in folder_loras(folder) if "/" not in name)
 
 
 def find(name: str, folder: str | Path | None) -> LoraFile:
     """The file (or hub repo) a LoRA name refers to, or an error listing the LoRAs there are."""
-    if folder is not None:
-        root = Path(folder).expanduser()
-        for candidate in [root / f"{name}.safetensors", *sorted(root.glob(f"*/{name}.safetensors"))]:
-            if candidate.is_file() and candidate.resolve().is_relative_to(root.resolve()):
-                return LoraFile(name, str(candidate.resolve()), False)
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidValue("lora", f"<{len(name)} characters>", f"a LoRA name of at most {MAX_NAME_CHARS} characters")
+    in_folder = folder_loras(folder).get(name)
+    if in_folder is not None:
+        return LoraFile(name, str(in_folder), False)
     path = Path(name).expanduser()
     if path.suffix.lower() == ".safetensors" and path.is_file():
         return LoraFile(path.stem, str(path.resolve()), False)

@@ -21,6 +21,7 @@ from .errors import StudioError
 PARAMETERS_KEY = "parameters"  # A1111's tEXt key, read by A1111, Civitai, ComfyUI and others
 REQUEST_KEY = "studio-request"  # our full request as JSON, for exact regeneration
 MAX_DECODE_PIXELS = 4096 * 4096  # larger pictures are read for their header chunks only
+MAX_CHUNK_CHARS = 64_000  # two prompts at their cap and a parameter line; longer chunks are not read
 
 
 class MetadataError(StudioError):
@@ -44,17 +45,22 @@ def read_png(data: bytes | str | os.PathLike) -> PngMetadata:
             kind = image.format
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MetadataError(f"not a readable image ({type(exc).__name__}: {exc}); upload a PNG") from None
+    too_long = [key for key in (PARAMETERS_KEY, REQUEST_KEY)
+                if isinstance(info.get(key), str) and len(info[key]) > MAX_CHUNK_CHARS]
     text = info.get(PARAMETERS_KEY)
-    text = text if isinstance(text, str) else None
+    text = text if isinstance(text, str) and PARAMETERS_KEY not in too_long else None
     request = None
     raw = info.get(REQUEST_KEY)
-    if isinstance(raw, str):
+    if isinstance(raw, str) and REQUEST_KEY not in too_long:
         try:
             parsed = json.loads(raw)
             request = parsed if isinstance(parsed, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
             request = None
-    if text is None and request is None:
+    if too_long:
+        message = (f"This {kind or 'image'}'s {' and '.join(too_long)} text is longer than {MAX_CHUNK_CHARS} "
+                   "characters: not read.")
+    elif text is None and request is None:
         message = f"This {kind or 'image'} has no generation parameters (no A1111 'parameters' text)."
     elif request is not None:
         message = "Made by studio: the full request is stored, so it can be regenerated exactly."

@@ -171,7 +171,7 @@ def preset_names() -> list[str]:
     return [p.name for p in presets().values()]
 
 
-def _find_preset(name: str) -> ModelPreset | None:
+def find_preset(name: str) -> ModelPreset | None:
     key = naming.fold(name)
     for preset in presets().values():
         if key in (naming.fold(n) for n in (preset.name, *preset.aliases)):
@@ -206,7 +206,7 @@ def _resolve_model(model: str) -> ModelSource:
     """Turn a request's `model` string into a source, or raise an error that lists the choices."""
     if not isinstance(model, str) or not model.strip():
         raise UnknownName("model", model, _model_choices())
-    preset = _find_preset(model)
+    preset = find_preset(model)
     if preset:
         return source_for_preset(preset)
     text = model.strip()
@@ -283,7 +283,7 @@ def find_checkpoint(name: str | None, model_hash: str | None, models_dir: str | 
     or hub id by name, a checkpoint of the models folder by name, else by hash. None if nothing here
     matches."""
     if isinstance(name, str) and name.strip():
-        preset = _find_preset(name)
+        preset = find_preset(name)
         if preset:
             return preset.name
         if naming.is_hub_id(name.strip()):

@@ -7,9 +7,13 @@ very same PNG bytes, metadata included.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import tempfile
 import threading
+import time
+import weakref
 from datetime import date
 from pathlib import Path
 
@@ -20,11 +24,49 @@ from .pnginfo import BATCH_INDEX_KEY
 _NUMBERED = re.compile(r"^(\d{5})-")
 
 
+TEMPORARY_KEEP_S = 24 * 3600  # a temporary folder (--no-outputs) keeps a day of images, never more
+
+
 class OutputFolder:
     def __init__(self, root: str | Path | None):
         self.keep = root is not None  # False: a temporary folder, not meant to be kept
         self.root = Path(root).expanduser().resolve() if root is not None else Path(tempfile.mkdtemp(prefix="studio-"))
         self._lock = threading.Lock()  # numbering is shared by every session's saves
+        if not self.keep:  # removed with the process (or this object), pruned while it runs
+            weakref.finalize(self, shutil.rmtree, str(self.root), True)
+        # Gradio hands out copies from its own cache, named by content; it copies files from the
+        # working folder and the temp folder only. Outputs elsewhere are staged in a temp folder, so
+        # the outputs folder itself is never served by path (names there are guessable).
+        self._servable = any(self.root.is_relative_to(Path(place).resolve())
+                             for place in (os.getcwd(), tempfile.gettempdir()))
+        self._stage: Path | None = None
+
+    def servable(self, path: Path) -> str:
+        """A path of this image Gradio may copy into its cache and serve."""
+        if self._servable:
+            return str(path)
+        with self._lock:
+            if self._stage is None:
+                self._stage = Path(tempfile.mkdtemp(prefix="studio-serve-"))
+                weakref.finalize(self, shutil.rmtree, str(self._stage), True)
+            self._prune(self._stage)
+            staged = self._stage / f"{os.urandom(8).hex()}-{path.name}"
+        shutil.copyfile(path, staged)
+        return str(staged)
+
+    def _prune(self, folder: Path | None = None) -> None:
+        """A temporary folder drops images older than TEMPORARY_KEEP_S (disk stays bounded)."""
+        cutoff = time.time() - TEMPORARY_KEEP_S
+        root = folder or self.root
+        for path in [*root.glob("*.png"), *root.glob("*/*.png")]:
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                pass
+        for sub in root.iterdir():
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
 
     def _next_number(self, folder: Path) -> int:
         numbers = [int(m.group(1)) for p in folder.glob("*.png") if (m := _NUMBERED.match(p.name))]
@@ -35,6 +77,8 @@ class OutputFolder:
         folder = self.root / date.today().isoformat()
         paths = []
         with self._lock:
+            if not self.keep:
+                self._prune()
             folder.mkdir(parents=True, exist_ok=True)
             number = self._next_number(folder)
             record = result.request.record()

@@ -108,6 +108,22 @@ def _model(found: dict[str, Any], model_hash: Any, models_dir: Any, allow_pickle
     return resolve_model(match)
 
 
+def checked_settings(found: Any, table: FieldTable = TABLE) -> tuple[dict[str, Any], list[str]]:
+    """Settings from anywhere (a page's JSON, say) as a request would accept them, with notes for
+    what was left out."""
+    notes: list[str] = []
+    if not isinstance(found, dict):
+        return {}, ["the settings are not a JSON object: nothing was used"]
+    source = None
+    if isinstance(found.get("model"), str):
+        try:
+            source = resolve_model(found["model"])
+        except StudioError as exc:
+            notes.append(f"{exc} (left as it is in the form)")
+            found = {k: v for k, v in found.items() if k != "model"}
+    return _checked(dict(found), source, table, notes), notes
+
+
 def _checked(found: dict[str, Any], source: ModelSource | None, table: FieldTable, notes: list[str]) -> dict:
     """Each value as a request would accept it; the others are left out with a note."""
     context = Context(source or ModelSource("the image's model", "hub", "the image's model", None))

@@ -65,8 +65,8 @@ _RE_ATTENTION = re.compile(
     re.X,
 )
 _BREAK = None  # the weight slot of a BREAK marker: no number, so (x:-1) cannot be mistaken for one
-_RE_BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
-_RE_PROMPT_EDITING = re.compile(r"\[[^\[\]]*:[^\[\]]*\]|\[[^\[\]]*\|[^\[\]]*\]")
+_RE_BREAK_WORD = re.compile(r"\bBREAK\b")
+MAX_NESTING = 32  # brackets opened inside this many others are text: weights past 1.1**32 mean nothing
 _RE_COMPEL_LOOKING = re.compile(r"\)[+-]*\d*\.?\d+|\w(\+\+|--)|\.(blend|and|swap)\(")
 _RE_A1111_LOOKING = re.compile(r"\([^()]*:\s*[+-]?[.\d]+\s*\)|\[[^\[\]]+\]|\bBREAK\b")
 
@@ -85,6 +85,7 @@ def _a1111_attention(text: str, warn: Callable[[str], None]) -> list[list]:
     res: list[list] = []
     round_brackets: list[tuple[int, int]] = []  # (index into res, position in text)
     square_brackets: list[tuple[int, int]] = []
+    too_deep = {"(": 0, "[": 0}  # brackets past MAX_NESTING still open, kept as text with their closers
 
     def multiply_range(start: int, multiplier: float) -> None:
         for p in range(start, len(res)):
@@ -93,7 +94,18 @@ def _a1111_attention(text: str, warn: Callable[[str], None]) -> list[list]:
 
     for m in _RE_ATTENTION.finditer(text):
         token, weight, where = m.group(0), m.group(1), m.start()
-        if token.startswith("\\"):
+        opener = {")": "(", "]": "["}.get(token[-1]) if token.endswith((")", "]")) and not token.startswith("\\") else None
+        if token in ("(", "[") and (too_deep[token] or len(round_brackets) + len(square_brackets) >= MAX_NESTING):
+            # Every weight applies to every fragment inside it: the cost grows with the depth. Past
+            # MAX_NESTING a bracket is text (and so is its closer), which keeps parsing linear.
+            if not any(too_deep.values()):
+                warn(f"brackets nested deeper than {MAX_NESTING} at position {where}: kept as text")
+            too_deep[token] += 1
+            res.append([token, 1.0])
+        elif opener and too_deep[opener]:
+            too_deep[opener] -= 1
+            res.append([token, 1.0])
+        elif token.startswith("\\"):
             res.append([token[1:], 1.0])
         elif token == "(":
             round_brackets.append((len(res), where))
@@ -119,7 +131,7 @@ def _a1111_attention(text: str, warn: Callable[[str], None]) -> list[list]:
                 warn(f"':' at position {where} is not followed by a weight and ')': kept as text")
             elif weight is not None:
                 warn(f"'{token.strip()}' at position {where} is outside brackets: kept as text")
-            for i, part in enumerate(_RE_BREAK.split(token)):
+            for i, part in enumerate(split_break(token)):
                 if i > 0:
                     res.append(["BREAK", _BREAK])
                 res.append([part, 1.0])
@@ -131,21 +143,49 @@ def _a1111_attention(text: str, warn: Callable[[str], None]) -> list[list]:
         multiply_range(pos, 1 / 1.1)
     if not res:
         res = [["", 1.0]]
-    i = 0  # merge runs of equal weight, as A1111 does
-    while i + 1 < len(res):
-        if res[i][1] == res[i + 1][1] and res[i][1] is not _BREAK:
-            res[i][0] += res[i + 1][0]
-            res.pop(i + 1)
+    merged: list[list] = []  # runs of equal weight joined, as A1111 does (in one pass, not pop by pop)
+    for piece, weight in res:
+        if merged and weight is not _BREAK and merged[-1][1] == weight:
+            merged[-1][0].append(piece)
         else:
-            i += 1
-    return res
+            merged.append([[piece], weight])
+    return [["".join(pieces), weight] for pieces, weight in merged]
+
+
+def split_break(token: str) -> list[str]:
+    """`token` split at each word BREAK, the whitespace around it removed: A1111's
+    `re.split(r"\s*\bBREAK\b\s*", token)`, in linear time (that regex backtracks quadratically over
+    runs of whitespace: 32 000 spaces took 16 s)."""
+    parts, start = [], 0
+    for m in _RE_BREAK_WORD.finditer(token):
+        parts.append(token[start:m.start()].rstrip())
+        start = m.end()
+        while start < len(token) and token[start].isspace():
+            start += 1
+    parts.append(token[start:])
+    return parts
+
+
+def prompt_editing(text: str) -> list[tuple[int, str]]:
+    """(position, text) of each `[a:b]` / `[a|b]` (A1111's prompt editing and alternation): innermost
+    square brackets holding ':' or '|', found in one pass."""
+    found, open_at = [], -1
+    for i, c in enumerate(text):
+        if c == "[":
+            open_at = i
+        elif c == "]" and open_at >= 0:
+            inner = text[open_at + 1:i]
+            if ":" in inner or "|" in inner:
+                found.append((open_at, text[open_at:i + 1]))
+            open_at = -1
+    return found
 
 
 def parse_a1111(text: str) -> ParsedPrompt:
     """A1111 syntax: (x) x1.1, ((x)) x1.21, [x] /1.1, (x:1.3), \\( literal, BREAK = new chunk."""
     warnings: list[str] = []
-    for m in _RE_PROMPT_EDITING.finditer(text):
-        warnings.append(f"'{m.group(0)}' at position {m.start()} looks like A1111 prompt editing or "
+    for where, edited in prompt_editing(text):
+        warnings.append(f"'{edited}' at position {where} looks like A1111 prompt editing or "
                         "alternation, which is not supported: read as weighted text")
     if _RE_COMPEL_LOOKING.search(text):
         warnings.append("this looks like compel syntax (word++, (words)1.3, .blend(), .and()); in A1111 "
@@ -160,7 +200,9 @@ def parse_a1111(text: str) -> ParsedPrompt:
     return ParsedPrompt(A1111, Conjunction(prompts, [1.0] * len(prompts)), tuple(warnings))
 
 
-COMPEL_MAX_CHARS = 10_000  # compel's pyparsing grammar takes ~0.15 ms a character: a bound on one parse
+# compel's pyparsing grammar takes 0.1-0.4 ms a character (adversarial brackets and colons the most):
+# longer prompts are read as plain text, which bounds one parse to well under a second.
+COMPEL_MAX_CHARS = 2_000
 
 
 def parse_compel(text: str) -> ParsedPrompt:

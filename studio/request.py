@@ -18,7 +18,7 @@ from .errors import InvalidValue
 from .families import family
 from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, TABLE, Context, FieldTable
 from .models import ModelSource, resolve_model
-from .tasks import TASKS
+from .tasks import TASKS, plan_passes
 from .validation import int_in_range
 
 __all__ = ["GenerationRequest", "request_class", "DEFAULT_MODEL", "MAX_SEED"]
@@ -115,6 +115,13 @@ class RequestBase:
     @property
     def sampler_choice(self) -> samplers.SamplerChoice:
         return samplers.resolve(self.sampler, self.schedule)
+
+    def cost(self) -> float:
+        """What this request asks of the device, in megapixel-steps: each pass's pixels x the steps it
+        runs x the batch (hires fix adds its larger pass). A 512 px SD 1.5 image at 25 steps is 6.6."""
+        sizes = [(self.width, self.height)] + ([self.hires_size] if self.hires else [])
+        steps = plan_passes(self)
+        return self.batch_size * sum(n * w * h for n, (w, h) in zip(steps, sizes)) / 1e6
 
     @property
     def hires_size(self) -> tuple[int, int]:

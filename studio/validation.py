@@ -4,12 +4,12 @@ or raise an error naming the field, the value and what is allowed. Pure function
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from . import naming
 from .errors import InvalidValue, UnknownName
 
-MAX_PROMPT_CHARS = 50_000
+MAX_PROMPT_CHARS = 10_000  # about 35 chunks of 75 tokens: far past any prompt, and bounded work
 MAX_INPUT_PIXELS = 4096 * 4096  # an init image or mask larger than this is refused before any work
 MAX_NAMES = 32  # e.g. styles in one request: more is no prompt anyone writes
 _CONTROL = frozenset(chr(c) for c in [*range(32), 127]) - {"\t", "\n", "\r"}
@@ -65,9 +65,9 @@ def names(field: str, value: Any, choices: Sequence[str], limit: int = MAX_NAMES
     """A list of names from `choices`, in the order given (a style may be applied twice)."""
     if value is None:
         return ()
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if not isinstance(value, (list, tuple)):
         raise InvalidValue(field, value, "a list of names: " + ", ".join(choices))
-    items = list(value) if not isinstance(value, (list, tuple)) else value
+    items = value
     if len(items) > limit:
         raise InvalidValue(field, f"<{len(items)} names>", f"at most {limit} names")
     return tuple(choice(field, item, choices) for item in items)
@@ -80,11 +80,12 @@ def text(field: str, value: Any) -> str:
         raise InvalidValue(field, value, "text")
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidValue(field, f"<{len(value)} characters>", f"at most {MAX_PROMPT_CHARS} characters")
-    bad = next((c for c in value if c in _CONTROL), None)
+    bad = next((c for c in value if c in _CONTROL or "\ud800" <= c <= "\udfff"), None)
     if bad is not None:
-        # They cannot be stored in a PNG text chunk, and no tokenizer gives them a meaning.
+        # They cannot be stored in a PNG text chunk (nor encoded as UTF-8, for a lone surrogate), and
+        # no tokenizer gives them a meaning.
         raise InvalidValue(field, f"<text with control character U+{ord(bad):04X}>",
-                           "text without control characters (tab and newlines are fine)")
+                           "text without control characters or lone surrogates (tab and newlines are fine)")
     return value
 
 

@@ -248,3 +248,18 @@ def test_a_huge_parameter_line_is_read_in_linear_time():
     for line in ("A" * 200_000, "a b " * 50_000, "x" * 100_000 + ": " + "y" * 100_000):
         param_pairs(line)
     assert time.perf_counter() - start < 2  # A1111's regex needs minutes here
+
+
+@given(st.text(alphabet=st.sampled_from(list("<lora:>ab1.:LORA ")), max_size=60))
+@fuzz
+def test_the_linear_lora_scanner_equals_a1111s_tag_regex(text):
+    assert [(t.start, t.end, t.name, t.weight) for t in loras.find_tags(text)] == [
+        (m.start(), m.end(), m.group(1), m.group(2)) for m in loras.TAG.finditer(text)]
+
+
+@given(st.text(alphabet=st.sampled_from(list(" \t\nBREAKab")), max_size=60))
+@fuzz
+def test_the_linear_break_split_equals_a1111s_regex(text):
+    import re
+
+    assert prompts.split_break(text) == re.split(r"\s*\bBREAK\b\s*", text, flags=re.S)

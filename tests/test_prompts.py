@@ -289,7 +289,11 @@ def test_odd_prompts_warn_in_the_result_and_never_crash(studio):
 @given(st.text(max_size=120))
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_random_prompts_encode(studio, text):
-    view = studio.describe_prompt(text, "tiny")
+    try:
+        view = studio.describe_prompt(text, "tiny")
+    except InvalidValue as exc:  # control characters and lone surrogates are refused, by name
+        assert str(exc).startswith("prompt: ")
+        return
     assert view.chunk_tokens and all(0 <= n <= CHUNK_TOKENS for n in view.chunk_tokens)
     for syntax in prompts.syntax_names():
         families.family("sd15").prompt_encoder(studio.load("tiny").pipe).encode(parse(text, syntax))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import urllib.error
 import urllib.request
 
@@ -47,16 +48,33 @@ def test_a_model_path_outside_the_folders_is_refused(shared_studio, folders, whe
     path = {"outside": elsewhere / "outside", "dotdot": models / ".." / "elsewhere" / "outside",
             "symlink": models / "escape"}[where]
     loads = shared_studio.load_count
-    with pytest.raises(InvalidValue, match=r"model: .* a file inside .*models.*\(this studio is shared"):
+    with pytest.raises(InvalidValue, match=r"model: .* a file in this studio's models or loras folder \(it is shared"):
         shared_studio.run(tiny_request(model=str(path)))
     assert shared_studio.load_count == loads  # refused before anything was opened
 
 
 def test_a_lora_path_outside_the_folders_is_refused(shared_studio, folders):
     _, _, elsewhere = folders
-    with pytest.raises(InvalidValue, match="lora: .*stray.safetensors.* a file inside"):
+    with pytest.raises(InvalidValue, match="lora: .*stray.safetensors.* a file in this studio's models or loras"):
         shared_studio.run(tiny_request(loras=[(str(elsewhere / "stray.safetensors"), 1.0)]))
     assert shared_studio.run(tiny_request()).images  # and the studio keeps working
+
+
+def test_refusals_tell_nothing_about_this_machines_files(shared_studio, folders):
+    """Whether a path exists, and where the studio's folders are, is not in the answer."""
+    from studio.engine.paths import check_model_name
+
+    models, _, _ = folders
+    answers = []
+    for path in ("/etc", "/nonexistent", "/etc/passwd", str(models / ".." / ".."), "~/.ssh/id_rsa"):
+        with pytest.raises(InvalidValue) as refused:
+            check_model_name(path, shared_studio.config.allowed_roots)
+        answer = str(refused.value).replace(repr(path), "PATH")  # the value as typed, then the rule
+        assert str(models) not in answer and str(models.parent) not in answer
+        answers.append(answer)
+    assert len(set(answers)) == 1
+    check_model_name("tiny", shared_studio.config.allowed_roots)  # presets and hub ids pass
+    check_model_name("someone/model", shared_studio.config.allowed_roots)
 
 
 def test_a_local_python_studio_opens_any_path(folders):
@@ -93,13 +111,18 @@ def test_files_outside_the_outputs_are_not_served(served, target):
     assert fetch(f"{served.url}gradio_api/file={target}") in (400, 403, 404)
 
 
-def test_outputs_are_served(served):
+def test_results_are_served_as_copies_and_the_outputs_folder_is_not_served_by_path(served):
+    """Output names (date / number / seed) are guessable: the folder is never served; the caller gets
+    Gradio's copy, whose folder is named by the file's content."""
     from gradio_client import Client
 
-    images, *_ = Client(served.url, verbose=False).predict(prompt="served", model="tiny", steps=1, width=64,
-                                                            height=64, api_name="/generate")
+    images, *_ = Client(served.url, verbose=False, download_files=False).predict(
+        prompt="served", model="tiny", steps=1, width=64, height=64, api_name="/generate")
+    copy = images[0]["image"]["path"]  # where the server keeps the copy it hands out
     saved = next(served.outputs.glob("*/*.png"))
-    assert fetch(f"{served.url}gradio_api/file={saved}") == 200
+    assert Path(copy).read_bytes() == saved.read_bytes() and Path(copy).parent != saved.parent
+    assert fetch(f"{served.url}gradio_api/file={copy}") == 200
+    assert fetch(f"{served.url}gradio_api/file={saved}") in (400, 403, 404)
 
 
 def test_share_without_auth_warns(monkeypatch, caplog):
@@ -108,4 +131,5 @@ def test_share_without_auth_warns(monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="studio"):
         app.main(["--model", "tiny", "--share", "--no-outputs"])
     assert "--share without --auth" in caplog.text and launched["share"] is True
-    assert launched["allowed_paths"] and len(launched["allowed_paths"]) == 1  # the outputs folder only
+    assert not launched.get("allowed_paths")  # nothing is served by path, the outputs folder included
+    assert launched["enable_monitoring"] is False  # a shared studio does not publish its traffic

@@ -49,6 +49,12 @@ class Job:
         return self._finished.is_set()
 
     def __iter__(self) -> Iterator[Event]:
+        return self.events()
+
+    def events(self, idle_s: float | None = None) -> Iterator[Event | None]:
+        """The job's events; with `idle_s`, also None after every `idle_s` seconds without one (a
+        heartbeat: a reader that yields on it gives its own caller a chance to stop it, as Gradio
+        does when a client has gone away while the model loads or a long step runs)."""
         if self._started:
             raise RuntimeError("a Job can be iterated once")
         self._started = True
@@ -69,7 +75,11 @@ class Job:
         try:
             done = False
             while not done:
-                batch = [events.get()]
+                try:
+                    batch = [events.get(timeout=idle_s)]
+                except queue.Empty:
+                    yield None
+                    continue
                 while True:  # take whatever else is already waiting
                     try:
                         batch.append(events.get_nowait())

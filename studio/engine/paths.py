@@ -1,13 +1,42 @@
 """The path policy of a shared studio: requests may open model and LoRA files only inside the
-allowed folders (`StudioConfig.allowed_roots`; None = any path, as a local user expects)."""
+allowed folders (`StudioConfig.allowed_roots`; None = any path, as a local user expects).
+
+A path outside them is refused before the file system is asked anything (so the answer does not
+tell whether a path exists), with a message that names no folder of this machine.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import loras
+from .. import loras, naming
 from ..errors import InvalidValue
+from ..models import find_preset
+
+SHARED_ONLY = "a preset, a Hub id (owner/name) or a file in this studio's models or loras folder (it is shared: " \
+              "other paths are refused)"
+
+
+def _inside(path: str, roots: tuple[Path, ...]) -> bool:
+    """Lexically first (no file-system access), then with links resolved: no way out through either."""
+    plain = Path(os.path.abspath(os.path.expanduser(path)))
+    if not any(plain.is_relative_to(root) for root in roots):
+        return False
+    return any(Path(plain).resolve().is_relative_to(root) for root in roots)
+
+
+def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None) -> None:
+    """A shared studio's `model` is a preset, a hub id or a path inside its folders, checked before
+    the model string is resolved (resolving touches the file system)."""
+    if allowed_roots is None or not isinstance(model, str) or not model.strip():
+        return
+    text = model.strip()
+    if find_preset(text) or (naming.is_hub_id(text) and not os.path.isabs(text) and not text.startswith(".")):
+        return
+    if not _inside(text, allowed_roots):
+        raise InvalidValue("model", model, SHARED_ONLY)  # the shown value is cut at 80 characters
 
 
 def check_paths(request: Any, lora_names: Sequence[tuple[str, float]], allowed_roots: tuple[Path, ...] | None,
@@ -16,15 +45,10 @@ def check_paths(request: Any, lora_names: Sequence[tuple[str, float]], allowed_r
     before anything is opened. Symlinks and `..` are resolved first: there is no way out."""
     if allowed_roots is None:
         return
-    named = []
-    if request.source.kind in ("folder", "single_file"):
-        named.append(("model", request.model, request.source.ref))
+    check_model_name(request.model, allowed_roots)
+    in_folder = loras.folder_loras(loras_dir)
     for name, _ in lora_names:
-        file = loras.find(name, loras_dir)
-        if not file.is_hub:
-            named.append(("lora", name, file.ref))
-    for field, value, path in named:
-        resolved = Path(path).resolve()
-        if not any(resolved.is_relative_to(root) for root in allowed_roots):
-            raise InvalidValue(field, value, "a file inside " + " or ".join(map(str, allowed_roots))
-                               + " (this studio is shared: other paths are refused)")
+        if name in in_folder or naming.is_hub_id(name):
+            continue
+        if not _inside(name, allowed_roots):
+            raise InvalidValue("lora", name, SHARED_ONLY)

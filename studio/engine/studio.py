@@ -18,7 +18,7 @@ import gc
 import logging
 from typing import Any, Callable
 
-from .. import loading, loras, prompts
+from .. import loading, loras, prompts, validation
 from ..cache import LRUCache
 from ..config import StudioConfig
 from ..devices import DeviceChoice, free_device_memory, pick_device
@@ -96,6 +96,7 @@ class Studio:
         Token counts need the model's tokenizer; they are None while that model is not loaded
         (describing a prompt never starts a load).
         """
+        prompt = validation.text("prompt", prompt)  # the request's caps, before any parsing
         parsed = prompts.parse(loras.extract(prompt)[0], syntax)
         counts = None
         try:

@@ -120,14 +120,11 @@ def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs,
             raise as_gradio_error(exc) from None
         previews.sweep()
         shown: Path | None = None
-        view = RunView()
         for view in run_click(studio, outputs, jobs, lambda run: session_of(request, run), settings, table=table):
             if "preview" in view.changed:
                 previous, shown = shown, previews.write(view.preview)
                 if previous is not None:  # Gradio copied it when it was sent
                     previous.unlink(missing_ok=True)
-            yield _outputs(view, shown)
-        if not view.changed:  # nothing ran (every batch was stopped before it started)
             yield _outputs(view, shown)
 
     generate.__signature__ = api_signature(table)  # type: ignore[attr-defined]

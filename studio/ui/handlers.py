@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from .. import loras, models
+from .. import loras, models, validation
 from ..engine import Studio
 from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
@@ -119,7 +119,7 @@ def make_parse_prompt(studio: Studio) -> Callable[..., dict]:
     def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default) -> dict:
         """Fragments with their final weights, tokens in each 75-token chunk, and warnings."""
         try:
-            view = studio.describe_prompt(prompt or "", model, prompt_syntax)
+            view = studio.describe_prompt(prompt or "", validation.text("model", model), prompt_syntax)
         except StudioError as exc:
             raise as_gradio_error(exc) from None
         return {
@@ -133,8 +133,10 @@ def make_parse_prompt(studio: Studio) -> Callable[..., dict]:
 
 def token_counter(view: dict | None) -> str:
     """A1111's counter: tokens used in each 75-token chunk of the prompt."""
-    counts = (view or {}).get("chunk_tokens")
-    warnings = len((view or {}).get("warnings") or [])
+    view = view if isinstance(view, dict) else {}
+    counts = view.get("chunk_tokens")
+    counts = counts if isinstance(counts, list) and all(isinstance(c, int) for c in counts) else None
+    warnings = len(view.get("warnings") or []) if isinstance(view.get("warnings"), list) else 0
     note = f" · ⚠ {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
     if counts is None:
         return f"Tokens: counted once the model is loaded{note}"

@@ -23,7 +23,9 @@ from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
 from . import handlers, restore
 from .api import make_generate_api
+from .bounded import BoundedImageEditor
 from .hosting import on_gpu
+from .runs import reported
 from .sessions import SessionJobs
 from .warmup import Warmup
 from .widgets import Form
@@ -39,6 +41,8 @@ class PageOptions:
     queue_size: int = 16
     preview_method: str = "auto"  # the Live preview control's starting value
     gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may hold
+    # Gradio's cache (uploads, result copies): every hour, files older than a day are deleted.
+    delete_cache: tuple[int, int] | None = (3600, 24 * 3600)
 
 
 def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None,
@@ -60,7 +64,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     def choices() -> list[tuple[str, str]]:
         return handlers.model_choices(studio, config.models_dir, config.allow_pickle)
 
-    with gr.Blocks(title="studio") as demo:
+    with gr.Blocks(title="studio", delete_cache=options.delete_cache) as demo:
         gr.Markdown("# studio")
         notice = gr.Markdown(warmup.notice, elem_id="notice")
         with gr.Row():
@@ -86,7 +90,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                     with gr.Tab("Image to image", id="img2img", elem_id="tab-img2img") as tab_img2img:
                         init_image = w("init_image")
                     with gr.Tab("Inpaint", id="inpaint", elem_id="tab-inpaint") as tab_inpaint:
-                        editor = gr.ImageEditor(
+                        editor = BoundedImageEditor(
                             type="pil", label="Load a picture, then paint over what to repaint", height=420,
                             sources=["upload", "clipboard"], transforms=[], layers=False, elem_id="inpaint-editor",
                             format="png",  # lossless: pixels outside the mask must stay the picture's own
@@ -164,7 +168,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                  "history": history}
         event = gr.on(
             triggers=[run.click, prompt.submit],
-            fn=on_gpu(handlers.make_generate(studio, outputs, jobs, form, editor, shown), options.gpu_duration_s),
+            fn=on_gpu(reported(handlers.make_generate(studio, outputs, jobs, form, editor, shown)), options.gpu_duration_s),
             inputs={*form.components.values(), editor, history},
             outputs=list(shown.values()),
             api_name="page_generate",
@@ -173,16 +177,17 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             concurrency_id=GPU_SLOT,
             concurrency_limit=1,
         )
-        gr.api(on_gpu(make_generate_api(studio, outputs, jobs, table), options.gpu_duration_s), api_name="generate",
-               concurrency_id=GPU_SLOT, concurrency_limit=1)
-        # Stop cancels this session's own jobs (and the event's stream); it never waits for the GPU slot.
-        stop.click(handlers.make_stop(jobs), outputs=status, cancels=[event], api_name="stop",
+        api_event = gr.api(on_gpu(reported(make_generate_api(studio, outputs, jobs, table)), options.gpu_duration_s),
+                           api_name="generate", concurrency_id=GPU_SLOT, concurrency_limit=1)
+        # Stop cancels this session's own jobs (and their streams); it never waits for the GPU slot.
+        # gradio_client's job.cancel() goes through it too (it calls the event that cancels its job).
+        stop.click(reported(handlers.make_stop(jobs)), outputs=status, cancels=[event, api_event], api_name="stop",
                    concurrency_limit=None, show_progress="hidden")
-        event.then(handlers.history_view, inputs=history, outputs=history_gallery, **PRIVATE)
+        event.then(reported(handlers.history_view), inputs=history, outputs=history_gallery, **PRIVATE)
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
 
         # -- prompt: parsed view and token counter --------------------------------------------------
-        parse_prompt = handlers.make_parse_prompt(studio)
+        parse_prompt = reported(handlers.make_parse_prompt(studio))
         gr.on(
             triggers=[prompt.change, form.components["prompt_syntax"].change, model.change],
             fn=parse_prompt,
@@ -193,12 +198,12 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             **PRIVATE,
         )
         gr.api(parse_prompt, api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
-        parsed.change(handlers.token_counter, inputs=parsed, outputs=counter, **PRIVATE)
+        parsed.change(reported(handlers.token_counter), inputs=parsed, outputs=counter, **PRIVATE)
 
         # -- form helpers ---------------------------------------------------------------------------
         for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint")):
             tab.select(lambda name=name: name, outputs=task, **PRIVATE)
-        add_lora.click(restore.lora_tag, inputs=[prompt, lora_name, lora_weight], outputs=prompt, **PRIVATE)
+        add_lora.click(reported(restore.lora_tag), inputs=[prompt, lora_name, lora_weight], outputs=prompt, **PRIVATE)
         defaults = [form.components[name] for name in handlers.MODEL_DEFAULTS]
 
         def model_defaults(name: str) -> dict:
@@ -209,30 +214,30 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                 return {}
             return {form.components[n]: updates[n] for n in handlers.MODEL_DEFAULTS}
 
-        model.input(model_defaults, inputs=model, outputs=defaults, **PRIVATE)
+        model.input(reported(model_defaults), inputs=model, outputs=defaults, **PRIVATE)
         refresh.click(lambda: (gr.update(choices=choices()), gr.update(choices=handlers.lora_names(config.loras_dir))),
                       outputs=[model, lora_name], **PRIVATE)
-        aspect.input(handlers.aspect_size, inputs=[aspect, model], outputs=[width, height], **PRIVATE)
+        aspect.input(reported(handlers.aspect_size), inputs=[aspect, model], outputs=[width, height], **PRIVATE)
         swap.click(lambda w_, h_: (h_, w_), inputs=[width, height], outputs=[width, height], **PRIVATE)
         random_seed.click(lambda: -1, outputs=seed, **PRIVATE)
         reuse_seed.click(lambda used, current: current if used is None else used, inputs=[seed_used, seed],
                          outputs=seed, **PRIVATE)
-        gallery.select(handlers.selected_infotext, inputs=gallery, outputs=[infotext, picked], **PRIVATE)
-        to_img2img.click(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="img2img"), "img2img"),
+        gallery.select(reported(handlers.selected_infotext), inputs=gallery, outputs=[infotext, picked], **PRIVATE)
+        to_img2img.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="img2img"), "img2img")),
                          inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE)
-        to_inpaint.click(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint"),
+        to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
                          inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE)
 
         # -- history and PNG Info send every setting back to the form ---------------------------------
         png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table)
         restore_history = restore.make_restore(form, tabs, history_note, png_info)
         send_to_form = restore.make_send(form, tabs, png_note)
-        history_gallery.select(handlers.selected_infotext, inputs=history_gallery,
+        history_gallery.select(reported(handlers.selected_infotext), inputs=history_gallery,
                                outputs=[history_text, history_pick], **PRIVATE)
-        restore_button.click(restore_history, inputs=history_pick,
+        restore_button.click(reported(restore_history), inputs=history_pick,
                              outputs=restore.restorable_outputs(form, tabs, history_note), **PRIVATE)
-        png_file.change(png_info, inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
-        send.click(send_to_form, inputs=png_fields, outputs=restore.restorable_outputs(form, tabs, png_note),
+        png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
+        send.click(reported(send_to_form), inputs=png_fields, outputs=restore.restorable_outputs(form, tabs, png_note),
                    **PRIVATE)
 
         # -- start-up: loaded markers, and the warm-up's fallback notice ------------------------------
@@ -248,7 +253,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             updates = handlers.model_form_updates(warmup.model)
             return {notice: warmup.notice, timer: done, **{form.components[n]: updates[n] for n in preset_fields}}
 
-        timer.tick(poll, outputs=[notice, timer, *(form.components[n] for n in preset_fields)], **PRIVATE)
+        timer.tick(reported(poll), outputs=[notice, timer, *(form.components[n] for n in preset_fields)], **PRIVATE)
     demo.queue(max_size=options.queue_size, default_concurrency_limit=1)
     # The parts tests and tools reach for: the widgets by field name, and the restore handlers.
     demo.studio_parts = SimpleNamespace(form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,

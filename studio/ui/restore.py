@@ -11,12 +11,12 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from .. import loras
+from .. import loras, validation
 from ..errors import StudioError
 from ..fields import TABLE, FieldTable
 from ..metadata import MetadataError, read_png
 from ..models import resolve_model
-from ..pnginfo import recall
+from ..pnginfo import checked_settings, recall
 from .runs import as_gradio_error
 from .widgets import Form
 
@@ -54,19 +54,25 @@ def lora_tag(prompt: str, name: str | None, weight: float) -> str:
     extra-networks cards do."""
     if not name:
         raise gr.Error("Pick a LoRA first.", print_exception=False)
+    text = validation.text("prompt", prompt)
+    name = validation.text("lora", name)
+    if len(name) > loras.MAX_NAME_CHARS or ">" in name or ":" in name:
+        raise gr.Error(f"lora: {name[:40]!r} is not a LoRA name", print_exception=False)
+    weight = validation.float_in_range("lora weight", weight, *loras.WEIGHT_RANGE)
     tag = f"<lora:{name}:{weight:g}>"
-    text = prompt or ""
-    for match in loras.TAG.finditer(text):
-        if match.group(1).strip() == name:
-            return text[:match.start()] + tag + text[match.end():]
+    for found in loras.find_tags(text):
+        if found.name.strip() == name:
+            return text[:found.start] + tag + text[found.end:]
     return f"{text.rstrip()} {tag}".strip()
 
 
 def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdown) -> dict:
     """Updates that put a PNG's settings in the form; fields it does not hold are left alone."""
-    fields = dict((found or {}).get("fields") or {})
+    found = found if isinstance(found, dict) else {}
+    # The settings come from the page (a JSON component anyone can send): checked as a request would.
+    fields, problems = checked_settings(found.get("fields") or {}, form.table)
     if not fields:
-        return {note: NOTHING_LOADED if not found else (found.get("message") or NOTHING_LOADED)}
+        return {note: found.get("message") if isinstance(found.get("message"), str) else NOTHING_LOADED}
     if fields.get("loras"):
         fields["prompt"] = prompt_with_loras(fields.get("prompt", ""), fields.pop("loras"))
     values: dict[str, dict] = {name: {"value": value} for name, value in fields.items() if name in form.components}
@@ -81,7 +87,8 @@ def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdow
     updates: dict[Any, Any] = {form.components[name]: gr.update(**change) for name, change in values.items()}
     if fields.get("task") in ("txt2img", "img2img", "inpaint"):
         updates[tabs] = gr.Tabs(selected=fields["task"])
-    lines = [(found or {}).get("message", "")] + [f"- {n}" for n in (found or {}).get("notes", [])]
+    notes = [n for n in found.get("notes") or [] if isinstance(n, str)] + problems
+    lines = [found.get("message") if isinstance(found.get("message"), str) else ""] + [f"- {n}" for n in notes]
     updates[note] = "\n".join(line for line in lines if line)
     return updates
 

@@ -7,6 +7,8 @@ with metadata, and every step of the way is reported as a `RunView` of what the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -14,7 +16,8 @@ from typing import Any, Callable, Iterator, Mapping
 import gradio as gr
 
 from ..engine import Studio
-from ..errors import StudioError
+from ..engine.paths import check_model_name
+from ..errors import InvalidValue, StudioError
 from ..events import Cancelled, Preview, Progress, Result, Status
 from ..outputs import OutputFolder
 from ..fields import TABLE, FieldTable
@@ -23,10 +26,41 @@ from .sessions import Run, SessionJobs
 
 log = logging.getLogger("studio")
 HISTORY_LIMIT = 200  # images a session's history keeps (paths only: a few KB)
+HEARTBEAT_S = 1.0  # a handler yields at least this often, so a cancel or a gone client always lands
 
 
 def as_gradio_error(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), print_exception=False)
+
+
+def reported(fn: Callable) -> Callable:
+    """An event handler whose every failure reaches the caller as a message: the studio's own errors
+    as they are, anything else named by its type (and logged with its traceback). Gradio would
+    answer those with a null error."""
+    def message(exc: Exception) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, StudioError):
+            return as_gradio_error(exc)
+        log.exception("%s failed", getattr(fn, "__name__", "a handler"))
+        return gr.Error(f"{type(exc).__name__}: {str(exc)[:200] or 'failed'}", print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise message(exc) from None
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise message(exc) from None
+    return call
 
 
 def status_line(event: Progress, batch: int = 0, batches: int = 1) -> str:
@@ -60,12 +94,24 @@ def build_requests(settings: Mapping[str, Any], table: FieldTable = TABLE) -> li
     return request_class(table).from_settings(settings).batches(settings.get("batch_count") or 1)
 
 
+def check_cost(plan: list[Any], cap: float | None) -> None:
+    """Refuse a click that asks more of the device than this studio allows, before it runs."""
+    cost = sum(request.cost() for request in plan)
+    if cap is not None and cost > cap:
+        raise InvalidValue("cost", f"{cost:.0f} megapixel-steps",
+                           f"at most {cap:g} per Generate on this studio (--max-cost; width x height x steps x "
+                           "batch size x batch count, hires pass included): fewer steps, a smaller size or batch")
+
+
 def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session: Callable[[Run], str],
               settings: Mapping[str, Any], history: list[str] | None = None,
               progress: Callable[..., None] | None = None, table: FieldTable = TABLE) -> Iterator[RunView]:
     """Run a click's batches one after another, yielding the view after each event."""
     try:
+        # A shared studio refuses paths outside its folders before the model string touches the disk.
+        check_model_name(settings.get("model"), studio.config.allowed_roots)
         plan = build_requests(settings, table)
+        check_cost(plan, studio.config.max_cost)
     except StudioError as exc:
         raise as_gradio_error(exc) from None
     view = RunView(history=list(history or []))
@@ -76,15 +122,21 @@ def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session:
         return view
 
     with jobs.running(session(run), run):
+        # Hand control back once before any work: a request cancelled while it waited in the queue
+        # (Stop, a client's cancel, a closed tab) is stopped here, before its first step.
+        view.status = "Starting"
+        yield changed("status")
         for n, batch in enumerate(plan):
             if run.cancelled:
                 break
             job = studio.generate(batch)
             run.start(job)
-            events = iter(job)
+            events = job.events(idle_s=HEARTBEAT_S)
             try:
                 for event in events:
-                    if isinstance(event, Status):
+                    if event is None:  # nothing new for a while: a heartbeat
+                        yield changed()
+                    elif isinstance(event, Status):
                         if progress:
                             progress(0, desc=event.message)
                         view.status = event.message
@@ -104,7 +156,7 @@ def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session:
                         view.status = f"Stopped at step {event.step}/{event.total}."
                         yield changed("status")
                     elif isinstance(event, Result):
-                        paths = [str(p) for p in outputs.save(event)]  # PNGs with metadata
+                        paths = [outputs.servable(p) for p in outputs.save(event)]  # PNGs with metadata
                         view.images += paths
                         view.history = (paths[::-1] + view.history)[:HISTORY_LIMIT]  # newest first
                         if n == 0:

@@ -93,7 +93,9 @@ class SessionJobs:
             when, message = self._stopped.get(session, (0.0, ""))
             recent = time.monotonic() - when < STOP_MEMORY_S
         if runs:
-            return " ".join(run.stopped_message() for run in runs)
+            return " ".join(run.stopped_message() if run.finished.is_set() else
+                            f"Stopping: the current step is still running (asked {wait_s:g}s ago); it ends there."
+                            for run in runs)
         # Nothing running now: Gradio's own cancel (or a closed connection) may have just ended it.
         return message if recent and message else "Nothing to stop."
 

@@ -13,6 +13,7 @@ import gradio as gr
 
 from ..fields import FROM_MODEL, Field, FieldTable
 from ..models import ModelSource
+from .bounded import BoundedImage
 
 
 def _common(field: Field) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def _dropdown(field: Field, value: Any, source: ModelSource) -> gr.Dropdown:
 
 
 def _image(field: Field, value: Any, source: ModelSource) -> gr.Image:
-    return gr.Image(type="pil", sources=["upload", "clipboard"], **_common(field))
+    return BoundedImage(type="pil", sources=["upload", "clipboard"], **_common(field))
 
 
 WIDGETS: dict[str, Callable[[Field, Any, ModelSource], gr.components.Component]] = {

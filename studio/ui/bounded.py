@@ -1,0 +1,101 @@
+"""Gradio's image inputs with bounds: nothing a visitor sends is decoded, or kept, beyond them.
+
+`gr.Image` and `gr.ImageEditor` decode what they receive before any handler runs, and the editor
+keeps uploaded blobs in a dict shared by every session, at any layer index a client names. These
+subclasses check a picture's size from its header before anything is decoded, take at most
+`MAX_LAYERS` editor layers, and keep at most `MAX_BLOB_SETS` editors' blobs of at most
+`MAX_BLOB_BYTES` each (the oldest set is dropped first).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from typing import Any
+
+import gradio as gr
+from PIL import Image, UnidentifiedImageError
+
+from ..validation import MAX_INPUT_PIXELS
+
+MAX_LAYERS = 4  # the page's editor has one layer; a little room, no more
+MAX_BLOB_BYTES = 16 * 2**20  # one uploaded picture (a 4096 px photo as PNG fits)
+MAX_BLOB_SETS = 8  # editors waiting for their Generate at the same moment
+
+
+def check_picture(field: str, source: Any) -> None:
+    """Refuse a picture (path, bytes or Gradio FileData) whose header claims more than
+    MAX_INPUT_PIXELS, or that is not a picture, without decoding it."""
+    if source is None:
+        return
+    path = getattr(source, "path", source)
+    try:
+        with Image.open(io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path) as picture:
+            width, height = picture.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise gr.Error(f"{field}: not a readable picture ({type(exc).__name__})", print_exception=False) from None
+    if width * height > MAX_INPUT_PIXELS:
+        raise gr.Error(f"{field}: {width}x{height} is not valid; allowed: at most {MAX_INPUT_PIXELS} pixels "
+                       f"(4096 x 4096)", print_exception=False)
+
+
+def drawn_as_base(cls: type) -> type:
+    """A subclass the browser draws as its Gradio base component (it knows no other): Gradio names
+    a template by its base class, and the base's class id finds its code in the page."""
+    base = cls.__base__
+    cls.is_template = True
+    cls.get_component_class_id = classmethod(lambda c: base.get_component_class_id())
+    return cls
+
+
+@drawn_as_base
+class BoundedImage(gr.Image):
+    """gr.Image that checks the picture's size before decoding it."""
+
+    def preprocess(self, payload: Any) -> Any:
+        check_picture(self.elem_id or "image", payload)
+        return super().preprocess(payload)
+
+
+@drawn_as_base
+class BoundedImageEditor(gr.ImageEditor):
+    """gr.ImageEditor with bounded layers and blob storage; sizes checked before decoding."""
+
+    # No __init__ of its own: Gradio reads a component's settings from its constructor's signature.
+
+    def accept_blobs(self, data: Any) -> None:
+        if not isinstance(self.blob_storage, OrderedDict):  # oldest first, to drop the oldest set
+            self.blob_storage = OrderedDict(self.blob_storage)
+        blob = data.data
+        index = blob.get("index")
+        index = None if index in (None, "", "null") else index
+        field = self.elem_id or "editor"
+        if index is not None and (not str(index).isdigit() or int(index) >= MAX_LAYERS):
+            raise gr.Error(f"{field}: layer {str(index)[:20]!r} is not valid; allowed: 0 to {MAX_LAYERS - 1}",
+                           print_exception=False)
+        if blob.get("type") not in ("layer", "background", "composite"):
+            raise gr.Error(f"{field}: blob type {str(blob.get('type'))[:20]!r} is not valid", print_exception=False)
+        content = data.files[0][1] if data.files else b""
+        if len(content) > MAX_BLOB_BYTES:
+            raise gr.Error(f"{field}: {len(content)} bytes is not valid; allowed: at most {MAX_BLOB_BYTES}",
+                           print_exception=False)
+        check_picture(field, content)
+        key = blob.get("id")
+        if key in self.blob_storage:
+            self.blob_storage.move_to_end(key)
+        super().accept_blobs(data)
+        while len(self.blob_storage) > MAX_BLOB_SETS:
+            self.blob_storage.popitem(last=False)
+
+    def preprocess(self, payload: Any) -> Any:
+        field = self.elem_id or "editor"
+        if payload is not None:
+            stored = self.blob_storage.get(payload.id) if payload.id is not None else None
+            source = stored if stored is not None else payload
+            layers = list(source.layers or [])
+            if len(layers) > MAX_LAYERS:
+                raise gr.Error(f"{field}: {len(layers)} layers is not valid; allowed: at most {MAX_LAYERS}",
+                               print_exception=False)
+            for picture in (source.background, source.composite, *layers):
+                check_picture(field, picture)
+        return super().preprocess(payload)
