@@ -330,6 +330,12 @@ class FieldTable:
         self.by_name = {f.name: f for f in self.fields}
         if len(self.by_name) != len(self.fields):
             raise ValueError("two fields share a name")
+        # The views each door needs, worked out once (the infotext writer reads them for every image).
+        self.request = tuple(f for f in self.fields if f.scope == "request")  # GenerationRequest's, in order
+        self.api = tuple(f for f in self.fields if f.api)
+        self.page = tuple(f for f in self.fields if f.widget)
+        # What PNG Info and History put back in the form (input images stay out of PNGs).
+        self.restorable = tuple(f for f in self.fields if f.record or f.scope == "run")
 
     def __iter__(self) -> Iterator[Field]:
         return iter(self.fields)
@@ -342,28 +348,6 @@ class FieldTable:
 
     def with_fields(self, *extra: Field) -> "FieldTable":
         return FieldTable(self.fields + extra)
-
-    @property
-    def request(self) -> tuple[Field, ...]:
-        """The GenerationRequest's fields, in order."""
-        return tuple(f for f in self.fields if f.scope == "request")
-
-    @property
-    def api(self) -> tuple[Field, ...]:
-        return tuple(f for f in self.fields if f.api)
-
-    @property
-    def page(self) -> tuple[Field, ...]:
-        return tuple(f for f in self.fields if f.widget)
-
-    @property
-    def restorable(self) -> tuple[Field, ...]:
-        """What PNG Info and History put back in the form (input images stay out of PNGs)."""
-        return tuple(f for f in self.fields if f.record or f.scope == "run")
-
-    @property
-    def from_model(self) -> tuple[Field, ...]:
-        return tuple(f for f in self.fields if f.default is FROM_MODEL)
 
     def defaults_for(self, source: ModelSource) -> dict[str, Any]:
         """Every field's default for a model: preset values where the field takes them."""

@@ -126,14 +126,9 @@ def folder_loras(folder: str | Path | None) -> dict[str, Path]:
         return {}
     real_root = root.resolve()
     found: dict[str, Path] = {}
-    bases = [root]  # the top level, then the sub-folders found there (one level down)
+    bases = [("", real_root)]  # (sub-folder name, its real path): the top level, then one level down
     seen = 0
-
-    def inside(path: Path) -> Path | None:
-        real = path.resolve()
-        return real if real.is_relative_to(real_root) else None
-
-    for base in bases:
+    for sub, base in bases:
         try:
             entries = sorted(os.scandir(base), key=lambda e: e.name)
         except OSError:
@@ -142,15 +137,17 @@ def folder_loras(folder: str | Path | None) -> dict[str, Path]:
             seen += 1
             if seen > MAX_FOLDER_ENTRIES:
                 return found
-            path = Path(entry.path)
-            real = inside(path)
-            if real is None or entry.name.startswith("."):
+            if entry.name.startswith("."):
                 continue
-            if base == root and real.is_dir():
-                bases.append(path)
-            elif real.is_file() and path.suffix.lower() == ".safetensors":
-                keys = [path.stem] if base == root else [f"{base.name}/{path.stem}", path.stem]
-                for key in keys:
+            # Only a link can lead out of the folder: only links are resolved (one call each).
+            real = Path(entry.path).resolve() if entry.is_symlink() else base / entry.name
+            if not real.is_relative_to(real_root):
+                continue
+            if not sub and entry.is_dir():
+                bases.append((entry.name, real))
+            elif entry.is_file() and Path(entry.name).suffix.lower() == ".safetensors":
+                stem = Path(entry.name).stem
+                for key in ([stem] if not sub else [f"{sub}/{stem}", stem]):
                     found.setdefault(key, real)
     return found
 

@@ -78,6 +78,7 @@ class RequestBase:
     def __post_init__(self) -> None:
         # 1. The model first: the defaults and the size range depend on it.
         source = resolve_model(self.model)
+        self._set("_source", source)  # resolved once (a path costs file-system calls); not a field
         context = Context(source)
         # 2. Settings left out take the model's preset defaults.
         preset = vars(source.defaults)
@@ -110,7 +111,7 @@ class RequestBase:
 
     @property
     def source(self) -> ModelSource:
-        return resolve_model(self.model)
+        return self._source
 
     @property
     def sampler_choice(self) -> samplers.SamplerChoice:

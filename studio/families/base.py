@@ -53,11 +53,6 @@ class SizeRule:
             raise InvalidValue(field, value, allowed)
         return number
 
-    def snap(self, value: float, size_range: tuple[int, int] | None = None) -> int:
-        """The nearest allowed size (aspect presets, hires targets)."""
-        low, high = size_range or (self.low, self.high)
-        return int(min(high, max(low, self.multiple * round(value / self.multiple))))
-
 
 @dataclass(frozen=True)
 class Family:
