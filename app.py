@@ -83,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
                    help="how many models stay loaded (LRU)")
     p.add_argument("--queue-size", type=positive_int, default=int(env("STUDIO_QUEUE_SIZE", "16")),
                    help="how many requests may wait before new ones are told the studio is busy")
+    p.add_argument("--max-queued", type=positive_int, default=int(env("STUDIO_MAX_QUEUED", "2")),
+                   help="how many requests one visitor may have waiting behind their running one (default 2)")
     p.add_argument("--preview", type=preview_method, default=env("STUDIO_PREVIEW", "auto"),
                    help="live preview method: auto (TAESD on a GPU, else latent2rgb), latent2rgb, taesd, vae, none")
     p.add_argument("--preview-fps", type=fps, default=float(env("STUDIO_PREVIEW_FPS", "10")),
@@ -156,13 +158,14 @@ def main(argv: list[str] | None = None) -> None:
                     "Add --auth user:password.")
     warmup = Warmup(studio, args.model).start()
     outputs = OutputFolder(None if args.no_outputs else args.outputs)
-    demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, preview_method=args.preview,
+    demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, max_queued=args.max_queued,
+                                                         preview_method=args.preview,
                                                          gpu_duration_s=args.gpu_duration))
     # Nothing is served by path but Gradio's own files: results reach the page as copies in Gradio's
     # cache (named by content). Pictures are never decoded past the studio's pixel limit.
     Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2  # PIL refuses twice its limit (it only warns below)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                head=PAGE_HEAD, max_file_size=MAX_UPLOAD, enable_monitoring=False if shared(args) else None)
+                head=PAGE_HEAD, max_file_size=MAX_UPLOAD, app_kwargs=demo.studio_parts.app_kwargs, enable_monitoring=False if shared(args) else None)
 
 
 if __name__ == "__main__":

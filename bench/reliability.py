@@ -1,7 +1,7 @@
 """Reliability report: what the hardening suites tried, at a larger budget, and what held.
 
 Runs the hardening tests (fuzzing, security, concurrency and faults, model-loading faults,
-metadata crash-safety) in one pytest process with raised budgets, collects their measurements
+metadata crash-safety, hostile visitors, the queue per visitor) in one pytest process with raised budgets, collects their measurements
 (fuzz cases run, concurrent clients, generations, memory growth) and their outcomes, prints a
 Markdown table and writes JSON. The same tests run at CI budgets in the normal test command.
 
@@ -41,6 +41,9 @@ AREAS = {
                                     "every text door, pictures measured before decoding, editor blobs and layers "
                                     "bounded, exact LoRA names, pickle folders, wrong types at every API parameter, "
                                     "the cost cap"),
+    "The queue per visitor": ("tests/test_queue.py", "one visitor's waiting requests capped (--max-queued), Stop and "
+                              "cancel removing waiting requests before a step runs, a client gone with requests "
+                              "waiting, a forged cancel / Stop / History with another's session id"),
 }
 
 

@@ -99,3 +99,16 @@ def record(name: str, value) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"name": name, "value": value}) + "\n")
+
+
+def client_that_vanishes(script: str, url: str, folder: Path) -> None:
+    """Run a gradio_client script until it prints "stepping", then kill it without a word (a closed
+    tab, a lost network): whatever it had queued or running is abandoned."""
+    path = folder / "client.py"
+    path.write_text(script)
+    proc = subprocess.Popen([sys.executable, str(path), url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "stepping"
+    finally:
+        proc.kill()
+        proc.wait()

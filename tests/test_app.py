@@ -49,6 +49,13 @@ def test_random_seed_is_reported_back(client):
     assert len(images) == 2 and seed >= 0 and f"Seed: {seed}," in infotext
 
 
+def test_a_call_that_names_no_model_uses_the_model_the_studio_runs(client):
+    """As A1111's API uses the loaded checkpoint: this server started on tiny (sd15 is not here)."""
+    images, infotext, seed, status, _ = client.predict(prompt="no model named", steps=2, width=64, height=64,
+                                                       seed=3, api_name="/generate")
+    assert "Model: tiny" in infotext and seed == 3 and len(images) == 1
+
+
 def test_stream_reports_steps(client):
     job = client.submit(prompt="a lighthouse", model="tiny", steps=5, width=64, height=64, seed=1,
                         sampler="Euler a", preview="latent2rgb", api_name="/generate")
@@ -84,7 +91,8 @@ def test_the_api_is_typed_by_the_settings_not_by_the_page(client):
     for name in ("steps", "width", "height", "batch_size", "batch_count", "clip_skip", "seed", "hires_steps",
                  "mask_blur", "masked_padding"):
         assert "int" in api[name]["python_type"]["type"] and "float" not in api[name]["python_type"]["type"], name
-    assert api["model"]["python_type"]["type"] == "str"  # free text: presets, hub ids, folders, files
+    # Free text (presets, hub ids, folders, files); None: the model this studio runs.
+    assert api["model"]["python_type"]["type"] == "None | str" and api["model"]["parameter_default"] is None
     assert api["steps"]["parameter_default"] is None  # None: the requested model's own default
     # The range of the requested model applies, not the starting model's slider: sd15 takes 1024 px
     # (and then cannot be loaded offline, which is what the error says).
@@ -207,7 +215,8 @@ def wait_until_stepping(job, timeout=60.0):
 
 def test_sessions_are_isolated_one_stops_the_other_finishes_and_waiters_see_their_place(client):
     """Two users: A runs a long job, B queues behind it and sees its queue position; B's Stop
-    touches nothing of A's; A's Stop ends A's job only, and B's image then arrives."""
+    removes B's waiting request and touches nothing of A's; A's Stop ends A's job only, and B's
+    next request then runs."""
     from gradio_client import Client
     from gradio_client.utils import Status as ClientStatus
 
@@ -222,7 +231,11 @@ def test_sessions_are_isolated_one_stops_the_other_finishes_and_waiters_see_thei
         time.sleep(0.05)
     assert status.rank is not None and status.queue_size is not None  # what the page shows as "queue: k/n"
 
-    assert b.predict(api_name="/stop") == "Nothing to stop."  # b's queued job is not running yet
+    # b's Stop removes b's waiting request before it starts (it never runs a step), nothing of a's.
+    assert b.predict(api_name="/stop") == "1 waiting request removed before starting."
+    with pytest.raises(Exception, match="Stopped before it started"):
+        short_job.result(timeout=30)
+    short_job = b.submit(prompt="b's run", model="tiny", steps=3, width=64, height=64, seed=5, api_name="/generate")
     steps_before = len(long_job.outputs())
     wait_for(lambda: len(long_job.outputs()) > steps_before + 1, timeout=120)  # a's job keeps going
     assert not long_job.done()

@@ -7,10 +7,13 @@ the finished page is saved to test-artifacts/.
 
 from __future__ import annotations
 
+import json
+
 import os
 import re
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -205,6 +208,9 @@ def step_of(page) -> int:
 
 
 def test_a_second_user_sees_the_queue_position_and_stops_only_their_own_request(page):
+    sessions = []  # the first user's Gradio session id, as it goes over the wire
+    page.on("request", lambda r: sessions.append(json.loads(r.post_data)["session_hash"])
+            if "/queue/join" in r.url and r.post_data else None)
     other = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})  # another user
     other.goto(page.app.url)
     other.wait_for_selector("#prompt textarea", timeout=60_000)
@@ -218,8 +224,19 @@ def test_a_second_user_sees_the_queue_position_and_stops_only_their_own_request(
     other.click("#generate")
     wait_for(lambda: "queue: 1/" in other.locator("body").inner_text())  # the waiting user's place
     other.click("#stop")
+    wait_for(lambda: "removed before starting" in other.locator("#status").inner_text())
     step = step_of(page)
     wait_for(lambda: step_of(page) > step + 1, timeout=60)  # the first user's run goes on
+
+    # Someone replaying the first user's session id (it travels in URLs) without the tab's key stops
+    # nothing: Stop needs the key the page made in the browser.
+    config = json.loads(urllib.request.urlopen(page.app.url + "config", timeout=30).read())
+    stop_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "stop")
+    forged = json.dumps({"data": [""], "fn_index": stop_index, "session_hash": sessions[0]}).encode()
+    urllib.request.urlopen(urllib.request.Request(page.app.url + "gradio_api/queue/join", data=forged,
+                                                  headers={"content-type": "application/json"}), timeout=30)
+    step = step_of(page)
+    wait_for(lambda: step_of(page) > step + 1, timeout=60)
     page.click("#stop")
     wait_for(lambda: "Stopped at step" in page.locator("#status").inner_text())
     assert "the second user's run" not in infotext(other)  # its request left the queue

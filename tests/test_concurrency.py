@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gc
 import os
-import subprocess
-import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import record, running_app, tiny_request
+from conftest import client_that_vanishes, record, running_app, tiny_request
 
 CLIENTS = int(os.environ.get("STUDIO_CLIENTS", "8"))  # bench/reliability.py raises these
 GENERATIONS = int(os.environ.get("STUDIO_GENERATIONS", "200"))
@@ -99,14 +97,7 @@ DISCONNECTING_CLIENT = textwrap.dedent("""
 
 
 def test_a_client_that_disconnects_mid_run_has_its_job_cancelled(server, tmp_path):
-    script = tmp_path / "client.py"
-    script.write_text(DISCONNECTING_CLIENT)
-    proc = subprocess.Popen([sys.executable, str(script), server.url], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "stepping"
-    finally:
-        proc.kill()  # the connection drops without a word, as a closed tab or a lost network does
-        proc.wait()
+    client_that_vanishes(DISCONNECTING_CLIENT, server.url, tmp_path)
     deadline = time.monotonic() + 120  # generous: a loaded machine may notice the drop later
     while "Cancelled at step" not in server.log.read_text():
         assert time.monotonic() < deadline, "the abandoned job kept running"

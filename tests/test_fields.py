@@ -18,7 +18,7 @@ from studio.infotext import format_infotext, parse_infotext, request_fields
 from studio.models import resolve_model
 from studio.request import request_class
 from studio.ui import Warmup, build_ui
-from studio.ui.api import API_TYPES, api_signature
+from studio.ui.api import API_TYPES, SERVER_DEFAULTS, api_signature
 
 KIND_TYPES = {"text": str, "model": str, "choice": str, "int": int, "float": float, "bool": bool}
 
@@ -54,7 +54,7 @@ def test_the_api_parameters_are_the_tables_with_their_types_and_defaults():
     for f in TABLE.api:
         p = parameters[f.name]
         base = API_TYPES[f.kind]
-        if f.default is FROM_MODEL or f.default is None:
+        if f.default is FROM_MODEL or f.default is None or f.name in SERVER_DEFAULTS:
             assert p.default is None and type(None) in typing.get_args(p.annotation), f.name
         else:
             assert p.annotation == base and p.default == (list(f.default) if isinstance(f.default, tuple)

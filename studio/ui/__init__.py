@@ -1,7 +1,8 @@
 """The Gradio page and the HTTP API: page.py (layout and wiring), widgets.py (the form, built from
 the field table), handlers.py (what the page's events do), restore.py (PNG Info and History back
 into the form), api.py (/generate, typed from the field table), runs.py (one Generate click, for
-both), sessions.py (what Stop may cancel), warmup.py (the starting model), hosting.py (ZeroGPU)."""
+both), sessions.py (what Stop may cancel), queue_guard.py (the GPU queue per visitor), warmup.py
+(the starting model), hosting.py (ZeroGPU)."""
 
 from .page import PAGE_HEAD, PageOptions, build_ui
 from .warmup import FALLBACK_MODEL, Warmup

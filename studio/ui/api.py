@@ -26,6 +26,7 @@ from ..errors import InvalidValue, StudioError
 from ..fields import FROM_MODEL, TABLE, Field, FieldTable
 from ..outputs import OutputFolder
 from ..validation import image as check_image
+from .queue_guard import visitor
 from .runs import RunView, as_gradio_error, run_click, session_of
 from .sessions import SessionJobs
 
@@ -46,11 +47,17 @@ API_TYPES: dict[str, Any] = {
 OUTPUTS = tuple[list[GalleryImage], str, Optional[int], str, Optional[FileData]]
 
 
+# Left out, these mean what the server runs now rather than the table's default: a studio started on
+# `--model X` generates with X for a client that names no model, as A1111 uses its loaded checkpoint.
+SERVER_DEFAULTS = frozenset({"model"})
+
+
 def api_parameter(field: Field) -> inspect.Parameter:
-    """The API parameter of a field: its type, and its default (None where the model decides)."""
+    """The API parameter of a field: its type, and its default (None where the model or the server
+    decides)."""
     annotation = API_TYPES[field.kind]
     default = field.default
-    if default is FROM_MODEL or default is None:
+    if default is FROM_MODEL or default is None or field.name in SERVER_DEFAULTS:
         annotation, default = Optional[annotation] if field.kind != "image" else annotation, None
     elif isinstance(default, tuple):
         default = list(default)
@@ -104,9 +111,10 @@ class PreviewFiles:
                 old.unlink(missing_ok=True)
 
 
-def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs,
-                      table: FieldTable = TABLE) -> Callable[..., Iterator[tuple]]:
-    """The `/generate` function: keyword parameters from the table, streaming OUTPUTS."""
+def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, table: FieldTable = TABLE,
+                      server_model: Callable[[], str] | None = None) -> Callable[..., Iterator[tuple]]:
+    """The `/generate` function: keyword parameters from the table, streaming OUTPUTS. A call that
+    names no model gets `server_model()` (the model the studio started with, or fell back to)."""
     names = [f.name for f in table.api]
     images = {f.name for f in table.api if f.kind == "image"}
     previews = PreviewFiles()
@@ -118,9 +126,11 @@ def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs,
             settings = {name: open_image(name, value) if name in images else value for name, value in values.items()}
         except StudioError as exc:
             raise as_gradio_error(exc) from None
+        if settings.get("model") is None and server_model is not None:
+            settings["model"] = server_model()
         previews.sweep()
         shown: Path | None = None
-        for view in run_click(studio, outputs, jobs, lambda run: session_of(request, run), settings, table=table):
+        for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), ""), settings, table=table):
             if "preview" in view.changed:
                 previous, shown = shown, previews.write(view.preview)
                 if previous is not None:  # Gradio copied it when it was sent

@@ -7,8 +7,9 @@ own values (gr.State, gr.Request's session id): nothing here remembers one user 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
+import anyio
 import gradio as gr
 
 from .. import loras, models, validation
@@ -19,7 +20,8 @@ from ..outputs import OutputFolder
 from ..sizes import size_for_aspect
 from ..tasks import TASKS
 from .runs import as_gradio_error, run_click, session_of
-from .sessions import SessionJobs
+from .queue_guard import QueueGuard, visitor
+from .sessions import NOTHING_TO_STOP, History, SessionJobs, own_history
 from .widgets import Form
 
 EDITOR_FIELDS = ("init_image", "mask")  # what the Inpaint editor stands for on the page
@@ -79,36 +81,47 @@ def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
 
 
 def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, form: Form, editor: Any,
-                  shown: dict[str, Any]) -> Callable[..., Iterator[dict]]:
+                  tab_key: Any, shown: dict[str, Any]) -> Callable[..., Iterator[dict]]:
     """The page's Generate: every form component in (by name), the result components out.
-    `shown` maps gallery, infotext, seed, status, preview and history to their components."""
+    `shown` maps gallery, infotext, seed, status, preview and history to their components; the
+    run and the history belong to the visitor (session id and the tab's key)."""
     names = form.component_names()
     table = form.table
 
     def generate(data: dict, request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
         values = {names[component]: value for component, value in data.items() if component in names}
+        key = data.get(tab_key) or ""
         try:
+            history = own_history(data.get(shown["history"]), key)
             settings = page_settings(values, data.get(editor), table)
         except StudioError as exc:
             raise as_gradio_error(exc) from None
-        history = data.get(shown["history"])
-        for view in run_click(studio, outputs, jobs, lambda run: session_of(request, run), settings, history,
-                              progress, table):
+        for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), key), settings,
+                              list(history), progress, table):
             update: dict[Any, Any] = {shown["status"]: view.status}
             if "preview" in view.changed:
                 update[shown["preview"]] = view.preview  # JPEG-encoded by the component
             if "images" in view.changed:
                 update.update({shown["gallery"]: list(view.images), shown["infotext"]: view.infotext,
-                               shown["seed"]: view.seed, shown["history"]: view.history})
+                               shown["seed"]: view.seed, shown["history"]: History(key, tuple(view.history))})
             yield update
 
     return generate
 
 
-def make_stop(jobs: SessionJobs) -> Callable[..., str]:
-    def stop(request: gr.Request = None) -> str:
-        """Stop the caller's own running generation (and its remaining batches); nobody else's."""
-        return jobs.stop(session_of(request, object()))
+def make_stop(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., Awaitable[str]]:
+    async def stop(key: str = "", request: gr.Request = None) -> str:
+        """Stop the caller's own work, nobody else's: their requests still waiting in the queue are
+        removed before they start, and their running generation (with its remaining batches) ends
+        at its next step. The caller is the session id and the tab key (empty for API clients)."""
+        key = key if isinstance(key, str) else ""
+        session = getattr(request, "session_hash", None)
+        dropped = await guard.drop(session, key)
+        reply = await anyio.to_thread.run_sync(jobs.stop, visitor(session_of(request, object()), key))
+        if not dropped:
+            return reply
+        waiting = f"{dropped} waiting request{'s' if dropped > 1 else ''} removed before starting."
+        return waiting if reply == NOTHING_TO_STOP else f"{reply} {waiting}"
 
     return stop
 
@@ -171,8 +184,8 @@ def picked_image(gallery: list | None, picked: str | None) -> str:
     return paths[0]
 
 
-def history_view(history: list[str] | None) -> list[str]:
-    return [p for p in (history or []) if Path(p).is_file()]
+def history_view(history: History | None, key: str | None = "") -> list[str]:
+    return [p for p in own_history(history, key) if Path(p).is_file()]
 
 
 def model_choices(studio: Studio, models_dir: str | Path | None, allow_pickle: bool) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .. import models
 from ..engine import Studio
@@ -25,6 +26,7 @@ from . import handlers, restore
 from .api import make_generate_api
 from .bounded import BoundedImageEditor
 from .hosting import on_gpu
+from .queue_guard import DEFAULT_MAX_WAITING, CancelGuard, QueueGuard
 from .runs import reported
 from .sessions import SessionJobs
 from .warmup import Warmup
@@ -39,6 +41,7 @@ class PageOptions:
     """How the page serves (the engine's own settings live in the Studio's StudioConfig)."""
 
     queue_size: int = 16
+    max_queued: int = DEFAULT_MAX_WAITING  # requests one visitor may have waiting behind the running one
     preview_method: str = "auto"  # the Live preview control's starting value
     gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may hold
     # Gradio's cache (uploads, result copies): every hour, files older than a day are deleted.
@@ -66,6 +69,9 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
 
     with gr.Blocks(title="studio", delete_cache=options.delete_cache) as demo:
         gr.Markdown("# studio")
+        # The tab's key: made in the browser when the page opens, sent only in request bodies. Stop
+        # and History need it besides Gradio's session id (which travels in URLs).
+        tab_key = gr.Textbox("", visible=False, elem_id="tab-key")
         notice = gr.Markdown(warmup.notice, elem_id="notice")
         with gr.Row():
             with gr.Column(scale=4):
@@ -144,8 +150,8 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                     to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
                 picked = gr.State(None)  # the gallery image clicked last
         with gr.Accordion("History", open=False, elem_id="history"):
-            history = gr.State([])  # this session's image paths, newest first
-            history_gallery = gr.Gallery(label="This session's images, newest first", columns=6, height=300,
+            history = gr.State(handlers.History())  # this tab's image paths, newest first, under its key
+            history_gallery = gr.Gallery(label="This tab's images, newest first", columns=6, height=300,
                                          interactive=False, type="filepath", elem_id="history-gallery")
             with gr.Row():
                 history_text = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="history-text",
@@ -168,8 +174,9 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                  "history": history}
         event = gr.on(
             triggers=[run.click, prompt.submit],
-            fn=on_gpu(reported(handlers.make_generate(studio, outputs, jobs, form, editor, shown)), options.gpu_duration_s),
-            inputs={*form.components.values(), editor, history},
+            fn=on_gpu(reported(handlers.make_generate(studio, outputs, jobs, form, editor, tab_key, shown)),
+                      options.gpu_duration_s),
+            inputs={*form.components.values(), editor, history, tab_key},
             outputs=list(shown.values()),
             api_name="page_generate",
             api_visibility="private",  # API clients use /generate below, typed from the field table
@@ -177,13 +184,14 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             concurrency_id=GPU_SLOT,
             concurrency_limit=1,
         )
-        api_event = gr.api(on_gpu(reported(make_generate_api(studio, outputs, jobs, table)), options.gpu_duration_s),
+        api_event = gr.api(on_gpu(reported(make_generate_api(studio, outputs, jobs, table, lambda: warmup.model)), options.gpu_duration_s),
                            api_name="generate", concurrency_id=GPU_SLOT, concurrency_limit=1)
-        # Stop cancels this session's own jobs (and their streams); it never waits for the GPU slot.
-        # gradio_client's job.cancel() goes through it too (it calls the event that cancels its job).
-        stop.click(reported(handlers.make_stop(jobs)), outputs=status, cancels=[event, api_event], api_name="stop",
+        # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
+        # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.
+        guard = QueueGuard(GPU_SLOT, tab_key, options.max_queued, page_fns=["page_generate"])
+        stop.click(reported(handlers.make_stop(jobs, guard)), inputs=tab_key, outputs=status, api_name="stop",
                    concurrency_limit=None, show_progress="hidden")
-        event.then(reported(handlers.history_view), inputs=history, outputs=history_gallery, **PRIVATE)
+        event.then(reported(handlers.history_view), inputs=[history, tab_key], outputs=history_gallery, **PRIVATE)
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
 
         # -- prompt: parsed view and token counter --------------------------------------------------
@@ -242,6 +250,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
 
         # -- start-up: loaded markers, and the warm-up's fallback notice ------------------------------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
+        demo.load(None, js=NEW_TAB_KEY, outputs=tab_key, **PRIVATE)
         timer = gr.Timer(1.0)
         preset_fields = ["model", *handlers.MODEL_DEFAULTS]
 
@@ -255,11 +264,18 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
 
         timer.tick(reported(poll), outputs=[notice, timer, *(form.components[n] for n in preset_fields)], **PRIVATE)
     demo.queue(max_size=options.queue_size, default_concurrency_limit=1)
+    guard.install(demo)
     # The parts tests and tools reach for: the widgets by field name, and the restore handlers.
-    demo.studio_parts = SimpleNamespace(form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
+    # app_kwargs: what launch() needs besides the page (the guard in front of Gradio's /cancel).
+    demo.studio_parts = SimpleNamespace(app_kwargs={"middleware": [Middleware(CancelGuard, guard=guard)]},
+                                        form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
                                         send_to_form=send_to_form, history_note=history_note, png_note=png_note)
     return demo
 
+
+# 128 random bits from the browser's CSPRNG (crypto.getRandomValues works on plain http too).
+NEW_TAB_KEY = """() => Array.from(crypto.getRandomValues(new Uint8Array(16)),
+                                  (b) => b.toString(16).padStart(2, "0")).join("")"""
 
 # Ctrl+Enter (Cmd+Enter on a Mac) generates from anywhere in the page, as in A1111.
 PAGE_HEAD = """<script>

@@ -45,6 +45,15 @@ def reported(fn: Callable) -> Callable:
         log.exception("%s failed", getattr(fn, "__name__", "a handler"))
         return gr.Error(f"{type(exc).__name__}: {str(exc)[:200] or 'failed'}", print_exception=False)
 
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def wait(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except Exception as exc:
+                raise message(exc) from None
+        return wait
+
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:

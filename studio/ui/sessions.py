@@ -5,10 +5,32 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from dataclasses import dataclass
 from typing import Iterator, Protocol
 
+from ..errors import InvalidValue
+
 STOP_MEMORY_S = 30.0  # how long "your run was stopped at step k" is remembered for a late Stop reply
+NOTHING_TO_STOP = "Nothing to stop."
 STOP_WAIT_S = 10.0  # how long Stop waits for a run to end (it ends within one denoising step)
+
+
+@dataclass(frozen=True)
+class History:
+    """A tab's own images (paths, newest first), bound to the tab's key: Gradio keeps this state under
+    the session id, which travels in URLs; the key travels only in request bodies."""
+
+    key: str = ""
+    paths: tuple[str, ...] = ()
+
+
+def own_history(history: object, key: str | None) -> tuple[str, ...]:
+    """The tab's history paths; a request with another key (someone replaying the session id) gets none."""
+    if not isinstance(history, History) or not history.paths:  # nothing yet: the tab claims it on Generate
+        return ()
+    if history.key != (key or ""):
+        raise InvalidValue("tab key", "not this tab's", "the key the page made when it opened (reload the page)")
+    return history.paths
 
 
 class Cancellable(Protocol):
@@ -97,7 +119,7 @@ class SessionJobs:
                             f"Stopping: the current step is still running (asked {wait_s:g}s ago); it ends there."
                             for run in runs)
         # Nothing running now: Gradio's own cancel (or a closed connection) may have just ended it.
-        return message if recent and message else "Nothing to stop."
+        return message if recent and message else NOTHING_TO_STOP
 
     def running_count(self, session: str) -> int:
         with self._lock:

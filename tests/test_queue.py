@@ -1,0 +1,179 @@
+"""The GPU queue per visitor, through a real server: a cap on one visitor's waiting requests, Stop
+and cancel removing waiting requests before they run a single step, and cancels that need more
+than a session id (studio/ui/queue_guard.py reaches into Gradio's queue: these fail if it changes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import client_that_vanishes, running_app
+from studio.errors import InvalidValue
+from studio.ui import handlers
+from studio.ui.queue_guard import QueueGuard, visitor
+from studio.ui.sessions import History, Run, SessionJobs, own_history
+
+LONG = dict(model="tiny", steps=150, width=256, height=256, api_name="/generate")
+SHORT = dict(model="tiny", steps=2, width=64, height=64, api_name="/generate")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_app(tmp_path_factory, "--queue-size", "32", "--max-queued", "2") as app:
+        yield app
+
+
+def client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def wait_for(condition, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def stepping(job) -> bool:
+    return any("Step" in str(update[3]) for update in job.outputs())
+
+
+def waiting(job) -> bool:
+    from gradio_client.utils import Status
+
+    return job.status().code == Status.IN_QUEUE
+
+
+def cancelled_steps(server) -> int:
+    """How many jobs the engine has cancelled mid-run so far (each logs where it stopped)."""
+    return server.log.read_text().count("Cancelled at step")
+
+
+def test_one_visitor_keeps_at_most_max_queued_waiting_and_stop_removes_them_before_they_run(server):
+    a, b = client(server.url), client(server.url)
+    before = cancelled_steps(server)
+    running = a.submit(prompt="a running", seed=1, **LONG)
+    wait_for(lambda: stepping(running), what="a's first job to step")
+    queued = [a.submit(prompt=f"a waiting {i}", seed=2 + i, **SHORT) for i in range(2)]
+    wait_for(lambda: all(waiting(job) for job in queued), what="a's two waiting jobs")
+    with pytest.raises(Exception, match=r"2 of your requests already wait.*--max-queued"):
+        a.predict(prompt="a third waiting", seed=9, **SHORT)
+    other = b.submit(prompt="b waiting", seed=7, **SHORT)  # the cap is per visitor: b still gets a place
+    wait_for(lambda: waiting(other), what="b's job to queue")
+
+    reply = a.predict(api_name="/stop")
+    assert reply.startswith("Stopped at step") and reply.endswith("2 waiting requests removed before starting.")
+    for job in queued:
+        with pytest.raises(Exception, match="Stopped before it started"):
+            job.result(timeout=30)
+    result = other.result(timeout=120)  # b is served next
+    assert "b waiting" in result[1] and result[2] == 7
+    assert cancelled_steps(server) == before + 1  # a's running job only: the removed ones never started
+
+
+def test_cancelling_a_waiting_job_leaves_the_same_clients_running_job_alone(server):
+    a = client(server.url)
+    running = a.submit(prompt="keeps running", seed=11, **LONG)
+    wait_for(lambda: stepping(running), what="the running job to step")
+    queued = a.submit(prompt="cancelled while waiting", seed=12, **SHORT)
+    wait_for(lambda: waiting(queued), what="the second job to queue")
+    queued.cancel()  # gradio_client posts /cancel with this job's event id
+    steps = len(running.outputs())
+    wait_for(lambda: len(running.outputs()) > steps + 2, what="the running job to go on")
+    assert not running.done()
+    assert a.predict(api_name="/stop").startswith("Stopped at step")
+    assert "cancelled while waiting" not in server.log.read_text()
+
+
+def test_a_cancel_with_someone_elses_session_id_but_no_event_of_theirs_is_refused(server):
+    victim = client(server.url)
+    running = victim.submit(prompt="the victim's run", seed=21, **LONG)
+    wait_for(lambda: stepping(running), what="the victim's job to step")
+    forged = json.dumps({"session_hash": victim.session_hash, "fn_index": 0, "event_id": "0" * 32}).encode()
+    request = urllib.request.Request(server.url + "gradio_api/cancel", data=forged,
+                                     headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 404 and b"event_id" in refused.value.read()
+    steps = len(running.outputs())
+    wait_for(lambda: len(running.outputs()) > steps + 2, what="the victim's job to go on")
+    assert victim.predict(api_name="/stop").startswith("Stopped at step")
+
+
+GOING_AWAY = textwrap.dedent("""
+    import sys, time
+    from gradio_client import Client
+    client = Client(sys.argv[1], verbose=False)
+    running = client.submit(prompt="gone", model="tiny", steps=150, width=256, height=256, seed=31,
+                            api_name="/generate")
+    queued = [client.submit(prompt="gone too", model="tiny", steps=2, width=64, height=64, seed=seed,
+                            api_name="/generate") for seed in (777001, 777002)]
+    while not any("Step" in str(u[3]) for u in running.outputs()):
+        time.sleep(0.05)
+    time.sleep(1)  # the two others are in the queue by now
+    print("stepping", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_client_that_goes_away_loses_its_running_and_its_waiting_requests(server, tmp_path):
+    before = cancelled_steps(server)
+    client_that_vanishes(GOING_AWAY, server.url, tmp_path)
+    wait_for(lambda: cancelled_steps(server) > before, what="the abandoned job to be cancelled")
+    result = client(server.url).predict(prompt="next visitor", seed=41, **SHORT)  # the device is free
+    assert result[2] == 41
+    saved = [p.name for p in server.outputs.rglob("*.png")]
+    assert not [name for name in saved if "77700" in name]  # the waiting ones never ran
+    assert cancelled_steps(server) == before + 1
+
+
+# -- the visitor's key: Stop and History need the tab's key besides the session id ---------------------
+
+def test_a_history_answers_only_to_the_key_it_was_made_with():
+    mine = History("tab-a", ("one.png", "two.png"))
+    assert own_history(mine, "tab-a") == ("one.png", "two.png")
+    assert own_history(None, "anything") == () and own_history([], "") == ()  # a fresh tab has none
+    with pytest.raises(InvalidValue, match="tab key"):
+        own_history(mine, "tab-b")
+    with pytest.raises(InvalidValue, match="tab key"):
+        handlers.history_view(mine, "")
+
+
+def test_stop_with_the_session_id_but_another_tab_key_stops_nothing():
+    jobs = SessionJobs()
+    run = Run()
+    stop = handlers.make_stop(jobs, QueueGuard("gpu", key_input=None))  # not installed: nothing queued
+    request = SimpleNamespace(session_hash="s1")
+    entered, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with jobs.running(visitor("s1", "tab-a"), run):
+            entered.set()
+            leave.wait(30)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    entered.wait(30)
+    try:
+        assert asyncio.run(stop("tab-b", request)) == "Nothing to stop."
+        assert asyncio.run(stop("", request)) == "Nothing to stop."
+        assert not run.cancelled
+        leave.set()
+        worker.join(30)
+    finally:
+        leave.set()
+
+
+def test_the_cap_must_allow_one_waiting_request():
+    with pytest.raises(ValueError, match="max_waiting: 0"):
+        QueueGuard("gpu", key_input=None, max_waiting=0)
