@@ -78,6 +78,7 @@ class PromptView:
     fragments: tuple[tuple[str, float], ...]
     chunk_tokens: tuple[int, ...] | None  # None until the model (its tokenizer) is loaded
     warnings: tuple[str, ...]
+    token_limit: int | None = None  # tokens the encoder reads (FLUX's T5: 512); None: 75-token chunks
 
 
 Event = Union[Status, Progress, Preview, Result, Cancelled]

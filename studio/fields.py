@@ -62,7 +62,7 @@ class Infotext:
     note: str = ""  # for a key that is never written: where the value comes from (the README says)
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
     """A1111's look (7, 0.75) where that is exact; otherwise every digit, so the text reads back
     into the very same number."""
     short = f"{value:g}"
@@ -239,7 +239,11 @@ FIELDS: tuple[Field, ...] = (
     Field("steps", "int", FROM_MODEL, "Steps", range=(1, 150), widget="slider", step=1,
           infotext=(Infotext("Steps", 10, parse=int),)),
     Field("cfg_scale", "float", FROM_MODEL, "CFG scale", range=(0.0, 30.0), widget="slider", step=0.5,
-          help="how closely to follow the prompt", infotext=(Infotext("CFG scale", 40, format=_number, parse=float),)),
+          help="how closely to follow the prompt (FLUX dev: its distilled guidance)",
+          infotext=(Infotext("CFG scale", 40, format=number_text, parse=float,
+                             # Forge writes FLUX dev's guidance as "Distilled CFG Scale" (and CFG scale 1)
+                             read=lambda p: float(p.get("Distilled CFG Scale", p.get("CFG scale", "nan")))
+                             if "Distilled CFG Scale" in p or "CFG scale" in p else MISSING),)),
     Field("seed", "int", -1, "Seed (-1 = random)", range=(-1, MAX_SEED), range_note=" (-1 = random)",
           widget="seed", infotext=(
               Infotext("Seed", 60, write=lambda r, i: r.seed + i, read=_seed),
@@ -281,7 +285,7 @@ FIELDS: tuple[Field, ...] = (
           page={"image_mode": "L", "height": 200}),
     Field("denoising_strength", "float", 0.75, "Denoising strength", range=(0.0, 1.0), widget="slider", step=0.01,
           tasks=IMAGE_TASKS, help="image to image and inpaint: 0 keeps the picture, 1 ignores it",
-          infotext=(Infotext("Denoising strength", 110, when=_is_img, format=_number, read=_strength(False)),)),
+          infotext=(Infotext("Denoising strength", 110, when=_is_img, format=number_text, read=_strength(False)),)),
     Field("resize_mode", "choice", "Just resize", "Resize mode", choices=tuple(RESIZE_MODES), widget="dropdown",
           tasks=IMAGE_TASKS, infotext=(Infotext("Resize mode", 115,
                                                 when=lambda r: _is_img(r) and r.resize_mode != "Just resize",
@@ -306,7 +310,7 @@ FIELDS: tuple[Field, ...] = (
     Field("hires", "bool", False, "Hires fix: generate, upscale, repaint at the larger size", widget="checkbox",
           tasks=("txt2img",), infotext=(Infotext(None, read=lambda p: "Hires upscale" in p, note="Hires upscale"),)),
     Field("hires_scale", "float", 2.0, "Upscale by", range=(1.0, 4.0), widget="slider", step=0.05,
-          tasks=("txt2img",), infotext=(Infotext("Hires upscale", 140, when=_is_hires, format=_number, parse=float),)),
+          tasks=("txt2img",), infotext=(Infotext("Hires upscale", 140, when=_is_hires, format=number_text, parse=float),)),
     Field("hires_upscaler", "choice", "Latent", "Upscaler", choices=tuple(UPSCALERS), widget="dropdown",
           tasks=("txt2img",), infotext=(Infotext("Hires upscaler", 142, when=_is_hires),)),
     Field("hires_steps", "int", 0, "Hires steps", range=(0, 150), range_note=" (0 = as the first pass)",
@@ -315,7 +319,7 @@ FIELDS: tuple[Field, ...] = (
                              read=lambda p: int(p.get("Hires steps", "0"))),)),
     Field("hires_strength", "float", 0.7, "Hires denoising strength", range=(0.0, 1.0), widget="slider", step=0.01,
           tasks=("txt2img",),
-          infotext=(Infotext("Denoising strength", 110, when=_is_hires, format=_number, read=_strength(True)),)),
+          infotext=(Infotext("Denoising strength", 110, when=_is_hires, format=number_text, read=_strength(True)),)),
     # -- LoRAs given by name (tags in the prompt add to these; the page writes tags) --
     Field("loras", "loras", (), "LoRAs", help="[name, weight] pairs; <lora:name:weight> in the prompt adds to these",
           infotext=(Infotext(None, read=lambda p: (), note="tags in the prompt; Lora hashes"),)),

@@ -74,7 +74,10 @@ class LoadedModel:
     @property
     def inpainting(self) -> bool:
         """A dedicated inpainting model: every task runs through its inpainting pipeline."""
-        return self.pipe.unet.config.in_channels == INPAINT_UNET_CHANNELS
+        if type(self.pipe).__name__ == self.family_def.inpaint_model_pipeline:
+            return True
+        unet = getattr(self.pipe, "unet", None)
+        return unet is not None and unet.config.in_channels == INPAINT_UNET_CHANNELS
 
 
 def _connection_problem(exc: BaseException) -> bool:
@@ -128,7 +131,8 @@ def _family_of(pipe: Any, source: models.ModelSource) -> str:
 def _load_builtin(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
     report(f"Building {source.name} (random weights, offline)")
     log.warning(NOISE_NOTICE.format(name=source.name))
-    pipe = family(source.ref).tiny()  # built in fp32; the other loaders load at the target dtype
+    name, _, variant = source.ref.partition("/")  # "flux/schnell": a variant of the family's tiny model
+    pipe = family(name).build_tiny(variant)  # built in fp32; the other loaders load at the target dtype
     return pipe if options.device.dtype_name == "fp32" else pipe.to(dtype=options.device.dtype)
 
 
@@ -272,7 +276,8 @@ def task_pipe(loaded: LoadedModel, task: str) -> Any:
         return loaded.pipe
     pipe = loaded.task_pipes.get(task)
     if pipe is None:
-        pipe = PIPELINE_CLASSES[loaded.family_def.pipelines[task]].from_pipe(loaded.pipe)
+        # The base's dtype, always: without it from_pipe casts the *shared* modules to fp32 in place.
+        pipe = PIPELINE_CLASSES[loaded.family_def.pipelines[task]].from_pipe(loaded.pipe, torch_dtype=loaded.pipe.dtype)
         pipe.set_progress_bar_config(disable=True)
         loaded.task_pipes[task] = pipe
     return pipe
@@ -280,6 +285,7 @@ def task_pipe(loaded: LoadedModel, task: str) -> Any:
 
 # -- LoRAs --------------------------------------------------------------------------------------
 
+TEXT_ENCODER_LORA_PREFIXES = ("text_encoder", "lora_te")  # diffusers' and kohya's text-encoder keys
 MAX_ADAPTERS = 8  # LoRAs kept loaded per model; the least recently used is deleted beyond this
 
 
@@ -311,6 +317,15 @@ def load_lora(loaded: LoadedModel, file: Any) -> tuple[str, str]:
         raise ModelLoadError(
             f"LoRA {file.name} does not fit {loaded.name} ({loaded.family}): {type(exc).__name__}: {exc}"
         ) from exc
+    placed = {component for component, names in loaded.pipe.get_list_adapters().items() if adapter in names}
+    denoiser = loaded.family_def.denoiser
+    text_only = all(key.startswith(TEXT_ENCODER_LORA_PREFIXES) for key in state)
+    if not placed or (denoiser not in placed and not text_only):
+        # diffusers skips keys that match no module with only a warning (an SD LoRA on FLUX would
+        # load its CLIP part alone): refuse rather than half-apply it.
+        loaded.pipe.delete_adapters(adapter)
+        raise ModelLoadError(f"LoRA {file.name} does not fit {loaded.name} ({loaded.family}): its layers for the "
+                             f"{denoiser} match nothing in this model (a LoRA for another model family?)")
     entry = (adapter, short_hash(path, 12))
     loaded.adapters[file.ref] = entry
     while len(loaded.adapters) > MAX_ADAPTERS:

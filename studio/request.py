@@ -39,12 +39,17 @@ def _task_and_images(request: Any, context: Context) -> None:
             raise InvalidValue(name, "an image", f"none: task {task.name} takes {takes}")
 
 
+def sampler_kind(family_name: str | None) -> str:
+    """The sampler registry of a model's family (SD's for a model whose family is not known yet)."""
+    return family(family_name).sampler_kind if family_name else samplers.DIFFUSION
+
+
 def _sampler(request: Any, context: Context) -> None:
     """Sampler and schedule resolve together (an old combined name carries its schedule)."""
-    choice = samplers.resolve(request.sampler, request.schedule)
+    fam = context.source.family
+    choice = samplers.resolve(request.sampler, request.schedule, sampler_kind(fam))
     request._set("sampler", choice.sampler.name)
     request._set("schedule", choice.schedule.name)
-    fam = context.source.family
     supported = family(fam).samplers if fam else None
     if supported is not None and choice.sampler.name not in supported:
         raise InvalidValue("sampler", request.sampler, f"for the {fam} family: " + ", ".join(supported))
@@ -55,6 +60,7 @@ def _hires(request: Any, context: Context) -> None:
         return
     if request.task != "txt2img":
         raise InvalidValue("hires", True, "hires fix is for text to image (task txt2img)")
+
     low, high = context.source.size_range
     for name, value in zip(("width", "height"), request.hires_size):
         if value > high:
@@ -115,7 +121,7 @@ class RequestBase:
 
     @property
     def sampler_choice(self) -> samplers.SamplerChoice:
-        return samplers.resolve(self.sampler, self.schedule)
+        return samplers.resolve(self.sampler, self.schedule, sampler_kind(self.source.family))
 
     def cost(self) -> float:
         """What this request asks of the device, in megapixel-steps: each pass's pixels x the steps it
@@ -126,8 +132,10 @@ class RequestBase:
 
     @property
     def hires_size(self) -> tuple[int, int]:
-        """The hires pass's size: the first pass's times the scale, in multiples of 8."""
-        return tuple(8 * round(v * self.hires_scale / 8) for v in (self.width, self.height))  # type: ignore[return-value]
+        """The hires pass's size: the first pass's times the scale, in multiples of the family's
+        size rule (8 for SD, 16 for FLUX)."""
+        step = self.source.size_rule.multiple
+        return tuple(step * round(v * self.hires_scale / step) for v in (self.width, self.height))  # type: ignore[return-value]
 
     def record(self) -> dict[str, Any]:
         """The request as JSON-safe data (saved in the PNG): the fields the table records; input

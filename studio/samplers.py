@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -44,6 +45,7 @@ class Sampler:
     auto_schedule: str | None = None  # what A1111's "Automatic" picks for this sampler
     only_automatic: bool = False  # schedulers with a schedule of their own (LCM, TCD)
     brownian_seeded: bool = False  # needs per-image seeds for its Brownian-tree noise
+    step_seeded: bool = False  # draws fresh noise in step(): the run's generators are handed to it
     note: str = ""
 
 
@@ -102,6 +104,29 @@ SAMPLERS: tuple[Sampler, ...] = (
 )
 
 
+# Flow-matching models (FLUX, SD3) predict a velocity and need schedulers in flow mode; the same A1111
+# names map to these. Karras sigmas make flow DPM++ return NaNs and FlowMatchHeun cannot take FLUX's
+# sigmas, so those are not offered.
+FLOW_SOLVER = {"use_flow_sigmas": True, "prediction_type": "flow_prediction", "use_dynamic_shifting": True}
+FLOW_SAMPLERS: tuple[Sampler, ...] = (
+    Sampler("Euler", "FlowMatchEulerDiscreteScheduler", aliases=("k_euler", "flow euler")),
+    Sampler("Euler a", "FlowMatchEulerDiscreteScheduler", {"stochastic_sampling": True},
+            aliases=("k_euler_a", "k_euler_ancestral"), step_seeded=True,
+            note="flow Euler with fresh noise each step (stochastic sampling)"),
+    Sampler("DPM++ 2M", "DPMSolverMultistepScheduler", FLOW_SOLVER, aliases=("k_dpmpp_2m",), only_automatic=True,
+            note="in flow mode"),
+    Sampler("DPM++ 2M SDE", "DPMSolverMultistepScheduler", {**FLOW_SOLVER, "algorithm_type": "sde-dpmsolver++"},
+            aliases=("k_dpmpp_2m_sde",), only_automatic=True, step_seeded=True, note="in flow mode"),
+    Sampler("UniPC", "UniPCMultistepScheduler", FLOW_SOLVER, aliases=("unipc",), only_automatic=True,
+            note="in flow mode"),
+    Sampler("LCM", "FlowMatchLCMScheduler", aliases=("lcm",), only_automatic=True, step_seeded=True,
+            note="for LCM / few-step distilled flow models"),
+)
+# Which set of samplers a family's models take (Family.sampler_kind).
+SAMPLER_SETS: dict[str, tuple[Sampler, ...]] = {"diffusion": SAMPLERS, "flow": FLOW_SAMPLERS}
+DIFFUSION = "diffusion"
+
+
 def _fold(name: str) -> str:
     """Case- and spacing-insensitive key: 'dpm++ 2m  karras' and 'DPM++ 2M Karras' match."""
     key = naming.fold(name)
@@ -110,24 +135,25 @@ def _fold(name: str) -> str:
     return key
 
 
-_SAMPLER_INDEX = {_fold(alias): s for s in SAMPLERS for alias in (s.name, *s.aliases)}
+_SAMPLER_INDEXES = {kind: {_fold(alias): s for s in group for alias in (s.name, *s.aliases)}
+                    for kind, group in SAMPLER_SETS.items()}
 _SCHEDULE_INDEX = {_fold(s.name): s for s in SCHEDULES}
 
 
-def sampler_names() -> list[str]:
-    return [s.name for s in SAMPLERS]
+def sampler_names(kind: str = DIFFUSION) -> list[str]:
+    return [s.name for s in SAMPLER_SETS[kind]]
 
 
 def schedule_names() -> list[str]:
     return [s.name for s in SCHEDULES]
 
 
-def get_sampler(name: str) -> Sampler:
+def get_sampler(name: str, kind: str = DIFFUSION) -> Sampler:
     """Look a sampler up by its A1111 name or alias (not a combined name: see resolve)."""
     try:
-        return _SAMPLER_INDEX[_fold(name)]
+        return _SAMPLER_INDEXES[kind][_fold(name)]
     except (KeyError, AttributeError):
-        raise UnknownName("sampler", name, sampler_names()) from None
+        raise UnknownName("sampler", name, sampler_names(kind)) from None
 
 
 def get_schedule(name: str) -> Schedule:
@@ -139,7 +165,7 @@ def get_schedule(name: str) -> Schedule:
 
 # Resolved once, at import, on the importing thread: diffusers' lazy module is not thread-safe,
 # and a first attribute access racing a model load in another thread raised AttributeError.
-_SCHEDULER_CLASSES = {s.scheduler: getattr(diffusers, s.scheduler) for s in SAMPLERS}
+_SCHEDULER_CLASSES = {s.scheduler: getattr(diffusers, s.scheduler) for group in SAMPLER_SETS.values() for s in group}
 
 
 def _scheduler_class(class_name: str):
@@ -184,20 +210,22 @@ class SamplerChoice:
         return self.schedule
 
 
-def resolve(sampler_name: str, schedule_name: str = AUTOMATIC) -> SamplerChoice:
-    """Resolve A1111 names, including old combined ones such as 'DPM++ 2M Karras'.
+def resolve(sampler_name: str, schedule_name: str = AUTOMATIC, kind: str = DIFFUSION) -> SamplerChoice:
+    """Resolve A1111 names, including old combined ones such as 'DPM++ 2M Karras', among the
+    samplers of a kind (a family's `sampler_kind`: diffusion or flow).
 
     A combined name carries its schedule; it wins over an `Automatic` schedule argument and must
     agree with any other.
     """
     schedule = get_schedule(schedule_name)
     if not isinstance(sampler_name, str):
-        raise UnknownName("sampler", sampler_name, sampler_names())
+        raise UnknownName("sampler", sampler_name, sampler_names(kind))
+    index = _SAMPLER_INDEXES[kind]
     key = _fold(sampler_name)
-    if key in _SAMPLER_INDEX:
-        sampler = _SAMPLER_INDEX[key]
+    if key in index:
+        sampler = index[key]
     else:
-        sampler, schedule = _split_combined(sampler_name, schedule)
+        sampler, schedule = _split_combined(sampler_name, schedule, index, kind)
     if not supports(sampler, schedule):
         raise InvalidValue(
             "schedule", schedule.name,
@@ -206,11 +234,12 @@ def resolve(sampler_name: str, schedule_name: str = AUTOMATIC) -> SamplerChoice:
     return SamplerChoice(sampler, schedule)
 
 
-def _split_combined(sampler_name: str, schedule: Schedule) -> tuple[Sampler, Schedule]:
+def _split_combined(sampler_name: str, schedule: Schedule, index: Mapping[str, Sampler],
+                    kind: str) -> tuple[Sampler, Schedule]:
     key = _fold(sampler_name)
     # Longest schedule suffix first so 'SGM Uniform' wins over 'Uniform'.
     for suffix in sorted(_SCHEDULE_INDEX, key=len, reverse=True):
-        if key.endswith(" " + suffix) and key[: -len(suffix) - 1] in _SAMPLER_INDEX:
+        if key.endswith(" " + suffix) and key[: -len(suffix) - 1] in index:
             embedded = _SCHEDULE_INDEX[suffix]
             if schedule.name not in (AUTOMATIC, embedded.name):
                 raise InvalidValue(
@@ -218,8 +247,8 @@ def _split_combined(sampler_name: str, schedule: Schedule) -> tuple[Sampler, Sch
                     f"{embedded.name} or {AUTOMATIC}, since the sampler name {sampler_name!r} "
                     f"already names the {embedded.name} schedule",
                 )
-            return _SAMPLER_INDEX[key[: -len(suffix) - 1]], embedded
-    raise UnknownName("sampler", sampler_name, sampler_names())
+            return index[key[: -len(suffix) - 1]], embedded
+    raise UnknownName("sampler", sampler_name, sampler_names(kind))
 
 
 def scheduler_overrides(choice: SamplerChoice, seeds: Sequence[int] = ()) -> dict[str, Any]:
@@ -241,15 +270,25 @@ def scheduler_overrides(choice: SamplerChoice, seeds: Sequence[int] = ()) -> dic
 
 
 def make_scheduler(base_config: Mapping[str, Any], choice: SamplerChoice, seeds: Sequence[int] = ()):
-    """A fresh scheduler for one generation, built from the model's original scheduler config."""
+    """A fresh scheduler for one generation, built from the model's original scheduler config.
+    Keys the class does not take are left out (a flow config's `shift` means nothing to DPM++;
+    diffusers would ignore them too, with a warning on every generation)."""
     cls = _scheduler_class(choice.sampler.scheduler)
-    return cls.from_config(dict(base_config), **scheduler_overrides(choice, seeds))
+    params = _init_params(choice.sampler.scheduler)
+    config = {k: v for k, v in base_config.items() if k.startswith("_") or k in params}
+    scheduler = cls.from_config(config, **scheduler_overrides(choice, seeds))
+    if choice.sampler in FLOW_SAMPLERS and not hasattr(scheduler, "scale_noise"):
+        # Flow image-to-image pipelines noise the input with scale_noise (sigma * noise + (1 - sigma)
+        # * x), which only the FlowMatch classes have; the flow solvers keep the same sigmas,
+        # timesteps and indices, so FlowMatchEuler's own method serves them unchanged.
+        scheduler.scale_noise = types.MethodType(diffusers.FlowMatchEulerDiscreteScheduler.scale_noise, scheduler)
+    return scheduler
 
 
-def sampler_table() -> list[dict[str, str]]:
+def sampler_table(kind: str = DIFFUSION) -> list[dict[str, str]]:
     """Rows for the README and the UI: name, diffusers class, flags, default and valid schedules."""
     rows = []
-    for s in SAMPLERS:
+    for s in SAMPLER_SETS[kind]:
         flags = ", ".join(f"{k}={v!r}" for k, v in s.options.items())
         rows.append({
             "sampler": s.name,
@@ -262,13 +301,13 @@ def sampler_table() -> list[dict[str, str]]:
     return rows
 
 
-def sampler_table_markdown() -> str:
-    """The README's sampler table (a test keeps the README in step with the registry)."""
+def sampler_table_markdown(kind: str = DIFFUSION) -> str:
+    """The README's sampler table of a kind (a test keeps the README in step with the registry)."""
     lines = [
         "| Sampler (A1111) | diffusers scheduler | flags | Automatic = | schedule types | note |",
         "|---|---|---|---|---|---|",
     ]
-    for r in sampler_table():
+    for r in sampler_table(kind):
         flags = f"`{r['flags']}`" if r["flags"] else ""
         lines.append(f"| {r['sampler']} | `{r['scheduler']}` | {flags} | {r['automatic']} | {r['schedules']} | {r['note']} |")
     return "\n".join(lines)

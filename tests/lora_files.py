@@ -31,3 +31,22 @@ def write_tiny_lora(folder: Path, lora: str = "detail", seed: int = 0, family: s
                             weight_name=f"{lora}.safetensors", **layers)
     return folder / f"{lora}.safetensors"
 
+
+def write_tiny_flux_lora(folder: Path, lora: str = "flux-detail", seed: int = 0) -> Path:
+    """A random LoRA on the tiny FLUX transformer's attention, as FluxPipeline.save_lora_weights writes."""
+    from diffusers import FluxPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from studio.tiny_flow import build_tiny_flux
+
+    pipe = build_tiny_flux()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        pipe.transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                                target_modules=["to_q", "to_k", "to_v"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    FluxPipeline.save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
+                                   weight_name=f"{lora}.safetensors")
+    return folder / f"{lora}.safetensors"
+

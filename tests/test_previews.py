@@ -179,7 +179,7 @@ def test_every_family_has_latent2rgb_data_that_decodes_its_latents(family, chann
     image = latent2rgb_decoder(data, (32, 32))(latent)
     assert image.size == (32, 32) and len(set(image.getdata())) > 10
     # Each latent format brings an offline tiny decoder of its own channel count too.
-    assert autoencoder_decoder(LATENT_FORMATS[family].tiny_decoder(), (32, 32), 1.0)(latent).size == (32, 32)
+    assert autoencoder_decoder(LATENT_FORMATS[family].tiny_decoder(), (32, 32))(latent).size == (32, 32)
 
 
 def test_a_failing_decoder_stops_previews_with_a_notice_and_the_image_is_unchanged(monkeypatch):

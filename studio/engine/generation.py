@@ -15,6 +15,7 @@ import torch
 from .. import loading, loras
 from ..devices import free_device_memory
 from ..errors import StudioError
+from ..fields import number_text
 from ..events import Cancelled, Event, Result, Status, Timings
 from ..infotext import format_infotext
 from ..tasks import TASKS, plan_passes
@@ -89,11 +90,14 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
     generate_s = time.perf_counter() - t0
     # 9. The infotext of every image (its own seed), with what only the engine knows.
     extras = [(85, "Model hash", loaded.model_hash)]
+    if loaded.family_def.guidance(loaded.pipe) == "distilled":  # FLUX dev: what the CFG scale drove
+        extras.append((41, "Distilled CFG Scale", number_text(request.cfg_scale)))
     if lora_hashes:
         extras.append((150, "Lora hashes", ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)))
     infotexts = tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
                                       extras=extras) for i in range(len(seeds)))
     notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
+    notices += token_limit_warnings(loaded, plan)
     emit(Result(
         request=request,
         images=tuple(images),
@@ -104,6 +108,16 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         notices=notices + context.notices + plan.warnings,
         prompt_warnings=plan.warnings,
     ))
+
+
+def token_limit_warnings(loaded: loading.LoadedModel, plan: PromptPlan) -> tuple[str, ...]:
+    """A family whose encoder reads a fixed number of tokens (FLUX's T5: 512) cuts the rest: say so."""
+    fam = loaded.family_def
+    if fam.token_limit is None:
+        return ()
+    return tuple(f"{label}: {count} tokens; {loaded.name} reads {fam.token_limit}, the rest is cut"
+                 for label, parsed in (("prompt", plan.parsed), ("negative prompt", plan.negative_parsed))
+                 if (count := sum(fam.count_tokens(loaded.pipe, parsed))) > fam.token_limit)
 
 
 def apply_loras(loaded: loading.LoadedModel, wanted: Sequence[tuple[str, float]],

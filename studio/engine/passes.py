@@ -6,6 +6,8 @@ steps across all of them (hires fix: k of first + second pass).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import threading
 import time
@@ -77,6 +79,28 @@ class ProgressReporter:
         return tensors
 
 
+def pipe_parameters(pipe: Any) -> frozenset[str]:
+    return _call_parameters(type(pipe))
+
+
+@functools.cache
+def _call_parameters(cls: type) -> frozenset[str]:
+    return frozenset(inspect.signature(cls.__call__).parameters)
+
+
+def seed_step_noise(scheduler: Any, generators: list[torch.Generator]) -> None:
+    """Samplers that draw fresh noise in step() get the run's generators there too, whatever the
+    pipeline passes (FluxPipeline passes none): the same seed gives the same image."""
+    original = scheduler.step
+
+    @functools.wraps(original)
+    def step(*args: Any, **kwargs: Any) -> Any:
+        kwargs["generator"] = generators if len(generators) > 1 else generators[0]
+        return original(*args, **kwargs)
+
+    scheduler.step = step
+
+
 class PassContext:
     """What every pipeline pass of one generation shares; `run` makes one pass."""
 
@@ -103,7 +127,12 @@ class PassContext:
         """One pipeline call of `steps` user steps: a fresh scheduler from the model's own config,
         seeded generators, live previews of the x0 and progress counted on from earlier passes."""
         request, loaded = self.request, self.loaded
-        pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, request.sampler_choice, self.seeds)
+        # The loaded model's family picks the registry (a hub id's family is known only now).
+        choice = samplers.resolve(request.sampler, request.schedule, loaded.family_def.sampler_kind)
+        pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, choice, self.seeds)
+        generators = self.generators()
+        if choice.sampler.step_seeded:
+            seed_step_noise(pipe.scheduler, generators)
         decoder, fallback = self.previews.decoder(loaded, request.preview, size)
         if fallback:
             self.notice(fallback)
@@ -121,9 +150,12 @@ class PassContext:
                 user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
         progress = ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
                                     offset=done, total=total)
+        if "height" in pipe_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
+            kwargs.setdefault("width", size[0])
+            kwargs.setdefault("height", size[1])
         try:
             output = pipe(
-                **kwargs, guidance_scale=request.cfg_scale, generator=self.generators(),
+                **kwargs, guidance_scale=request.cfg_scale, generator=generators,
                 callback_on_step_end=progress,
             )
         finally:

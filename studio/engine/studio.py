@@ -103,9 +103,13 @@ class Studio:
             loaded = self._cache.peek(self.model_key(_as_source(model))) if model else None
         except StudioError:  # a half-typed model name: the view still shows fragments and warnings
             loaded = None
+        warnings, limit = tuple(parsed.warnings), None
         if loaded is not None:
             counts = tuple(loaded.family_def.count_tokens(loaded.pipe, parsed))
-        return PromptView(tuple(prompts.fragments(parsed)), counts, parsed.warnings)
+            limit = loaded.family_def.token_limit
+            if limit is not None and sum(counts) > limit:
+                warnings += (f"{sum(counts)} tokens: {loaded.name} reads {limit}, the rest is cut",)
+        return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit)
 
     # -- generation -------------------------------------------------------------------------
 

@@ -76,9 +76,25 @@ class Family:
     # (pipe, parsed prompt) -> prompt tokens in each chunk, for the token counter
     count_tokens: Callable[[Any, Any], list[int]]
     tiny: Callable[[], Any]  # the offline random-weight pipeline of this family
-    samplers: tuple[str, ...] | None = None  # None: every sampler of the registry
+    tiny_variants: Mapping[str, Callable[[], Any]] = field(default_factory=dict)  # "builtin:flux/schnell"
+    samplers: tuple[str, ...] | None = None  # None: every sampler of its kind
+    sampler_kind: str = "diffusion"  # which sampler registry: diffusion (noise prediction) or flow
     clip_skip: bool = True  # whether the clip skip setting changes anything
+    denoiser: str = "unet"  # the pipeline component that denoises (unet, transformer)
+    # (pipe) -> what the CFG scale drives: "cfg" (a negative pass each step), "distilled" (an
+    # embedding, one pass: FLUX dev) or "none" (schnell, turbo models)
+    guidance: Callable[[Any], str] = lambda pipe: "cfg"
+    token_limit: int | None = None  # None: 75-token chunks, no limit; else tokens read, the rest cut
     notes: tuple[str, ...] = field(default=())
+
+    def build_tiny(self, variant: str = "") -> Any:
+        """The family's offline tiny pipeline, or one of its variants (FLUX schnell)."""
+        if not variant:
+            return self.tiny()
+        if variant not in self.tiny_variants:
+            raise InvalidValue("builtin model", f"{self.name}/{variant}",
+                               ", ".join([self.name, *(f"{self.name}/{v}" for v in self.tiny_variants)]))
+        return self.tiny_variants[variant]()
 
     @property
     def pipeline(self) -> str:

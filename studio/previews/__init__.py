@@ -31,6 +31,17 @@ def preview_data(loaded: loading.LoadedModel) -> PreviewData:
     return loaded.source.preview or loaded.family_def.latent.preview
 
 
+def unpacked(decoder: Decoder | None, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder | None:
+    """For a family whose transformer sees 2x2-packed latent tokens (FLUX): unpack each x0 back to
+    (channels, height, width) with the pipeline's own `_unpack_latents` before decoding it."""
+    if decoder is None or not loaded.family_def.latent.packed:
+        return decoder
+    unpack = type(loaded.pipe)._unpack_latents
+    vae_scale = getattr(loaded.pipe, "vae_scale_factor", loaded.family_def.latent.downscale)
+    width, height = size
+    return lambda x0: decoder(unpack(x0, height, width, vae_scale))
+
+
 @dataclass(frozen=True)
 class PreviewMethod:
     name: str
@@ -46,8 +57,7 @@ METHODS: dict[str, PreviewMethod] = {m.name: m for m in (
     PreviewMethod("taesd", "TAESD", "the tiny autoencoder (TAESD): cheap and sharp",
                   lambda d, loaded, size: d.taesd_decoder(loaded, size)),
     PreviewMethod("vae", "VAE", "the model's own VAE: exact, costs about a step each",
-                  lambda d, loaded, size: autoencoder_decoder(loaded.pipe.vae, size,
-                                                              loaded.pipe.vae.config.scaling_factor)),
+                  lambda d, loaded, size: autoencoder_decoder(loaded.pipe.vae, size)),
     PreviewMethod("none", "no", "no previews", lambda d, loaded, size: None),
 )}
 METHOD_NAMES = ("auto", *METHODS)
@@ -73,11 +83,11 @@ class PreviewDecoders:
         """The decoder for a requested method, and a notice when it had to fall back."""
         method = resolve_method(requested, loaded.device.kind)
         try:
-            return METHODS[method].build(self, loaded, size), None
+            return unpacked(METHODS[method].build(self, loaded, size), loaded, size), None
         except ModelLoadError as exc:  # what loading a TAESD raises: never an error, latent2rgb instead
             notice = f"{METHODS[method].title} previews are unavailable ({exc}); showing latent2rgb previews instead."
             log.warning(notice)
-            return latent2rgb_decoder(preview_data(loaded), size), notice
+            return unpacked(latent2rgb_decoder(preview_data(loaded), size), loaded, size), notice
 
     def taesd_decoder(self, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder:
         ref = self.taesd_sources.get(loaded.family) or preview_data(loaded).taesd
@@ -85,7 +95,7 @@ class PreviewDecoders:
             raise ModelLoadError(f"no TAESD is known for the {loaded.family} family")
         latent = loaded.family_def.latent
         taesd, _ = self._taesd.get_or_load((ref, latent.name, self.device), lambda: self._load_taesd(ref, latent))
-        return autoencoder_decoder(taesd, size, 1.0)
+        return autoencoder_decoder(taesd, size)
 
     def _load_taesd(self, ref: str, latent: Any) -> Any:
         from diffusers import AutoencoderTiny

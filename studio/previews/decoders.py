@@ -34,12 +34,15 @@ def latent2rgb_decoder(preview: PreviewData, size: tuple[int, int]) -> Decoder:
     return decode
 
 
-def autoencoder_decoder(vae: Any, size: tuple[int, int], scale: float) -> Decoder:
-    """TAESD or the full VAE: decode latents / scale, output in [-1, 1]."""
+def autoencoder_decoder(vae: Any, size: tuple[int, int]) -> Decoder:
+    """TAESD or the full VAE: decode latents / scaling_factor + shift_factor, as the pipelines do
+    with the same module as their VAE (SD's TAESD: 1 and 0; FLUX's VAE: 0.3611 and 0.1159)."""
+    scale = float(vae.config.get("scaling_factor") or 1.0)
+    shift = float(vae.config.get("shift_factor") or 0.0)
 
     @torch.no_grad()
     def decode(x0: torch.Tensor) -> Image.Image:
-        latent = x0[:1].to(vae.device, vae.dtype) / scale
+        latent = x0[:1].to(vae.device, vae.dtype) / scale + shift
         image = vae.decode(latent, return_dict=False)[0][0].float().permute(1, 2, 0).cpu().numpy()
         return to_image((image + 1) / 2, size)
 

@@ -70,6 +70,7 @@ MECHANISMS: dict[str, X0] = {
     "PNDMScheduler": from_alphas,
     "TCDScheduler": from_alphas,  # returns pred_noised_sample, which is not x0
     "FlowMatchEulerDiscreteScheduler": from_flow,
+    "FlowMatchLCMScheduler": from_flow,
 }
 
 

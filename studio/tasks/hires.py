@@ -63,6 +63,8 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
     size = request.hires_size
     pipe = ctx.loaded.pipe
     if upscaler.space == "latent":
+        if ctx.loaded.family_def.latent.packed:  # FLUX hands over 2x2-packed tokens: back to a grid
+            first = type(pipe)._unpack_latents(first, request.height, request.width, pipe.vae_scale_factor)
         start = upscale_latents(first, size, upscaler.mode, pipe.vae_scale_factor)
     else:
         start = [upscale_image(image, size, upscaler.mode) for image in first]
@@ -78,6 +80,7 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
 
 
 def decode_latents(pipe: Any, latents: torch.Tensor) -> list[Any]:
+    config = pipe.vae.config
     with torch.no_grad():
-        decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+        decoded = pipe.vae.decode(latents / config.scaling_factor + (config.get("shift_factor") or 0.0)).sample
     return pipe.image_processor.postprocess(decoded, output_type="pil")

@@ -12,10 +12,11 @@ from typing import Any, Awaitable, Callable, Iterator
 import anyio
 import gradio as gr
 
-from .. import loras, models, validation
+from .. import loras, models, samplers, validation
 from ..engine import Studio
 from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
+from ..request import sampler_kind
 from ..outputs import OutputFolder
 from ..sizes import size_for_aspect
 from ..tasks import TASKS
@@ -139,6 +140,7 @@ def make_parse_prompt(studio: Studio) -> Callable[..., dict]:
             "fragments": [{"text": text, "weight": round(weight, 4)} for text, weight in view.fragments],
             "chunk_tokens": list(view.chunk_tokens) if view.chunk_tokens is not None else None,
             "warnings": list(view.warnings),
+            "token_limit": view.token_limit,
         }
 
     return parse_prompt
@@ -153,6 +155,9 @@ def token_counter(view: dict | None) -> str:
     note = f" · ⚠ {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
     if counts is None:
         return f"Tokens: counted once the model is loaded{note}"
+    limit = view.get("token_limit")
+    if isinstance(limit, int) and not isinstance(limit, bool):  # one sequence (FLUX's T5), no chunks
+        return f"Tokens: {sum(counts)}/{limit} (T5){note}"
     chunks = " · ".join(f"{c}/75" for c in counts) or "0/75"
     many = f" ({len(counts)} chunks)" if len(counts) > 1 else ""
     return f"Tokens: {chunks}{many}{note}"
@@ -215,6 +220,8 @@ def model_form_updates(model: str) -> dict[str, Any]:
     low, high = source.size_range
     for name in ("width", "height"):
         updates[name] = gr.update(value=defaults[name], minimum=low, maximum=high, step=source.size_rule.multiple)
+    # The samplers of the model's kind (FLUX: flow-matching ones); a model not known yet keeps SD's.
+    updates["sampler"] = gr.update(value=defaults["sampler"], choices=samplers.sampler_names(sampler_kind(source.family)))
     updates["model"] = gr.update(value=model if not source.preset else source.name)
     return updates
 
