@@ -1,13 +1,15 @@
 """Benchmark: what live previews on every step cost, and the engine's overhead over bare diffusers.
 
-Runs on the CPU (or a GPU with --device) with a mid-size random-weight SD-1.5-shaped model whose
-steps take roughly 0.2-1 s on a 2-core CPU. Every configuration runs in the same process, in
+Runs on the CPU (or a GPU with --device) with a mid-size random-weight SD-1.5-shaped model (or,
+with --family flux, a FLUX.1-dev-shaped flow transformer) whose steps take roughly 0.2-1 s on a
+2-core CPU. Every configuration runs in the same process, in
 interleaved rounds (A B C ... A B C ...), and ratios are taken round by round against the baseline
 measured in the same round, so a noisy shared machine affects both sides alike. Prints a table and
 writes JSON.
 
     python3 bench/previews.py                      # default: 5 rounds, 10 steps, 384 px
     python3 bench/previews.py --rounds 3 --out bench/results.json
+    python3 bench/previews.py --family flux        # flow matching: packed latents, 16 channels
 """
 
 from __future__ import annotations
@@ -60,6 +62,38 @@ def build_mid_pipeline():
                                    requires_safety_checker=False)
 
 
+def build_mid_flux():
+    """FLUX.1-dev-shaped, random weights: 2 double + 4 single blocks 256 wide, 16-channel 8x VAE, a
+    256-wide T5 beside the CLIP, the guidance embedding, dev's dynamic-shift scheduler."""
+    from diffusers import AutoencoderKL, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    from studio.tiny_flow import _flux_scheduler, tiny_t5_tokenizer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        transformer = FluxTransformer2DModel(
+            patch_size=1, in_channels=64, num_layers=2, num_single_layers=4, attention_head_dim=64,
+            num_attention_heads=4, joint_attention_dim=256, pooled_projection_dim=256, guidance_embeds=True,
+            axes_dims_rope=(16, 24, 24),
+        )
+        vae = AutoencoderKL(
+            block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=16,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
+        )
+        text = CLIPTextModel(CLIPTextConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=4,
+                                            num_attention_heads=4, vocab_size=1000, max_position_embeddings=77,
+                                            bos_token_id=0, eos_token_id=2, pad_token_id=1))
+        t5 = T5EncoderModel(T5Config(vocab_size=256, d_model=256, d_kv=32, d_ff=512, num_layers=4, num_heads=8,
+                                     relative_attention_num_buckets=32, feed_forward_proj="gated-gelu"))
+    return FluxPipeline(transformer=transformer, vae=vae, text_encoder=text.eval(), tokenizer=tiny_tokenizer(),
+                        text_encoder_2=t5.eval(), tokenizer_2=tiny_t5_tokenizer(), scheduler=_flux_scheduler(True))
+
+
+BUILDERS = {"sd15": build_mid_pipeline, "flux": build_mid_flux}
+
+
 def timed_job(studio: Studio, request: GenerationRequest) -> tuple[float, float | None, int]:
     """Wall time of one generation as a caller sees it, time to its first preview, preview count."""
     start = time.perf_counter()
@@ -93,8 +127,11 @@ def timed_bare_embeds(studio: Studio, pipe, request: GenerationRequest, base_con
 
 
 def bare_call(pipe, request: GenerationRequest, base_config, embeds: dict | None = None) -> None:
-    pipe.scheduler = make_scheduler(base_config, resolve(request.sampler, request.schedule), [request.seed])
-    prompts = embeds or {"prompt": request.prompt, "negative_prompt": request.negative_prompt or None}
+    kind = "flow" if type(pipe).__name__.startswith("Flux") else "diffusion"
+    pipe.scheduler = make_scheduler(base_config, resolve(request.sampler, request.schedule, kind), [request.seed])
+    prompts = embeds or {"prompt": request.prompt}
+    if not embeds and kind == "diffusion":
+        prompts["negative_prompt"] = request.negative_prompt or None
     pipe(**prompts,
          num_inference_steps=request.steps, guidance_scale=request.cfg_scale, width=request.width,
          height=request.height, generator=[torch.Generator("cpu").manual_seed(request.seed)], output_type="pil")
@@ -106,27 +143,35 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "previews.json"))
+    parser.add_argument("--family", default="sd15", choices=sorted(BUILDERS))
+    parser.add_argument("--out", default=None, help="default bench/results/previews[-flux].json")
     args = parser.parse_args()
+    suffix = "" if args.family == "sd15" else f"-{args.family}"
+    args.out = args.out or str(Path(__file__).resolve().parent / "results" / f"previews{suffix}.json")
 
     work = Path(tempfile.mkdtemp(prefix="studio-bench-"))
-    pipe = build_mid_pipeline()
+    pipe = BUILDERS[args.family]()
+    channels = pipe.vae.config.latent_channels
     pipe.save_pretrained(work / "mid")
     from diffusers import AutoencoderTiny
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        AutoencoderTiny().save_pretrained(work / "taesd")  # full TAESD size, random weights
+        # Full TAESD size, random weights (FLUX: 16 latent channels and the VAE's scale and shift, as taef1).
+        extra = {"scaling_factor": 0.3611, "shift_factor": 0.1159} if channels == 16 else {}
+        AutoencoderTiny(latent_channels=channels, **extra).save_pretrained(work / "taesd")
 
     studio = Studio(device=args.device, cache_size=1, preview_interval_s=0.0,  # a preview for every step
-                    taesd_sources={"sd15": str(work / "taesd")})
+                    taesd_sources={args.family: str(work / "taesd")})
     loaded = studio.load(str(work / "mid"))
     bare_pipe = loaded.pipe  # the very same modules: only the calling code differs
     base_config = dict(loaded.scheduler_config)
 
     def request(preview: str) -> GenerationRequest:
-        return GenerationRequest(prompt="a lighthouse on a cliff at dusk, dramatic sky", negative_prompt="blurry",
-                                 model=str(work / "mid"), sampler="Euler", steps=args.steps, cfg_scale=7.0,
+        return GenerationRequest(prompt="a lighthouse on a cliff at dusk, dramatic sky",
+                                 negative_prompt="blurry" if args.family == "sd15" else "",
+                                 model=str(work / "mid"), sampler="Euler", steps=args.steps,
+                                 cfg_scale=7.0 if args.family == "sd15" else 3.5,
                                  seed=1234, width=args.size, height=args.size, preview=preview)
 
     methods = ["latent2rgb", "taesd", "vae"]
@@ -166,7 +211,8 @@ def main() -> None:
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                     "device": studio.device.describe()},
-        "settings": {"rounds": args.rounds, "steps": args.steps, "size": args.size, "sampler": "Euler",
+        "settings": {"family": args.family, "rounds": args.rounds, "steps": args.steps, "size": args.size,
+                     "sampler": "Euler",
                      "preview_interval_s": 0.0},
         "seconds_per_step": round(step_probe, 3),
         "median_wall_s": {n: round(statistics.median(v), 3) for n, v in rows.items()},
@@ -177,7 +223,7 @@ def main() -> None:
         "previews_shown_median": {m: statistics.median(v) for m, v in previews_shown.items()},
     }
     print()
-    print(f"mid-size model, {args.size}px, {args.steps} steps, {result['seconds_per_step']} s/step "
+    print(f"mid-size {args.family} model, {args.size}px, {args.steps} steps, {result['seconds_per_step']} s/step "
           f"on {result['machine']['device']}, {args.rounds} interleaved rounds (medians)")
     print(f"{'configuration':32} {'wall s':>8} {'ratio':>8} {'1st preview s':>14} {'previews':>9}")
     print(f"{'no previews (engine)':32} {result['median_wall_s']['none']:8.2f} {1.0:8.3f}")

@@ -50,6 +50,7 @@ class ModelPreset:
     is_noise: bool = False  # random weights: say so wherever its images appear
     preview: PreviewData | None = None  # None: the family's
     order: int = 100  # position in the model dropdown
+    guidance: str | None = None  # what its CFG scale drives (cfg, distilled, none); None: the family's
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,14 @@ class ModelSource:
             size = family(self.family).size.default
             return Defaults(width=size, height=size)
         return Defaults()
+
+    @property
+    def guidance(self) -> str:
+        """What the CFG scale drives for this model, known before it loads (for the page's label):
+        the preset's word, else its family's default (real CFG for SD, distilled for FLUX)."""
+        if self.preset and self.preset.guidance:
+            return self.preset.guidance
+        return family(self.family).default_guidance if self.family else "cfg"
 
     @property
     def preview(self) -> PreviewData | None:
@@ -129,6 +138,15 @@ def _size_range(value: Any, where: str) -> tuple[int, int]:
     return (low, high)
 
 
+GUIDANCE_KINDS = ("cfg", "distilled", "none")
+
+
+def _guidance(value: Any, where: str) -> str | None:
+    if value is not None and value not in GUIDANCE_KINDS:
+        raise PresetFileError(f"{where}: guidance {value!r} is not one of {list(GUIDANCE_KINDS)}")
+    return value
+
+
 def parse_preset(data: Mapping[str, Any], where: str) -> ModelPreset:
     """Build a preset from one JSON object; errors name the file and the key."""
     known = {f for f in ModelPreset.__dataclass_fields__}
@@ -155,6 +173,7 @@ def parse_preset(data: Mapping[str, Any], where: str) -> ModelPreset:
             is_noise=bool(data.get("is_noise", False)),
             preview=_preview(data["preview"], where) if "preview" in data else None,
             order=int(data.get("order", 100)),
+            guidance=_guidance(data.get("guidance"), where),
         )
     except KeyError as exc:
         raise PresetFileError(f"{where}: missing key {exc}") from None

@@ -171,3 +171,22 @@ def test_a_flux_lora_changes_the_image_and_leaving_it_out_restores_it_exactly(tm
     assert np.array_equal(base, pixels(studio.run(flux_request()).images[0]))
     with pytest.raises(Exception, match="sd-detail does not fit tiny-flux"):
         studio.run(flux_request(prompt="a red cube <lora:sd-detail:1>"))
+
+
+@pytest.mark.parametrize("model, label", [("tiny", "CFG scale"), ("tiny-flux", "Distilled CFG scale"),
+                                          ("tiny-flux-schnell", "CFG scale (not used by this model)"),
+                                          ("sd-turbo", "CFG scale (not used by this model)")])
+def test_the_page_says_what_the_cfg_scale_drives_for_the_model_picked(model, label):
+    from studio.ui.handlers import model_form_updates
+
+    updates = model_form_updates(model)
+    assert updates["cfg_scale"]["label"] == label
+    expected = sampler_names("flow" if "flux" in model else "diffusion")
+    assert updates["sampler"]["choices"] == expected
+
+
+def test_a_preset_with_an_unknown_guidance_word_is_refused_by_name(tmp_path):
+    from studio.models import PresetFileError, parse_preset
+
+    with pytest.raises(PresetFileError, match="guidance 'strong'"):
+        parse_preset({"name": "x", "source": "a/b", "family": "flux", "guidance": "strong"}, "x.json")

@@ -84,6 +84,7 @@ class Family:
     # (pipe) -> what the CFG scale drives: "cfg" (a negative pass each step), "distilled" (an
     # embedding, one pass: FLUX dev) or "none" (schnell, turbo models)
     guidance: Callable[[Any], str] = lambda pipe: "cfg"
+    default_guidance: str = "cfg"  # before loading (a model's preset may say otherwise: schnell)
     token_limit: int | None = None  # None: 75-token chunks, no limit; else tokens read, the rest cut
     notes: tuple[str, ...] = field(default=())
 

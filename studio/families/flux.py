@@ -145,5 +145,6 @@ FLUX = Family(
     sampler_kind="flow",
     denoiser="transformer",
     guidance=flux_guidance,
+    default_guidance="distilled",
     token_limit=T5_MAX_TOKENS,
 )

@@ -23,7 +23,7 @@ from ..tasks import TASKS
 from .runs import as_gradio_error, run_click, session_of
 from .queue_guard import QueueGuard, visitor
 from .sessions import NOTHING_TO_STOP, History, SessionJobs, own_history
-from .widgets import Form
+from .widgets import Form, guidance_label
 
 EDITOR_FIELDS = ("init_image", "mask")  # what the Inpaint editor stands for on the page
 
@@ -222,6 +222,7 @@ def model_form_updates(model: str) -> dict[str, Any]:
         updates[name] = gr.update(value=defaults[name], minimum=low, maximum=high, step=source.size_rule.multiple)
     # The samplers of the model's kind (FLUX: flow-matching ones); a model not known yet keeps SD's.
     updates["sampler"] = gr.update(value=defaults["sampler"], choices=samplers.sampler_names(sampler_kind(source.family)))
+    updates["cfg_scale"] = gr.update(value=defaults["cfg_scale"], **guidance_label(source))
     updates["model"] = gr.update(value=model if not source.preset else source.name)
     return updates
 

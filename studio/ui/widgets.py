@@ -26,10 +26,25 @@ def _common(field: Field) -> dict[str, Any]:
     return options
 
 
+# What the CFG scale slider is called for each kind of guidance a model has (ModelSource.guidance).
+GUIDANCE_LABELS = {
+    "cfg": ("CFG scale", "how closely to follow the prompt (a negative-prompt pass each step)"),
+    "distilled": ("Distilled CFG scale", "FLUX dev: guidance the model embeds, one pass a step; "
+                                         "the negative prompt is not used"),
+    "none": ("CFG scale (not used by this model)", "distilled to need no guidance: changes nothing"),
+}
+
+
+def guidance_label(source: ModelSource) -> dict[str, str]:
+    label, info = GUIDANCE_LABELS[source.guidance]
+    return {"label": label, "info": info}
+
+
 def _slider(field: Field, value: Any, source: ModelSource) -> gr.Slider:
     low, high = source.size_range if field.model_range else field.range
     step = source.size_rule.multiple if field.model_range else field.step
-    return gr.Slider(low, high, value=value, step=step, **_common(field))
+    options = {**_common(field), **(guidance_label(source) if field.name == "cfg_scale" else {})}
+    return gr.Slider(low, high, value=value, step=step, **options)
 
 
 def _dropdown(field: Field, value: Any, source: ModelSource) -> gr.Dropdown:
