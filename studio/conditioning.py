@@ -59,11 +59,11 @@ def split_chunks(
     return chunks
 
 
-def _part_fragments(part: FlattenedPrompt) -> tuple[list[str], list[float]]:
+def part_fragments(part: FlattenedPrompt) -> tuple[list[str], list[float]]:
     return [f.text for f in part.children], [f.weight for f in part.children]
 
 
-def _tokenize(tokenizer: Any) -> Callable[[list[str]], list[list[int]]]:
+def tokenize_with(tokenizer: Any) -> Callable[[list[str]], list[list[int]]]:
     def run(texts: list[str]) -> list[list[int]]:
         if not texts:
             return []
@@ -79,13 +79,13 @@ def _comma_id(tokenizer: Any) -> int | None:
 
 def chunk_token_counts(parsed: ParsedPrompt, tokenizer: Any) -> list[int]:
     """How many prompt tokens each 75-token chunk holds (for the parsed view and token counters)."""
-    tokenize, comma = _tokenize(tokenizer), _comma_id(tokenizer)
+    tokenize, comma = tokenize_with(tokenizer), _comma_id(tokenizer)
     counts: list[int] = []
     for part in parsed.conjunction.prompts:
         subs = part.prompts if isinstance(part, Blend) else [part]
         longest: list[int] = []
         for sub in subs:
-            texts, weights = _part_fragments(sub)
+            texts, weights = part_fragments(sub)
             sizes = [len(t) for t, _ in split_chunks(tokenize(texts), weights, comma)]
             longest = sizes if len(sizes) > len(longest) else longest
         counts.extend(longest)
@@ -162,13 +162,13 @@ class PromptEncoder:
     side (SDXL: both); `pooled` adds the last encoder's pooled output of the first chunk."""
 
     def __init__(self, tokenizer: Any, encoders: Sequence[ClipEncoder], pooled: bool = False):
-        self.tokenize = _tokenize(tokenizer)
+        self.tokenize = tokenize_with(tokenizer)
         self.comma = _comma_id(tokenizer)
         self.encoders = list(encoders)
         self.with_pooled = pooled
 
     def _encode_part(self, part: FlattenedPrompt) -> Conditioning:
-        texts, weights = _part_fragments(part)
+        texts, weights = part_fragments(part)
         chunks = split_chunks(self.tokenize(texts), weights, self.comma)
         embeds = torch.cat([encoder.encode(chunks) for encoder in self.encoders], dim=-1)
         pooled = self.encoders[-1].pooled(chunks[0]) if self.with_pooled else None

@@ -20,6 +20,7 @@ from ..events import Event, Preview, Progress, Status
 from ..loading import LoadedModel
 from ..previews import PreviewDecoders, PreviewWorker
 from ..previews.x0 import X0Tap
+from ..tasks.common import repeat_conditioning
 
 
 class Stop(Exception):
@@ -150,6 +151,9 @@ class PassContext:
                 user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
         progress = ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
                                     offset=done, total=total)
+        count = kwargs.get("num_images_per_prompt") or 1
+        if count > 1 and not loaded.family_def.repeats_embeds:  # SD3 uses given embeddings as they are
+            kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
         if "height" in pipe_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
             kwargs.setdefault("width", size[0])
             kwargs.setdefault("height", size[1])

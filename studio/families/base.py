@@ -86,6 +86,9 @@ class Family:
     guidance: Callable[[Any], str] = lambda pipe: "cfg"
     default_guidance: str = "cfg"  # before loading (a model's preset may say otherwise: schnell)
     token_limit: int | None = None  # None: 75-token chunks, no limit; else tokens read, the rest cut
+    # Whether its pipelines repeat given prompt embeddings for num_images_per_prompt (SD3's do not:
+    # the engine then hands them one embedding per image)
+    repeats_embeds: bool = True
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

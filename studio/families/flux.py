@@ -14,18 +14,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from compel.prompt_parser import Blend, FlattenedPrompt
 
 from .. import tiny_flow
 from ..conditioning import Conditioning
 from . import latents
 from .base import Family, SizeRule
+from .t5 import T5Weighting, plain_text, toward_empty
 
 T5_MAX_TOKENS = 512
-
-
-def _fragments(part: FlattenedPrompt) -> tuple[list[str], list[float]]:
-    return [f.text for f in part.children], [float(f.weight) for f in part.children]
 
 
 class FluxPromptEncoder:
@@ -33,76 +29,22 @@ class FluxPromptEncoder:
 
     def __init__(self, pipe: Any, clip_skip: int = 1, max_tokens: int = T5_MAX_TOKENS):
         self.pipe = pipe
-        self.max_tokens = max_tokens
-        self._empty: torch.Tensor | None = None
-
-    @property
-    def device(self) -> torch.device:
-        return self.pipe.text_encoder_2.device
-
-    def _t5_plain(self, text: str) -> torch.Tensor:
-        # The pipeline's own T5 encoding (padded to max_tokens): an unweighted prompt is exactly it.
-        return self.pipe._get_t5_prompt_embeds(prompt=text, max_sequence_length=self.max_tokens, device=self.device)
-
-    def _t5_weighted(self, texts: list[str], weights: list[float]) -> torch.Tensor:
-        tokenizer = self.pipe.tokenizer_2
-        ids: list[int] = []
-        mults: list[float] = []
-        for text, weight in zip(texts, weights):
-            piece = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
-            ids += piece
-            mults += [weight] * len(piece)
-        ids, mults = ids[: self.max_tokens - 1] + [tokenizer.eos_token_id], mults[: self.max_tokens - 1] + [1.0]
-        padding = self.max_tokens - len(ids)
-        ids += [tokenizer.pad_token_id] * padding
-        mults += [1.0] * padding
-        encoder = self.pipe.text_encoder_2
-        z = encoder(torch.tensor([ids], device=self.device), output_hidden_states=False)[0]
-        z = z.to(dtype=encoder.dtype)
-        empty = self.empty_t5()
-        weight = torch.tensor(mults, device=z.device, dtype=z.dtype)[None, :, None]
-        return empty + (z - empty) * weight
-
-    def empty_t5(self) -> torch.Tensor:
-        if self._empty is None:
-            self._empty = self._t5_plain("")
-        return self._empty
-
-    def _part(self, part: FlattenedPrompt) -> torch.Tensor:
-        texts, weights = _fragments(part)
-        if all(w == 1.0 for w in weights):
-            return self._t5_plain("".join(texts))
-        return self._t5_weighted(texts, weights)
+        self.device = pipe.text_encoder_2.device
+        self.t5 = T5Weighting(
+            lambda text: pipe._get_t5_prompt_embeds(prompt=text, max_sequence_length=max_tokens, device=self.device),
+            pipe.text_encoder_2, pipe.tokenizer_2, max_tokens)
 
     @torch.no_grad()
     def encode(self, parsed: Any) -> Conditioning:
         """Each AND part encoded on its own and joined along the tokens; a blend is the weighted
         mean of its prompts; the pooled CLIP embedding is the plain text's."""
-        pieces = []
-        for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights):
-            if isinstance(part, Blend):
-                total = sum(part.weights) or 1.0
-                embeds = sum(w * self._part(p) for w, p in zip(part.weights, part.prompts)) / total
-            else:
-                embeds = self._part(part)
-            if weight != 1:
-                empty = self.empty_t5()
-                embeds = empty + (embeds - empty) * weight
-            pieces.append(embeds)
+        pieces = [toward_empty(self.t5.blend_or_part(part, self.t5.part), self.t5.empty(), weight)
+                  for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
         pooled = self.pipe._get_clip_prompt_embeds(prompt=plain_text(parsed), device=self.device)
         return Conditioning(torch.cat(pieces, dim=1), pooled)
 
     def empty(self) -> Conditioning:
-        return Conditioning(self.empty_t5(), self.pipe._get_clip_prompt_embeds(prompt="", device=self.device))
-
-
-def plain_text(parsed: Any) -> str:
-    """The prompt's words without weights or syntax (what CLIP's pooled embedding reads)."""
-    parts = []
-    for part in parsed.conjunction.prompts:
-        first = part.prompts[0] if isinstance(part, Blend) else part
-        parts.append("".join(_fragments(first)[0]))
-    return " ".join(p.strip() for p in parts if p.strip())
+        return Conditioning(self.t5.empty(), self.pipe._get_clip_prompt_embeds(prompt="", device=self.device))
 
 
 def flux_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditioning]) -> dict:
@@ -113,12 +55,7 @@ def flux_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditi
 
 def t5_token_counts(pipe: Any, parsed: Any) -> list[int]:
     """T5 tokens of the prompt (one sequence, no 75-token chunks), the end token included."""
-    tokenizer = pipe.tokenizer_2
-    count = 1
-    for part in parsed.conjunction.prompts:
-        first = part.prompts[0] if isinstance(part, Blend) else part
-        count += sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in _fragments(first)[0])
-    return [count]
+    return [T5Weighting(None, None, pipe.tokenizer_2, T5_MAX_TOKENS).count(parsed)]
 
 
 def flux_guidance(pipe: Any) -> str:
