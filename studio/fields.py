@@ -244,6 +244,11 @@ FIELDS: tuple[Field, ...] = (
                              # Forge writes FLUX dev's guidance as "Distilled CFG Scale" (and CFG scale 1)
                              read=lambda p: float(p.get("Distilled CFG Scale", p.get("CFG scale", "nan")))
                              if "Distilled CFG Scale" in p or "CFG scale" in p else MISSING),)),
+    Field("true_cfg_scale", "float", 1.0, "True CFG scale (FLUX)", range=(1.0, 30.0), widget="slider", step=0.5,
+          families=tuple(f.name for f in FAMILIES.values() if f.true_cfg),  # the families say which
+          help="FLUX: real CFG with the negative prompt, two passes a step (1 = off, one pass)",
+          infotext=(Infotext("True CFG scale", 42, when=lambda r: r.true_cfg_scale != 1, format=number_text,
+                             parse=float, read=lambda p: float(p.get("True CFG scale", "1"))),)),
     Field("seed", "int", -1, "Seed (-1 = random)", range=(-1, MAX_SEED), range_note=" (-1 = random)",
           widget="seed", infotext=(
               Infotext("Seed", 60, write=lambda r, i: r.seed + i, read=_seed),

@@ -84,8 +84,9 @@ class ModelSource:
         if self.preset:
             return self.preset.defaults
         if self.family:
-            size = family(self.family).size.default
-            return Defaults(width=size, height=size)
+            fam = family(self.family)
+            sampler = Defaults.sampler if fam.samplers is None or Defaults.sampler in fam.samplers else fam.samplers[0]
+            return Defaults(width=fam.size.default, height=fam.size.default, sampler=sampler)
         return Defaults()
 
     @property

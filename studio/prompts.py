@@ -261,6 +261,19 @@ def parse(text: str, syntax: str = A1111) -> ParsedPrompt:
     return PARSERS[canonical_syntax(syntax)](text)
 
 
+def is_weighted(parsed: ParsedPrompt) -> bool:
+    """Whether any text carries a weight other than 1 (blends and weighted AND parts count)."""
+    conjunction = parsed.conjunction
+    if any(w != 1 for w in conjunction.weights):
+        return True
+    for prompt in conjunction.prompts:
+        if isinstance(prompt, Blend):
+            return True
+        if any(f.weight != 1 for f in prompt.children):
+            return True
+    return False
+
+
 def fragments(parsed: ParsedPrompt) -> list[tuple[str, float]]:
     """Flat (text, weight) view; BREAK / .and() boundaries appear as ('BREAK', -1) like A1111's."""
     out: list[tuple[str, float]] = []

@@ -44,6 +44,13 @@ def sampler_kind(family_name: str | None) -> str:
     return family(family_name).sampler_kind if family_name else samplers.DIFFUSION
 
 
+def family_sampler_names(family_name: str | None) -> list[str]:
+    """The samplers a model's family can run: its kind's, narrowed by the family where it says so."""
+    names = samplers.sampler_names(sampler_kind(family_name))
+    only = family(family_name).samplers if family_name else None
+    return [n for n in names if only is None or n in only]
+
+
 def _sampler(request: Any, context: Context) -> None:
     """Sampler and schedule resolve together (an old combined name carries its schedule)."""
     fam = context.source.family
@@ -69,11 +76,18 @@ def _hires(request: Any, context: Context) -> None:
                                f"({getattr(request, name)} x {request.hires_scale:g} = {value})")
 
 
+def _true_cfg(request: Any, context: Context) -> None:
+    fam = family(context.source.family) if context.source.family else None
+    if request.true_cfg_scale != 1 and fam is not None and not fam.true_cfg:
+        raise InvalidValue("true_cfg_scale", request.true_cfg_scale,
+                           f"1 for the {fam.name} family (its CFG scale is real CFG already)")
+
+
 def _lora_tags(request: Any, context: Context) -> None:
     loras.extract(request.prompt)  # a <lora:name:weight> tag with a bad weight is refused here
 
 
-RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _sampler, _hires, _lora_tags)
+RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _sampler, _hires, _true_cfg, _lora_tags)
 
 
 class RequestBase:
@@ -128,7 +142,12 @@ class RequestBase:
         runs x the batch (hires fix adds its larger pass). A 512 px SD 1.5 image at 25 steps is 6.6."""
         sizes = [(self.width, self.height)] + ([self.hires_size] if self.hires else [])
         steps = plan_passes(self)
-        return self.batch_size * sum(n * w * h for n, (w, h) in zip(steps, sizes)) / 1e6
+        passes = 2 if self.true_cfg_active else 1  # FLUX's real CFG: two transformer passes a step
+        return passes * self.batch_size * sum(n * w * h for n, (w, h) in zip(steps, sizes)) / 1e6
+
+    @property
+    def true_cfg_active(self) -> bool:
+        return self.true_cfg_scale > 1 and bool(self.negative_prompt.strip())
 
     @property
     def hires_size(self) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Tiny random-weight pipelines of the flow-matching families (FLUX.1 dev and schnell, SD3.5).
+"""Tiny random-weight pipelines of the flow-matching families (FLUX.1 dev and schnell, SD3.5, Z-Image).
 
 Like `tiny.py`'s SD models: random weights (their images are noise), built offline in well under a
 second, deterministic, shaped like the real ones where it matters to the code: a 16-channel VAE
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import torch
 from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel,
-                       SD3Transformer2DModel, StableDiffusion3Pipeline)
-from transformers import CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel, T5Tokenizer
+                       SD3Transformer2DModel, StableDiffusion3Pipeline, ZImagePipeline, ZImageTransformer2DModel)
+from transformers import (CLIPTextModel, CLIPTextModelWithProjection, PreTrainedTokenizerFast, Qwen3Config,
+                          Qwen3Model, T5Config, T5EncoderModel, T5Tokenizer)
 
-from .tiny import TINY_SEED, _text_config, tiny_tokenizer
+from .tiny import TINY_SEED, _byte_alphabet, _text_config, tiny_tokenizer
 
 T5_WIDTH = 32
 T5_MAX_LENGTH = 512  # FLUX.1's max_sequence_length (dev); schnell uses 256
@@ -98,3 +99,48 @@ def build_tiny_sd3() -> StableDiffusion3Pipeline:
         tokenizer_2=tokenizer, text_encoder_3=t5, tokenizer_3=tiny_t5_tokenizer(),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
     )
+
+
+# Qwen's chat format, as Z-Image's pipeline applies it to every prompt (enable_thinking=True: no
+# empty think block).
+QWEN_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% if enable_thinking is defined and not enable_thinking %}"
+    "<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+
+
+def tiny_qwen_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (every byte a token, no merges) with Qwen's special tokens and chat
+    template, built in memory: any text tokenizes, offline."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {char: index for index, char in enumerate(_byte_alphabet())}
+    for special in QWEN_SPECIALS:
+        vocab[special] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens([AddedToken(special, special=True) for special in QWEN_SPECIALS])
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                      model_max_length=T5_MAX_LENGTH)
+    wrapped.chat_template = QWEN_CHAT_TEMPLATE
+    return wrapped
+
+
+def build_tiny_zimage() -> ZImagePipeline:
+    """A Z-Image-Turbo-shaped pipeline: a one-layer single-stream DiT with a refiner layer, a Qwen3
+    text encoder (its penultimate layer is the condition), FLUX's 16-channel VAE, Turbo's shift-3 flow."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        text_encoder = Qwen3Model(Qwen3Config(
+            vocab_size=300, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=8, max_position_embeddings=1024)).eval()
+        transformer = ZImageTransformer2DModel(
+            all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=32, n_layers=1, n_refiner_layers=1,
+            n_heads=2, n_kv_heads=2, cap_feat_dim=32, axes_dims=[4, 6, 6], axes_lens=[1024, 64, 64],
+        )
+        vae = _flow_vae()
+    return ZImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=False),
+                          vae=vae, text_encoder=text_encoder, tokenizer=tiny_qwen_tokenizer(), transformer=transformer)

@@ -1,5 +1,6 @@
-"""FLUX.1 on the tiny offline models (dev-shaped and schnell-shaped): every flow sampler, previews,
-T5 weighting, img2img / inpaint / hires, the infotext and the PNG round trip, folder loading."""
+"""What is FLUX's own, on the tiny offline models (dev-shaped and schnell-shaped): the builders, T5
+weighting, distilled guidance and true CFG, the T5 counter and limit, LoRAs, the page's CFG label.
+What every flow family does alike is in test_flow_families.py."""
 
 from __future__ import annotations
 
@@ -8,16 +9,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from PIL import Image, PngImagePlugin
 
 from conftest import pixels
 from studio import GenerationRequest, Studio
 from studio.errors import InvalidValue
-from studio.events import Preview, Result
 from studio.families.flux import FluxPromptEncoder
-from studio.metadata import read_png
-from studio.outputs import OutputFolder
-from studio.pnginfo import recall
 from studio.prompts import parse
 from studio.samplers import sampler_names
 from studio.tiny_flow import build_tiny_flux
@@ -47,34 +43,12 @@ def test_the_tiny_flux_models_build_offline_in_about_a_second_and_deterministica
         assert torch.equal(x, y), name
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("sampler", sampler_names("flow"))
-def test_every_flow_sampler_runs_and_the_same_seed_gives_the_same_image(flux_studio, model, sampler):
-    request = flux_request(model, sampler=sampler)
-    first, second = flux_studio.run(request), flux_studio.run(request)
-    assert first.images[0].size == (64, 64)
-    assert np.array_equal(pixels(first.images[0]), pixels(second.images[0])), sampler
-    other = flux_studio.run(flux_request(model, sampler=sampler, seed=4))
-    assert not np.array_equal(pixels(first.images[0]), pixels(other.images[0]))
-
-
 def test_a_sampler_flux_cannot_run_is_refused_with_the_ones_it_can():
     with pytest.raises(InvalidValue, match="sampler") as refused:
         flux_request(sampler="Heun")
     assert "Euler" in str(refused.value) and "UniPC" in str(refused.value)
     with pytest.raises(InvalidValue, match="schedule"):
         flux_request(sampler="DPM++ 2M Karras")  # Karras sigmas give NaNs in flow DPM++
-
-
-@pytest.mark.parametrize("method", ["latent2rgb", "taesd", "vae"])
-def test_previews_come_every_step_unpacked_to_the_image_size_and_change(flux_studio, method):
-    events = events_of(flux_studio, flux_request(steps=6, width=96, height=64, preview=method))
-    previews = [e for e in events if isinstance(e, Preview)]
-    steps = [p.step for p in previews]  # a slow decoder skips stale frames; the last step is the result
-    assert steps == sorted(set(steps)) and steps[0] == 1 and len(steps) >= 3 and steps[-1] <= 6
-    assert all(p.image.size == (96, 64) for p in previews)
-    frames = [pixels(p.image) for p in previews]
-    assert any(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))
 
 
 def test_t5_weighting_changes_the_image_and_weight_one_changes_nothing(flux_studio):
@@ -92,53 +66,11 @@ def test_an_unweighted_prompt_is_encoded_exactly_as_the_pipeline_does():
     assert torch.equal(ours.embeds, theirs) and torch.equal(ours.pooled, pooled)
 
 
-def test_img2img_inpaint_and_hires_keep_the_requested_sizes(flux_studio):
-    picture = Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype("uint8"))
-    mask = Image.new("L", (64, 64), 0)
-    mask.paste(255, (16, 16, 48, 48))
-    assert flux_studio.run(flux_request(task="img2img", init_image=picture, denoising_strength=0.6)).images[0].size \
-        == (64, 64)
-    inpainted = flux_studio.run(flux_request(task="inpaint", init_image=picture, mask=mask))
-    assert inpainted.images[0].size == (64, 64)
-    for upscaler in ("Latent", "Lanczos"):
-        hires = flux_studio.run(flux_request(hires=True, hires_scale=1.5, hires_upscaler=upscaler, batch_size=2))
-        assert [image.size for image in hires.images] == [(96, 96), (96, 96)]
-
-
 def test_dev_records_its_distilled_guidance_and_schnell_does_not(flux_studio):
     dev = flux_studio.run(flux_request(cfg_scale=4.5)).infotexts[0]
     schnell = flux_studio.run(flux_request("tiny-flux-schnell")).infotexts[0]
     assert "CFG scale: 4.5" in dev and "Distilled CFG Scale: 4.5" in dev
     assert "Distilled CFG Scale" not in schnell
-
-
-@pytest.mark.parametrize("fields", [
-    dict(prompt="a (lighthouse:1.3) at dusk", sampler="Euler a", cfg_scale=5.0, batch_size=2),
-    dict(prompt="hires", hires=True, hires_scale=1.5, hires_strength=0.5, sampler="UniPC"),
-    dict(model="tiny-flux-schnell", prompt="schnell", sampler="LCM", steps=2),
-], ids=["dev, weights, batch", "hires", "schnell"])
-def test_every_flux_png_regenerates_the_same_image_from_png_info_and_from_its_text(flux_studio, tmp_path, fields):
-    result = flux_studio.run(flux_request(**{"seed": -1, **fields}))
-    for index, path in enumerate(OutputFolder(tmp_path).save(result)):
-        for source in ("png", "text"):
-            if source == "text":  # the A1111 text alone, as a site that strips our JSON leaves it
-                chunks = PngImagePlugin.PngInfo()
-                chunks.add_text("parameters", result.infotexts[index])
-                path = tmp_path / f"text-{index}.png"
-                result.images[index].save(path, pnginfo=chunks)
-            recalled = recall(read_png(path))
-            again = flux_studio.run(GenerationRequest.from_settings(recalled.fields))
-            assert np.array_equal(pixels(again.images[recalled.batch_index]), pixels(result.images[index]))
-
-
-def test_a_saved_flux_folder_loads_as_flux_and_generates(tmp_path):
-    folder = tmp_path / "my-flux"
-    build_tiny_flux().save_pretrained(folder)
-    studio = Studio(device="cpu", cache_size=1)
-    # A folder is not a preset: FLUX's own size rule (multiples of 16 from 256) applies.
-    result = studio.run(GenerationRequest.for_model(str(folder), prompt="from a folder", steps=2, width=256,
-                                                    height=256, seed=1))
-    assert result.images[0].size == (256, 256) and "Distilled CFG Scale" in result.infotexts[0]
 
 
 def test_the_token_counter_counts_t5_tokens(flux_studio):
@@ -190,3 +122,14 @@ def test_a_preset_with_an_unknown_guidance_word_is_refused_by_name(tmp_path):
 
     with pytest.raises(PresetFileError, match="guidance 'strong'"):
         parse_preset({"name": "x", "source": "a/b", "family": "flux", "guidance": "strong"}, "x.json")
+
+
+def test_true_cfg_with_a_negative_prompt_is_an_explicit_option_that_doubles_the_cost(flux_studio):
+    plain = pixels(flux_studio.run(flux_request()).images[0])
+    # Distilled: a negative prompt alone changes nothing (no negative pass).
+    assert np.array_equal(plain, pixels(flux_studio.run(flux_request(negative_prompt="fog")).images[0]))
+    real = flux_studio.run(flux_request(negative_prompt="fog", true_cfg_scale=4.0))
+    assert not np.array_equal(plain, pixels(real.images[0])) and "True CFG scale: 4," in real.infotexts[0]
+    assert flux_request(negative_prompt="fog", true_cfg_scale=4.0).cost() == 2 * flux_request().cost()
+    with pytest.raises(InvalidValue, match="true_cfg_scale: 3.0 is not valid; allowed: 1 for the sd15 family"):
+        GenerationRequest.for_model("tiny", prompt="x", true_cfg_scale=3)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from .. import loading, loras
+from .. import loading, loras, prompts
 from ..devices import free_device_memory
 from ..errors import StudioError
 from ..fields import number_text
@@ -97,7 +97,7 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
     infotexts = tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
                                       extras=extras) for i in range(len(seeds)))
     notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
-    notices += token_limit_warnings(loaded, plan)
+    notices += encoder_warnings(loaded, plan)
     emit(Result(
         request=request,
         images=tuple(images),
@@ -110,14 +110,18 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
     ))
 
 
-def token_limit_warnings(loaded: loading.LoadedModel, plan: PromptPlan) -> tuple[str, ...]:
-    """A family whose encoder reads a fixed number of tokens (FLUX's T5: 512) cuts the rest: say so."""
+def encoder_warnings(loaded: loading.LoadedModel, plan: PromptPlan) -> tuple[str, ...]:
+    """What the model's text encoder does not read, said: tokens past a fixed limit (FLUX's T5: 512)
+    and weights an LLM encoder cannot take (Z-Image)."""
     fam = loaded.family_def
-    if fam.token_limit is None:
-        return ()
-    return tuple(f"{label}: {count} tokens; {loaded.name} reads {fam.token_limit}, the rest is cut"
-                 for label, parsed in (("prompt", plan.parsed), ("negative prompt", plan.negative_parsed))
-                 if (count := sum(fam.count_tokens(loaded.pipe, parsed))) > fam.token_limit)
+    found = []
+    for label, parsed in (("prompt", plan.parsed), ("negative prompt", plan.negative_parsed)):
+        if fam.token_limit is not None and (count := sum(fam.count_tokens(loaded.pipe, parsed))) > fam.token_limit:
+            found.append(f"{label}: {count} tokens; {loaded.name} reads {fam.token_limit}, the rest is cut")
+        if not fam.weighted and prompts.is_weighted(parsed):
+            found.append(f"{label}: weights are ignored by {loaded.name} (its text encoder is an LLM); "
+                         "the words are kept")
+    return tuple(found)
 
 
 def apply_loras(loaded: loading.LoadedModel, wanted: Sequence[tuple[str, float]],

@@ -154,6 +154,8 @@ class PassContext:
         count = kwargs.get("num_images_per_prompt") or 1
         if count > 1 and not loaded.family_def.repeats_embeds:  # SD3 uses given embeddings as they are
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
+        if "true_cfg_scale" in pipe_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
+            kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in pipe_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
             kwargs.setdefault("width", size[0])
             kwargs.setdefault("height", size[1])

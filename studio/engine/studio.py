@@ -109,6 +109,8 @@ class Studio:
             limit = loaded.family_def.token_limit
             if limit is not None and sum(counts) > limit:
                 warnings += (f"{sum(counts)} tokens: {loaded.name} reads {limit}, the rest is cut",)
+            if not loaded.family_def.weighted and prompts.is_weighted(parsed):
+                warnings += (f"weights are ignored by {loaded.name} (its text encoder is an LLM)",)
         return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit)
 
     # -- generation -------------------------------------------------------------------------

@@ -89,6 +89,9 @@ class Family:
     # Whether its pipelines repeat given prompt embeddings for num_images_per_prompt (SD3's do not:
     # the engine then hands them one embedding per image)
     repeats_embeds: bool = True
+    true_cfg: bool = False  # offers real CFG beside distilled guidance (FLUX's true_cfg_scale)
+    weighted: bool = True  # its text encoder takes token weights (an LLM encoder does not: Z-Image)
+    latent_img2img: bool = True  # its img2img pipeline takes latents as the image (hires latent upscale)
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

@@ -48,9 +48,14 @@ class FluxPromptEncoder:
 
 
 def flux_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditioning]) -> dict:
-    """FLUX.1 is guidance-distilled: no negative prompt pass (real CFG is not offered yet)."""
+    """FLUX.1 is guidance-distilled; a negative prompt is encoded for real CFG (true_cfg_scale > 1,
+    a second pass each step), which FluxPipeline runs only when both are given."""
     positive = encode(plan.text, plan.parsed)
-    return {"prompt_embeds": positive.embeds, "pooled_prompt_embeds": positive.pooled}
+    kwargs = {"prompt_embeds": positive.embeds, "pooled_prompt_embeds": positive.pooled}
+    if plan.negative_text.strip():
+        negative = encode(plan.negative_text, plan.negative_parsed)
+        kwargs.update(negative_prompt_embeds=negative.embeds, negative_pooled_prompt_embeds=negative.pooled)
+    return kwargs
 
 
 def t5_token_counts(pipe: Any, parsed: Any) -> list[int]:
@@ -83,5 +88,6 @@ FLUX = Family(
     denoiser="transformer",
     guidance=flux_guidance,
     default_guidance="distilled",
+    true_cfg=True,
     token_limit=T5_MAX_TOKENS,
 )

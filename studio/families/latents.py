@@ -1,7 +1,9 @@
 """Latent formats as data (ComfyUI's comfy/latent_formats.py): channels, scale, shift, packing and
-the preview projection of each. SD3 and FLUX are here ahead of their families."""
+the preview projection of each."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from .base import LatentFormat, PreviewData
 
@@ -41,4 +43,7 @@ FLUX = LatentFormat(
         (-0.0329, -0.0718, -0.0851), "madebyollin/taef1"),
 )
 
-LATENT_FORMATS = {f.name: f for f in (SD15, SDXL, SD3, FLUX)}
+# Z-Image decodes with FLUX's VAE, but its transformer patchifies the latents itself: not packed.
+ZIMAGE = dataclasses.replace(FLUX, name="zimage", packed=False)
+
+LATENT_FORMATS = {f.name: f for f in (SD15, SDXL, SD3, FLUX, ZIMAGE)}

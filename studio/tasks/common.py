@@ -27,8 +27,14 @@ def repeat_conditioning(conditioning: dict, count: int) -> dict:
     (diffusers' num_images_per_prompt would multiply them again)."""
     if count == 1:
         return conditioning
-    return {key: value.repeat(count, *([1] * (value.dim() - 1))) if isinstance(value, torch.Tensor) else value
-            for key, value in conditioning.items()}
+    def repeat(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.repeat(count, *([1] * (value.dim() - 1)))
+        if isinstance(value, list) and value and all(isinstance(v, torch.Tensor) for v in value):
+            return [v for v in value for _ in range(count)]  # Z-Image: one embedding tensor per prompt
+        return value
+
+    return {key: repeat(value) for key, value in conditioning.items()}
 
 
 def whole_picture(ctx: Any, conditioning: dict, steps: int, picture: Any, strength: float) -> list[Any]:

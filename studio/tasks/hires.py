@@ -66,10 +66,12 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
         if ctx.loaded.family_def.latent.packed:  # FLUX hands over 2x2-packed tokens: back to a grid
             first = type(pipe)._unpack_latents(first, request.height, request.width, pipe.vae_scale_factor)
         start = upscale_latents(first, size, upscaler.mode, pipe.vae_scale_factor)
+        if not ctx.loaded.family_def.latent_img2img and request.hires_strength > 0:
+            start = decode_latents(pipe, start)  # its img2img takes pictures only (Z-Image)
     else:
         start = [upscale_image(image, size, upscaler.mode) for image in first]
     if request.hires_strength <= 0:
-        return decode_latents(pipe, start) if upscaler.space == "latent" else start
+        return decode_latents(pipe, start) if isinstance(start, torch.Tensor) else start
     asked, _ = img2img_steps(request.hires_steps or request.steps, request.hires_strength)
     # The input already holds one picture per image of the batch: one embedding each, not n x n.
     return list(ctx.run(

@@ -12,11 +12,11 @@ from typing import Any, Awaitable, Callable, Iterator
 import anyio
 import gradio as gr
 
-from .. import loras, models, samplers, validation
+from .. import loras, models, validation
 from ..engine import Studio
 from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
-from ..request import sampler_kind
+from ..request import family_sampler_names
 from ..outputs import OutputFolder
 from ..sizes import size_for_aspect
 from ..tasks import TASKS
@@ -221,7 +221,7 @@ def model_form_updates(model: str) -> dict[str, Any]:
     for name in ("width", "height"):
         updates[name] = gr.update(value=defaults[name], minimum=low, maximum=high, step=source.size_rule.multiple)
     # The samplers of the model's kind (FLUX: flow-matching ones); a model not known yet keeps SD's.
-    updates["sampler"] = gr.update(value=defaults["sampler"], choices=samplers.sampler_names(sampler_kind(source.family)))
+    updates["sampler"] = gr.update(value=defaults["sampler"], choices=family_sampler_names(source.family))
     updates["cfg_scale"] = gr.update(value=defaults["cfg_scale"], **guidance_label(source))
     updates["model"] = gr.update(value=model if not source.preset else source.name)
     return updates

@@ -184,7 +184,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             concurrency_id=GPU_SLOT,
             concurrency_limit=1,
         )
-        api_event = gr.api(on_gpu(reported(make_generate_api(studio, outputs, jobs, table, lambda: warmup.model)), options.gpu_duration_s),
+        gr.api(on_gpu(reported(make_generate_api(studio, outputs, jobs, table, lambda: warmup.model)), options.gpu_duration_s),
                            api_name="generate", concurrency_id=GPU_SLOT, concurrency_limit=1)
         # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
         # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.

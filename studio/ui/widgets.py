@@ -11,10 +11,9 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from .. import samplers
 from ..fields import FROM_MODEL, Field, FieldTable
 from ..models import ModelSource
-from ..request import sampler_kind
+from ..request import family_sampler_names
 from .bounded import BoundedImage
 
 
@@ -50,7 +49,7 @@ def _slider(field: Field, value: Any, source: ModelSource) -> gr.Slider:
 def _dropdown(field: Field, value: Any, source: ModelSource) -> gr.Dropdown:
     # Sampler names accept A1111's aliases and old combined names: typed values are checked by the request.
     # The sampler list is the starting model's kind (FLUX: the flow-matching samplers).
-    choices = samplers.sampler_names(sampler_kind(source.family)) if field.name == "sampler" else field.choice_list()
+    choices = family_sampler_names(source.family) if field.name == "sampler" else field.choice_list()
     return gr.Dropdown(choices, value=value, allow_custom_value=field.name in ("sampler", "schedule"),
                        **_common(field))
 
