@@ -110,6 +110,11 @@ def parser() -> argparse.ArgumentParser:
                         f"locally, {SHARED_MAX_COST:g} when others can reach the studio")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickle checkpoints (.ckpt/.pt/.bin): they can run arbitrary code")
+    p.add_argument("--offload", choices=("none", "model", "sequential"), default=env("STUDIO_OFFLOAD", "none"),
+                   help="keep weights on the CPU between uses to fit big models on a smaller CUDA GPU: model "
+                        "(a component at a time) or sequential (layer by layer, slowest); env STUDIO_OFFLOAD")
+    p.add_argument("--drop-t5", action="store_true", default=env("STUDIO_DROP_T5", "") not in ("", "0"),
+                   help="load SD3 models without their T5 text encoder (about 9 GB less; prompts read by CLIP only)")
     return p
 
 
@@ -135,6 +140,7 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
     max_cost = float(args.max_cost) if args.max_cost else SHARED_MAX_COST if shared(args) else LOCAL_MAX_COST
     return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
+                        offload=args.offload, drop_t5=args.drop_t5,
                         models_dir=args.models_dir, loras_dir=args.loras_dir, allowed_roots=roots, max_cost=max_cost)
 
 

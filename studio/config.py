@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 from .errors import InvalidValue
 
 DEFAULT_PREVIEW_INTERVAL_S = 0.1  # about 10 previews a second: more is wasted on the browser
+OFFLOAD_MODES = ("none", "model", "sequential")
 
 
 def _path(value: str | Path | None) -> Path | None:
@@ -37,6 +38,11 @@ class StudioConfig:
     # Most megapixel-steps one Generate may ask for (all its batches; see GenerationRequest.cost);
     # None: no cap (the Python API). app.py sets a generous cap locally and a tight one when shared.
     max_cost: float | None = None
+    # Fitting big models (FLUX 12B, SD3.5 Large 8B) on smaller GPUs: "model" keeps each component on
+    # the CPU until it runs (diffusers' model CPU offload), "sequential" streams layer by layer
+    # (slowest, least memory); both need a CUDA GPU. drop_t5 loads SD3 without its T5 encoder.
+    offload: str = "none"
+    drop_t5: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 1:
@@ -47,6 +53,8 @@ class StudioConfig:
         cap = self.max_cost
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
             raise InvalidValue("max_cost", cap, "megapixel-steps above 0, or None for no cap")
+        if self.offload not in OFFLOAD_MODES:
+            raise InvalidValue("offload", self.offload, ", ".join(OFFLOAD_MODES))
         set_ = object.__setattr__  # normalising inside __post_init__ of a frozen class
         set_(self, "preview_interval_s", float(interval))
         set_(self, "taesd_sources", dict(self.taesd_sources or {}))

@@ -44,6 +44,15 @@ class LoadOptions:
     allow_pickle: bool = False
     # family -> hub id or local diffusers folder describing single-file checkpoints of that family
     single_file_configs: Mapping[str, str] = field(default_factory=dict, hash=False)
+    offload: str = "none"  # none, model, sequential (CUDA only: StudioConfig checks)
+    drop_t5: bool = False  # SD3 without its T5 encoder (about 9 GB less in bf16)
+
+    def component_kwargs(self, source: models.ModelSource) -> dict[str, Any]:
+        """Components left out when loading: SD3's T5 with drop_t5 (a model of unknown family too:
+        a pipeline without those components ignores them)."""
+        if self.drop_t5 and source.family in (None, "sd3"):
+            return {"text_encoder_3": None, "tokenizer_3": None}
+        return {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +152,7 @@ def _load_hub(source: models.ModelSource, options: LoadOptions, report: Report) 
     def fetch(local_only: bool):
         return DiffusionPipeline.from_pretrained(
             source.ref, torch_dtype=options.device.dtype, variant=variant,
-            local_files_only=local_only, use_safetensors=True, **NO_SAFETY_CHECKER,
+            local_files_only=local_only, use_safetensors=True, **NO_SAFETY_CHECKER, **options.component_kwargs(source),
         )
 
     return hub_or_cache(f"Model {source.ref}", fetch)
@@ -164,7 +173,7 @@ def _load_folder(source: models.ModelSource, options: LoadOptions, report: Repor
     try:
         return DiffusionPipeline.from_pretrained(
             source.ref, torch_dtype=options.device.dtype, local_files_only=True, use_safetensors=safe_only or None,
-            **NO_SAFETY_CHECKER,
+            **NO_SAFETY_CHECKER, **options.component_kwargs(source),
         )
     except Exception as exc:
         pickles = pickle_files(source.ref) if safe_only else []
@@ -240,12 +249,24 @@ LOADERS: dict[str, Callable[[models.ModelSource, LoadOptions, Report], Any]] = {
 }
 
 
+def place(pipe: Any, options: LoadOptions) -> Any:
+    """On the device, or offloaded to the CPU between uses (model: a component at a time;
+    sequential: layer by layer) with the GPU as the execution device."""
+    if options.offload == "model":
+        pipe.enable_model_cpu_offload(device=options.device.device)
+        return pipe
+    if options.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=options.device.device)
+        return pipe
+    return pipe.to(options.device.device)
+
+
 def load(source: models.ModelSource, options: LoadOptions, report: Report = lambda message: None) -> LoadedModel:
     """Load a model, move it to the device and prepare it for the engine."""
     start = time.perf_counter()
     pipe = LOADERS[source.kind](source, options, report)
     family = _family_of(pipe, source)
-    pipe = pipe.to(options.device.device)
+    pipe = place(pipe, options)
     pipe.set_progress_bar_config(disable=True)  # the engine reports progress itself
     model_hash = None
     if source.kind == "single_file":

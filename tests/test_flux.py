@@ -80,7 +80,7 @@ def test_the_token_counter_counts_t5_tokens(flux_studio):
     assert view.chunk_tokens == (count,) and view.token_limit == 512
     from studio.ui.handlers import token_counter
 
-    assert token_counter({"chunk_tokens": [count], "token_limit": 512, "warnings": []}) == f"Tokens: {count}/512 (T5)"
+    assert token_counter({"chunk_tokens": [count], "token_limit": 512, "warnings": []}) == f"Tokens: {count}/512"
 
 
 def test_a_prompt_past_t5s_limit_warns_instead_of_being_cut_silently(flux_studio):

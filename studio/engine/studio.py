@@ -22,7 +22,7 @@ from .. import loading, loras, prompts, validation
 from ..cache import LRUCache
 from ..config import StudioConfig
 from ..devices import DeviceChoice, free_device_memory, pick_device
-from ..errors import StudioError
+from ..errors import InvalidValue, StudioError
 from ..events import Cancelled, PromptView, Result
 from ..models import ModelSource, resolve_model
 from ..previews import PreviewDecoders
@@ -46,8 +46,13 @@ class Studio:
         config = config or StudioConfig()
         self.config: StudioConfig = dataclasses.replace(config, **settings) if settings else config
         self.device: DeviceChoice = pick_device(self.config.device, self.config.dtype)
+        if self.config.offload != "none" and self.device.kind != "cuda":
+            raise InvalidValue("offload", self.config.offload,
+                               f"none on {self.device.describe()}: offloading moves weights between the CPU and a "
+                               "CUDA GPU")
         self.options = loading.LoadOptions(self.device, self.config.allow_pickle,
-                                           dict(self.config.single_file_configs))
+                                           dict(self.config.single_file_configs), self.config.offload,
+                                           self.config.drop_t5)
         self._cache: LRUCache[loading.LoadedModel] = LRUCache(self.config.cache_size, on_evict=self._release)
         self.device_thread = DeviceThread()
         self.prompt_cache = PromptCache()

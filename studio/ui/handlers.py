@@ -157,7 +157,7 @@ def token_counter(view: dict | None) -> str:
         return f"Tokens: counted once the model is loaded{note}"
     limit = view.get("token_limit")
     if isinstance(limit, int) and not isinstance(limit, bool):  # one sequence (FLUX's T5), no chunks
-        return f"Tokens: {sum(counts)}/{limit} (T5){note}"
+        return f"Tokens: {sum(counts)}/{limit}{note}"
     chunks = " · ".join(f"{c}/75" for c in counts) or "0/75"
     many = f" ({len(counts)} chunks)" if len(counts) > 1 else ""
     return f"Tokens: {chunks}{many}{note}"
