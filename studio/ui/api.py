@@ -31,6 +31,7 @@ from .runs import RunView, as_gradio_error, run_click, session_of
 from .sessions import SessionJobs
 
 PREVIEW_QUALITY = 85
+API_PREVIEW_INTERVAL_S = 0.5  # previews through the API: at most two a second
 PREVIEW_MAX_AGE_S = 600  # preview files older than this are removed (Gradio keeps its own copies)
 
 
@@ -130,12 +131,27 @@ def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, 
             settings["model"] = server_model()
         previews.sweep()
         shown: Path | None = None
-        for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), ""), settings, table=table):
+        newest: Any = None  # the newest preview not sent yet
+        last_sent = 0.0
+        view = None
+        for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), ""), settings,
+                              table=table):
+            # A preview file goes out once, on an update where it is new, and at most every
+            # API_PREVIEW_INTERVAL_S: each one is copied by Gradio and downloaded by the client,
+            # which on fast steps cost more than making it (the page shows previews at --preview-fps).
             if "preview" in view.changed:
-                previous, shown = shown, previews.write(view.preview)
+                newest = view.preview
+            send = newest is not None and time.monotonic() - last_sent >= API_PREVIEW_INTERVAL_S
+            if send:
+                previous, shown = shown, previews.write(newest)
+                newest, last_sent = None, time.monotonic()
                 if previous is not None:  # Gradio copied it when it was sent
                     previous.unlink(missing_ok=True)
-            yield _outputs(view, shown)
+            yield _outputs(view, shown if send else None)
+        if view is not None and (newest is not None or not send) and (newest is not None or shown is not None):
+            if newest is not None:
+                shown = previews.write(newest)
+            yield _outputs(view, shown)  # the last update carries the run's last preview
 
     generate.__signature__ = api_signature(table)  # type: ignore[attr-defined]
     generate.__annotations__ = {p.name: p.annotation for p in generate.__signature__.parameters.values()

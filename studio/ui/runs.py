@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
@@ -125,10 +126,23 @@ def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session:
         raise as_gradio_error(exc) from None
     view = RunView(history=list(history or []))
     run = Run()
+    # Progress and previews reach the caller at most once per preview interval (10 a second by
+    # default): every update costs Gradio a round of processing and streaming on the same cores as
+    # the denoising, which on fast steps cost more than the previews themselves. What changed in
+    # between is carried by the next update; the last step and every result always go out.
+    interval = studio.config.preview_interval_s
+    pending: set[str] = set()
+    last_update = [0.0]
 
     def changed(*names: str) -> RunView:
-        view.changed = frozenset(names)
+        view.changed = frozenset(pending.union(names))
+        pending.clear()
+        last_update[0] = time.monotonic()
         return view
+
+    def due(*names: str, final: bool = False) -> bool:
+        pending.update(names)
+        return final or time.monotonic() - last_update[0] >= interval
 
     with jobs.running(session(run), run):
         # Hand control back once before any work: a request cancelled while it waited in the queue
@@ -151,14 +165,16 @@ def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session:
                         view.status = event.message
                         yield changed("status")
                     elif isinstance(event, Progress):
-                        if progress:
-                            progress((n * event.total + event.step, len(plan) * event.total), desc="Denoising",
-                                     unit="steps")
                         view.status = status_line(event, n, len(plan))
-                        yield changed("status")
+                        if due("status", final=event.step == event.total):
+                            if progress:
+                                progress((n * event.total + event.step, len(plan) * event.total),
+                                         desc="Denoising", unit="steps")
+                            yield changed()
                     elif isinstance(event, Preview):
                         view.preview = event.image
-                        yield changed("preview")
+                        if due("preview"):
+                            yield changed()
                     elif isinstance(event, Cancelled):
                         run.stopped_at = (event.step, event.total)
                         run.cancel()
