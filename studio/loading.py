@@ -31,6 +31,12 @@ Report = Callable[[str], None]
 # inpainting models (a UNet with 9 input channels) load as their family's inpainting pipeline.
 PIPELINE_CLASSES = {name: getattr(diffusers, name) for fam in FAMILIES.values()
                     for name in (*fam.pipelines.values(), fam.inpaint_model_pipeline)}
+DENOISER_CLASSES = {fam.denoiser_class: getattr(diffusers, fam.denoiser_class) for fam in FAMILIES.values()
+                    if fam.denoiser_class}
+# Tensor-name prefixes of a whole checkpoint's VAE and text encoders (original and diffusers layouts):
+# a file without any holds a denoiser alone.
+WHOLE_CHECKPOINT_PREFIXES = ("vae.", "first_stage_model.", "text_encoders.", "text_encoder", "conditioner.",
+                             "cond_stage_model.")
 INPAINT_UNET_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
 NO_SAFETY_CHECKER = {"safety_checker": None, "requires_safety_checker": False}
 NOISE_NOTICE = "The {name} model has random weights: its images are noise (it exists for offline tests and demos)."
@@ -187,6 +193,11 @@ def _load_folder(source: models.ModelSource, options: LoadOptions, report: Repor
 
 def checkpoint_family(path: str) -> str:
     """Classify a single-file checkpoint by its tensor names (reads only the header)."""
+    return family_of_keys(path, checkpoint_keys(path))
+
+
+def checkpoint_keys(path: str) -> list[str]:
+    """A single-file checkpoint's tensor names (a .safetensors header only)."""
     if path.endswith(".safetensors"):
         from safetensors import safe_open
 
@@ -200,6 +211,10 @@ def checkpoint_family(path: str) -> str:
 
         state = torch.load(path, map_location="cpu", weights_only=False)  # allowed by the caller
         keys = list(state.get("state_dict", state))
+    return keys
+
+
+def family_of_keys(path: str, keys: list[str]) -> str:
     fam = family_of_checkpoint(keys)
     if fam is None:
         titles = " or ".join(f.title for f in FAMILIES.values())
@@ -221,24 +236,39 @@ def _load_single_file(source: models.ModelSource, options: LoadOptions, report: 
             f"{Path(source.ref).name} is a pickle checkpoint: loading it can run arbitrary code. "
             "Use a .safetensors file, or start the studio with --allow-pickle if you trust the file."
         )
-    family = checkpoint_family(source.ref)
+    keys = checkpoint_keys(source.ref)
+    family = family_of_keys(source.ref, keys)
     fam = models.family(family)
     config = options.single_file_configs.get(family, fam.single_file_config)
     pipeline_cls = PIPELINE_CLASSES[fam.pipeline]
-    report(f"Loading {Path(source.ref).name} as {fam.title} (configs from {config})")
+    name, dtype = Path(source.ref).name, options.device.dtype
+    extra = NO_SAFETY_CHECKER if fam.denoiser == "unet" else {}
+    denoiser_only = fam.denoiser_class is not None and not any(k.startswith(WHOLE_CHECKPOINT_PREFIXES) for k in keys)
+    if denoiser_only:
+        # A fine-tuned transformer alone (how Civitai ships FLUX): the VAE and text encoders come
+        # from the base model, which must be in the HF cache, on the Hub or a local folder.
+        report(f"Loading {name} as a {fam.title} {fam.denoiser} with the rest of {config}")
+        what = f"{name} is a {fam.title} {fam.denoiser} alone: the rest of the model ({config})"
 
-    def fetch(local_only: bool):
-        return pipeline_cls.from_single_file(
-            source.ref, config=config, torch_dtype=options.device.dtype,
-            local_files_only=local_only, **NO_SAFETY_CHECKER,
-        )
+        def fetch(local_only: bool):
+            denoiser = DENOISER_CLASSES[fam.denoiser_class].from_single_file(
+                source.ref, config=config, subfolder=fam.denoiser, torch_dtype=dtype, local_files_only=local_only)
+            return pipeline_cls.from_pretrained(config, **{fam.denoiser: denoiser}, torch_dtype=dtype,
+                                                local_files_only=local_only, **options.component_kwargs(source))
+    else:
+        report(f"Loading {name} as {fam.title} (configs from {config})")
+        what = f"The {fam.title} configuration ({config}) needed to read {name}"
+
+        def fetch(local_only: bool):
+            return pipeline_cls.from_single_file(source.ref, config=config, torch_dtype=dtype,
+                                                 local_files_only=local_only, **extra)
 
     if Path(config).is_dir():
         try:
             return fetch(True)
         except Exception as exc:
-            raise ModelLoadError(f"{Path(source.ref).name} could not be loaded with configs from {Path(config).name}: {exc}") from exc
-    return hub_or_cache(f"The {fam.title} configuration ({config}) needed to read {Path(source.ref).name}", fetch)
+            raise ModelLoadError(f"{name} could not be loaded with configs from {Path(config).name}: {exc}") from exc
+    return hub_or_cache(what, fetch)
 
 
 LOADERS: dict[str, Callable[[models.ModelSource, LoadOptions, Report], Any]] = {

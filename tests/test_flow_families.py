@@ -109,3 +109,24 @@ def test_a_saved_folder_of_each_family_loads_as_that_family_and_generates(tmp_pa
     result = studio.run(GenerationRequest.for_model(str(folder), prompt="from a folder", steps=2, width=256,
                                                     height=256, seed=1))
     assert result.images[0].size == (256, 256) and studio.load(str(folder)).family == name
+
+
+def test_a_flux_transformer_alone_loads_with_the_rest_of_its_base_and_offline_names_the_base(tmp_path):
+    """How Civitai ships FLUX fine-tunes: the transformer in one .safetensors file, nothing else."""
+    from safetensors.torch import save_file
+
+    from studio.errors import ModelUnavailable
+
+    base = tmp_path / "flux-base"
+    pipe = family("flux").build_tiny()
+    pipe.save_pretrained(base)
+    file = tmp_path / "my-finetune.safetensors"
+    save_file({k: v.contiguous() for k, v in pipe.transformer.state_dict().items()}, file)
+    studio = Studio(device="cpu", cache_size=1, single_file_configs={"flux": str(base)})
+    result = studio.run(GenerationRequest.for_model(str(file), prompt="a fine-tune", steps=2, width=64, height=64,
+                                                    seed=1))
+    assert result.images[0].size == (64, 64) and studio.load(str(file)).family == "flux"
+    assert "Model hash: " in result.infotexts[0] and "Distilled CFG Scale" in result.infotexts[0]
+    with pytest.raises(ModelUnavailable, match="FLUX.1 transformer alone: the rest of the model "
+                                               r"\(black-forest-labs/FLUX.1-dev\)"):
+        Studio(device="cpu", cache_size=1).load(str(file))  # no base here, and no network

@@ -81,6 +81,9 @@ class Family:
     sampler_kind: str = "diffusion"  # which sampler registry: diffusion (noise prediction) or flow
     clip_skip: bool = True  # whether the clip skip setting changes anything
     denoiser: str = "unet"  # the pipeline component that denoises (unet, transformer)
+    # its diffusers class, for single files that hold the denoiser alone (FLUX / SD3 fine-tunes as
+    # Civitai ships them; the rest comes from single_file_config); None: whole checkpoints only
+    denoiser_class: str | None = None
     # (pipe) -> what the CFG scale drives: "cfg" (a negative pass each step), "distilled" (an
     # embedding, one pass: FLUX dev) or "none" (schnell, turbo models)
     guidance: Callable[[Any], str] = lambda pipe: "cfg"

@@ -74,7 +74,8 @@ FLUX = Family(
     pipelines={"txt2img": "FluxPipeline", "img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline"},
     inpaint_model_pipeline="FluxFillPipeline",
     single_file_config="black-forest-labs/FLUX.1-dev",
-    checkpoint_keys=("double_blocks.", "model.diffusion_model.double_blocks."),
+    # original (BFL / ComfyUI) and diffusers layouts of the transformer
+    checkpoint_keys=("double_blocks.", "model.diffusion_model.double_blocks.", "single_transformer_blocks."),
     detect_order=5,
     latent=latents.FLUX,
     size=SizeRule(multiple=16, low=256, high=2048, default=1024),
@@ -86,6 +87,7 @@ FLUX = Family(
     clip_skip=False,
     sampler_kind="flow",
     denoiser="transformer",
+    denoiser_class="FluxTransformer2DModel",
     guidance=flux_guidance,
     default_guidance="distilled",
     true_cfg=True,

@@ -115,6 +115,7 @@ SD3 = Family(
     clip_skip=False,
     sampler_kind="flow",
     denoiser="transformer",
+    denoiser_class="SD3Transformer2DModel",
     token_limit=T5_TOKENS,
     repeats_embeds=False,
 )

@@ -70,6 +70,7 @@ ZIMAGE = Family(
     clip_skip=False,
     sampler_kind="flow",
     denoiser="transformer",
+    denoiser_class="ZImageTransformer2DModel",
     token_limit=MAX_TOKENS,
     weighted=False,
     latent_img2img=False,
