@@ -113,6 +113,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--offload", choices=("none", "model", "sequential"), default=env("STUDIO_OFFLOAD", "none"),
                    help="keep weights on the CPU between uses to fit big models on a smaller CUDA GPU: model "
                         "(a component at a time) or sequential (layer by layer, slowest); env STUDIO_OFFLOAD")
+    p.add_argument("--quantize", choices=("none", "int8", "fp8"), default=env("STUDIO_QUANTIZE", "none"),
+                   help="load the denoiser quantized (torchao, requirements-quant.txt): int8 weight-only (any "
+                        "device, about half of bf16) or fp8 (CUDA GPUs with fp8); env STUDIO_QUANTIZE")
     p.add_argument("--drop-t5", action="store_true", default=env("STUDIO_DROP_T5", "") not in ("", "0"),
                    help="load SD3 models without their T5 text encoder (about 9 GB less; prompts read by CLIP only)")
     return p
@@ -140,7 +143,7 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
     max_cost = float(args.max_cost) if args.max_cost else SHARED_MAX_COST if shared(args) else LOCAL_MAX_COST
     return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
-                        offload=args.offload, drop_t5=args.drop_t5,
+                        offload=args.offload, drop_t5=args.drop_t5, quantize=args.quantize,
                         models_dir=args.models_dir, loras_dir=args.loras_dir, allowed_roots=roots, max_cost=max_cost)
 
 

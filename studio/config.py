@@ -11,6 +11,7 @@ from .errors import InvalidValue
 
 DEFAULT_PREVIEW_INTERVAL_S = 0.1  # about 10 previews a second: more is wasted on the browser
 OFFLOAD_MODES = ("none", "model", "sequential")
+QUANTIZE_MODES = ("none", "int8", "fp8")
 
 
 def _path(value: str | Path | None) -> Path | None:
@@ -43,6 +44,9 @@ class StudioConfig:
     # (slowest, least memory); both need a CUDA GPU. drop_t5 loads SD3 without its T5 encoder.
     offload: str = "none"
     drop_t5: bool = False
+    # The denoiser's weights quantized at load (torchao, requirements-quant.txt): int8 weight-only
+    # (any device; about half of bf16), fp8 weight-only (CUDA GPUs with fp8: Ada, Hopper).
+    quantize: str = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 1:
@@ -55,6 +59,8 @@ class StudioConfig:
             raise InvalidValue("max_cost", cap, "megapixel-steps above 0, or None for no cap")
         if self.offload not in OFFLOAD_MODES:
             raise InvalidValue("offload", self.offload, ", ".join(OFFLOAD_MODES))
+        if self.quantize not in QUANTIZE_MODES:
+            raise InvalidValue("quantize", self.quantize, ", ".join(QUANTIZE_MODES))
         set_ = object.__setattr__  # normalising inside __post_init__ of a frozen class
         set_(self, "preview_interval_s", float(interval))
         set_(self, "taesd_sources", dict(self.taesd_sources or {}))

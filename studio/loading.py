@@ -22,6 +22,7 @@ from diffusers import DiffusionPipeline
 from . import models
 from .devices import DeviceChoice
 from .errors import ModelLoadError, ModelUnavailable, PickleRefused
+from .quantize import quantize
 from .families import FAMILIES, Family, family, family_of_checkpoint, family_of_pipeline
 
 log = logging.getLogger("studio")
@@ -52,6 +53,7 @@ class LoadOptions:
     single_file_configs: Mapping[str, str] = field(default_factory=dict, hash=False)
     offload: str = "none"  # none, model, sequential (CUDA only: StudioConfig checks)
     drop_t5: bool = False  # SD3 without its T5 encoder (about 9 GB less in bf16)
+    quantize: str = "none"  # none, int8, fp8: the denoiser's weights (studio/quantize.py)
 
     def component_kwargs(self, source: models.ModelSource) -> dict[str, Any]:
         """Components left out when loading: SD3's T5 with drop_t5 (a model of unknown family too:
@@ -296,7 +298,7 @@ def load(source: models.ModelSource, options: LoadOptions, report: Report = lamb
     start = time.perf_counter()
     pipe = LOADERS[source.kind](source, options, report)
     family = _family_of(pipe, source)
-    pipe = place(pipe, options)
+    pipe = place(quantize(pipe, FAMILIES[family].denoiser, options.quantize), options)
     pipe.set_progress_bar_config(disable=True)  # the engine reports progress itself
     model_hash = None
     if source.kind == "single_file":

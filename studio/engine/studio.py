@@ -50,9 +50,12 @@ class Studio:
             raise InvalidValue("offload", self.config.offload,
                                f"none on {self.device.describe()}: offloading moves weights between the CPU and a "
                                "CUDA GPU")
+        if self.config.quantize == "fp8" and self.device.kind != "cuda":
+            raise InvalidValue("quantize", "fp8", f"none or int8 on {self.device.describe()}: fp8 weights need a "
+                                                  "CUDA GPU with fp8 support")
         self.options = loading.LoadOptions(self.device, self.config.allow_pickle,
                                            dict(self.config.single_file_configs), self.config.offload,
-                                           self.config.drop_t5)
+                                           self.config.drop_t5, self.config.quantize)
         self._cache: LRUCache[loading.LoadedModel] = LRUCache(self.config.cache_size, on_evict=self._release)
         self.device_thread = DeviceThread()
         self.prompt_cache = PromptCache()
