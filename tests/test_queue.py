@@ -120,7 +120,9 @@ GOING_AWAY = textwrap.dedent("""
                             api_name="/generate") for seed in (777001, 777002)]
     while not any("Step" in str(u[3]) for u in running.outputs()):
         time.sleep(0.05)
-    time.sleep(1)  # the two others are in the queue by now
+    from gradio_client.utils import Status
+    while any(job.status().code != Status.IN_QUEUE for job in queued):  # both really wait in the queue
+        time.sleep(0.05)
     print("stepping", flush=True)
     time.sleep(600)
 """)
