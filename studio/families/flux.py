@@ -19,7 +19,7 @@ from .. import tiny_flow
 from ..conditioning import Conditioning
 from . import latents
 from .base import Family, SizeRule
-from .t5 import T5Weighting, plain_text, toward_empty
+from .t5 import T5Weighting, count_tokens, plain_text, toward_empty
 
 T5_MAX_TOKENS = 512
 
@@ -38,7 +38,7 @@ class FluxPromptEncoder:
     def encode(self, parsed: Any) -> Conditioning:
         """Each AND part encoded on its own and joined along the tokens; a blend is the weighted
         mean of its prompts; the pooled CLIP embedding is the plain text's."""
-        pieces = [toward_empty(self.t5.blend_or_part(part, self.t5.part), self.t5.empty(), weight)
+        pieces = [toward_empty(self.t5.blend_or_part(part, self.t5.part), self.t5.empty, weight)
                   for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
         pooled = self.pipe._get_clip_prompt_embeds(prompt=plain_text(parsed), device=self.device)
         return Conditioning(torch.cat(pieces, dim=1), pooled)
@@ -60,7 +60,7 @@ def flux_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditi
 
 def t5_token_counts(pipe: Any, parsed: Any) -> list[int]:
     """T5 tokens of the prompt (one sequence, no 75-token chunks), the end token included."""
-    return [T5Weighting(None, None, pipe.tokenizer_2, T5_MAX_TOKENS).count(parsed)]
+    return [count_tokens(pipe.tokenizer_2, parsed)]
 
 
 def flux_guidance(pipe: Any) -> str:

@@ -20,7 +20,7 @@ from .. import tiny_flow
 from ..conditioning import ClipEncoder, Conditioning, part_fragments, split_chunks, tokenize_with
 from . import latents
 from .base import Family, SizeRule
-from .t5 import T5Weighting, first_of, plain_text, toward_empty
+from .t5 import T5Weighting, count_tokens, first_of, plain_text, toward_empty
 
 T5_TOKENS = 256  # StableDiffusion3Pipeline's default max_sequence_length
 
@@ -35,6 +35,7 @@ class SD3PromptEncoder:
         self.clips = [ClipEncoder(pipe.tokenizer, pipe.text_encoder, layer),
                       ClipEncoder(pipe.tokenizer_2, pipe.text_encoder_2, layer)]
         self.tokenize = tokenize_with(pipe.tokenizer)
+        self._empty: torch.Tensor | None = None
         self.t5 = T5Weighting(
             lambda text: pipe._get_t5_prompt_embeds(prompt=text, max_sequence_length=max_tokens, device=self.device),
             pipe.text_encoder_3, pipe.tokenizer_3, max_tokens)
@@ -62,15 +63,16 @@ class SD3PromptEncoder:
 
     @torch.no_grad()
     def encode(self, parsed: Any) -> Conditioning:
-        empty = self._part_empty()
-        pieces = [toward_empty(self.t5.blend_or_part(part, self._part), empty, weight)
+        pieces = [toward_empty(self.t5.blend_or_part(part, self._part), self._part_empty, weight)
                   for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
         return Conditioning(torch.cat(pieces, dim=1), self._pooled(plain_text(parsed)))
 
     def _part_empty(self) -> torch.Tensor:
-        embeds, _, _, _ = self.pipe.encode_prompt("", None, None, device=self.device, do_classifier_free_guidance=False,
-                                                  max_sequence_length=self.t5.max_tokens)
-        return embeds
+        if self._empty is None:  # only a weighted AND part needs it: encoded once, on first use
+            self._empty, _, _, _ = self.pipe.encode_prompt("", None, None, device=self.device,
+                                                           do_classifier_free_guidance=False,
+                                                           max_sequence_length=self.t5.max_tokens)
+        return self._empty
 
     def empty(self) -> Conditioning:
         return Conditioning(self._part_empty(), self._pooled(""))
@@ -92,7 +94,7 @@ def sd3_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditio
 def sd3_token_counts(pipe: Any, parsed: Any) -> list[int]:
     """T5 tokens (what the 256-token limit is about); without T5, the CLIP tokens of the first part."""
     if pipe.tokenizer_3 is not None:
-        return [T5Weighting(None, None, pipe.tokenizer_3, T5_TOKENS).count(parsed)]
+        return [count_tokens(pipe.tokenizer_3, parsed)]
     texts, _ = part_fragments(first_of(parsed.conjunction.prompts[0]))
     return [sum(len(ids) for ids in tokenize_with(pipe.tokenizer)(texts))]
 

@@ -67,12 +67,14 @@ class T5Weighting:
         total = sum(part.weights) or 1.0
         return sum(w * encode(p) for w, p in zip(part.weights, part.prompts)) / total
 
-    def count(self, parsed: Any) -> int:
-        """T5 tokens of the prompt, the end token included."""
-        return 1 + sum(len(self.tokenizer(t, add_special_tokens=False)["input_ids"])
-                       for part in parsed.conjunction.prompts for t in part_fragments(first_of(part))[0])
 
 
-def toward_empty(embeds: torch.Tensor, empty: torch.Tensor, weight: float) -> torch.Tensor:
-    """An AND part's weight, by the same rule as a token's."""
-    return embeds if weight == 1 else empty + (embeds - empty) * weight
+def count_tokens(tokenizer: Any, parsed: Any) -> int:
+    """T5 tokens of the prompt, the end token included."""
+    return 1 + sum(len(tokenizer(t, add_special_tokens=False)["input_ids"])
+                   for part in parsed.conjunction.prompts for t in part_fragments(first_of(part))[0])
+
+
+def toward_empty(embeds: torch.Tensor, empty: Callable[[], torch.Tensor], weight: float) -> torch.Tensor:
+    """An AND part's weight, by the same rule as a token's (the empty encoding only when needed)."""
+    return embeds if weight == 1 else empty() + (embeds - empty()) * weight

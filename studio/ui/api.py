@@ -148,9 +148,9 @@ def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, 
                 if previous is not None:  # Gradio copied it when it was sent
                     previous.unlink(missing_ok=True)
             yield _outputs(view, shown if send else None)
-        if view is not None and (newest is not None or not send) and (newest is not None or shown is not None):
-            if newest is not None:
-                shown = previews.write(newest)
+        if newest is not None:  # a preview newer than the last one sent
+            shown, send = previews.write(newest), False
+        if view is not None and shown is not None and not send:
             yield _outputs(view, shown)  # the last update carries the run's last preview
 
     generate.__signature__ = api_signature(table)  # type: ignore[attr-defined]
