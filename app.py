@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.outputs import OutputFolder
     from PIL import Image
 
-    from studio.ui import PAGE_HEAD, PageOptions, Warmup, build_ui
+    from studio.ui import PageOptions, Warmup, build_ui
     from studio.validation import MAX_INPUT_PIXELS
 
     try:
@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     # cache (named by content). Pictures are never decoded past the studio's pixel limit.
     Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2  # PIL refuses twice its limit (it only warns below)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                head=PAGE_HEAD, max_file_size=MAX_UPLOAD, app_kwargs=demo.studio_parts.app_kwargs, enable_monitoring=False if shared(args) else None)
+                max_file_size=MAX_UPLOAD, enable_monitoring=False if shared(args) else None,
+                **demo.studio_parts.launch_kwargs)  # the page's CSS and scripts, the guard in front of /cancel
 
 
 if __name__ == "__main__":

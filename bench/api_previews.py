@@ -4,7 +4,10 @@ JPEG files, Gradio's streaming) when steps are fast, as on a GPU.
 Starts `python3 app.py --model tiny` (random weights, steps of a few milliseconds at 128 px: the
 speed a GPU gives a real model), then times `/generate` calls through gradio_client with previews
 off and with each preview method, in interleaved rounds; ratios are taken round by round against
-the no-preview call of the same round. Prints a table and writes JSON.
+the no-preview call of the same round. Two clients take turns: one downloads every file it is sent
+(each preview JPEG as it streams, as gradio_client does by default) and one downloads none
+(`download_files=False`: what the server's side costs, without a client sharing its cores). Prints
+a table and writes JSON.
 
     python3 bench/api_previews.py                       # 7 rounds, 40 steps, 128 px
     python3 bench/api_previews.py --rounds 3 --steps 20
@@ -62,36 +65,39 @@ def main() -> None:
                 if time.monotonic() > deadline or app.poll() is not None:
                     raise SystemExit("the app did not start: see " + log.name)
                 time.sleep(0.5)
-        client = Client(url, verbose=False)
+        clients = {"downloads": Client(url, verbose=False), "no-downloads": Client(url, verbose=False,
+                                                                                    download_files=False)}
         methods = ["none", "latent2rgb", "taesd"]
+        runs = [(c, m) for c in clients for m in methods]
 
-        def call(preview: str) -> float:
+        def call(run: tuple[str, str]) -> float:
+            client, preview = clients[run[0]], run[1]
             start = time.perf_counter()
             client.predict(prompt="a lighthouse at dusk", model=args.model, steps=args.steps, width=args.size,
                            height=args.size, seed=7, preview=preview, api_name="/generate")
             return time.perf_counter() - start
 
-        for method in methods:  # warm-up: model build, TAESD, first encodes
-            call(method)
-        walls: dict[str, list[float]] = {m: [] for m in methods}
+        for run in runs:  # warm-up: model build, TAESD, first encodes
+            call(run)
+        walls: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
         for r in range(args.rounds):
-            for method in (methods if r % 2 == 0 else methods[::-1]):
-                walls[method].append(call(method))
-            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{m} {walls[m][-1]:.3f}s" for m in methods),
+            for run in (runs if r % 2 == 0 else runs[::-1]):
+                walls[run].append(call(run))
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{c}/{m} {walls[c, m][-1]:.3f}s" for c, m in runs),
                   flush=True)
     finally:
         app.terminate()
         app.wait(timeout=30)
 
-    def ratio(method: str) -> float:
-        return statistics.median(a / b for a, b in zip(walls[method], walls["none"]))
+    def ratio(client: str, method: str) -> float:
+        return statistics.median(a / b for a, b in zip(walls[client, method], walls[client, "none"]))
 
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "settings": {"model": args.model, "rounds": args.rounds, "steps": args.steps, "size": args.size},
-        "median_wall_s": {m: round(statistics.median(v), 4) for m, v in walls.items()},
-        "ms_per_step_without_previews": round(1000 * statistics.median(walls["none"]) / args.steps, 2),
-        "previews_over_none": {m: round(ratio(m), 4) for m in methods if m != "none"},
+        "median_wall_s": {c: {m: round(statistics.median(walls[c, m]), 4) for m in methods} for c in clients},
+        "ms_per_step_without_previews": round(1000 * statistics.median(walls["downloads", "none"]) / args.steps, 2),
+        "previews_over_none": {c: {m: round(ratio(c, m), 4) for m in methods if m != "none"} for c in clients},
     }
     print(json.dumps(result, indent=2))
     out = Path(args.out)

@@ -32,8 +32,11 @@ class LRUCache(Generic[V]):
         with self._lock:
             return self._items.get(key)
 
-    def get_or_load(self, key: Hashable, loader: Callable[[], V]) -> tuple[V, bool]:
-        """The cached value (marked most recent), or the loader's; True when it was loaded now."""
+    def get_or_load(self, key: Hashable, loader: Callable[[], V],
+                    prepare: Callable[[], None] = lambda: None) -> tuple[V, bool]:
+        """The cached value (marked most recent), or the loader's; True when it was loaded now.
+        `prepare` runs before anything is evicted: what it raises (a model that cannot be fetched)
+        leaves the cache as it was."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -44,6 +47,13 @@ class LRUCache(Generic[V]):
                 if key in self._items:
                     self._items.move_to_end(key)
                     return self._items[key], False
+            try:
+                prepare()
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                raise
+            with self._lock:
                 # Make room *before* loading: on a GPU two big models may not fit side by side.
                 evicted = []
                 while len(self._items) >= self.capacity:

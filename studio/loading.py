@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,10 +19,12 @@ import diffusers
 from diffusers import DiffusionPipeline
 
 from . import models
+from .checkpoints import checkpoint_keys, denoiser_alone, family_of_keys, format_of, short_hash
 from .devices import DeviceChoice
-from .errors import ModelLoadError, ModelUnavailable, PickleRefused
+from .hub import hub_or_cache
+from .errors import ModelLoadError, PickleRefused
 from .quantize import quantize
-from .families import FAMILIES, Family, family, family_of_checkpoint, family_of_pipeline
+from .families import FAMILIES, Family, family, family_of_pipeline
 
 log = logging.getLogger("studio")
 
@@ -34,10 +35,6 @@ PIPELINE_CLASSES = {name: getattr(diffusers, name) for fam in FAMILIES.values()
                     for name in (*fam.pipelines.values(), fam.inpaint_model_pipeline)}
 DENOISER_CLASSES = {fam.denoiser_class: getattr(diffusers, fam.denoiser_class) for fam in FAMILIES.values()
                     if fam.denoiser_class}
-# Tensor-name prefixes of a whole checkpoint's VAE and text encoders (original and diffusers layouts):
-# a file without any holds a denoiser alone.
-WHOLE_CHECKPOINT_PREFIXES = ("vae.", "first_stage_model.", "text_encoders.", "text_encoder", "conditioner.",
-                             "cond_stage_model.")
 INPAINT_UNET_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
 NO_SAFETY_CHECKER = {"safety_checker": None, "requires_safety_checker": False}
 NOISE_NOTICE = "The {name} model has random weights: its images are noise (it exists for offline tests and demos)."
@@ -97,45 +94,6 @@ class LoadedModel:
         return unet is not None and unet.config.in_channels == INPAINT_UNET_CHANNELS
 
 
-def _connection_problem(exc: BaseException) -> bool:
-    """True when the error chain says the Hub could not be reached (offline, DNS, timeout)."""
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        name = type(exc).__name__
-        if isinstance(exc, (LocalEntryNotFoundError, ConnectionError, TimeoutError)) or name in (
-            "ConnectError", "ConnectTimeout", "ReadTimeout", "gaierror", "OfflineModeIsEnabled",
-        ):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _offline_advice(what: str, exc: BaseException) -> ModelUnavailable:
-    return ModelUnavailable(
-        f"{what} is not on this machine and the Hugging Face Hub cannot be reached "
-        f"({type(exc).__name__}). Connect once to download it, point the model at a local diffusers "
-        f"folder or a .safetensors file, or use the offline 'tiny' model (its images are noise)."
-    )
-
-
-def hub_or_cache(what: str, fetch: Callable[[bool], Any]) -> Any:
-    """Try the local Hugging Face cache first (no network), then the Hub."""
-    try:
-        return fetch(True)
-    except Exception as first:  # not cached, or cached incompletely
-        if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0", "false", "False"):
-            raise _offline_advice(what, first) from first
-    try:
-        return fetch(False)
-    except Exception as exc:
-        if _connection_problem(exc):
-            raise _offline_advice(what, exc) from exc
-        raise ModelLoadError(f"{what} could not be loaded: {exc}") from exc
-
-
 def _family_of(pipe: Any, source: models.ModelSource) -> str:
     name = type(pipe).__name__
     fam = family_of_pipeline(name)
@@ -153,8 +111,13 @@ def _load_builtin(source: models.ModelSource, options: LoadOptions, report: Repo
     return pipe if options.device.dtype_name == "fp32" else pipe.to(dtype=options.device.dtype)
 
 
+def _variant(source: models.ModelSource, options: LoadOptions) -> str | None:
+    fp16 = source.preset and source.preset.fp16_variant and options.device.dtype_name == "fp16"
+    return "fp16" if fp16 else None  # half the download
+
+
 def _load_hub(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
-    variant = "fp16" if source.preset and source.preset.fp16_variant and options.device.dtype_name == "fp16" else None
+    variant = _variant(source, options)
     report(f"Loading {source.ref} from the Hugging Face cache or Hub (downloads show in the log)")
 
     def fetch(local_only: bool):
@@ -193,45 +156,6 @@ def _load_folder(source: models.ModelSource, options: LoadOptions, report: Repor
         raise ModelLoadError(f"The folder {source.name} could not be loaded as a diffusers model: {exc}") from exc
 
 
-def checkpoint_family(path: str) -> str:
-    """Classify a single-file checkpoint by its tensor names (reads only the header)."""
-    return family_of_keys(path, checkpoint_keys(path))
-
-
-def checkpoint_keys(path: str) -> list[str]:
-    """A single-file checkpoint's tensor names (a .safetensors header only)."""
-    if path.endswith(".safetensors"):
-        from safetensors import safe_open
-
-        try:
-            with safe_open(path, framework="pt") as f:
-                keys = list(f.keys())
-        except Exception as exc:
-            raise ModelLoadError(f"{Path(path).name} is not a readable .safetensors file: {exc}") from exc
-    else:
-        import torch
-
-        state = torch.load(path, map_location="cpu", weights_only=False)  # allowed by the caller
-        keys = list(state.get("state_dict", state))
-    return keys
-
-
-def family_of_keys(path: str, keys: list[str]) -> str:
-    fam = family_of_checkpoint(keys)
-    if fam is None:
-        titles = " or ".join(f.title for f in FAMILIES.values())
-        raise ModelLoadError(
-            f"{Path(path).name} does not look like a {titles} checkpoint "
-            "(no model.diffusion_model / conditioner tensors); is it a LoRA, a VAE or an embedding?"
-        )
-    return fam.name
-
-
-def short_hash(path: str, digits: int = 10) -> str:
-    """A1111's 'Model hash': the first 10 hex digits of the file's SHA-256 (LoRAs: 12)."""
-    return models.file_hash(path, digits)
-
-
 def _load_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
     if source.pickle and not options.allow_pickle:
         raise PickleRefused(
@@ -240,23 +164,26 @@ def _load_single_file(source: models.ModelSource, options: LoadOptions, report: 
         )
     keys = checkpoint_keys(source.ref)
     family = family_of_keys(source.ref, keys)
-    fam = models.family(family)
+    fam, fmt = models.family(family), format_of(source.ref)
     config = options.single_file_configs.get(family, fam.single_file_config)
     pipeline_cls = PIPELINE_CLASSES[fam.pipeline]
     name, dtype = Path(source.ref).name, options.device.dtype
     extra = NO_SAFETY_CHECKER if fam.denoiser == "unet" else {}
-    denoiser_only = fam.denoiser_class is not None and not any(k.startswith(WHOLE_CHECKPOINT_PREFIXES) for k in keys)
-    if denoiser_only:
-        # A fine-tuned transformer alone (how Civitai ships FLUX): the VAE and text encoders come
-        # from the base model, which must be in the HF cache, on the Hub or a local folder.
+    if fam.denoiser_class is not None and (denoiser_alone(keys) or not fmt.whole):
+        # A fine-tuned or quantized transformer alone (how Civitai ships FLUX, and every GGUF): the
+        # VAE and text encoders come from the base model, in the HF cache, on the Hub or a folder.
         report(f"Loading {name} as a {fam.title} {fam.denoiser} with the rest of {config}")
         what = f"{name} is a {fam.title} {fam.denoiser} alone: the rest of the model ({config})"
 
         def fetch(local_only: bool):
             denoiser = DENOISER_CLASSES[fam.denoiser_class].from_single_file(
-                source.ref, config=config, subfolder=fam.denoiser, torch_dtype=dtype, local_files_only=local_only)
+                source.ref, config=config, subfolder=fam.denoiser, torch_dtype=dtype, local_files_only=local_only,
+                **fmt.load_kwargs(dtype))
             return pipeline_cls.from_pretrained(config, **{fam.denoiser: denoiser}, torch_dtype=dtype,
                                                 local_files_only=local_only, **options.component_kwargs(source))
+    elif not fmt.whole:
+        raise ModelLoadError(f"{name}: {fmt.name} files are loaded as a {fam.title} denoiser alone, which this "
+                             f"studio does not do for {fam.title}; use a .safetensors checkpoint")
     else:
         report(f"Loading {name} as {fam.title} (configs from {config})")
         what = f"The {fam.title} configuration ({config}) needed to read {name}"
@@ -271,6 +198,33 @@ def _load_single_file(source: models.ModelSource, options: LoadOptions, report: 
         except Exception as exc:
             raise ModelLoadError(f"{name} could not be loaded with configs from {Path(config).name}: {exc}") from exc
     return hub_or_cache(what, fetch)
+
+
+def _fetch_hub(source: models.ModelSource, options: LoadOptions, report: Report) -> None:
+    """The repo's files in the HF cache (downloaded if missing), nothing loaded."""
+    variant = _variant(source, options)
+    hub_or_cache(f"Model {source.ref}", lambda local: DiffusionPipeline.download(
+        source.ref, variant=variant, local_files_only=local, use_safetensors=True))
+
+
+def _check_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> None:
+    if source.pickle and not options.allow_pickle:
+        return  # the loader refuses it with its own message
+    family_of_keys(source.ref, checkpoint_keys(source.ref))  # readable, and of a family we run
+
+
+# What can fail before loading (a repo that cannot be fetched, an unreadable file), checked before the
+# cache makes room: a model that cannot load never costs the working one its place.
+PREFLIGHTS: dict[str, Callable[[models.ModelSource, LoadOptions, Report], None]] = {
+    "hub": _fetch_hub,
+    "single_file": _check_single_file,
+}
+
+
+def preflight(source: models.ModelSource, options: LoadOptions, report: Report = lambda message: None) -> None:
+    check = PREFLIGHTS.get(source.kind)
+    if check is not None:
+        check(source, options, report)
 
 
 LOADERS: dict[str, Callable[[models.ModelSource, LoadOptions, Report], Any]] = {
@@ -298,7 +252,11 @@ def load(source: models.ModelSource, options: LoadOptions, report: Report = lamb
     start = time.perf_counter()
     pipe = LOADERS[source.kind](source, options, report)
     family = _family_of(pipe, source)
-    pipe = place(quantize(pipe, FAMILIES[family].denoiser, options.quantize), options)
+    mode = options.quantize
+    if mode != "none" and source.kind == "single_file" and format_of(source.ref).quantized:
+        report(f"{source.name} is quantized already ({format_of(source.ref).name}): --quantize {mode} leaves it as it is")
+        mode = "none"
+    pipe = place(quantize(pipe, FAMILIES[family].denoiser, mode), options)
     pipe.set_progress_bar_config(disable=True)  # the engine reports progress itself
     model_hash = None
     if source.kind == "single_file":
@@ -330,7 +288,13 @@ def task_pipe(loaded: LoadedModel, task: str) -> Any:
     pipe = loaded.task_pipes.get(task)
     if pipe is None:
         # The base's dtype, always: without it from_pipe casts the *shared* modules to fp32 in place.
-        pipe = PIPELINE_CLASSES[loaded.family_def.pipelines[task]].from_pipe(loaded.pipe, torch_dtype=loaded.pipe.dtype)
+        # Modules quantized by diffusers (GGUF) refuse any cast, even to their own dtype: they join
+        # after it.
+        quantized = {name: module for name, module in loaded.pipe.components.items()
+                     if getattr(module, "hf_quantizer", None) is not None}
+        pipe = PIPELINE_CLASSES[loaded.family_def.pipelines[task]].from_pipe(
+            loaded.pipe, torch_dtype=loaded.pipe.dtype, **dict.fromkeys(quantized))
+        pipe.register_modules(**quantized)
         pipe.set_progress_bar_config(disable=True)
         loaded.task_pipes[task] = pipe
     return pipe

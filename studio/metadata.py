@@ -44,7 +44,9 @@ def read_png(data: bytes | str | os.PathLike) -> PngMetadata:
             info = dict(image.info)
             kind = image.format
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise MetadataError(f"not a readable image ({type(exc).__name__}: {exc}); upload a PNG") from None
+        # PIL's message names its buffer object (`<_io.BytesIO object at 0x...>`): say what it means.
+        reason = "not an image file" if isinstance(exc, UnidentifiedImageError) else f"{type(exc).__name__}: {exc}"
+        raise MetadataError(f"not a readable image ({reason}); upload a PNG") from None
     too_long = [key for key in (PARAMETERS_KEY, REQUEST_KEY)
                 if isinstance(info.get(key), str) and len(info[key]) > MAX_CHUNK_CHARS]
     text = info.get(PARAMETERS_KEY)

@@ -8,7 +8,6 @@ file. This module only *names* models; `loading.py` turns a source into a pipeli
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -16,12 +15,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import naming
+from .checkpoints import CHECKPOINT_SUFFIXES, GGUF_SUFFIXES, PICKLE_SUFFIXES, SAFE_SUFFIXES, file_hash, header_family
 from .errors import InvalidValue, StudioError, UnknownName
 from .families import FAMILIES, PreviewData, SizeRule, family, family_of_pipeline
 
 PRESETS_DIR = Path(os.environ.get("STUDIO_PRESETS", Path(__file__).resolve().parent.parent / "presets"))
-SAFE_SUFFIXES = (".safetensors",)
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 BUILTIN_PREFIX = "builtin:"
 MAX_MODEL_CHARS = 1024
 UNKNOWN_SIZE_RULE = SizeRule(multiple=8, low=64, high=2048, default=512)  # longer is no name or path (and the OS refuses such paths anyway)
@@ -86,7 +84,8 @@ class ModelSource:
         if self.family:
             fam = family(self.family)
             sampler = Defaults.sampler if fam.samplers is None or Defaults.sampler in fam.samplers else fam.samplers[0]
-            return Defaults(width=fam.size.default, height=fam.size.default, sampler=sampler)
+            return Defaults(**{"width": fam.size.default, "height": fam.size.default, "sampler": sampler,
+                               **fam.defaults})
         return Defaults()
 
     @property
@@ -239,10 +238,12 @@ def _resolve_model(model: str) -> ModelSource:
         if not (path / "model_index.json").is_file():
             raise InvalidValue("model", text, "a diffusers folder must contain model_index.json")
         return ModelSource(path.name, "folder", str(path.resolve()), _folder_family(path))
-    if suffix in SAFE_SUFFIXES + PICKLE_SUFFIXES:
+    if suffix in CHECKPOINT_SUFFIXES:
         if not path.is_file():
             raise InvalidValue("model", text, "an existing checkpoint file (no such file)")
-        return ModelSource(path.stem, "single_file", str(path.resolve()), None, pickle=suffix in PICKLE_SUFFIXES)
+        pickle = suffix in PICKLE_SUFFIXES  # never opened before loading, and then only if allowed
+        return ModelSource(path.stem, "single_file", str(path.resolve()), None if pickle else header_family(path),
+                           pickle=pickle)
     if naming.is_hub_id(text) and not path.exists():
         return ModelSource(text, "hub", text, None)
     raise UnknownName("model", model, _model_choices())
@@ -250,7 +251,7 @@ def _resolve_model(model: str) -> ModelSource:
 
 def _model_choices() -> list[str]:
     return preset_names() + [
-        "a Hugging Face Hub id (owner/name)", "a local diffusers folder", "a .safetensors checkpoint file"
+        "a Hugging Face Hub id (owner/name)", "a local diffusers folder", "a .safetensors or .gguf checkpoint file"
     ]
 
 
@@ -260,7 +261,7 @@ MAX_LOCAL_MODELS = 500  # a models folder is listed, never crawled without end
 def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[tuple[str, str]]:
     """Checkpoints found in a models folder, as (label, path) pairs sorted by label.
 
-    Single files (`.safetensors`; pickle files too when they are allowed) and diffusers folders
+    Single files (`.safetensors`, `.gguf`; pickle files too when they are allowed) and diffusers folders
     (holding model_index.json), at the top level or one folder down, as A1111's
     models/Stable-diffusion folder is usually organised. A missing folder lists nothing.
     """
@@ -269,7 +270,7 @@ def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[
     root = Path(folder).expanduser()
     if not root.is_dir():
         return []
-    suffixes = SAFE_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())
+    suffixes = SAFE_SUFFIXES + GGUF_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())
     found: list[tuple[str, str]] = []
     for path in sorted(root.glob("*")) + sorted(root.glob("*/*")):
         if len(found) >= MAX_LOCAL_MODELS:
@@ -279,22 +280,6 @@ def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[
         if (path.is_file() and path.suffix.lower() in suffixes) or (path.is_dir() and (path / "model_index.json").is_file()):
             found.append((path.relative_to(root).as_posix(), str(path.resolve())))
     return sorted(found)
-
-
-def file_hash(path: str | Path, digits: int = 10) -> str:
-    """A1111's short hash: the first hex digits of the file's SHA-256 ('Model hash' takes 10, LoRA
-    hashes 12). Remembered per (path, size, modification time): checkpoints are gigabytes."""
-    stat = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)[:digits]
-
-
-@functools.lru_cache(maxsize=256)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_checkpoint(name: str | None, model_hash: str | None, models_dir: str | Path | None,

@@ -101,6 +101,17 @@ def record(name: str, value) -> None:
             f.write(json.dumps({"name": name, "value": value}) + "\n")
 
 
+def subprocess_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The next line the process prints, or a message saying it printed none in time."""
+    import threading
+
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return lines[0] if lines else f"no line within {timeout:.0f} s"
+
+
 def client_that_vanishes(script: str, url: str, folder: Path) -> None:
     """Run a gradio_client script until it prints "stepping", then kill it without a word (a closed
     tab, a lost network): whatever it had queued or running is abandoned."""
@@ -108,7 +119,9 @@ def client_that_vanishes(script: str, url: str, folder: Path) -> None:
     path.write_text(script)
     proc = subprocess.Popen([sys.executable, str(path), url], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "stepping"
+        # The script gives up by itself after 180 s; the bound here covers a script that hangs anyway.
+        line = subprocess_line(proc, timeout=300)
+        assert line.strip() == "stepping", line
     finally:
         proc.kill()
         proc.wait()

@@ -232,7 +232,7 @@ def test_sessions_are_isolated_one_stops_the_other_finishes_and_waiters_see_thei
     assert status.rank is not None and status.queue_size is not None  # what the page shows as "queue: k/n"
 
     # b's Stop removes b's waiting request before it starts (it never runs a step), nothing of a's.
-    assert b.predict(api_name="/stop") == "1 waiting request removed before starting."
+    assert b.predict(api_name="/stop") == "Removed from the queue."
     with pytest.raises(Exception, match="Stopped before it started"):
         short_job.result(timeout=30)
     short_job = b.submit(prompt="b's run", model="tiny", steps=3, width=64, height=64, seed=5, api_name="/generate")

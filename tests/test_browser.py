@@ -90,7 +90,7 @@ def wait_stable(read, timeout: float = 60.0, every: float = 0.25):
 
 
 def preview_src(page) -> str | None:
-    img = page.locator("#preview img")
+    img = page.locator("#result img")
     return img.first.get_attribute("src") if img.count() else None
 
 
@@ -109,7 +109,12 @@ def test_generate_shows_live_previews_then_the_image_and_infotext(page):
         time.sleep(0.03)
     assert "Steps: 40" in infotext(page) and "Size: 128x128" in infotext(page)
     assert len(seen) >= 3, f"only {len(seen)} distinct previews"
-    assert page.locator("#gallery img").count() >= 1
+    assert not page.locator("#gallery").is_visible()  # one image: the result area shows it, no gallery
+    # The preview turned into the final image (the PNG, not a JPEG preview), at its own size.
+    final = wait_for(lambda: (src := preview_src(page)) and ".png" in src and src)
+    assert final not in seen
+    box = page.locator("#result img").first.bounding_box()
+    assert box["width"] <= 128 + 1 and box["height"] <= 128 + 1  # never blown up
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio-page.png"), full_page=True)
 
@@ -167,7 +172,7 @@ def test_form_helpers_token_counter_aspect_swap_and_seed_buttons(page):
     page.click("#swap-size")
     wait_for(lambda: (number(page, "Width"), number(page, "Height")) == (48, 88))
 
-    used = page.locator("#seed_used input").input_value()
+    used = page.locator("#seed_used textarea, #seed_used input").first.input_value()
     page.click("#reuse-seed")
     wait_for(lambda: page.locator("#seed input").input_value() == used)
     page.click("#random-seed")
@@ -197,6 +202,11 @@ def test_errors_show_in_the_page_and_the_next_generate_works(page):
     toast = page.locator(".toast-body")
     wait_for(lambda: toast.count() and "no-such-model" in toast.first.inner_text())
     assert "tiny" in toast.first.inner_text()  # the message lists the valid choices
+    # ... and the status line says it too, where the result is (the toast sits below the buttons).
+    wait_for(lambda: "⚠" in page.locator("#status").inner_text())
+    assert "no-such-model" in page.locator("#status").inner_text()
+    toast_box, generate_box = toast.first.bounding_box(), page.locator("#generate").bounding_box()
+    assert toast_box["y"] > generate_box["y"] + generate_box["height"]
     pick(page, "model", "tiny", "tiny ● loaded")
     page.click("#generate")
     wait_for(lambda: "after an error" in infotext(page))
@@ -222,9 +232,11 @@ def test_a_second_user_sees_the_queue_position_and_stops_only_their_own_request(
     wait_for(lambda: step_of(page) >= 1, timeout=120)
     other.fill("#prompt textarea", "the second user's run")
     other.click("#generate")
-    wait_for(lambda: "queue: 1/" in other.locator("body").inner_text())  # the waiting user's place
+    # The waiting user's place and estimate, in their status line (the running run is ahead).
+    wait_for(lambda: "Waiting: 1 ahead" in other.locator("#status").inner_text())
+    assert "Waiting" not in page.locator("#status").inner_text()
     other.click("#stop")
-    wait_for(lambda: "removed before starting" in other.locator("#status").inner_text())
+    wait_for(lambda: "Removed from the queue" in other.locator("#status").inner_text())
     step = step_of(page)
     wait_for(lambda: step_of(page) > step + 1, timeout=60)  # the first user's run goes on
 
@@ -332,7 +344,10 @@ def test_restore_brings_back_every_setting_and_with_nothing_picked_changes_nothi
     page.click("#hires-panel button") if page.locator("#hires-panel button").count() else page.click("text=Hires fix")
     page.locator("#hires input[type=checkbox]").check()
     set_number(page, "Upscale by", 1.5)
+    if not page.get_by_label("watercolor").is_visible():  # styles live in a panel under the prompts
+        page.locator("#styles-panel").get_by_text("Styles").first.click()
     page.get_by_label("watercolor").check()
+    wait_for(lambda: "Styles: watercolor" in page.locator("#styles-panel").inner_text())  # the closed panel says so
     page.click("#generate")
     wait_for(lambda: "Hires upscale: 1.5" in infotext(page), timeout=120)
     page.locator("#hires input[type=checkbox]").uncheck()
@@ -368,3 +383,111 @@ def test_an_a1111_png_of_a_checkpoint_we_lack_keeps_the_model_and_says_so(page, 
     page.click("#generate")  # the next Generate works on the model the form kept
     wait_for(lambda: "a cat from elsewhere" in infotext(page), timeout=120)
     assert "Seed: 9," in infotext(page) and "Schedule type: Karras" in infotext(page)
+
+
+def in_view(page, selector: str) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + min(box["height"], 60) <= size["height"] \
+        and box["x"] >= 0 and box["x"] + min(box["width"], 60) <= size["width"]
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1400, 1000), (1024, 768), (420, 900)])
+def test_at_every_screen_size_the_status_and_result_are_in_view_after_generate(page, width, height):
+    other = page.context.browser.new_page(viewport={"width": width, "height": height})
+    try:
+        other.goto(page.app.url)
+        other.wait_for_selector("#prompt textarea", timeout=60_000)
+        # Text to image shows none of the other tabs' controls.
+        assert not other.locator("#denoising_strength").is_visible() and not other.locator("#resize_mode").is_visible()
+        assert not other.locator("#inpaint-editor").is_visible() and not other.locator("#init_image").is_visible()
+        if width >= 1400:  # a laptop: the common settings without scrolling
+            for control in ("#model", "#sampler", "#schedule", "#steps", "#cfg_scale", "#width", "#height",
+                            "#seed", "#batch_count", "#batch_size"):
+                assert in_view(other, control), control
+        other.fill("#prompt textarea", f"seen at {width} px")
+        set_number(other, "Steps", 20)
+        set_number(other, "Width", 128)
+        set_number(other, "Height", 128)
+        other.click("#generate")
+        wait_for(lambda: "Step" in other.locator("#status").inner_text(), timeout=120)
+        assert in_view(other, "#status") and in_view(other, "#result") and in_view(other, "#stop")
+        wait_for(lambda: f"seen at {width} px" in other.locator("#infotext textarea").input_value(), timeout=120)
+        assert in_view(other, "#status") and in_view(other, "#result")
+        ARTIFACTS.mkdir(exist_ok=True)
+        other.screenshot(path=str(ARTIFACTS / f"studio-{width}x{height}.png"))
+    finally:
+        other.close()
+
+
+def test_task_controls_follow_the_tab_and_hires_says_when_it_is_on(page):
+    assert not page.locator("#denoising_strength").is_visible()
+    page.get_by_role("tab", name="Image to image").click()
+    wait_for(lambda: page.locator("#denoising_strength").is_visible())
+    page.get_by_role("tab", name="Text to image").click()
+    wait_for(lambda: not page.locator("#denoising_strength").is_visible())
+    panel = page.locator("#hires-panel")
+    if not page.locator("#hires input[type=checkbox]").is_visible():
+        panel.get_by_text("Hires fix").first.click()
+    page.locator("#hires input[type=checkbox]").uncheck()
+    page.locator("#hires input[type=checkbox]").check()
+    wait_for(lambda: "Hires fix · on (2x, Latent)" in panel.inner_text())
+    page.locator("#hires input[type=checkbox]").uncheck()
+    wait_for(lambda: "· on" not in panel.inner_text())
+
+
+def test_switching_model_keeps_the_settings_that_fit_and_offers_the_recommended_ones(page):
+    set_number(page, "Steps", 13)
+    pick(page, "model", "tiny-xl", "tiny-xl ● loaded")
+    note = page.locator("#model-note")
+    wait_for(lambda: "Recommended for tiny-xl" in note.inner_text())
+    assert number(page, "Steps") == 13  # kept: it fits the new model
+    page.click("#use-recommended")
+    wait_for(lambda: number(page, "Steps") != 13)
+    pick(page, "model", "tiny", "tiny ● loaded")
+    page.click("#use-recommended") if page.locator("#use-recommended").is_visible() else None
+
+
+def test_reuse_does_nothing_on_a_fresh_page_and_history_survives_a_reload(page):
+    fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # a new visitor
+    try:
+        fresh.goto(page.app.url)
+        fresh.wait_for_selector("#prompt textarea", timeout=60_000)
+        fresh.locator("#seed input").fill("1234")
+        fresh.locator("#seed input").press("Enter")
+        fresh.click("#reuse-seed")
+        time.sleep(0.5)  # a click that must change nothing: give it time to (not) happen
+        assert fresh.locator("#seed input").input_value() == "1234"
+        fresh.fill("#prompt textarea", "kept across a reload")
+        set_number(fresh, "Steps", 2)
+        fresh.click("#generate")
+        wait_for(lambda: "kept across a reload" in fresh.locator("#infotext textarea").input_value())
+        # The browser keeps the tab's history (signed paths) once the run's events are done.
+        wait_for(lambda: ".png" in (fresh.evaluate("localStorage.getItem('studio-history')") or ""))
+        fresh.reload()
+        fresh.wait_for_selector("#prompt textarea", timeout=60_000)
+        fresh.click("#history button") if fresh.locator("#history button").count() else fresh.click("text=History")
+        wait_for(lambda: fresh.locator("#history-gallery img").count() >= 1)
+    finally:
+        fresh.close()
+
+
+def test_a_batch_shows_its_gallery_and_reuse_takes_the_clicked_images_seed(page):
+    page.fill("#prompt textarea", "a pair of pictures")
+    set_number(page, "Steps", 2)
+    set_number(page, "Width", 64)
+    set_number(page, "Height", 64)
+    set_number(page, "Batch size", 2)
+    try:
+        page.click("#generate")
+        wait_for(lambda: "a pair of pictures" in infotext(page))
+        wait_for(lambda: page.locator("#gallery").is_visible() and page.locator("#gallery img").count() == 2)
+        first = int(page.locator("#seed_used textarea, #seed_used input").first.input_value())
+        page.locator("#gallery img").nth(1).click()
+        seed_box = page.locator("#seed_used textarea, #seed_used input").first
+        wait_for(lambda: seed_box.input_value() == str(first + 1))  # item i of a batch is seed + i
+        page.click("#reuse-seed")
+        wait_for(lambda: page.locator("#seed input").input_value() == str(first + 1))
+    finally:
+        set_number(page, "Batch size", 1)
+        page.click("#random-seed")

@@ -123,10 +123,12 @@ def test_a_flux_transformer_alone_loads_with_the_rest_of_its_base_and_offline_na
     file = tmp_path / "my-finetune.safetensors"
     save_file({k: v.contiguous() for k, v in pipe.transformer.state_dict().items()}, file)
     studio = Studio(device="cpu", cache_size=1, single_file_configs={"flux": str(base)})
-    result = studio.run(GenerationRequest.for_model(str(file), prompt="a fine-tune", steps=2, width=64, height=64,
+    # The family is read from the file's header before loading: FLUX's size rule and defaults apply.
+    result = studio.run(GenerationRequest.for_model(str(file), prompt="a fine-tune", steps=2, width=256, height=256,
                                                     seed=1))
-    assert result.images[0].size == (64, 64) and studio.load(str(file)).family == "flux"
-    assert "Model hash: " in result.infotexts[0] and "Distilled CFG Scale" in result.infotexts[0]
+    assert result.images[0].size == (256, 256) and studio.load(str(file)).family == "flux"
+    assert "Model hash: " in result.infotexts[0] and "Distilled CFG Scale: 3.5" in result.infotexts[0]
+    assert "Sampler: Euler," in result.infotexts[0]
     with pytest.raises(ModelUnavailable, match="FLUX.1 transformer alone: the rest of the model "
                                                r"\(black-forest-labs/FLUX.1-dev\)"):
         Studio(device="cpu", cache_size=1).load(str(file))  # no base here, and no network

@@ -78,7 +78,7 @@ def test_the_token_counter_counts_t5_tokens(flux_studio):
     view = flux_studio.describe_prompt("a red cube", "tiny-flux", "A1111")
     count = len(build_tiny_flux().tokenizer_2("a red cube")["input_ids"])
     assert view.chunk_tokens == (count,) and view.token_limit == 512
-    from studio.ui.handlers import token_counter
+    from studio.ui.prompt_view import token_counter
 
     assert token_counter({"chunk_tokens": [count], "token_limit": 512, "warnings": []}) == f"Tokens: {count}/512"
 

@@ -62,7 +62,7 @@ def test_checkpoint_has_the_original_ldm_layout(round_trip):
     from safetensors.torch import load_file
 
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
-    from studio.loading import checkpoint_family
+    from studio.checkpoints import checkpoint_family
 
     _, _, checkpoint, configs, _ = round_trip
     state = load_file(str(checkpoint))

@@ -11,7 +11,7 @@ from conftest import pixels, tiny_request
 from ldm_export import save_as_single_file, save_diffusers_config_folder
 from studio import GenerationRequest, ModelLoadError, ModelUnavailable, Studio
 from studio.errors import PickleRefused
-from studio.loading import checkpoint_family, short_hash
+from studio.checkpoints import checkpoint_family, short_hash
 from studio.tiny import build_tiny_sd15
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import tiny_request
-from studio.ui import handlers, hosting
+from studio.ui import handlers, hosting, prompt_view
 from studio.errors import InvalidValue, UnknownName
 from studio.models import local_models
 from studio.request import MAX_SEED
@@ -137,23 +137,23 @@ def test_session_registry_is_thread_safe():
 @pytest.mark.parametrize(
     "view, expected",
     [
-        (None, "Tokens: counted once the model is loaded"),
+        (None, "Tokens: counted when the model has loaded"),
         ({"chunk_tokens": [7], "warnings": []}, "Tokens: 7/75"),
         ({"chunk_tokens": [75, 12], "warnings": ["x"]}, "Tokens: 75/75 · 12/75 (2 chunks) · ⚠ 1 warning"),
         ({"chunk_tokens": [], "warnings": ["a", "b"]}, "Tokens: 0/75 · ⚠ 2 warnings"),
     ],
 )
 def test_token_counter(view, expected):
-    assert handlers.token_counter(view) == expected
+    assert prompt_view.token_counter(view) == expected
 
 
 def test_token_counter_counts_a1111_chunks(studio):
     studio.load("tiny")
-    view = handlers.make_parse_prompt(studio)("word " * 80, "A1111", "tiny")
+    view = prompt_view.make_parse_prompt(studio)("word " * 80, "A1111", "tiny")
     counts = view["chunk_tokens"]  # the generated tokenizer splits words into several tokens
     assert len(counts) > 1 and set(counts[:-1]) == {75} and 0 < counts[-1] <= 75
-    assert handlers.token_counter(view).startswith("Tokens: 75/75 · 75/75") and f"({len(counts)} chunks)" in \
-        handlers.token_counter(view)
+    assert prompt_view.token_counter(view).startswith("Tokens: 75/75 · 75/75") and f"({len(counts)} chunks)" in \
+        prompt_view.token_counter(view)
 
 
 def test_the_models_folder_lists_checkpoints_and_diffusers_folders(tmp_path):

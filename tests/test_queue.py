@@ -72,7 +72,7 @@ def test_one_visitor_keeps_at_most_max_queued_waiting_and_stop_removes_them_befo
     wait_for(lambda: waiting(other), what="b's job to queue")
 
     reply = a.predict(api_name="/stop")
-    assert reply.startswith("Stopped at step") and reply.endswith("2 waiting requests removed before starting.")
+    assert reply.startswith("Stopped at step") and reply.endswith("Removed from the queue (2 waiting requests).")
     for job in queued:
         with pytest.raises(Exception, match="Stopped before it started"):
             job.result(timeout=30)
@@ -118,10 +118,17 @@ GOING_AWAY = textwrap.dedent("""
                             api_name="/generate")
     queued = [client.submit(prompt="gone too", model="tiny", steps=2, width=64, height=64, seed=seed,
                             api_name="/generate") for seed in (777001, 777002)]
-    while not any("Step" in str(u[3]) for u in running.outputs()):
-        time.sleep(0.05)
     from gradio_client.utils import Status
+    deadline = time.monotonic() + 180  # a clear failure, never a hang
+    while not any("Step" in str(u[3]) for u in running.outputs()):
+        if time.monotonic() > deadline:
+            print("timeout: the running job never stepped", running.status().code.name, flush=True)
+            sys.exit(1)
+        time.sleep(0.05)
     while any(job.status().code != Status.IN_QUEUE for job in queued):  # both really wait in the queue
+        if time.monotonic() > deadline:
+            print("timeout: waiting jobs are", [job.status().code.name for job in queued], flush=True)
+            sys.exit(1)
         time.sleep(0.05)
     print("stepping", flush=True)
     time.sleep(600)

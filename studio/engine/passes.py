@@ -54,7 +54,8 @@ class ProgressReporter:
     """diffusers' `callback_on_step_end`: reports step k of n, and aborts when cancelled."""
 
     def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event,
-                 on_last_step: Callable[[], None] | None = None, offset: int = 0, total: int | None = None):
+                 on_last_step: Callable[[], None] | None = None, offset: int = 0, total: int | None = None,
+                 started: float | None = None):
         self.steps = steps
         self.offset = offset  # user steps done by earlier passes (hires fix)
         self.total = total if total is not None else steps
@@ -62,7 +63,8 @@ class ProgressReporter:
         self.cancel = cancel
         self.on_last_step = on_last_step  # e.g. stop previews before the pipeline decodes
         self.step = 0
-        self.t0 = time.perf_counter()
+        # The generation's start: elapsed, rate and ETA run on through later passes (hires fix).
+        self.t0 = started if started is not None else time.perf_counter()
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
         if self.cancel.is_set():
@@ -74,7 +76,7 @@ class ProgressReporter:
         if step != self.step:
             self.step = step
             elapsed = time.perf_counter() - self.t0
-            rate = step / elapsed if elapsed > 0 else 0.0
+            rate = (self.offset + step) / elapsed if elapsed > 0 else 0.0
             eta = (self.total - self.offset - step) / rate if rate > 0 else 0.0
             self.emit(Progress(self.offset + step, self.total, elapsed, rate, eta))
         return tensors
@@ -111,6 +113,7 @@ class PassContext:
         self.emit, self.cancel, self.total = emit, cancel, total
         self.previews, self.preview_interval_s = previews, preview_interval_s
         self.done = 0  # user steps finished by earlier passes
+        self.started = time.perf_counter()  # progress counts time from here, through every pass
         self.notices: tuple[str, ...] = ()
 
     def notice(self, text: str) -> None:
@@ -150,7 +153,7 @@ class PassContext:
             tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
                 user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
         progress = ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
-                                    offset=done, total=total)
+                                    offset=done, total=total, started=self.started)
         count = kwargs.get("num_images_per_prompt") or 1
         if count > 1 and not loaded.family_def.repeats_embeds:  # SD3 uses given embeddings as they are
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}

@@ -78,7 +78,8 @@ class Studio:
     def load(self, model: str | ModelSource, report: Callable[[str], None] = log.info) -> loading.LoadedModel:
         """The model from the cache, loading it (once) if needed."""
         source = _as_source(model)
-        loaded, _ = self._cache.get_or_load(self.model_key(source), lambda: loading.load(source, self.options, report))
+        loaded, _ = self._cache.get_or_load(self.model_key(source), lambda: loading.load(source, self.options, report),
+                                            prepare=lambda: loading.preflight(source, self.options, report))
         return loaded
 
     def is_loaded(self, model: str | ModelSource) -> bool:

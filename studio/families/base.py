@@ -95,6 +95,9 @@ class Family:
     true_cfg: bool = False  # offers real CFG beside distilled guidance (FLUX's true_cfg_scale)
     weighted: bool = True  # its text encoder takes token weights (an LLM encoder does not: Z-Image)
     latent_img2img: bool = True  # its img2img pipeline takes latents as the image (hires latent upscale)
+    # Settings for a model of this family that no preset describes (a folder, a single file), over
+    # the studio-wide defaults: steps, cfg_scale, sampler, schedule (the size is the size rule's)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

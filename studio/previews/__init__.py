@@ -17,6 +17,7 @@ from .. import loading
 from ..cache import LRUCache
 from ..devices import DeviceChoice
 from ..errors import ModelLoadError
+from ..hub import hub_or_cache
 from ..families import PreviewData
 from .decoders import Decoder, autoencoder_decoder, latent2rgb_decoder, to_image
 from .worker import PreviewStats, PreviewWorker
@@ -109,7 +110,7 @@ class PreviewDecoders:
                 return AutoencoderTiny.from_pretrained(ref, torch_dtype=dtype).to(self.device.device)
             except (OSError, ValueError) as exc:  # missing or broken files in the folder
                 raise ModelLoadError(f"TAESD folder {ref} could not be loaded: {exc}") from exc
-        return loading.hub_or_cache(
+        return hub_or_cache(
             f"TAESD {ref}", lambda local: AutoencoderTiny.from_pretrained(ref, torch_dtype=dtype, local_files_only=local),
         ).to(self.device.device)
 

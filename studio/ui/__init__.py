@@ -2,9 +2,10 @@
 the field table), handlers.py (what the page's events do), restore.py (PNG Info and History back
 into the form), api.py (/generate, typed from the field table), runs.py (one Generate click, for
 both), sessions.py (what Stop may cancel), queue_guard.py (the GPU queue per visitor), warmup.py
-(the starting model), hosting.py (ZeroGPU)."""
+(the starting model), hosting.py (ZeroGPU), assets.py (the page's CSS and scripts), prompt_view.py
+(the prompt as sent: counts and parsed view)."""
 
-from .page import PAGE_HEAD, PageOptions, build_ui
+from .page import PageOptions, build_ui
 from .warmup import FALLBACK_MODEL, Warmup
 
-__all__ = ["FALLBACK_MODEL", "PAGE_HEAD", "PageOptions", "Warmup", "build_ui"]
+__all__ = ["FALLBACK_MODEL", "PageOptions", "Warmup", "build_ui"]

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, Iterator
 import anyio
 import gradio as gr
 
-from .. import loras, models, validation
+from .. import loras, models
 from ..engine import Studio
 from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
@@ -92,20 +92,32 @@ def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, form
     def generate(data: dict, request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
         values = {names[component]: value for component, value in data.items() if component in names}
         key = data.get(tab_key) or ""
+        first = True
         try:
-            history = own_history(data.get(shown["history"]), key)
-            settings = page_settings(values, data.get(editor), table)
-        except StudioError as exc:
-            raise as_gradio_error(exc) from None
-        for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), key), settings,
-                              list(history), progress, table):
-            update: dict[Any, Any] = {shown["status"]: view.status}
-            if "preview" in view.changed:
-                update[shown["preview"]] = view.preview  # JPEG-encoded by the component
-            if "images" in view.changed:
-                update.update({shown["gallery"]: list(view.images), shown["infotext"]: view.infotext,
-                               shown["seed"]: view.seed, shown["history"]: History(key, tuple(view.history))})
-            yield update
+            try:
+                history = own_history(data.get(shown["history"]), key)
+                settings = page_settings(values, data.get(editor), table)
+            except StudioError as exc:
+                raise as_gradio_error(exc) from None
+            for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), key), settings,
+                                  list(history), progress, table):
+                update: dict[Any, Any] = {shown["status"]: view.status}
+                if first:  # a new Generate: nothing picked in the old batch any more
+                    update.update({shown["picked"]: None, shown["picked_seed"]: None})
+                    first = False
+                if "preview" in view.changed and not view.images:
+                    update[shown["preview"]] = view.preview  # the result area: JPEG-encoded by the component
+                if "images" in view.changed:
+                    # The preview turns into the final image (the first of the click, as its infotext).
+                    # The gallery shows when there is more than one image to pick from (a batch).
+                    update.update({shown["gallery"]: gr.Gallery(list(view.images), visible=len(view.images) > 1),
+                                   shown["infotext"]: view.infotext,
+                                   shown["seed"]: view.seed, shown["history"]: History(key, tuple(view.history)),
+                                   shown["preview"]: view.images[0], shown["picked_seed"]: view.seed})
+                yield update
+        except gr.Error as exc:  # the message where the result is, not only in a toast
+            yield {shown["status"]: f"⚠ {exc.message}"}
+            raise
 
     return generate
 
@@ -121,62 +133,63 @@ def make_stop(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., Awaitable[s
         reply = await anyio.to_thread.run_sync(jobs.stop, visitor(session_of(request, object()), key))
         if not dropped:
             return reply
-        waiting = f"{dropped} waiting request{'s' if dropped > 1 else ''} removed before starting."
+        waiting = "Removed from the queue" + (f" ({dropped} waiting requests)." if dropped > 1 else ".")
         return waiting if reply == NOTHING_TO_STOP else f"{reply} {waiting}"
 
     return stop
 
 
-def make_parse_prompt(studio: Studio) -> Callable[..., dict]:
-    """The handler behind `/parse_prompt`: the parsed view of a prompt, as JSON."""
-
-    def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default) -> dict:
-        """Fragments with their final weights, tokens in each 75-token chunk, and warnings."""
-        try:
-            view = studio.describe_prompt(prompt or "", validation.text("model", model), prompt_syntax)
-        except StudioError as exc:
-            raise as_gradio_error(exc) from None
-        return {
-            "fragments": [{"text": text, "weight": round(weight, 4)} for text, weight in view.fragments],
-            "chunk_tokens": list(view.chunk_tokens) if view.chunk_tokens is not None else None,
-            "warnings": list(view.warnings),
-            "token_limit": view.token_limit,
-        }
-
-    return parse_prompt
+def waiting_text(ahead: int, eta_s: float | None) -> str:
+    about = f", about {eta_s:.0f} s" if eta_s is not None else ""
+    return f"Waiting: {ahead} ahead{about}" if ahead else f"Waiting: next{about}"
 
 
-def token_counter(view: dict | None) -> str:
-    """A1111's counter: tokens used in each 75-token chunk of the prompt."""
-    view = view if isinstance(view, dict) else {}
-    counts = view.get("chunk_tokens")
-    counts = counts if isinstance(counts, list) and all(isinstance(c, int) for c in counts) else None
-    warnings = len(view.get("warnings") or []) if isinstance(view.get("warnings"), list) else 0
-    note = f" · ⚠ {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
-    if counts is None:
-        return f"Tokens: counted once the model is loaded{note}"
-    limit = view.get("token_limit")
-    if isinstance(limit, int) and not isinstance(limit, bool):  # one sequence (FLUX's T5), no chunks
-        return f"Tokens: {sum(counts)}/{limit}{note}"
-    chunks = " · ".join(f"{c}/75" for c in counts) or "0/75"
-    many = f" ({len(counts)} chunks)" if len(counts) > 1 else ""
-    return f"Tokens: {chunks}{many}{note}"
+def make_queue_status(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., tuple[Any, Any]]:
+    """While the tab's Generate waits for the GPU: "Waiting: 2 ahead, about 40 s" (the running
+    run's ETA plus the typical run time of each request ahead) for its status line; once it has
+    started (or was never queued), the timer stops and the status is the run's own."""
+
+    def queue_status(key: str = "", request: gr.Request = None) -> tuple[Any, Any]:
+        session = getattr(request, "session_hash", None)
+        place = guard.place(session or "", key if isinstance(key, str) else "")
+        if place is None:
+            return gr.skip(), gr.Timer(active=False)
+        ahead_waiting = place
+        running = jobs.busy()
+        typical = jobs.typical_s()
+        eta = None
+        if running is not None or typical is not None:
+            eta = (running or 0.0) + ahead_waiting * (typical or 0.0)
+        return waiting_text(ahead_waiting + (1 if running is not None else 0), eta), gr.Timer(active=True)
+
+    return queue_status
 
 
-def selected_infotext(paths: list[str] | None, evt: gr.SelectData) -> tuple[str, str | None]:
-    """The infotext of the image clicked in a gallery, and its path."""
+def selected_infotext(paths: list[str] | None, evt: gr.SelectData) -> tuple[str, str | None, int | None]:
+    """The infotext of the image clicked in a gallery, its path and its own seed."""
+    from ..infotext import parse_infotext
     from ..metadata import MetadataError, read_png
 
     items = paths or []
     if not isinstance(evt.index, int) or not 0 <= evt.index < len(items):
-        return "", None
+        return "", None, None
     item = items[evt.index]
     path = item[0] if isinstance(item, (list, tuple)) else item  # Gallery values are (image, caption)
     try:
         meta = read_png(path)
     except MetadataError as exc:
-        return str(exc), None
-    return meta.infotext or meta.message, str(path)
+        return str(exc), None, None
+    text = meta.infotext or meta.message
+    seed = parse_infotext(text).params.get("Seed", "") if meta.infotext else ""
+    return text, str(path), int(seed) if str(seed).isdigit() else None
+
+
+def show_picked(paths: list[str] | None, evt: gr.SelectData) -> tuple[Any, ...]:
+    """A gallery image clicked: its infotext, path and seed, shown in the result area."""
+    text, path, seed = selected_infotext(paths, evt)
+    if path is None:
+        return text, None, gr.skip(), gr.skip(), gr.skip()
+    return text, path, seed, path, seed
 
 
 def picked_image(gallery: list | None, picked: str | None) -> str:
@@ -191,6 +204,17 @@ def picked_image(gallery: list | None, picked: str | None) -> str:
 
 def history_view(history: History | None, key: str | None = "") -> list[str]:
     return [p for p in own_history(history, key) if Path(p).is_file()]
+
+
+def reopened_history(paths: tuple[str, ...], key: str) -> tuple[History, list[str]]:
+    """A reloaded tab takes back the history its browser kept (paths checked by the caller)."""
+    return History(key or "", paths), list(paths)
+
+
+def hires_label(on: bool, scale: float, upscaler: str) -> Any:
+    """The Hires fix accordion says when it is on, closed or open."""
+    label = f"Hires fix · on ({scale:g}x, {upscaler})" if on else "Hires fix"
+    return gr.Accordion(label=label)
 
 
 def model_choices(studio: Studio, models_dir: str | Path | None, allow_pickle: bool) -> list[tuple[str, str]]:
@@ -213,7 +237,8 @@ MODEL_DEFAULTS = ("sampler", "schedule", "steps", "cfg_scale", "width", "height"
 
 
 def model_form_updates(model: str) -> dict[str, Any]:
-    """Updates by field name from a model's preset: its defaults, and its size range."""
+    """Updates by field name that apply a model's recommended settings (its preset's defaults) and
+    its size range."""
     source = models.resolve_model(model)
     defaults = vars(source.defaults)
     updates = {name: gr.update(value=defaults[name]) for name in MODEL_DEFAULTS}
@@ -225,6 +250,69 @@ def model_form_updates(model: str) -> dict[str, Any]:
     updates["cfg_scale"] = gr.update(value=defaults["cfg_scale"], **guidance_label(source))
     updates["model"] = gr.update(value=model if not source.preset else source.name)
     return updates
+
+
+def recommended(source: models.ModelSource) -> str:
+    d = source.defaults
+    return f"{d.steps} steps · CFG {d.cfg_scale:g} · {d.sampler} · {d.width}×{d.height}"
+
+
+def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+    """Picking a model keeps the user's sampler, steps, CFG and size where they fit it, changes what
+    does not (saying what and why), and offers its recommended settings: (updates by field name, the
+    note, whether the recommended settings differ from the form's)."""
+    source = models.resolve_model(model)
+    rec = vars(source.defaults)
+    low, high = source.size_range
+    multiple = source.size_rule.multiple
+    updates: dict[str, Any] = {}
+    changed = []
+    for name in ("width", "height"):
+        value = current.get(name)
+        fits = isinstance(value, (int, float)) and low <= value <= high and int(value) % multiple == 0
+        if not fits:
+            changed.append(f"{name} {value} → {rec[name]} (this model takes {low}-{high}, multiples of {multiple})")
+        updates[name] = gr.update(value=value if fits else rec[name], minimum=low, maximum=high, step=multiple)
+    names = family_sampler_names(source.family)
+    sampler = current.get("sampler")
+    if sampler not in names:
+        changed.append(f"sampler {sampler} → {rec['sampler']} (not one this model runs)")
+        sampler = rec["sampler"]
+    updates["sampler"] = gr.update(value=sampler, choices=names)
+    updates["cfg_scale"] = gr.update(**guidance_label(source))
+    kept = {**current, **{n: u.get("value", current.get(n)) for n, u in updates.items()}}
+    differs = any(kept.get(name) != rec[name] for name in MODEL_DEFAULTS)
+    note = f"Recommended for {source.name}: {recommended(source)}." if differs else ""
+    if changed:
+        note = "Changed to fit the model: " + "; ".join(changed) + ". " + note
+    return updates, note.strip(), differs
+
+
+def image_size(image: Any, model: str) -> tuple[Any, Any]:
+    """Width and height from a dropped picture (A1111's "Resize to" starts there), rounded to the
+    model's multiple and kept in its range."""
+    if image is None or not hasattr(image, "size"):
+        return gr.skip(), gr.skip()
+    try:
+        source = models.resolve_model(model)
+    except StudioError:
+        return gr.skip(), gr.skip()
+    low, high = source.size_range
+    multiple = source.size_rule.multiple
+    fit = [min(high, max(low, int(round(side / multiple)) * multiple)) for side in image.size]
+    return gr.update(value=fit[0]), gr.update(value=fit[1])
+
+
+def aspect_name(width: Any, height: Any) -> str | None:
+    """The aspect-ratio preset a size is (after Swap), or None when it is none of them."""
+    from ..sizes import ASPECT_RATIOS
+
+    if not isinstance(width, (int, float)) or not isinstance(height, (int, float)) or not width or not height:
+        return None
+    # Sizes snap to the model's multiple, so a preset's size is near its ratio (88x48 is "16:9").
+    ratio = width / height
+    name, (a, b) = min(ASPECT_RATIOS.items(), key=lambda item: abs(ratio - item[1][0] / item[1][1]))
+    return name if abs(ratio / (a / b) - 1) < 0.05 else None
 
 
 def aspect_size(ratio: str, model: str) -> tuple[Any, Any]:
@@ -240,3 +328,12 @@ def aspect_size(ratio: str, model: str) -> tuple[Any, Any]:
 
 def lora_names(loras_dir: str | Path | None) -> list[str]:
     return loras.available(loras_dir)
+
+
+def lora_hint(loras_dir: str | Path | None) -> str:
+    """What the LoRA picker says: where LoRAs come from, and how to add some when there are none."""
+    if loras_dir is None:
+        return "no loras folder: start the studio with --loras <folder> to pick LoRAs here"
+    if not lora_names(loras_dir):
+        return f"no LoRAs yet: put .safetensors files in {loras_dir} and press ↻"
+    return "from the loras folder; adds <lora:name:weight> to the prompt"

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from .. import models
+from .. import loras, models
 from ..engine import Studio
 from ..errors import StudioError
 from ..fields import TABLE, FieldTable
@@ -27,13 +27,17 @@ from .api import make_generate_api
 from .bounded import BoundedImageEditor
 from .hosting import on_gpu
 from .queue_guard import DEFAULT_MAX_WAITING, CancelGuard, QueueGuard
-from .runs import reported
-from .sessions import SessionJobs
+from .assets import LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY
+from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
+from .runs import HISTORY_LIMIT, reported
+from .sessions import HistorySigner, SessionJobs
 from .warmup import Warmup
 from .widgets import Form
 
 GPU_SLOT = "gpu"  # every event that runs on the device shares this concurrency slot
 PRIVATE = {"api_visibility": "private", "show_progress": "hidden"}  # page-only helpers
+# On load: the tab's new key, and the history this browser kept (signed paths; see HistorySigner).
+OPEN_TAB = f"() => [({NEW_TAB_KEY})(), ({LOAD_HISTORY})()]"
 
 
 @dataclass(frozen=True)
@@ -68,29 +72,72 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         return handlers.model_choices(studio, config.models_dir, config.allow_pickle)
 
     with gr.Blocks(title="studio", delete_cache=options.delete_cache) as demo:
-        gr.Markdown("# studio")
+        gr.Markdown("# studio", elem_id="title")
         # The tab's key: made in the browser when the page opens, sent only in request bodies. Stop
         # and History need it besides Gradio's session id (which travels in URLs).
         tab_key = gr.Textbox("", visible=False, elem_id="tab-key")
+        stored_history = gr.JSON(None, visible=False)  # the browser's signed history paths, on load
         notice = gr.Markdown(warmup.notice, elem_id="notice")
-        with gr.Row():
-            with gr.Column(scale=4):
+        with gr.Row(elem_id="workspace"):  # a grid: see assets.PAGE_CSS
+            with gr.Column(elem_id="prompt-block"):
                 prompt = w("prompt")
-                counter = gr.Markdown(handlers.token_counter(None), elem_id="token-count")
+                counter = gr.Markdown(token_counter(None), elem_id="token-count")
                 w("negative_prompt")
-                with gr.Accordion("Parsed prompt", open=False):
-                    parsed = gr.JSON(label="Fragments, weights, tokens per chunk, warnings", elem_id="parsed",
-                                     height=180)
-            with gr.Column(scale=1, min_width=160):
-                run = gr.Button("Generate", variant="primary", elem_id="generate")
-                stop = gr.Button("Stop", variant="stop", elem_id="stop")
-        with gr.Row():
-            with gr.Column():
+                negative_counter = gr.Markdown(token_counter(None, "Negative tokens"), elem_id="negative-token-count")
+                with gr.Accordion("Styles · prompt as sent", open=False, elem_id="styles-panel") as styles_panel:
+                    w("styles", info=None)
+                    final_prompt = gr.Markdown("", elem_id="final-prompt")
+                    parsed = gr.HTML("", elem_id="parsed-view")
+            with gr.Column(elem_id="result-block"):
+                with gr.Row(elem_id="buttons"):
+                    run = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
+                status = gr.Markdown("", elem_id="status")
+                result = gr.Image(label="Result", format="jpeg", interactive=False, elem_id="result", buttons=[],
+                                  show_label=False)
+                gallery = gr.Gallery(label="Images of this Generate (click one to show it)", columns=8, height=120,
+                                     format="png", type="filepath", interactive=False, elem_id="gallery",
+                                     object_fit="contain", allow_preview=False, visible=False)
+                infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
+                with gr.Row():
+                    seed_used = gr.Textbox("", label="Seed of the image shown", interactive=False, elem_id="seed_used",
+                                           min_width=120)
+                    to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
+                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
+                picked = gr.State(None)  # the gallery image clicked last
+                picked_seed = gr.State(None)  # its seed (else the first image's): what Reuse takes
+            with gr.Column(elem_id="settings-block"):
                 task = w("task")
+                with gr.Row():
+                    model = w("model", scale=5, info=None)
+                    refresh = gr.Button("↻", scale=0, min_width=40, elem_id="refresh-models")
+                with gr.Row(visible=False, elem_id="model-note-row") as model_note_row:
+                    model_note = gr.Markdown("", elem_id="model-note")
+                    use_recommended = gr.Button("Use recommended", size="sm", scale=0, min_width=140,
+                                                elem_id="use-recommended")
+                with gr.Row():
+                    w("sampler", info=None)
+                    w("schedule", info=None)
+                with gr.Row():
+                    w("steps")
+                    w("cfg_scale", info=None)
+                with gr.Row():
+                    width = w("width")
+                    height = w("height")
+                    aspect = gr.Dropdown(list(ASPECT_RATIOS), value=None, label="Aspect", elem_id="aspect",
+                                         min_width=90, scale=0)
+                    swap = gr.Button("⇅", scale=0, min_width=44, elem_id="swap-size")
+                with gr.Row():
+                    seed = w("seed", scale=2, info=None, min_width=120)
+                    with gr.Column(scale=0, min_width=76):
+                        random_seed = gr.Button("Random", size="sm", elem_id="random-seed")
+                        reuse_seed = gr.Button("Reuse", size="sm", elem_id="reuse-seed")
+                    w("batch_count", info=None, min_width=110)
+                    w("batch_size", info=None, min_width=110)
                 with gr.Tabs(elem_id="tasks") as tabs:
                     with gr.Tab("Text to image", id="txt2img", elem_id="tab-txt2img") as tab_txt2img:
-                        with gr.Accordion("Hires fix", open=False, elem_id="hires-panel"):
-                            w("hires")
+                        with gr.Accordion("Hires fix", open=False, elem_id="hires-panel") as hires_panel:
+                            hires = w("hires")
                             row("hires_upscaler", "hires_scale")
                             row("hires_steps", "hires_strength")
                     with gr.Tab("Image to image", id="img2img", elem_id="tab-img2img") as tab_img2img:
@@ -106,53 +153,26 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                         row("masked_content", "inpaint_area", "masked_padding")
                         with gr.Accordion("Upload a mask instead of painting", open=False):
                             w("mask")
-                row("denoising_strength", "resize_mode")
-                with gr.Row():
-                    model = w("model", scale=5)
-                    refresh = gr.Button("↻", scale=0, min_width=40, elem_id="refresh-models")
-                row("sampler", "schedule")
-                w("steps")
-                w("cfg_scale")
-                with gr.Row():
-                    width = w("width")
-                    height = w("height")
-                with gr.Row():
-                    aspect = gr.Dropdown(list(ASPECT_RATIOS), value=None, label="Aspect ratio", scale=3,
-                                         info="keeps the model's pixel count", elem_id="aspect")
-                    swap = gr.Button("⇅ Swap", scale=1, min_width=80, elem_id="swap-size")
-                row("batch_count", "batch_size")
-                with gr.Row():
-                    seed = w("seed", scale=4)
-                    random_seed = gr.Button("🎲 Random", scale=0, min_width=90, elem_id="random-seed")
-                    reuse_seed = gr.Button("♻ Reuse last", scale=0, min_width=110, elem_id="reuse-seed")
-                row("prompt_syntax", "clip_skip")
-                w("preview")
+                # img2img's and inpaint's own: shown on those tabs only (one widget per setting).
+                with gr.Row(visible=(form.values["task"] or "txt2img") != "txt2img", elem_id="strength-row") as strength_row:
+                    w("denoising_strength")
+                    w("resize_mode")
                 with gr.Row():
                     lora_name = gr.Dropdown(handlers.lora_names(config.loras_dir), value=None, label="LoRA", scale=3,
                                             allow_custom_value=True, elem_id="lora-name",
-                                            info="from the loras folder; adds <lora:name:weight> to the prompt")
-                    lora_weight = gr.Slider(-4, 4, value=1.0, step=0.05, label="Weight", scale=2)
+                                            info=handlers.lora_hint(config.loras_dir))
+                    lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
                     add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
-                w("styles")
+                with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                    row("prompt_syntax", "clip_skip")
+                    w("preview")
                 with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                     for name in form.remaining():
                         w(name)
-            with gr.Column():
-                status = gr.Markdown("", label="status", elem_id="status")
-                live = gr.Image(label="Live preview", format="jpeg", interactive=False, elem_id="preview", height=320,
-                                buttons=[])
-                gallery = gr.Gallery(label="Images", columns=2, height="auto", format="png", type="filepath",
-                                     interactive=False, elem_id="gallery")
-                infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed_used")
-                with gr.Row():
-                    to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
-                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
-                picked = gr.State(None)  # the gallery image clicked last
         with gr.Accordion("History", open=False, elem_id="history"):
             history = gr.State(handlers.History())  # this tab's image paths, newest first, under its key
-            history_gallery = gr.Gallery(label="This tab's images, newest first", columns=6, height=300,
-                                         interactive=False, type="filepath", elem_id="history-gallery")
+            history_gallery = gr.Gallery(label="This tab's images, newest first (kept in this browser)", columns=6,
+                                         height=300, interactive=False, type="filepath", elem_id="history-gallery")
             with gr.Row():
                 history_text = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="history-text",
                                           scale=4)
@@ -168,19 +188,22 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                     png_fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
                     send = gr.Button("Send to the form", elem_id="send-to-form")
                     png_note = gr.Markdown("", elem_id="png-note")
+        queue_timer = gr.Timer(1.0, active=False)  # "Waiting: n ahead" while this tab's Generate is queued
 
         # -- generation: the page's event (every form component by name) and the typed API ---------
-        shown = {"gallery": gallery, "infotext": infotext, "seed": seed_used, "status": status, "preview": live,
-                 "history": history}
-        event = gr.on(
-            triggers=[run.click, prompt.submit],
+        shown = {"gallery": gallery, "infotext": infotext, "seed": seed_used, "status": status, "preview": result,
+                 "history": history, "picked": picked, "picked_seed": picked_seed}
+        # While the Generate waits its turn, the status says how many are ahead (a timer outside the
+        # GPU slot). Defined first: the page sends a click's events in this order.
+        run.click(lambda: gr.Timer(active=True), outputs=queue_timer, concurrency_limit=None, **PRIVATE)
+        event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
             fn=on_gpu(reported(handlers.make_generate(studio, outputs, jobs, form, editor, tab_key, shown)),
                       options.gpu_duration_s),
             inputs={*form.components.values(), editor, history, tab_key},
             outputs=list(shown.values()),
             api_name="page_generate",
             api_visibility="private",  # API clients use /generate below, typed from the field table
-            show_progress_on=[gallery],  # queue position and progress there; no overlay on the live preview
+            show_progress="hidden",  # the status line and the result area say where it is
             concurrency_id=GPU_SLOT,
             concurrency_limit=1,
         )
@@ -191,46 +214,69 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         guard = QueueGuard(GPU_SLOT, tab_key, options.max_queued, page_fns=["page_generate"])
         stop.click(reported(handlers.make_stop(jobs, guard)), inputs=tab_key, outputs=status, api_name="stop",
                    concurrency_limit=None, show_progress="hidden")
-        event.then(reported(handlers.history_view), inputs=[history, tab_key], outputs=history_gallery, **PRIVATE)
+        queue_timer.tick(reported(handlers.make_queue_status(jobs, guard)), inputs=tab_key,
+                         outputs=[status, queue_timer], concurrency_limit=None, **PRIVATE)
+        signer = HistorySigner()
+        event.then(reported(handlers.history_view), inputs=[history, tab_key], outputs=history_gallery, **PRIVATE
+                   ).then(lambda h, k: signer.sign(handlers.history_view(h, k)), inputs=[history, tab_key],
+                          outputs=stored_history, **PRIVATE
+                          ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
 
-        # -- prompt: parsed view and token counter --------------------------------------------------
-        parse_prompt = reported(handlers.make_parse_prompt(studio))
-        gr.on(
-            triggers=[prompt.change, form.components["prompt_syntax"].change, model.change],
-            fn=parse_prompt,
-            inputs=[prompt, form.components["prompt_syntax"], model],
-            outputs=parsed,
-            api_name="page_parse_prompt",
-            trigger_mode="always_last",
-            **PRIVATE,
-        )
-        gr.api(parse_prompt, api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
-        parsed.change(reported(handlers.token_counter), inputs=parsed, outputs=counter, **PRIVATE)
+        # -- prompt: what Generate would send, counted and parsed -----------------------------------
+        preview_prompt = reported(make_prompt_preview(studio))
+        prompt_inputs = [prompt, form.components["negative_prompt"], form.components["styles"],
+                         form.components["prompt_syntax"], model]
+        prompt_outputs = [counter, negative_counter, final_prompt, parsed]
+        gr.on(triggers=[c.change for c in prompt_inputs], fn=preview_prompt, inputs=prompt_inputs,
+              outputs=prompt_outputs, trigger_mode="always_last", **PRIVATE)
+        event.then(preview_prompt, inputs=prompt_inputs, outputs=prompt_outputs, **PRIVATE)  # counts once loaded
+        gr.api(make_parse_prompt(studio), api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
 
         # -- form helpers ---------------------------------------------------------------------------
         for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint")):
             tab.select(lambda name=name: name, outputs=task, **PRIVATE)
+        task.change(lambda t: gr.Row(visible=t != "txt2img"), inputs=task, outputs=strength_row, **PRIVATE)
+        form.components["styles"].change(
+            lambda names: gr.Accordion(label=f"Styles: {', '.join(names)} · prompt as sent" if names
+                                       else "Styles · prompt as sent"),
+            inputs=form.components["styles"], outputs=styles_panel, **PRIVATE)
+        hires_fields = [hires, form.components["hires_scale"], form.components["hires_upscaler"]]
+        gr.on(triggers=[c.change for c in hires_fields], fn=handlers.hires_label, inputs=hires_fields,
+              outputs=hires_panel, **PRIVATE)
         add_lora.click(reported(restore.lora_tag), inputs=[prompt, lora_name, lora_weight], outputs=prompt, **PRIVATE)
-        defaults = [form.components[name] for name in handlers.MODEL_DEFAULTS]
+        switched = [form.components[name] for name in handlers.MODEL_DEFAULTS]
 
-        def model_defaults(name: str) -> dict:
-            """A model picked by the user brings its preset's sampler, steps, CFG and size."""
+        def model_picked(name: str, *values: Any) -> dict:
+            """A model picked by the user keeps the settings that fit it and offers its recommended ones."""
             try:
-                updates = handlers.model_form_updates(name)
+                updates, note, differs = handlers.model_switch(name, dict(zip(handlers.MODEL_DEFAULTS, values)))
             except StudioError:  # a half-typed name or path: leave the form alone
                 return {}
-            return {form.components[n]: updates[n] for n in handlers.MODEL_DEFAULTS}
+            return {**{form.components[n]: u for n, u in updates.items()}, model_note: note,
+                    model_note_row: gr.Row(visible=bool(note)), use_recommended: gr.Button(visible=differs)}
 
-        model.input(reported(model_defaults), inputs=model, outputs=defaults, **PRIVATE)
-        refresh.click(lambda: (gr.update(choices=choices()), gr.update(choices=handlers.lora_names(config.loras_dir))),
+        model.input(reported(model_picked), inputs=[model, *switched],
+                    outputs=[*switched, model_note, model_note_row, use_recommended], **PRIVATE)
+
+        def apply_recommended(name: str) -> dict:
+            updates = handlers.model_form_updates(name)
+            return {**{form.components[n]: updates[n] for n in handlers.MODEL_DEFAULTS},
+                    model_note: "", model_note_row: gr.Row(visible=False)}
+
+        use_recommended.click(reported(apply_recommended), inputs=model, outputs=[*switched, model_note, model_note_row],
+                              **PRIVATE)
+        refresh.click(lambda: (gr.update(choices=choices()), gr.update(choices=handlers.lora_names(config.loras_dir),
+                                                                       info=handlers.lora_hint(config.loras_dir))),
                       outputs=[model, lora_name], **PRIVATE)
         aspect.input(reported(handlers.aspect_size), inputs=[aspect, model], outputs=[width, height], **PRIVATE)
-        swap.click(lambda w_, h_: (h_, w_), inputs=[width, height], outputs=[width, height], **PRIVATE)
+        swap.click(lambda w_, h_: (h_, w_, handlers.aspect_name(h_, w_)), inputs=[width, height],
+                   outputs=[width, height, aspect], **PRIVATE)
+        init_image.upload(reported(handlers.image_size), inputs=[init_image, model], outputs=[width, height], **PRIVATE)
         random_seed.click(lambda: -1, outputs=seed, **PRIVATE)
-        reuse_seed.click(lambda used, current: current if used is None else used, inputs=[seed_used, seed],
-                         outputs=seed, **PRIVATE)
-        gallery.select(reported(handlers.selected_infotext), inputs=gallery, outputs=[infotext, picked], **PRIVATE)
+        reuse_seed.click(lambda used: gr.skip() if used is None else used, inputs=picked_seed, outputs=seed, **PRIVATE)
+        gallery.select(reported(handlers.show_picked), inputs=gallery, outputs=[infotext, picked, picked_seed, result,
+                                                                                 seed_used], **PRIVATE)
         to_img2img.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="img2img"), "img2img")),
                          inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE)
         to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
@@ -241,16 +287,18 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         restore_history = restore.make_restore(form, tabs, history_note, png_info)
         send_to_form = restore.make_send(form, tabs, png_note)
         history_gallery.select(reported(handlers.selected_infotext), inputs=history_gallery,
-                               outputs=[history_text, history_pick], **PRIVATE)
+                               outputs=[history_text, history_pick, gr.State()], **PRIVATE)
         restore_button.click(reported(restore_history), inputs=history_pick,
                              outputs=restore.restorable_outputs(form, tabs, history_note), **PRIVATE)
         png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
         send.click(reported(send_to_form), inputs=png_fields, outputs=restore.restorable_outputs(form, tabs, png_note),
                    **PRIVATE)
 
-        # -- start-up: loaded markers, and the warm-up's fallback notice ------------------------------
+        # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
-        demo.load(None, js=NEW_TAB_KEY, outputs=tab_key, **PRIVATE)
+        demo.load(None, js=OPEN_TAB, outputs=[tab_key, stored_history], **PRIVATE).then(
+            reported(lambda entries, key: handlers.reopened_history(signer.verify(entries, HISTORY_LIMIT), key)),
+            inputs=[stored_history, tab_key], outputs=[history, history_gallery], **PRIVATE)
         timer = gr.Timer(1.0)
         preset_fields = ["model", *handlers.MODEL_DEFAULTS]
 
@@ -262,27 +310,15 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             updates = handlers.model_form_updates(warmup.model)
             return {notice: warmup.notice, timer: done, **{form.components[n]: updates[n] for n in preset_fields}}
 
-        timer.tick(reported(poll), outputs=[notice, timer, *(form.components[n] for n in preset_fields)], **PRIVATE)
+        timer.tick(reported(poll), outputs=[notice, timer, *(form.components[n] for n in preset_fields)], **PRIVATE
+                   ).then(preview_prompt, inputs=prompt_inputs, outputs=prompt_outputs, **PRIVATE)
     demo.queue(max_size=options.queue_size, default_concurrency_limit=1)
     guard.install(demo)
     # The parts tests and tools reach for: the widgets by field name, and the restore handlers.
-    # app_kwargs: what launch() needs besides the page (the guard in front of Gradio's /cancel).
-    demo.studio_parts = SimpleNamespace(app_kwargs={"middleware": [Middleware(CancelGuard, guard=guard)]},
+    # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
+    app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)]}
+    demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
+                                        launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
                                         send_to_form=send_to_form, history_note=history_note, png_note=png_note)
     return demo
-
-
-# 128 random bits from the browser's CSPRNG (crypto.getRandomValues works on plain http too).
-NEW_TAB_KEY = """() => Array.from(crypto.getRandomValues(new Uint8Array(16)),
-                                  (b) => b.toString(16).padStart(2, "0")).join("")"""
-
-# Ctrl+Enter (Cmd+Enter on a Mac) generates from anywhere in the page, as in A1111.
-PAGE_HEAD = """<script>
-document.addEventListener("keydown", (e) => {
-  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-    const button = document.querySelector("#generate");
-    if (button) { e.preventDefault(); button.click(); }
-  }
-});
-</script>"""

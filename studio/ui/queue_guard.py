@@ -112,6 +112,15 @@ class QueueGuard:
     def count(self, session: str, key: str) -> int:
         return len(self._mine(session, key))
 
+    def place(self, session: str, key: str) -> int | None:
+        """How many requests wait ahead of the visitor's first waiting one (None: none waiting)."""
+        with self._lock:
+            for index, event in enumerate(self._queued()):
+                who = self._waiting.get(event._id)
+                if who is not None and (who.session, who.key) == (session, key):
+                    return index
+        return None
+
     async def drop(self, session: str | None, key: str | None) -> int:
         """Remove the visitor's waiting requests; each one's client is told it stopped before starting."""
         if not session:

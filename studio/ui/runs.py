@@ -166,6 +166,8 @@ def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session:
                         yield changed("status")
                     elif isinstance(event, Progress):
                         view.status = status_line(event, n, len(plan))
+                        per_batch = event.elapsed_s + event.eta_s
+                        run.eta_s = event.eta_s + (len(plan) - n - 1) * per_batch  # for the queue's estimate
                         if due("status", final=event.step == event.total):
                             if progress:
                                 progress((n * event.total + event.step, len(plan) * event.total),

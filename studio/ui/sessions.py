@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import os
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from pathlib import Path
+from typing import Any, Iterator, Protocol
 
 from ..errors import InvalidValue
 
 STOP_MEMORY_S = 30.0  # how long "your run was stopped at step k" is remembered for a late Stop reply
 NOTHING_TO_STOP = "Nothing to stop."
 STOP_WAIT_S = 10.0  # how long Stop waits for a run to end (it ends within one denoising step)
+RECENT_RUNS = 8  # finished runs whose durations make the queue's "about N s"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,33 @@ def own_history(history: object, key: str | None) -> tuple[str, ...]:
     return history.paths
 
 
+class HistorySigner:
+    """A tab's history survives a reload in the browser's own storage, as signed paths: the server
+    gives back only paths it signed itself (this process: a restart forgets them) that still exist,
+    so a path typed into the storage, or another visitor's, opens nothing."""
+
+    def __init__(self, secret: bytes | None = None):
+        self._secret = secret or os.urandom(32)
+
+    def _mac(self, path: str) -> str:
+        return hmac.new(self._secret, path.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+    def sign(self, paths: tuple[str, ...] | list[str]) -> list[str]:
+        return [f"{self._mac(path)}:{path}" for path in paths]
+
+    def verify(self, entries: Any, limit: int) -> tuple[str, ...]:
+        if not isinstance(entries, list):
+            return ()
+        paths = []
+        for entry in entries[:limit]:
+            if not isinstance(entry, str) or ":" not in entry:
+                continue
+            mac, _, path = entry.partition(":")
+            if hmac.compare_digest(mac, self._mac(path)) and Path(path).is_file():
+                paths.append(path)
+        return tuple(paths)
+
+
 class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
@@ -47,6 +81,8 @@ class Run:
         self._job: Cancellable | None = None
         self._lock = threading.Lock()
         self.stopped_at: tuple[int, int] | None = None
+        self.started = time.monotonic()
+        self.eta_s: float | None = None  # seconds left, all batches and passes (set as steps report)
 
     def start(self, job: Cancellable) -> None:
         with self._lock:
@@ -79,6 +115,7 @@ class SessionJobs:
     def __init__(self) -> None:
         self._runs: dict[str, list[Run]] = {}
         self._stopped: dict[str, tuple[float, str]] = {}  # session -> (when, message) of its last stop
+        self._durations: deque[float] = deque(maxlen=RECENT_RUNS)  # seconds, runs that finished
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -100,6 +137,8 @@ class SessionJobs:
                     self._runs.pop(session, None)
                 if run.cancelled:
                     self._stopped[session] = (now, run.stopped_message())
+                else:
+                    self._durations.append(now - run.started)
                 self._stopped = {s: v for s, v in self._stopped.items() if now - v[0] < STOP_MEMORY_S}
             run.finished.set()
 
@@ -120,6 +159,18 @@ class SessionJobs:
                             for run in runs)
         # Nothing running now: Gradio's own cancel (or a closed connection) may have just ended it.
         return message if recent and message else NOTHING_TO_STOP
+
+    def busy(self) -> float | None:
+        """Seconds the runs in progress still need (their ETA; 0 before their first step), or None
+        when nothing runs."""
+        with self._lock:
+            runs = [run for group in self._runs.values() for run in group]
+        return sum(run.eta_s or 0.0 for run in runs) if runs else None
+
+    def typical_s(self) -> float | None:
+        """The median duration of recent finished runs (None before the first)."""
+        with self._lock:
+            return statistics.median(self._durations) if self._durations else None
 
     def running_count(self, session: str) -> int:
         with self._lock:

@@ -27,22 +27,20 @@ def _common(field: Field) -> dict[str, Any]:
 
 # What the CFG scale slider is called for each kind of guidance a model has (ModelSource.guidance).
 GUIDANCE_LABELS = {
-    "cfg": ("CFG scale", "how closely to follow the prompt (a negative-prompt pass each step)"),
-    "distilled": ("Distilled CFG scale", "FLUX dev: guidance the model embeds, one pass a step; "
-                                         "the negative prompt is not used"),
-    "none": ("CFG scale (not used by this model)", "distilled to need no guidance: changes nothing"),
+    "cfg": "CFG scale",
+    "distilled": "Distilled CFG scale",  # FLUX dev: embedded guidance, one pass a step, no negative
+    "none": "CFG scale (not used by this model)",  # schnell, turbo models: distilled to need none
 }
 
 
 def guidance_label(source: ModelSource) -> dict[str, str]:
-    label, info = GUIDANCE_LABELS[source.guidance]
-    return {"label": label, "info": info}
+    return {"label": GUIDANCE_LABELS[source.guidance]}
 
 
 def _slider(field: Field, value: Any, source: ModelSource) -> gr.Slider:
     low, high = source.size_range if field.model_range else field.range
     step = source.size_rule.multiple if field.model_range else field.step
-    options = {**_common(field), **(guidance_label(source) if field.name == "cfg_scale" else {})}
+    options = {**_common(field), **(guidance_label(source) if field.name == "cfg_scale" else {}), **field.page}
     return gr.Slider(low, high, value=value, step=step, **options)
 
 

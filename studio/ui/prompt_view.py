@@ -1,0 +1,92 @@
+"""The prompt as the page shows it before Generate: styles applied, token counts for the prompt and
+the negative prompt, and the parsed view (warnings first, fragments coloured by weight)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Callable, Iterable
+
+from .. import validation
+from ..engine import Studio
+from ..errors import StudioError
+from ..fields import TABLE
+from ..styles import apply_styles
+from .runs import as_gradio_error
+
+
+def view_json(view: Any) -> dict:
+    """A PromptView as the `/parse_prompt` API answers it."""
+    return {
+        "fragments": [{"text": text, "weight": round(weight, 4)} for text, weight in view.fragments],
+        "chunk_tokens": list(view.chunk_tokens) if view.chunk_tokens is not None else None,
+        "warnings": list(view.warnings),
+        "token_limit": view.token_limit,
+    }
+
+
+def make_parse_prompt(studio: Studio) -> Callable[..., dict]:
+    """The handler behind `/parse_prompt`: the parsed view of a prompt, as JSON."""
+
+    def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default) -> dict:
+        """Fragments with their final weights, tokens in each 75-token chunk, and warnings."""
+        try:
+            view = studio.describe_prompt(prompt or "", validation.text("model", model), prompt_syntax)
+        except StudioError as exc:
+            raise as_gradio_error(exc) from None
+        return view_json(view)
+
+    return parse_prompt
+
+
+def token_counter(view: dict | None, what: str = "Tokens") -> str:
+    """A1111's counter: tokens used in each 75-token chunk (or of the encoder's limit)."""
+    view = view if isinstance(view, dict) else {}
+    counts = view.get("chunk_tokens")
+    counts = counts if isinstance(counts, list) and all(isinstance(c, int) for c in counts) else None
+    warnings = len(view.get("warnings") or []) if isinstance(view.get("warnings"), list) else 0
+    note = f" · ⚠ {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
+    if counts is None:
+        return f"{what}: counted when the model has loaded{note}"
+    limit = view.get("token_limit")
+    if isinstance(limit, int) and not isinstance(limit, bool):  # one sequence (FLUX's T5), no chunks
+        return f"{what}: {sum(counts)}/{limit}{note}"
+    chunks = " · ".join(f"{c}/75" for c in counts) or "0/75"
+    many = f" ({len(counts)} chunks)" if len(counts) > 1 else ""
+    return f"{what}: {chunks}{many}{note}"
+
+
+def parsed_html(view: dict, title: str) -> str:
+    """One prompt's parsed view: its warnings first, then each fragment with its weight, green when
+    weighted up and red when down."""
+    parts = [f"<p><b>{html.escape(title)}</b></p>"]
+    warnings = view.get("warnings") or []
+    parts += [f'<p class="warning">⚠ {html.escape(str(w))}</p>' for w in warnings]
+    fragments = []
+    for fragment in view.get("fragments") or []:
+        weight = float(fragment.get("weight", 1.0))
+        css = "weight-up" if weight > 1.0 else "weight-down" if weight < 1.0 else ""
+        shown = html.escape(str(fragment.get("text", "")))
+        label = f" <sub>×{weight:g}</sub>" if weight != 1.0 else ""
+        fragments.append(f'<span class="{css}">{shown}{label}</span>')
+    parts.append("<p>" + (" · ".join(fragments) or "<i>empty</i>") + "</p>")
+    return "\n".join(parts)
+
+
+def make_prompt_preview(studio: Studio) -> Callable[..., tuple[str, str, str, str]]:
+    """The page's prompt preview: (prompt counter, negative counter, final prompts with styles,
+    parsed view HTML) for what Generate would send now."""
+    parse = make_parse_prompt(studio)
+
+    def preview(prompt: str, negative: str, names: Iterable[str] | None, syntax: str, model: str) -> tuple:
+        try:
+            final, final_negative = apply_styles(prompt or "", negative or "", list(names or []))
+        except StudioError as exc:
+            raise as_gradio_error(exc) from None
+        views = parse(final, syntax, model), parse(final_negative, syntax, model)
+        styled = bool(names)
+        shown = ("**Prompt as sent** (styles applied):\n\n" if styled else "**Prompt as sent:**\n\n") + \
+            f"```\n{final or ' '}\n```\n**Negative:**\n\n```\n{final_negative or ' '}\n```"
+        body = parsed_html(views[0], "Prompt") + parsed_html(views[1], "Negative prompt")
+        return (token_counter(views[0]), token_counter(views[1], "Negative tokens"), shown, body)
+
+    return preview
