@@ -180,10 +180,19 @@ def test_form_helpers_token_counter_aspect_swap_and_seed_buttons(page):
 
 
 def test_ctrl_enter_generates_and_history_restores_settings(page):
+    config = json.loads(urllib.request.urlopen(page.app.url + "config", timeout=30).read())
+    generate_fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "page_generate")
+    joins = []  # every Generate the page sends
+    listener = lambda r: joins.append(r) if "/queue/join" in r.url and r.post_data and \
+        json.loads(r.post_data).get("fn_index") == generate_fn else None  # noqa: E731
+    page.on("request", listener)
     page.fill("#prompt textarea", "remember this one")
     set_number(page, "Steps", 3)
+    page.locator("#prompt textarea").press("Shift+Enter")  # A1111: only Ctrl+Enter generates
     page.locator("#prompt textarea").press("Control+Enter")
     wait_for(lambda: "remember this one" in infotext(page))
+    page.remove_listener("request", listener)
+    assert len(joins) == 1  # Ctrl+Enter's; Shift+Enter, pressed first, sent none
     page.fill("#prompt textarea", "something different")
     page.click("#history button") if page.locator("#history button").count() else page.click("text=History")
     wait_for(lambda: page.locator("#history-gallery img").count() >= 3)  # every run of this session, newest first

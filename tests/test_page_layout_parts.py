@@ -120,3 +120,19 @@ def test_png_info_on_a_non_image_says_so_without_python_object_names():
     with pytest.raises(MetadataError) as refused:
         read_png(b"hello, not a picture")
     assert "not an image file" in str(refused.value) and "BytesIO" not in str(refused.value)
+
+
+def test_the_prompt_preview_counts_both_prompts_with_styles_and_shows_warnings_first():
+    from studio.ui.prompt_view import make_prompt_preview, parsed_html
+
+    studio = Studio(device="cpu", cache_size=1)
+    studio.load("tiny")
+    preview = make_prompt_preview(studio)
+    plain = preview("a cube", "", [], "A1111", "tiny")
+    styled = preview("a cube", "", ["cinematic"], "A1111", "tiny")
+    assert plain[0].startswith("Tokens: ") and styled[1].startswith("Negative tokens: ")
+    assert plain[0] != styled[0] and "cinematic film still of a cube" in styled[2]  # counted with the style
+    html = parsed_html({"fragments": [{"text": "<b>up</b>", "weight": 1.3}, {"text": "down", "weight": 0.8}],
+                        "warnings": ["'(' never closed"]}, "Prompt")
+    assert html.index("warning") < html.index("weight-up") < html.index("weight-down")
+    assert "&lt;b&gt;up&lt;/b&gt;" in html and "<b>up</b>" not in html  # the prompt's text is escaped

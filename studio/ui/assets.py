@@ -51,6 +51,7 @@ PAGE_CSS = f"""
 .weight-up {{ color: #15803d; font-weight: 600; }}
 .weight-down {{ color: #b91c1c; }}
 #parsed-view .warning {{ color: #b45309; }}
+#final-prompt .as-sent, #parsed-view .fragments {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
 """
 
 # 128 random bits from the browser's CSPRNG (crypto.getRandomValues works on plain http too).

@@ -86,7 +86,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                 negative_counter = gr.Markdown(token_counter(None, "Negative tokens"), elem_id="negative-token-count")
                 with gr.Accordion("Styles · prompt as sent", open=False, elem_id="styles-panel") as styles_panel:
                     w("styles", info=None)
-                    final_prompt = gr.Markdown("", elem_id="final-prompt")
+                    final_prompt = gr.HTML("", elem_id="final-prompt")
                     parsed = gr.HTML("", elem_id="parsed-view")
             with gr.Column(elem_id="result-block"):
                 with gr.Row(elem_id="buttons"):

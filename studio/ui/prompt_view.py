@@ -68,7 +68,7 @@ def parsed_html(view: dict, title: str) -> str:
         shown = html.escape(str(fragment.get("text", "")))
         label = f" <sub>×{weight:g}</sub>" if weight != 1.0 else ""
         fragments.append(f'<span class="{css}">{shown}{label}</span>')
-    parts.append("<p>" + (" · ".join(fragments) or "<i>empty</i>") + "</p>")
+    parts.append('<p class="fragments">' + ("".join(fragments) or "<i>empty</i>") + "</p>")
     return "\n".join(parts)
 
 
@@ -83,10 +83,10 @@ def make_prompt_preview(studio: Studio) -> Callable[..., tuple[str, str, str, st
         except StudioError as exc:
             raise as_gradio_error(exc) from None
         views = parse(final, syntax, model), parse(final_negative, syntax, model)
-        styled = bool(names)
-        shown = ("**Prompt as sent** (styles applied):\n\n" if styled else "**Prompt as sent:**\n\n") + \
-            f"```\n{final or ' '}\n```\n**Negative:**\n\n```\n{final_negative or ' '}\n```"
-        body = parsed_html(views[0], "Prompt") + parsed_html(views[1], "Negative prompt")
+        title = "Prompt as sent (styles applied)" if names else "Prompt as sent"
+        shown = (f'<p><b>{title}</b></p><p class="as-sent">{html.escape(final) or "<i>empty</i>"}</p>'
+                 f'<p><b>Negative</b></p><p class="as-sent">{html.escape(final_negative) or "<i>empty</i>"}</p>')
+        body = parsed_html(views[0], "Prompt, parsed") + parsed_html(views[1], "Negative prompt, parsed")
         return (token_counter(views[0]), token_counter(views[1], "Negative tokens"), shown, body)
 
     return preview
