@@ -140,10 +140,14 @@ class RequestBase:
     def cost(self) -> float:
         """What this request asks of the device, in megapixel-steps: each pass's pixels x the steps it
         runs x the batch (hires fix adds its larger pass). A 512 px SD 1.5 image at 25 steps is 6.6."""
-        sizes = [(self.width, self.height)] + ([self.hires_size] if self.hires else [])
-        steps = plan_passes(self)
         passes = 2 if self.true_cfg_active else 1  # FLUX's real CFG: two transformer passes a step
-        return passes * self.batch_size * sum(n * w * h for n, (w, h) in zip(steps, sizes)) / 1e6
+        return passes * self.batch_size * sum(self.pass_costs()) / 1e6
+
+    def pass_costs(self) -> list[float]:
+        """Each pass's pixels x its steps, in plan order (hires fix: the first pass, then the larger
+        one): what a step of each pass costs relative to the others, for the cost and the ETA."""
+        sizes = [(self.width, self.height)] + ([self.hires_size] if self.hires else [])
+        return [float(n * w * h) for n, (w, h) in zip(plan_passes(self), sizes)]
 
     @property
     def true_cfg_active(self) -> bool:

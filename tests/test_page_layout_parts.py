@@ -136,3 +136,32 @@ def test_the_prompt_preview_counts_both_prompts_with_styles_and_shows_warnings_f
                         "warnings": ["'(' never closed"]}, "Prompt")
     assert html.index("warning") < html.index("weight-up") < html.index("weight-down")
     assert "&lt;b&gt;up&lt;/b&gt;" in html and "<b>up</b>" not in html  # the prompt's text is escaped
+
+
+def test_the_eta_weighs_the_hires_pass_by_its_pixels(monkeypatch):
+    """First pass: 2 steps at 1 unit each; hires pass: 2 steps at 4 units (twice the size). After the
+    first pass's 2 steps in 2 s, 8 units are left at 1 unit/s: 8 s, not the 2 s that counting
+    steps alike would say."""
+    from types import SimpleNamespace
+    import threading
+
+    from studio.engine import passes
+
+    clock = iter([0.0, 2.0, 2.0])
+    monkeypatch.setattr(passes.time, "perf_counter", lambda: next(clock))
+    events = []
+    pipe = SimpleNamespace(num_timesteps=2)
+    reporter = passes.ProgressReporter(2, events.append, threading.Event(), total=4, work=(0.0, 1.0, 10.0))
+    reporter(pipe, 1, None, {})  # the first pass's last step, 2 s in
+    assert events[-1].step == 2 and events[-1].total == 4
+    assert events[-1].eta_s == pytest.approx(8.0) and events[-1].elapsed_s == pytest.approx(2.0)
+
+
+def test_a_hires_request_knows_each_pass_s_share_of_the_work():
+    request = GenerationRequest(prompt="a castle", model="tiny", steps=4, width=64, height=64, hires=True,
+                                hires_scale=2.0, hires_steps=4)
+    from studio.tasks import plan_passes
+
+    (first, second), (n1, n2) = request.pass_costs(), plan_passes(request)
+    assert second / n2 == pytest.approx(4 * first / n1)  # a hires step has 4x the pixels
+    assert request.cost() == pytest.approx((first + second) / 1e6)

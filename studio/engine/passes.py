@@ -55,7 +55,7 @@ class ProgressReporter:
 
     def __init__(self, steps: int, emit: Callable[[Event], None], cancel: threading.Event,
                  on_last_step: Callable[[], None] | None = None, offset: int = 0, total: int | None = None,
-                 started: float | None = None):
+                 started: float | None = None, work: tuple[float, float, float] | None = None):
         self.steps = steps
         self.offset = offset  # user steps done by earlier passes (hires fix)
         self.total = total if total is not None else steps
@@ -65,6 +65,9 @@ class ProgressReporter:
         self.step = 0
         # The generation's start: elapsed, rate and ETA run on through later passes (hires fix).
         self.t0 = started if started is not None else time.perf_counter()
+        # (work done by earlier passes, work of one step of this pass, all the work): the ETA weighs
+        # steps by their pixels, so a hires step counts as the larger step it is. None: steps alike.
+        self.work = work
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
         if self.cancel.is_set():
@@ -77,8 +80,10 @@ class ProgressReporter:
             self.step = step
             elapsed = time.perf_counter() - self.t0
             rate = (self.offset + step) / elapsed if elapsed > 0 else 0.0
-            eta = (self.total - self.offset - step) / rate if rate > 0 else 0.0
-            self.emit(Progress(self.offset + step, self.total, elapsed, rate, eta))
+            before, per_step, whole = self.work or (self.offset, 1.0, self.total)
+            done = before + step * per_step
+            eta = (whole - done) * elapsed / done if done > 0 and elapsed > 0 else 0.0
+            self.emit(Progress(self.offset + step, self.total, elapsed, rate, max(0.0, eta)))
         return tensors
 
 
@@ -113,6 +118,8 @@ class PassContext:
         self.emit, self.cancel, self.total = emit, cancel, total
         self.previews, self.preview_interval_s = previews, preview_interval_s
         self.done = 0  # user steps finished by earlier passes
+        self.pass_costs = request.pass_costs() if hasattr(request, "pass_costs") else []
+        self.passes_run = 0
         self.started = time.perf_counter()  # progress counts time from here, through every pass
         self.notices: tuple[str, ...] = ()
 
@@ -153,7 +160,7 @@ class PassContext:
             tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
                 user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
         progress = ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
-                                    offset=done, total=total, started=self.started)
+                                    offset=done, total=total, started=self.started, work=self.work(steps))
         count = kwargs.get("num_images_per_prompt") or 1
         if count > 1 and not loaded.family_def.repeats_embeds:  # SD3 uses given embeddings as they are
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
@@ -171,4 +178,13 @@ class PassContext:
             if worker:
                 worker.close()  # idempotent; normally already closed at the last step
         self.done += steps
+        self.passes_run += 1
         return output.images
+
+    def work(self, steps: int) -> tuple[float, float, float] | None:
+        """This pass's place in the request's work (see ProgressReporter); None when the passes run
+        are not the ones planned."""
+        costs, index = self.pass_costs, self.passes_run
+        if index >= len(costs) or steps <= 0:
+            return None
+        return sum(costs[:index]), costs[index] / steps, sum(costs)

@@ -184,6 +184,12 @@ def selected_infotext(paths: list[str] | None, evt: gr.SelectData) -> tuple[str,
     return text, str(path), int(seed) if str(seed).isdigit() else None
 
 
+def history_picked(paths: list[str] | None, evt: gr.SelectData) -> tuple[str, str | None]:
+    """A history image clicked: its infotext and path (what Restore reads)."""
+    text, path, _ = selected_infotext(paths, evt)
+    return text, path
+
+
 def show_picked(paths: list[str] | None, evt: gr.SelectData) -> tuple[Any, ...]:
     """A gallery image clicked: its infotext, path and seed, shown in the result area."""
     text, path, seed = selected_infotext(paths, evt)

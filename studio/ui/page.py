@@ -286,8 +286,8 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table)
         restore_history = restore.make_restore(form, tabs, history_note, png_info)
         send_to_form = restore.make_send(form, tabs, png_note)
-        history_gallery.select(reported(handlers.selected_infotext), inputs=history_gallery,
-                               outputs=[history_text, history_pick, gr.State()], **PRIVATE)
+        history_gallery.select(reported(handlers.history_picked), inputs=history_gallery,
+                               outputs=[history_text, history_pick], **PRIVATE)
         restore_button.click(reported(restore_history), inputs=history_pick,
                              outputs=restore.restorable_outputs(form, tabs, history_note), **PRIVATE)
         png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
