@@ -75,13 +75,14 @@ class CheckpointFormat:
     whole: bool  # can hold a whole model (the loader then reads it as a pipeline)
     load_kwargs: Callable[[Any], dict[str, Any]] = lambda dtype: {}  # for the denoiser's from_single_file
     quantized: bool = False  # already quantized: --quantize does not apply
+    safe: bool = True  # reading it runs no code (pickles are opened only to load, and only if allowed)
 
 
 FORMATS: dict[str, CheckpointFormat] = {f.name: f for f in (
     CheckpointFormat("safetensors", SAFE_SUFFIXES, _safetensors_keys, whole=True),
     CheckpointFormat("gguf", GGUF_SUFFIXES, _gguf_keys, whole=False, load_kwargs=_gguf_quantization,
                      quantized=True),
-    CheckpointFormat("pickle", PICKLE_SUFFIXES, _pickle_keys, whole=True),
+    CheckpointFormat("pickle", PICKLE_SUFFIXES, _pickle_keys, whole=True, safe=False),
 )}
 
 
@@ -94,8 +95,16 @@ def format_of(path: str) -> CheckpointFormat:
 
 
 def checkpoint_keys(path: str) -> list[str]:
-    """A single-file checkpoint's tensor names (a header only, except for pickles)."""
-    return format_of(path).keys(path)
+    """A single-file checkpoint's tensor names (a header only, except for pickles). Remembered per
+    (path, size, modification time): naming the file, checking it before a load and loading it all
+    read them."""
+    stat = Path(path).stat()
+    return list(_keys(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _keys(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    return tuple(format_of(path).keys(path))
 
 
 def family_of_keys(path: str, keys: list[str]) -> str:
@@ -122,18 +131,11 @@ def denoiser_alone(keys: list[str]) -> bool:
 def header_family(path: str | Path) -> str | None:
     """The family of a .safetensors or GGUF file from its header, before loading (so a FLUX file
     gets FLUX's defaults on the page); None when the header does not say or cannot be read. Pickles
-    are never opened here. Remembered per (path, size, modification time)."""
-    stat = Path(path).stat()
-    return _header_family(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=256)
-def _header_family(path: str, size: int, mtime_ns: int) -> str | None:
-    fmt = format_of(path)
-    if fmt.name == "pickle":
+    are never opened here."""
+    if not format_of(str(path)).safe:
         return None
     try:
-        fam = family_of_checkpoint(fmt.keys(path))
+        fam = family_of_checkpoint(checkpoint_keys(str(path)))
     except ModelLoadError:
         return None  # loading it says what is wrong
     return fam.name if fam else None

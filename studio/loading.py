@@ -208,9 +208,8 @@ def _fetch_hub(source: models.ModelSource, options: LoadOptions, report: Report)
 
 
 def _check_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> None:
-    if source.pickle and not options.allow_pickle:
-        return  # the loader refuses it with its own message
-    family_of_keys(source.ref, checkpoint_keys(source.ref))  # readable, and of a family we run
+    if format_of(source.ref).safe:  # a pickle is opened only by its load (and refused there unless allowed)
+        family_of_keys(source.ref, checkpoint_keys(source.ref))  # readable, and of a family we run
 
 
 # What can fail before loading (a repo that cannot be fetched, an unreadable file), checked before the

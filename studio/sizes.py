@@ -16,12 +16,14 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
 }
 
 
-def _snap(value: float, low: int, high: int, multiple: int = 8) -> int:
+def snap(value: float, low: int, high: int, multiple: int = 8) -> int:
+    """The nearest size a model takes: a multiple of `multiple` from `low` to `high`."""
     return int(min(high, max(low, multiple * round(value / multiple))))
 
 
-def size_for_aspect(ratio: str, area: int, low: int, high: int) -> tuple[int, int]:
-    """(width, height) with the given aspect ratio and about `area` pixels, multiples of 8 in range.
+def size_for_aspect(ratio: str, area: int, low: int, high: int, multiple: int = 8) -> tuple[int, int]:
+    """(width, height) with the given aspect ratio and about `area` pixels, multiples of `multiple`
+    (the family's: 8 for SD, 16 for FLUX) in range.
 
     Keeping the area (the model's default width x height) is what keeps quality: SD 1.5 is trained
     near 512x512 pixels, SDXL near 1024x1024, whatever the shape.
@@ -30,4 +32,4 @@ def size_for_aspect(ratio: str, area: int, low: int, high: int) -> tuple[int, in
         raise UnknownName("aspect ratio", ratio, list(ASPECT_RATIOS))
     w, h = ASPECT_RATIOS[ratio]
     width = math.sqrt(area * w / h)
-    return _snap(width, low, high), _snap(width * h / w, low, high)
+    return snap(width, low, high, multiple), snap(width * h / w, low, high, multiple)

@@ -165,3 +165,8 @@ def test_a_hires_request_knows_each_pass_s_share_of_the_work():
     (first, second), (n1, n2) = request.pass_costs(), plan_passes(request)
     assert second / n2 == pytest.approx(4 * first / n1)  # a hires step has 4x the pixels
     assert request.cost() == pytest.approx((first + second) / 1e6)
+
+
+def test_an_aspect_preset_gives_sizes_the_model_takes():
+    width, height = handlers.aspect_size("16:9", "tiny-flux")  # FLUX: multiples of 16
+    assert width["value"] % 16 == 0 and height["value"] % 16 == 0 and width["value"] > height["value"]

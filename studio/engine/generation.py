@@ -110,18 +110,24 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
     ))
 
 
-def encoder_warnings(loaded: loading.LoadedModel, plan: PromptPlan) -> tuple[str, ...]:
-    """What the model's text encoder does not read, said: tokens past a fixed limit (FLUX's T5: 512)
-    and weights an LLM encoder cannot take (Z-Image)."""
+def encoder_notes(loaded: loading.LoadedModel, parsed: Any, counts: Any = None) -> list[str]:
+    """What the model's text encoder does not read of one prompt: tokens past a fixed limit (FLUX's
+    T5: 512) and weights an LLM encoder cannot take (Z-Image). `counts`: its token counts, if known."""
     fam = loaded.family_def
-    found = []
-    for label, parsed in (("prompt", plan.parsed), ("negative prompt", plan.negative_parsed)):
-        if fam.token_limit is not None and (count := sum(fam.count_tokens(loaded.pipe, parsed))) > fam.token_limit:
-            found.append(f"{label}: {count} tokens; {loaded.name} reads {fam.token_limit}, the rest is cut")
-        if not fam.weighted and prompts.is_weighted(parsed):
-            found.append(f"{label}: weights are ignored by {loaded.name} (its text encoder is an LLM); "
-                         "the words are kept")
-    return tuple(found)
+    notes = []
+    if fam.token_limit is not None:
+        count = sum(counts if counts is not None else fam.count_tokens(loaded.pipe, parsed))
+        if count > fam.token_limit:
+            notes.append(f"{count} tokens: {loaded.name} reads {fam.token_limit}, the rest is cut")
+    if not fam.weighted and prompts.is_weighted(parsed):
+        notes.append(f"weights are ignored by {loaded.name} (its text encoder is an LLM); the words are kept")
+    return notes
+
+
+def encoder_warnings(loaded: loading.LoadedModel, plan: PromptPlan) -> tuple[str, ...]:
+    """Both prompts' encoder notes, for the result."""
+    prompts_ = (("prompt", plan.parsed), ("negative prompt", plan.negative_parsed))
+    return tuple(f"{label}: {note}" for label, parsed in prompts_ for note in encoder_notes(loaded, parsed))
 
 
 def apply_loras(loaded: loading.LoadedModel, wanted: Sequence[tuple[str, float]],

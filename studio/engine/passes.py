@@ -118,7 +118,7 @@ class PassContext:
         self.emit, self.cancel, self.total = emit, cancel, total
         self.previews, self.preview_interval_s = previews, preview_interval_s
         self.done = 0  # user steps finished by earlier passes
-        self.pass_costs = request.pass_costs() if hasattr(request, "pass_costs") else []
+        self.pass_costs = request.pass_costs()  # each pass's share of the work, for the ETA
         self.passes_run = 0
         self.started = time.perf_counter()  # progress counts time from here, through every pass
         self.notices: tuple[str, ...] = ()

@@ -116,10 +116,7 @@ class Studio:
         if loaded is not None:
             counts = tuple(loaded.family_def.count_tokens(loaded.pipe, parsed))
             limit = loaded.family_def.token_limit
-            if limit is not None and sum(counts) > limit:
-                warnings += (f"{sum(counts)} tokens: {loaded.name} reads {limit}, the rest is cut",)
-            if not loaded.family_def.weighted and prompts.is_weighted(parsed):
-                warnings += (f"weights are ignored by {loaded.name} (its text encoder is an LLM)",)
+            warnings += tuple(generation.encoder_notes(loaded, parsed, counts))
         return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit)
 
     # -- generation -------------------------------------------------------------------------

@@ -18,11 +18,11 @@ from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
 from ..request import family_sampler_names
 from ..outputs import OutputFolder
-from ..sizes import size_for_aspect
+from ..sizes import snap, size_for_aspect
 from ..tasks import TASKS
 from .runs import as_gradio_error, run_click, session_of
 from .queue_guard import QueueGuard, visitor
-from .sessions import NOTHING_TO_STOP, History, SessionJobs, own_history
+from .sessions import NOTHING_TO_STOP, History, HistorySigner, SessionJobs, own_history
 from .widgets import Form, guidance_label
 
 EDITOR_FIELDS = ("init_image", "mask")  # what the Inpaint editor stands for on the page
@@ -154,13 +154,10 @@ def make_queue_status(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., tup
         place = guard.place(session or "", key if isinstance(key, str) else "")
         if place is None:
             return gr.skip(), gr.Timer(active=False)
-        ahead_waiting = place
-        running = jobs.busy()
-        typical = jobs.typical_s()
-        eta = None
-        if running is not None or typical is not None:
-            eta = (running or 0.0) + ahead_waiting * (typical or 0.0)
-        return waiting_text(ahead_waiting + (1 if running is not None else 0), eta), gr.Timer(active=True)
+        running, typical = jobs.busy(), jobs.typical_s()  # place: requests waiting ahead of this one
+        eta = None if running is None and typical is None else (running or 0.0) + place * (typical or 0.0)
+        ahead = place + (1 if running is not None else 0)
+        return waiting_text(ahead, eta), gr.Timer(active=True)
 
     return queue_status
 
@@ -210,6 +207,15 @@ def picked_image(gallery: list | None, picked: str | None) -> str:
 
 def history_view(history: History | None, key: str | None = "") -> list[str]:
     return [p for p in own_history(history, key) if Path(p).is_file()]
+
+
+def make_history_view(signer: HistorySigner) -> Callable[..., tuple[list[str], list[str]]]:
+    def view(history: History | None, key: str | None = "") -> tuple[list[str], list[str]]:
+        """The tab's history gallery, and the same paths signed for the browser to keep."""
+        paths = history_view(history, key)
+        return paths, signer.sign(paths)
+
+    return view
 
 
 def reopened_history(paths: tuple[str, ...], key: str) -> tuple[History, list[str]]:
@@ -275,7 +281,11 @@ def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], s
     changed = []
     for name in ("width", "height"):
         value = current.get(name)
-        fits = isinstance(value, (int, float)) and low <= value <= high and int(value) % multiple == 0
+        try:  # the family's own size rule, as a request checks it
+            source.size_rule.check(name, value, source.name, source.size_range)
+            fits = True
+        except InvalidValue:
+            fits = False
         if not fits:
             changed.append(f"{name} {value} → {rec[name]} (this model takes {low}-{high}, multiples of {multiple})")
         updates[name] = gr.update(value=value if fits else rec[name], minimum=low, maximum=high, step=multiple)
@@ -303,10 +313,8 @@ def image_size(image: Any, model: str) -> tuple[Any, Any]:
         source = models.resolve_model(model)
     except StudioError:
         return gr.skip(), gr.skip()
-    low, high = source.size_range
-    multiple = source.size_rule.multiple
-    fit = [min(high, max(low, int(round(side / multiple)) * multiple)) for side in image.size]
-    return gr.update(value=fit[0]), gr.update(value=fit[1])
+    width, height = (snap(side, *source.size_range, source.size_rule.multiple) for side in image.size)
+    return gr.update(value=width), gr.update(value=height)
 
 
 def aspect_name(width: Any, height: Any) -> str | None:
@@ -326,7 +334,7 @@ def aspect_size(ratio: str, model: str) -> tuple[Any, Any]:
     try:
         source = models.resolve_model(model)
         d = source.defaults
-        width, height = size_for_aspect(ratio, d.width * d.height, *source.size_range)
+        width, height = size_for_aspect(ratio, d.width * d.height, *source.size_range, source.size_rule.multiple)
     except StudioError as exc:
         raise as_gradio_error(exc) from None
     return gr.update(value=width), gr.update(value=height)

@@ -217,10 +217,9 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         queue_timer.tick(reported(handlers.make_queue_status(jobs, guard)), inputs=tab_key,
                          outputs=[status, queue_timer], concurrency_limit=None, **PRIVATE)
         signer = HistorySigner()
-        event.then(reported(handlers.history_view), inputs=[history, tab_key], outputs=history_gallery, **PRIVATE
-                   ).then(lambda h, k: signer.sign(handlers.history_view(h, k)), inputs=[history, tab_key],
-                          outputs=stored_history, **PRIVATE
-                          ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)
+        event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key],
+                   outputs=[history_gallery, stored_history], **PRIVATE
+                   ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)  # kept in the browser
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
 
         # -- prompt: what Generate would send, counted and parsed -----------------------------------
