@@ -91,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
                    help="most previews a second sent to the page (default 10)")
     p.add_argument("--outputs", default=env("STUDIO_OUTPUTS", "outputs"),
                    help="folder for finished PNGs with metadata, in date sub-folders (default: outputs)")
+    p.add_argument("--outputs-max-gb", type=positive_float, default=env("STUDIO_OUTPUTS_MAX_GB"),
+                   help="most GB of PNGs the outputs folder keeps: past it, the oldest images are deleted "
+                        "(default: no limit; 5 on a Space with persistent storage)")
     p.add_argument("--no-outputs", action="store_true", default=env("STUDIO_NO_OUTPUTS", "") not in ("", "0"),
                    help="keep nothing on disk (images go to a temporary folder), e.g. on a Space")
     p.add_argument("--models-dir", default=env("STUDIO_MODELS_DIR", "models"),
@@ -99,7 +102,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loras-dir", default=env("STUDIO_LORAS_DIR", "loras"),
                    help="folder of LoRA .safetensors files, used by name: <lora:name:0.8> (default: loras)")
     p.add_argument("--gpu-duration", type=positive_int, default=int(env("STUDIO_GPU_DURATION", "120")),
-                   help="on a ZeroGPU Space: most seconds of GPU one Generate click may hold (default 120)")
+                   help="on a ZeroGPU Space: most seconds of GPU one Generate asks for; each asks what its "
+                        "steps, size and batch need, up to this (default 120)")
     p.add_argument("--allow-any-path", action="store_true",
                    help="let requests name model and LoRA files anywhere on this machine; by default a studio "
                         "reachable by others (--share, or a --host other than 127.0.0.1) only opens files in "
@@ -148,6 +152,14 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Before anything imports torch or huggingface_hub: a Space's storage defaults (HF_HOME and the
+    # outputs on /data when it has persistent storage) and, on ZeroGPU, `spaces` (which must patch
+    # torch.cuda before torch is used). studio.hosting itself imports neither.
+    from studio import hosting
+
+    for name, value in hosting.space_defaults().items():
+        os.environ.setdefault(name, value)
+    zero_gpu = hosting.import_spaces_first()
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from studio import Studio
@@ -165,8 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.share and not args.auth:
         log.warning("--share without --auth: anyone with the link can use this machine's GPU. "
                     "Add --auth user:password.")
-    warmup = Warmup(studio, args.model).start()
-    outputs = OutputFolder(None if args.no_outputs else args.outputs)
+    # ZeroGPU: the starting model loads now, in this thread (the only one `spaces` emulates CUDA in),
+    # onto `cuda`; spaces packs it at launch and moves it onto the GPU of each GPU call.
+    warmup = Warmup(studio, args.model).start(background=not zero_gpu)
+    outputs = OutputFolder(None if args.no_outputs else args.outputs, max_bytes=int(args.outputs_max_gb * 2**30)
+                           if args.outputs_max_gb else None)
     demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, max_queued=args.max_queued,
                                                          preview_method=args.preview,
                                                          gpu_duration_s=args.gpu_duration))

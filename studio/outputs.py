@@ -28,8 +28,9 @@ TEMPORARY_KEEP_S = 24 * 3600  # a temporary folder (--no-outputs) keeps a day of
 
 
 class OutputFolder:
-    def __init__(self, root: str | Path | None):
+    def __init__(self, root: str | Path | None, max_bytes: int | None = None):
         self.keep = root is not None  # False: a temporary folder, not meant to be kept
+        self.max_bytes = max_bytes  # past it, the oldest images go (a Space's /data has a quota)
         self.root = Path(root).expanduser().resolve() if root is not None else Path(tempfile.mkdtemp(prefix="studio-"))
         self._lock = threading.Lock()  # numbering is shared by every session's saves
         if not self.keep:  # removed with the process (or this object), pruned while it runs
@@ -88,4 +89,24 @@ class OutputFolder:
                 request = {**record, BATCH_INDEX_KEY: i} if len(result.images) > 1 else record
                 path = folder / f"{number + i:05d}-{seed}.png"
                 paths.append(write_atomic(path, png_bytes(image, infotext, request)))
+            if self.max_bytes is not None:
+                self._trim(self.max_bytes, keep=set(paths))
         return paths
+
+    def _trim(self, max_bytes: int, keep: set[Path]) -> None:
+        """Delete the oldest images until the folder holds at most `max_bytes` (never the ones just
+        written)."""
+        files = []
+        for path in self.root.glob("*/*.png"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files.append((stat.st_mtime, path.name, stat.st_size, path))
+        total = sum(size for _, _, size, _ in files)
+        for _, _, size, path in sorted(files):
+            if total <= max_bytes:
+                break
+            if path not in keep:
+                path.unlink(missing_ok=True)
+                total -= size

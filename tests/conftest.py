@@ -60,14 +60,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(tmp_path_factory, *flags: str):
-    """`python app.py --model tiny` as a user starts it, on a free port, with its own outputs folder."""
+def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: str = ""):
+    """`python app.py --model tiny` as a user starts it, on a free port, with its own outputs folder.
+    `env` adds variables; `first` is Python run before app.py's main (a test's stand-in)."""
     log = tmp_path_factory.mktemp("app") / "app.log"
     outputs = tmp_path_factory.mktemp("outputs")
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    start = ["-c", f"{first}\nimport runpy; runpy.run_path('app.py', run_name='__main__')"] if first else ["app.py"]
     proc = subprocess.Popen(
-        [sys.executable, "app.py", "--model", "tiny", "--port", str(port), "--outputs", str(outputs), *flags],
+        [sys.executable, *start, "--model", "tiny", "--port", str(port), "--outputs", str(outputs), *flags],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}/"

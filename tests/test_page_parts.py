@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import tiny_request
-from studio.ui import handlers, hosting, prompt_view
+from studio import hosting
+from studio.ui import handlers, prompt_view
 from studio.errors import InvalidValue, UnknownName
 from studio.models import local_models
 from studio.request import MAX_SEED

@@ -98,6 +98,9 @@ class Family:
     # Settings for a model of this family that no preset describes (a folder, a single file), over
     # the studio-wide defaults: steps, cfg_scale, sampler, schedule (the size is the size rule's)
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # ZeroGPU: seconds of GPU a megapixel-step takes (CFG included), with a margin (a run that
+    # outlives what it asked for is aborted). Estimates for half an H200, not measured here.
+    gpu_s_per_mp_step: float = 0.3
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

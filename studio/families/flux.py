@@ -85,6 +85,7 @@ FLUX = Family(
     tiny=tiny_flow.build_tiny_flux,
     tiny_variants={"schnell": tiny_flow.build_tiny_flux_schnell},
     clip_skip=False,
+    gpu_s_per_mp_step=0.8,
     defaults={"steps": 28, "cfg_scale": 3.5, "sampler": "Euler"},  # FLUX.1 dev's own (a fine-tune of dev)
     sampler_kind="flow",
     denoiser="transformer",

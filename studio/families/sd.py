@@ -85,4 +85,5 @@ SDXL = Family(
     count_tokens=clip_token_counts,
     tiny=tiny.build_tiny_sdxl,
     clip_skip=False,
+    gpu_s_per_mp_step=0.25,
 )

@@ -115,6 +115,7 @@ SD3 = Family(
     count_tokens=sd3_token_counts,
     tiny=tiny_flow.build_tiny_sd3,
     clip_skip=False,
+    gpu_s_per_mp_step=0.7,
     defaults={"steps": 28, "cfg_scale": 4.5, "sampler": "Euler"},  # SD3.5's model cards
     sampler_kind="flow",
     denoiser="transformer",

@@ -68,6 +68,7 @@ ZIMAGE = Family(
     count_tokens=llm_token_counts,
     tiny=tiny_flow.build_tiny_zimage,
     clip_skip=False,
+    gpu_s_per_mp_step=0.5,
     defaults={"steps": 9, "cfg_scale": 0.0, "sampler": "Euler"},  # Z-Image-Turbo's model card
     sampler_kind="flow",
     denoiser="transformer",

@@ -2,7 +2,7 @@
 the field table), handlers.py (what the page's events do), restore.py (PNG Info and History back
 into the form), api.py (/generate, typed from the field table), runs.py (one Generate click, for
 both), sessions.py (what Stop may cancel), queue_guard.py (the GPU queue per visitor), warmup.py
-(the starting model), hosting.py (ZeroGPU), assets.py (the page's CSS and scripts), prompt_view.py
+(the starting model), assets.py (the page's CSS and scripts), prompt_view.py
 (the prompt as sent: counts and parsed view)."""
 
 from .page import PageOptions, build_ui

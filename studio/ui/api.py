@@ -21,14 +21,11 @@ import gradio as gr
 from gradio.data_classes import FileData
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..engine import Studio
 from ..errors import InvalidValue, StudioError
 from ..fields import FROM_MODEL, TABLE, Field, FieldTable
-from ..outputs import OutputFolder
 from ..validation import image as check_image
 from .queue_guard import visitor
-from .runs import RunView, as_gradio_error, run_click, session_of
-from .sessions import SessionJobs
+from .runs import Runner, RunView, as_gradio_error, session_of
 
 PREVIEW_QUALITY = 85
 API_PREVIEW_INTERVAL_S = 0.5  # previews through the API: at most two a second
@@ -112,7 +109,7 @@ class PreviewFiles:
                 old.unlink(missing_ok=True)
 
 
-def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, table: FieldTable = TABLE,
+def make_generate_api(runner: Runner, table: FieldTable = TABLE,
                       server_model: Callable[[], str] | None = None) -> Callable[..., Iterator[tuple]]:
     """The `/generate` function: keyword parameters from the table, streaming OUTPUTS. A call that
     names no model gets `server_model()` (the model the studio started with, or fell back to)."""
@@ -134,8 +131,7 @@ def make_generate_api(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, 
         newest: Any = None  # the newest preview not sent yet
         last_sent = 0.0
         view = None
-        for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), ""), settings,
-                              table=table):
+        for view in runner.click(lambda fallback: visitor(session_of(request, fallback), ""), settings, table=table):
             # A preview file goes out once, on an update where it is new, and at most every
             # API_PREVIEW_INTERVAL_S: each one is copied by Gradio and downloaded by the client,
             # which on fast steps cost more than making it (the page shows previews at --preview-fps).

@@ -17,10 +17,9 @@ from ..engine import Studio
 from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
 from ..request import family_sampler_names
-from ..outputs import OutputFolder
 from ..sizes import snap, size_for_aspect
 from ..tasks import TASKS
-from .runs import as_gradio_error, run_click, session_of
+from .runs import Runner, as_gradio_error, session_of
 from .queue_guard import QueueGuard, visitor
 from .sessions import NOTHING_TO_STOP, History, HistorySigner, SessionJobs, own_history
 from .widgets import Form, guidance_label
@@ -81,8 +80,8 @@ def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
     return combined
 
 
-def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, form: Form, editor: Any,
-                  tab_key: Any, shown: dict[str, Any]) -> Callable[..., Iterator[dict]]:
+def make_generate(runner: Runner, form: Form, editor: Any, tab_key: Any,
+                  shown: dict[str, Any]) -> Callable[..., Iterator[dict]]:
     """The page's Generate: every form component in (by name), the result components out.
     `shown` maps gallery, infotext, seed, status, preview and history to their components; the
     run and the history belong to the visitor (session id and the tab's key)."""
@@ -99,8 +98,8 @@ def make_generate(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, form
                 settings = page_settings(values, data.get(editor), table)
             except StudioError as exc:
                 raise as_gradio_error(exc) from None
-            for view in run_click(studio, outputs, jobs, lambda run: visitor(session_of(request, run), key), settings,
-                                  list(history), progress, table):
+            for view in runner.click(lambda fallback: visitor(session_of(request, fallback), key), settings,
+                                     list(history), progress, table):
                 update: dict[Any, Any] = {shown["status"]: view.status}
                 if first:  # a new Generate: nothing picked in the old batch any more
                     update.update({shown["picked"]: None, shown["picked_seed"]: None})

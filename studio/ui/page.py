@@ -25,11 +25,10 @@ from ..sizes import ASPECT_RATIOS
 from . import handlers, restore
 from .api import make_generate_api
 from .bounded import BoundedImageEditor
-from .hosting import on_gpu
 from .queue_guard import DEFAULT_MAX_WAITING, CancelGuard, QueueGuard
 from .assets import LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY
 from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
-from .runs import HISTORY_LIMIT, reported
+from .runs import HISTORY_LIMIT, Runner, reported
 from .sessions import HistorySigner, SessionJobs
 from .warmup import Warmup
 from .widgets import Form
@@ -47,7 +46,7 @@ class PageOptions:
     queue_size: int = 16
     max_queued: int = DEFAULT_MAX_WAITING  # requests one visitor may have waiting behind the running one
     preview_method: str = "auto"  # the Live preview control's starting value
-    gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may hold
+    gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may ask for (GpuBudget's cap)
     # Gradio's cache (uploads, result copies): every hour, files older than a day are deleted.
     delete_cache: tuple[int, int] | None = (3600, 24 * 3600)
 
@@ -58,6 +57,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     config = studio.config
     outputs = outputs or OutputFolder(None)
     jobs = SessionJobs()  # running jobs by session: what Stop may cancel
+    runner = Runner(studio, outputs, jobs, options.gpu_duration_s)  # here, or on ZeroGPU's GPU worker
     form = Form(table, models.resolve_model(warmup.requested),
                 {"model": warmup.model, "preview": options.preview_method})
     w = form.widget
@@ -197,8 +197,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         # GPU slot). Defined first: the page sends a click's events in this order.
         run.click(lambda: gr.Timer(active=True), outputs=queue_timer, concurrency_limit=None, **PRIVATE)
         event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
-            fn=on_gpu(reported(handlers.make_generate(studio, outputs, jobs, form, editor, tab_key, shown)),
-                      options.gpu_duration_s),
+            fn=reported(handlers.make_generate(runner, form, editor, tab_key, shown)),
             inputs={*form.components.values(), editor, history, tab_key},
             outputs=list(shown.values()),
             api_name="page_generate",
@@ -207,8 +206,8 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             concurrency_id=GPU_SLOT,
             concurrency_limit=1,
         )
-        gr.api(on_gpu(reported(make_generate_api(studio, outputs, jobs, table, lambda: warmup.model)), options.gpu_duration_s),
-                           api_name="generate", concurrency_id=GPU_SLOT, concurrency_limit=1)
+        gr.api(reported(make_generate_api(runner, table, lambda: warmup.model)), api_name="generate",
+               concurrency_id=GPU_SLOT, concurrency_limit=1)
         # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
         # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.
         guard = QueueGuard(GPU_SLOT, tab_key, options.max_queued, page_fns=["page_generate"])

@@ -23,6 +23,7 @@ from ..events import Cancelled, Preview, Progress, Result, Status
 from ..outputs import OutputFolder
 from ..fields import TABLE, FieldTable
 from ..request import request_class
+from .. import hosting
 from .sessions import Run, SessionJobs
 
 log = logging.getLogger("studio")
@@ -113,90 +114,138 @@ def check_cost(plan: list[Any], cap: float | None) -> None:
                            "batch size x batch count, hires pass included): fewer steps, a smaller size or batch")
 
 
-def run_click(studio: Studio, outputs: OutputFolder, jobs: SessionJobs, session: Callable[[Run], str],
-              settings: Mapping[str, Any], history: list[str] | None = None,
-              progress: Callable[..., None] | None = None, table: FieldTable = TABLE) -> Iterator[RunView]:
-    """Run a click's batches one after another, yielding the view after each event."""
+def plan_click(settings: Mapping[str, Any], allowed_roots: Any, max_cost: float | None,
+               table: FieldTable = TABLE) -> list[Any]:
+    """A click's requests, checked (paths, every field, the cost) before anything runs or any GPU
+    time is asked for."""
     try:
         # A shared studio refuses paths outside its folders before the model string touches the disk.
-        check_model_name(settings.get("model"), studio.config.allowed_roots)
+        check_model_name(settings.get("model"), allowed_roots)
         plan = build_requests(settings, table)
-        check_cost(plan, studio.config.max_cost)
+        check_cost(plan, max_cost)
     except StudioError as exc:
         raise as_gradio_error(exc) from None
-    view = RunView(history=list(history or []))
-    run = Run()
-    # Progress and previews reach the caller at most once per preview interval (10 a second by
-    # default): every update costs Gradio a round of processing and streaming on the same cores as
-    # the denoising, which on fast steps cost more than the previews themselves. What changed in
-    # between is carried by the next update; the last step and every result always go out.
-    interval = studio.config.preview_interval_s
-    pending: set[str] = set()
-    last_update = [0.0]
+    return plan
 
-    def changed(*names: str) -> RunView:
-        view.changed = frozenset(pending.union(names))
-        pending.clear()
-        last_update[0] = time.monotonic()
-        return view
 
-    def due(*names: str, final: bool = False) -> bool:
-        pending.update(names)
-        return final or time.monotonic() - last_update[0] >= interval
+class Runner:
+    """Where clicks run. Here, batches run as jobs in this process, and Stop cancels the job itself.
+    On ZeroGPU they run in the GPU worker `spaces` forks, asking for the GPU time their plan needs
+    (`GpuBudget`): only data crosses (the plan in, views out), and Stop closes the stream, which
+    `spaces` turns into closing the worker's, whose jobs then cancel. One per page: `spaces`
+    registers its GPU functions when the page is built."""
 
-    with jobs.running(session(run), run):
-        # Hand control back once before any work: a request cancelled while it waited in the queue
-        # (Stop, a client's cancel, a closed tab) is stopped here, before its first step.
-        view.status = "Starting"
-        yield changed("status")
-        for n, batch in enumerate(plan):
-            if run.cancelled:
-                break
-            job = studio.generate(batch)
-            run.start(job)
-            events = job.events(idle_s=HEARTBEAT_S)
+    def __init__(self, studio: Studio, outputs: OutputFolder, jobs: SessionJobs, gpu_cap_s: int = 120) -> None:
+        self.studio, self.outputs, self.jobs = studio, outputs, jobs
+        self.remote = hosting.zero_gpu_active()
+
+        def batches(key: str, plan: list[Any], history: list[str]) -> Iterator[RunView]:
+            yield from self._batches(key, plan, history)
+
+        self._on_gpu = hosting.on_gpu(batches, hosting.GpuBudget(gpu_cap_s))
+
+    def click(self, session: Callable[[object], str], settings: Mapping[str, Any], history: list[str] | None = None,
+              progress: Callable[..., None] | None = None, table: FieldTable = TABLE) -> Iterator[RunView]:
+        """Run a click's batches one after another, yielding the view after each event. `session`
+        names the caller from a fallback object (anonymous callers)."""
+        config = self.studio.config
+        plan = plan_click(settings, config.allowed_roots, config.max_cost, table)
+        key = session(object())
+        if not self.remote:
+            yield from self._batches(key, plan, list(history or []), progress)
+            return
+        run = Run()  # what Stop finds in this process; the worker's own runs live in its memory
+        view = RunView(history=list(history or []), status="Waiting for a GPU", changed=frozenset({"status"}))
+        with self.jobs.running(key, run):
+            yield view
+            stream = self._on_gpu(key, plan, list(view.history))
             try:
-                for event in events:
-                    if event is None:  # nothing new for a while: a heartbeat
-                        yield changed()
-                    elif isinstance(event, Status):
-                        if progress:
-                            progress(0, desc=event.message)
-                        view.status = event.message
-                        yield changed("status")
-                    elif isinstance(event, Progress):
-                        view.status = status_line(event, n, len(plan))
-                        per_batch = event.elapsed_s + event.eta_s
-                        run.eta_s = event.eta_s + (len(plan) - n - 1) * per_batch  # for the queue's estimate
-                        if due("status", final=event.step == event.total):
-                            if progress:
-                                progress((n * event.total + event.step, len(plan) * event.total),
-                                         desc="Denoising", unit="steps")
-                            yield changed()
-                    elif isinstance(event, Preview):
-                        view.preview = event.image
-                        if due("preview"):
-                            yield changed()
-                    elif isinstance(event, Cancelled):
-                        run.stopped_at = (event.step, event.total)
-                        run.cancel()
-                        view.status = f"Stopped at step {event.step}/{event.total}."
-                        yield changed("status")
-                    elif isinstance(event, Result):
-                        paths = [outputs.servable(p) for p in outputs.save(event)]  # PNGs with metadata
-                        view.images += paths
-                        view.history = (paths[::-1] + view.history)[:HISTORY_LIMIT]  # newest first
-                        if n == 0:
-                            view.infotext, view.seed = event.infotexts[0], event.seed
-                        notes = " ".join(event.notices)
-                        where = f"Batch {n + 1}/{len(plan)} done" if len(plan) > 1 else "Done"
-                        view.status = f"{where} in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}".strip()
-                        yield changed("images", "infotext", "seed", "status", "history")
-            except StudioError as exc:
-                raise as_gradio_error(exc) from None
-            except Exception as exc:  # keep serving; the message names what failed
-                log.exception("generation failed")
-                raise gr.Error(f"Generation failed: {type(exc).__name__}: {exc}") from None
+                for view in stream:
+                    yield view
+                    if run.cancelled:
+                        break
             finally:
-                job.cancel()  # a Stop press or a closed connection ends the job, not just the stream
-                events.close()
+                stream.close()  # the worker closes its stream at its next update: its job cancels
+            if run.cancelled:
+                view.status, view.changed = run.stopped_message(), frozenset({"status"})
+                yield view
+
+    def _batches(self, key: str, plan: list[Any], history: list[str],
+                 progress: Callable[..., None] | None = None) -> Iterator[RunView]:
+        studio, outputs = self.studio, self.outputs
+        view = RunView(history=list(history))
+        run = Run()
+        # Progress and previews reach the caller at most once per preview interval (10 a second by
+        # default): every update costs Gradio a round of processing and streaming on the same cores as
+        # the denoising, which on fast steps cost more than the previews themselves. What changed in
+        # between is carried by the next update; the last step and every result always go out.
+        interval = studio.config.preview_interval_s
+        pending: set[str] = set()
+        last_update = [0.0]
+
+        def changed(*names: str) -> RunView:
+            view.changed = frozenset(pending.union(names))
+            pending.clear()
+            last_update[0] = time.monotonic()
+            return view
+
+        def due(*names: str, final: bool = False) -> bool:
+            pending.update(names)
+            return final or time.monotonic() - last_update[0] >= interval
+
+        with self.jobs.running(key, run):
+            # Hand control back once before any work: a request cancelled while it waited in the queue
+            # (Stop, a client's cancel, a closed tab) is stopped here, before its first step.
+            view.status = "Starting"
+            yield changed("status")
+            for n, batch in enumerate(plan):
+                if run.cancelled:
+                    break
+                job = studio.generate(batch)
+                run.start(job)
+                events = job.events(idle_s=HEARTBEAT_S)
+                try:
+                    for event in events:
+                        if event is None:  # nothing new for a while: a heartbeat
+                            yield changed()
+                        elif isinstance(event, Status):
+                            if progress:
+                                progress(0, desc=event.message)
+                            view.status = event.message
+                            yield changed("status")
+                        elif isinstance(event, Progress):
+                            view.status = status_line(event, n, len(plan))
+                            per_batch = event.elapsed_s + event.eta_s
+                            run.eta_s = event.eta_s + (len(plan) - n - 1) * per_batch  # for the queue's estimate
+                            if due("status", final=event.step == event.total):
+                                if progress:
+                                    progress((n * event.total + event.step, len(plan) * event.total),
+                                             desc="Denoising", unit="steps")
+                                yield changed()
+                        elif isinstance(event, Preview):
+                            view.preview = event.image
+                            if due("preview"):
+                                yield changed()
+                        elif isinstance(event, Cancelled):
+                            run.stopped_at = (event.step, event.total)
+                            run.cancel()
+                            view.status = f"Stopped at step {event.step}/{event.total}."
+                            yield changed("status")
+                        elif isinstance(event, Result):
+                            paths = [outputs.servable(p) for p in outputs.save(event)]  # PNGs with metadata
+                            view.images += paths
+                            view.history = (paths[::-1] + view.history)[:HISTORY_LIMIT]  # newest first
+                            if n == 0:
+                                view.infotext, view.seed = event.infotexts[0], event.seed
+                            notes = " ".join(event.notices)
+                            where = f"Batch {n + 1}/{len(plan)} done" if len(plan) > 1 else "Done"
+                            view.status = f"{where} in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}".strip()
+                            yield changed("images", "infotext", "seed", "status", "history")
+                except StudioError as exc:
+                    raise as_gradio_error(exc) from None
+                except Exception as exc:  # keep serving; the message names what failed
+                    log.exception("generation failed")
+                    raise gr.Error(f"Generation failed: {type(exc).__name__}: {exc}") from None
+                finally:
+                    job.cancel()  # a Stop press or a closed connection ends the job, not just the stream
+                    events.close()

@@ -28,14 +28,19 @@ class Warmup:
     notice: str = ""
     done: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> "Warmup":
+    def start(self, background: bool = True) -> "Warmup":
+        """Load in a thread (the page is up at once), or here and now (ZeroGPU: in the main thread)."""
         self.model = self.requested
-        threading.Thread(target=self._run, name="studio-warmup", daemon=True).start()
+        if background:
+            threading.Thread(target=self._run, name="studio-warmup", daemon=True).start()
+        else:
+            self._run()
         return self
 
     def _run(self) -> None:
         try:
             self.studio.load(self.requested)
+            log.info("Starting model %s loaded (thread: %s)", self.requested, threading.current_thread().name)
             source = models.resolve_model(self.requested)
             if source.is_noise:
                 self.notice = f"Running the offline **{source.name}** model: random weights, its images are noise."

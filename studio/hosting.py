@@ -1,0 +1,105 @@
+"""Hosting on Hugging Face Spaces: ZeroGPU through the `spaces` package, and a Space's storage.
+
+ZeroGPU: the process has no GPU of its own. Importing `spaces` *before torch* makes `torch.cuda` look
+present, so the studio picks `cuda` and the starting model is placed there at start-up, in the main
+thread (the emulation covers that thread only). A real GPU is attached only while a function
+decorated with `spaces.GPU` runs: `spaces` forks a worker process for it, moves the start-up
+weights onto the GPU there, and charges the visitor's quota the duration asked for, which
+`GpuBudget` computes from the request. The worker is a copy of this process: what it changes in
+memory stays there, so only data crosses (the plan in, views out).
+
+This module imports neither torch nor gradio: `app.py` calls `import_spaces_first()` before
+anything imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+F = TypeVar("F", bound=Callable)
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"
+TRUE = ("1", "t", "true")  # what `spaces` itself reads as set
+# Fixed cost of a GPU call (ZeroGPU attaches the GPU and moves the start-up weights onto it, a
+# decode at the end), and the floor of what is asked for: asking too little aborts the run.
+GPU_OVERHEAD_S = 10.0
+GPU_MIN_S = 15
+SPACE_DATA = Path("/data")  # a Space's persistent storage, when the Space has it
+
+
+def zero_gpu_requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """Does this Space say it is ZeroGPU (the variable Spaces set on ZeroGPU hardware)?"""
+    return environ.get(ZERO_GPU_ENV, "").strip().lower() in TRUE
+
+
+def import_spaces_first() -> bool:
+    """On ZeroGPU, import `spaces` now, before torch: afterwards it is too late for its CUDA
+    emulation. True when it was imported; a clear exit when the Space says ZeroGPU and the package
+    is missing (Spaces install it; elsewhere `pip install spaces`)."""
+    if not zero_gpu_requested():
+        return False
+    if "torch" in sys.modules:  # torch may have initialized CUDA already: spaces refuses then
+        print("warning: torch was imported before spaces; ZeroGPU may not attach the GPU", file=sys.stderr)
+    if importlib.util.find_spec("spaces") is None:
+        raise SystemExit(f"error: {ZERO_GPU_ENV} is set but the `spaces` package is not installed "
+                         "(pip install spaces): ZeroGPU needs it")
+    importlib.import_module("spaces")  # the import is the point: it patches torch.cuda
+    return True
+
+
+def zero_gpu_active() -> bool:
+    return zero_gpu_requested() and importlib.util.find_spec("spaces") is not None
+
+
+@dataclass(frozen=True)
+class GpuBudget:
+    """Seconds of GPU one Generate asks ZeroGPU for: the fixed overhead plus each request's cost
+    (megapixel-steps, hires pass and batch included) at its family's estimated speed, at most `cap_s`
+    (--gpu-duration). A visitor's quota is charged what is asked, so asking the cap for a 1-step
+    Turbo image would spend it ten times faster than needed."""
+
+    cap_s: int = 120
+
+    def seconds(self, plan: Sequence[Any]) -> int:
+        from .families import FAMILIES
+
+        slowest = max(f.gpu_s_per_mp_step for f in FAMILIES.values())  # a model not classified yet
+        needed = GPU_OVERHEAD_S + sum(
+            request.cost() * (FAMILIES[request.source.family].gpu_s_per_mp_step
+                              if request.source.family in FAMILIES else slowest)
+            for request in plan)
+        return int(min(self.cap_s, max(GPU_MIN_S, math.ceil(needed))))
+
+    def __call__(self, key: str, plan: Sequence[Any], *rest: Any) -> int:
+        """`spaces.GPU(duration=...)` calls this with the GPU function's own arguments."""
+        return self.seconds(plan)
+
+
+def on_gpu(fn: F, duration: int | Callable[..., int] = 120) -> F:
+    """`fn` wrapped for ZeroGPU (a GPU for at most `duration` seconds, or what `duration(*args)`
+    says), or `fn` itself anywhere else."""
+    if not zero_gpu_active():
+        return fn
+    import spaces
+
+    return spaces.GPU(duration=duration)(fn)
+
+
+def space_defaults(environ: Mapping[str, str] = os.environ, data: Path = SPACE_DATA) -> dict[str, str]:
+    """Environment defaults on a Space (it sets SPACE_ID): with persistent storage, the model cache
+    (HF_HOME) and the outputs live under /data and survive restarts; without it, the disk is wiped
+    on every restart, so nothing is kept (images are served from a temporary folder). Variables the
+    Space already sets win. Applied before huggingface_hub reads HF_HOME."""
+    if not environ.get("SPACE_ID"):
+        return {}
+    if data.is_dir() and os.access(data, os.W_OK):
+        defaults = {"HF_HOME": str(data / ".huggingface"), "STUDIO_OUTPUTS": str(data / "outputs"),
+                    "STUDIO_OUTPUTS_MAX_GB": "5"}
+    else:
+        defaults = {"STUDIO_NO_OUTPUTS": "1"}
+    return {name: value for name, value in defaults.items() if name not in environ}

@@ -1,0 +1,187 @@
+"""ZeroGPU with the real `spaces` package: the order of imports, the device, the GPU time asked for.
+
+The app starts as on a ZeroGPU Space (SPACES_ZERO_GPU=true and the device API's address set, no GPU).
+Two stand-ins, both outside the studio: tests/zero_gpu_shim.py gives the CPU build of torch the three
+attributes of a CUDA build without a GPU that `spaces` reads, and `FakeDeviceApi` answers the Hugging
+Face device API that `spaces` calls (start-up report; scheduling, which answers "quota exceeded" so
+that no GPU worker is forked: there is no GPU to attach). What runs on a real GPU is not tried here.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import pickle
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from conftest import running_app
+from studio.hosting import GpuBudget
+from studio.outputs import OutputFolder
+from studio.ui.runs import Runner, build_requests
+from studio.ui.sessions import SessionJobs
+
+CAP_S = 90
+QUOTA_LEFT_S = 7
+BASE = dict(prompt="a lighthouse", model="tiny", steps=4, width=64, height=64, seed=7)
+
+
+class FakeDeviceApi:
+    """The device API of a ZeroGPU Space, as `spaces` calls it: it records every call and refuses
+    every GPU with a quota answer (HTTP 429, seconds left and the wait)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                api.calls.append((url.path, {k: v[0] for k, v in parse_qs(url.query).items()}))
+                if url.path == "/schedule":
+                    body = json.dumps({"left": QUOTA_LEFT_S, "wait": 120}).encode()
+                    self.send_response(429)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("X-Authenticated", "regular")
+                else:
+                    body = b"{}"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def scheduled(self) -> list[int]:
+        return [int(query["durationSeconds"]) for path, query in self.calls if path == "/schedule"]
+
+
+def visitor_token() -> str:
+    """An X-IP-Token as Spaces' proxy sends it for a signed-in visitor (spaces reads its payload)."""
+    payload = base64.urlsafe_b64encode(json.dumps({"user": "visitor"}).encode()).decode().rstrip("=")
+    return f"header.{payload}.signature"
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    pytest.importorskip("spaces", reason="the ZeroGPU start-up tests need the `spaces` package (requirements-test.txt)")
+    api = FakeDeviceApi()
+    order = tmp_path_factory.mktemp("zero") / "order.txt"
+    tests = Path(__file__).parent
+    env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": api.url, "ZERO_GPU_ORDER_FILE": str(order)}
+    first = f"import sys; sys.path.insert(0, {str(tests)!r}); import zero_gpu_shim"
+    with running_app(tmp_path_factory, "--gpu-duration", str(CAP_S), env=env, first=first) as app:
+        yield SimpleNamespace(url=app.url, log=app.log, api=api, order=order)
+    api.server.shutdown()
+
+
+def test_spaces_is_imported_before_torch_and_the_start_model_loads_on_cuda_in_the_main_thread(space):
+    assert space.order.read_text().split() == ["spaces", "torch"]
+    log = space.log.read_text()
+    assert "Studio on cuda (fp16)" in log, log
+    assert "Loaded tiny (sd15) on cuda (fp16)" in log and "Starting model tiny loaded (thread: MainThread)" in log, log
+    # spaces reports at launch once a GPU function exists: the generation is one
+    assert [path for path, _ in space.api.calls][:1] == ["/startup-report"]
+
+
+def expected_seconds(**settings) -> int:
+    return GpuBudget(CAP_S).seconds(build_requests({**BASE, **settings}))
+
+
+@pytest.mark.parametrize("settings", [{}, {"steps": 100, "width": 512, "height": 512, "batch_size": 4},
+                                      {"steps": 150, "width": 512, "height": 512, "batch_count": 8}])
+def test_each_generate_asks_for_the_gpu_time_its_request_needs_and_shows_the_quota_message(space, settings):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(space.url, headers={"X-IP-Token": visitor_token()}, verbose=False)
+    before = len(space.api.scheduled())
+    with pytest.raises(AppError) as raised:
+        client.predict(**{**BASE, **settings}, api_name="/generate")
+    asked = space.api.scheduled()[before:]
+    want = expected_seconds(**settings)
+    assert asked == [want], (asked, want)
+    assert want <= CAP_S
+    message = str(raised.value)
+    # the message `spaces` raises reaches the caller as it is
+    assert "exceeded your free ZeroGPU quota" in message and f"({want}s requested vs. {QUOTA_LEFT_S}s left)" in message
+
+
+def test_the_budget_grows_with_the_work_and_stops_at_the_cap():
+    small, medium, large = (expected_seconds(), expected_seconds(steps=100, width=512, height=512, batch_size=4),
+                            expected_seconds(steps=150, width=512, height=512, batch_count=8))
+    assert small < medium < large == CAP_S
+
+
+def test_bad_input_is_refused_before_any_gpu_time_is_asked_for(space):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(space.url, verbose=False)
+    before = len(space.api.scheduled())
+    with pytest.raises(AppError, match="steps"):
+        client.predict(**{**BASE, "steps": 0}, api_name="/generate")
+    assert len(space.api.scheduled()) == before
+
+
+def test_the_shim_leaves_this_process_alone():
+    assert "zero_gpu_shim" not in sys.modules
+
+
+def forked(runner: Runner):
+    """What `spaces` makes of the GPU function, without a GPU: the batches run on a copy of the studio's
+    memory (the worker's own registry of runs) and every view crosses as a pickle."""
+    worker = copy.copy(runner)
+    worker.jobs = SessionJobs()
+
+    def on_gpu(key, plan, history):
+        for view in worker._batches(key, plan, history):
+            yield pickle.loads(pickle.dumps(view))
+
+    return on_gpu, worker.jobs
+
+
+def test_stop_reaches_a_run_on_the_gpu_worker_by_closing_its_stream(studio, tmp_path):
+    jobs = SessionJobs()
+    runner = Runner(studio, OutputFolder(tmp_path), jobs)
+    runner.remote = True
+    runner._on_gpu, worker_jobs = forked(runner)
+    stream = runner.click(lambda fallback: "visitor", {**BASE, "steps": 150, "width": 256, "height": 256})
+    statuses, stopper = [], None
+    for view in stream:
+        statuses.append(view.status)
+        if view.status.startswith("Step") and stopper is None:
+            assert worker_jobs.running_count("visitor") == 1 and jobs.running_count("visitor") == 1
+            stopper = threading.Thread(target=jobs.stop, args=("visitor",))
+            stopper.start()
+    stopper.join(60)
+    assert statuses[0] == "Waiting for a GPU" and statuses[-1] == "Stopped."
+    assert not view.images and jobs.running_count("visitor") == 0
+    deadline = time.monotonic() + 60  # the worker's job ends at its next step
+    while (worker_jobs.running_count("visitor") or studio.busy) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker_jobs.running_count("visitor") == 0 and not studio.busy
+
+
+def test_a_run_on_the_gpu_worker_brings_back_its_images_and_history(studio, tmp_path):
+    runner = Runner(studio, OutputFolder(tmp_path), SessionJobs())
+    runner.remote = True
+    runner._on_gpu, _ = forked(runner)
+    views = list(runner.click(lambda fallback: "visitor", {**BASE, "batch_count": 2}, history=["old.png"]))
+    last = views[-1]
+    assert len(last.images) == 2 and last.history[-1] == "old.png" and last.seed == 7
+    assert all(Path(p).is_file() for p in last.images) and last.status.startswith("Batch 2/2 done")
