@@ -69,9 +69,10 @@ def fps(value: str) -> float:
 def parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(description="studio: text-to-image in the browser")
-    p.add_argument("--model", default=env("STUDIO_MODEL", "sd15"),
-                   help="preset name (sd15, sdxl, sd-turbo, sdxl-turbo, tiny, tiny-xl), hub id, "
-                        "diffusers folder or .safetensors file (default: sd15; env STUDIO_MODEL)")
+    p.add_argument("--model", default=env("STUDIO_MODEL", AUTO_MODEL),
+                   help="preset name (sd15, sdxl, sd-turbo, sdxl-turbo, flux-schnell, tiny, ...), hub id, "
+                        "diffusers folder or .safetensors file (default: auto = sd15 on a GPU, sd-turbo on a "
+                        "CPU; env STUDIO_MODEL)")
     p.add_argument("--host", default=env("STUDIO_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")),
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface; env STUDIO_HOST)")
     p.add_argument("--port", type=port, default=int(env("STUDIO_PORT", env("GRADIO_SERVER_PORT", "7860"))))
@@ -126,6 +127,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+AUTO_MODEL = "auto"
+# --model auto: the starting model by device. A CPU gets SD-Turbo, 1 step at 512 px (seconds, not
+# minutes, an image); when it cannot be loaded (not cached, no network) the studio falls back to tiny.
+AUTO_MODELS = {"cuda": "sd15", "mps": "sd15", "cpu": "sd-turbo"}
+
+
+def starting_model(requested: str, device_kind: str) -> tuple[str, str]:
+    """The model to start on, and why (for the page) when the studio chose it."""
+    if requested != AUTO_MODEL:
+        return requested, ""
+    model = AUTO_MODELS[device_kind]
+    if device_kind != "cpu":
+        return model, ""
+    return model, (f"No GPU here, so the studio started on **{model}**, made for few steps (1 step at 512 px: "
+                   f"seconds an image on a CPU). Pick another model above, or start with --model.")
 LOCAL_MAX_COST = 20_000.0  # megapixel-steps: e.g. 8 SDXL images x 150 steps x a batch count of 10
 SHARED_MAX_COST = 600.0  # about 20 SDXL images at 30 steps per click, for visitors of a public link
 MAX_UPLOAD = "50mb"  # init images, masks and PNG Info uploads; Gradio refuses bigger files itself
@@ -141,9 +157,9 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
     from studio import StudioConfig
     from studio.models import resolve_model
 
-    start = resolve_model(args.model)
+    start = None if args.model == AUTO_MODEL else resolve_model(args.model)  # auto: a preset
     roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir] + (
-        [start.ref] if start.kind in ("folder", "single_file") else [])
+        [start.ref] if start is not None and start.kind in ("folder", "single_file") else [])
     max_cost = float(args.max_cost) if args.max_cost else SHARED_MAX_COST if shared(args) else LOCAL_MAX_COST
     return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
@@ -179,11 +195,13 @@ def main(argv: list[str] | None = None) -> None:
                     "Add --auth user:password.")
     # ZeroGPU: the starting model loads now, in this thread (the only one `spaces` emulates CUDA in),
     # onto `cuda`; spaces packs it at launch and moves it onto the GPU of each GPU call.
-    warmup = Warmup(studio, args.model).start(background=not zero_gpu)
+    model, why = starting_model(args.model, studio.device.kind)
+    warmup = Warmup(studio, model, why).start(background=not zero_gpu)
     outputs = OutputFolder(None if args.no_outputs else args.outputs, max_bytes=int(args.outputs_max_gb * 2**30)
                            if args.outputs_max_gb else None)
     demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, max_queued=args.max_queued,
                                                          preview_method=args.preview,
+                                                         fast_decode=studio.device.kind == "cpu",
                                                          gpu_duration_s=args.gpu_duration))
     # Nothing is served by path but Gradio's own files: results reach the page as copies in Gradio's
     # cache (named by content). Pictures are never decoded past the studio's pixel limit.

@@ -1,8 +1,13 @@
-"""Device and precision choice: CUDA (fp16 default, bf16 option), Apple MPS, CPU (fp32; bf16 option)."""
+"""Device and precision choice: CUDA (fp16 default, bf16 option), Apple MPS, CPU (bf16 where the CPU
+computes it natively, else fp32)."""
 
 from __future__ import annotations
 
+import functools
+import platform
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -10,8 +15,41 @@ from .errors import InvalidValue, UnknownName
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 DEVICES = ("auto", "cuda", "mps", "cpu")
-# The precision each device runs at unless asked otherwise, and what it accepts.
-DEFAULT_DTYPE = {"cuda": "fp16", "mps": "fp16", "cpu": "fp32"}
+# The precision each device runs at unless asked otherwise (a CPU: see cpu_default_dtype), and what it accepts.
+DEFAULT_DTYPE = {"cuda": "fp16", "mps": "fp16"}
+# CPU features that compute bf16 natively: x86 AVX512-BF16 or AMX (Linux /proc/cpuinfo flags), Arm's
+# BF16 extension (Linux "Features"; macOS sysctl hw.optional.arm.FEAT_BF16). Without them torch emulates
+# bf16 through fp32, slower than fp32 itself.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def bf16_in_cpuinfo(cpuinfo: str) -> bool:
+    """Whether a /proc/cpuinfo text lists a native bf16 feature (flags or Features lines)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features") and BF16_FLAGS & set(value.split()):
+            return True
+    return False
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Does this CPU compute bf16 natively? Read from the OS, never guessed from the model name."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        return bf16_in_cpuinfo(cpuinfo.read_text(errors="replace"))
+    if platform.system() == "Darwin":
+        try:
+            out = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True,
+                                 timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return out.strip() == "1"
+    return False
+
+
+def cpu_default_dtype() -> str:
+    return "bf16" if native_bf16() else "fp32"
 ALLOWED_DTYPES = {"cuda": ("fp16", "bf16", "fp32"), "mps": ("fp16", "fp32"), "cpu": ("fp32", "bf16")}
 
 
@@ -51,7 +89,8 @@ def pick_device(device: str = "auto", dtype: str = "auto") -> DeviceChoice:
     elif not _available(kind):
         raise InvalidValue("device", device, "a device present on this machine: "
                            + ", ".join(k for k in ("cuda", "mps", "cpu") if _available(k)))
-    name = DEFAULT_DTYPE[kind] if dtype in (None, "", "auto") else dtype
+    default = cpu_default_dtype() if kind == "cpu" else DEFAULT_DTYPE[kind]
+    name = default if dtype in (None, "", "auto") else dtype
     if name not in ALLOWED_DTYPES[kind]:
         raise InvalidValue("dtype", dtype, f"on {kind}: auto, " + ", ".join(ALLOWED_DTYPES[kind]))
     return DeviceChoice(device, name)

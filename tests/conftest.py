@@ -10,6 +10,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # more, and on a CI machine whose cores other processes share, OpenMP teams spin against them
 # (measured: the engine tests took 39 s with 1 thread and 172 s with 2 while two busy loops ran).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The same precision on every machine: `auto` picks bf16 on CPUs with native bf16 (AMX, AVX512-BF16) and
+# fp32 elsewhere, and CI machines differ. Apps started by the tests get fp32 by their flag's variable,
+# this process by the detector (tests/test_devices.py checks the detection itself).
+os.environ.setdefault("STUDIO_DTYPE", "fp32")
 
 import contextlib
 import socket
@@ -24,7 +28,9 @@ import numpy as np
 import pytest
 import torch
 
-from studio import GenerationRequest, Studio
+from studio import GenerationRequest, Studio, devices
+
+devices.native_bf16 = lambda: False  # see STUDIO_DTYPE above
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 

@@ -49,6 +49,8 @@ CASES = {
         masked_content="latent noise", inpaint_area="Only masked", masked_padding=6, batch_size=2),
     "inpaint not masked, fill": dict(prompt="inpaint", task="inpaint", init_image=picture(3), mask=mask(),
                                      inpaint_mode="Inpaint not masked", masked_content="fill"),
+    "fast decode (TAESD), hires, batch": dict(prompt="fast", fast_decode=True, hires=True, hires_scale=1.5,
+                                              batch_size=2),
     "LoRA by tag and by name": dict(prompt="a castle <lora:detail:0.7>", loras=(("detail", 0.7),)),
 }
 

@@ -169,6 +169,11 @@ class PassContext:
         if "height" in pipe_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
             kwargs.setdefault("width", size[0])
             kwargs.setdefault("height", size[1])
+        # Fast decode: a pass that would decode with the VAE hands back latents, and TAESD decodes them
+        # (on a CPU the full VAE costs several steps of a Turbo model).
+        fast = request.fast_decode and kwargs.get("output_type", "pil") == "pil"
+        if fast:
+            kwargs["output_type"] = "latent"
         try:
             output = pipe(
                 **kwargs, guidance_scale=request.cfg_scale, generator=generators,
@@ -179,7 +184,7 @@ class PassContext:
                 worker.close()  # idempotent; normally already closed at the last step
         self.done += steps
         self.passes_run += 1
-        return output.images
+        return self.previews.final_images(loaded, output.images, size) if fast else output.images
 
     def work(self, steps: int) -> tuple[float, float, float] | None:
         """This pass's place in the request's work (see ProgressReporter); None when the passes run

@@ -90,6 +90,12 @@ class PreviewDecoders:
             log.warning(notice)
             return unpacked(latent2rgb_decoder(preview_data(loaded), size), loaded, size), notice
 
+    def final_images(self, loaded: loading.LoadedModel, latents: Any, size: tuple[int, int]) -> list[Any]:
+        """A pass's latents decoded by the family's TAESD at full size (Fast decode). Unlike previews,
+        a TAESD that cannot be loaded is an error: the image would not be what was asked."""
+        decode = unpacked(self.taesd_decoder(loaded, size), loaded, size)
+        return [decode(latents[i:i + 1]) for i in range(len(latents))]
+
     def taesd_decoder(self, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder:
         ref = self.taesd_sources.get(loaded.family) or preview_data(loaded).taesd
         if not ref:

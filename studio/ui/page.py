@@ -46,6 +46,7 @@ class PageOptions:
     queue_size: int = 16
     max_queued: int = DEFAULT_MAX_WAITING  # requests one visitor may have waiting behind the running one
     preview_method: str = "auto"  # the Live preview control's starting value
+    fast_decode: bool = False  # the Fast decode box's starting value (app.py: ticked on a CPU)
     gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may ask for (GpuBudget's cap)
     # Gradio's cache (uploads, result copies): every hour, files older than a day are deleted.
     delete_cache: tuple[int, int] | None = (3600, 24 * 3600)
@@ -59,7 +60,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     jobs = SessionJobs()  # running jobs by session: what Stop may cancel
     runner = Runner(studio, outputs, jobs, options.gpu_duration_s)  # here, or on ZeroGPU's GPU worker
     form = Form(table, models.resolve_model(warmup.requested),
-                {"model": warmup.model, "preview": options.preview_method})
+                {"model": warmup.model, "preview": options.preview_method, "fast_decode": options.fast_decode})
     w = form.widget
 
     def row(*names: str) -> None:
@@ -165,7 +166,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                     add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     row("prompt_syntax", "clip_skip")
-                    w("preview")
+                    row("preview", "fast_decode")
                 with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                     for name in form.remaining():
                         w(name)

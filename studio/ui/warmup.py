@@ -24,6 +24,7 @@ class Warmup:
 
     studio: Studio
     requested: str
+    why: str = ""  # why this model (e.g. the CPU default), said first in the notice
     model: str = ""
     notice: str = ""
     done: threading.Event = field(default_factory=threading.Event)
@@ -42,14 +43,13 @@ class Warmup:
             self.studio.load(self.requested)
             log.info("Starting model %s loaded (thread: %s)", self.requested, threading.current_thread().name)
             source = models.resolve_model(self.requested)
-            if source.is_noise:
-                self.notice = f"Running the offline **{source.name}** model: random weights, its images are noise."
+            noise = f"Running the offline **{source.name}** model: random weights, its images are noise."
+            self.notice = " ".join(part for part in (self.why, noise if source.is_noise else "") if part)
         except (ModelLoadError, StudioError) as exc:
             self.model = FALLBACK_MODEL
-            self.notice = (
+            self.notice = " ".join(part for part in (self.why, (
                 f"**{self.requested} could not be loaded**, so the studio started on the offline "
-                f"`{FALLBACK_MODEL}` model (random weights: images are noise). Reason: {exc}"
-            )
+                f"`{FALLBACK_MODEL}` model (random weights: images are noise). Reason: {exc}")) if part)
             log.warning("%s could not be loaded (%s); starting on %s", self.requested, exc, FALLBACK_MODEL)
             try:
                 self.studio.load(FALLBACK_MODEL)
