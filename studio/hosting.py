@@ -30,6 +30,8 @@ TRUE = ("1", "t", "true")  # what `spaces` itself reads as set
 GPU_OVERHEAD_S = 10.0
 GPU_MIN_S = 15
 SPACE_DATA = Path("/data")  # a Space's persistent storage, when the Space has it
+# A Space starts on the model its README front matter preloads (fast on ZeroGPU, usable on a free CPU).
+SPACE_MODEL = "sd-turbo"
 
 
 def zero_gpu_requested(environ: Mapping[str, str] = os.environ) -> bool:
@@ -91,15 +93,16 @@ def on_gpu(fn: F, duration: int | Callable[..., int] = 120) -> F:
 
 
 def space_defaults(environ: Mapping[str, str] = os.environ, data: Path = SPACE_DATA) -> dict[str, str]:
-    """Environment defaults on a Space (it sets SPACE_ID): with persistent storage, the model cache
+    """Environment defaults on a Space (it sets SPACE_ID): the preloaded model; with persistent storage, the model cache
     (HF_HOME) and the outputs live under /data and survive restarts; without it, the disk is wiped
     on every restart, so nothing is kept (images are served from a temporary folder). Variables the
     Space already sets win. Applied before huggingface_hub reads HF_HOME."""
     if not environ.get("SPACE_ID"):
         return {}
+    defaults = {"STUDIO_MODEL": SPACE_MODEL}
     if data.is_dir() and os.access(data, os.W_OK):
-        defaults = {"HF_HOME": str(data / ".huggingface"), "STUDIO_OUTPUTS": str(data / "outputs"),
-                    "STUDIO_OUTPUTS_MAX_GB": "5"}
+        defaults |= {"HF_HOME": str(data / ".huggingface"), "STUDIO_OUTPUTS": str(data / "outputs"),
+                     "STUDIO_OUTPUTS_MAX_GB": "5"}
     else:
-        defaults = {"STUDIO_NO_OUTPUTS": "1"}
+        defaults |= {"STUDIO_NO_OUTPUTS": "1"}
     return {name: value for name, value in defaults.items() if name not in environ}

@@ -95,9 +95,10 @@ def test_a_cpu_start_says_why_and_falls_back_to_tiny_offline(studio):
 def test_a_space_keeps_its_cache_and_outputs_on_persistent_storage(tmp_path):
     assert hosting.space_defaults({}, tmp_path) == {}  # not a Space
     on_data = hosting.space_defaults({"SPACE_ID": "me/studio"}, tmp_path)
-    assert on_data == {"HF_HOME": str(tmp_path / ".huggingface"), "STUDIO_OUTPUTS": str(tmp_path / "outputs"),
-                       "STUDIO_OUTPUTS_MAX_GB": "5"}
-    assert hosting.space_defaults({"SPACE_ID": "me/studio"}, tmp_path / "absent") == {"STUDIO_NO_OUTPUTS": "1"}
+    assert on_data == {"STUDIO_MODEL": "sd-turbo", "HF_HOME": str(tmp_path / ".huggingface"),
+                       "STUDIO_OUTPUTS": str(tmp_path / "outputs"), "STUDIO_OUTPUTS_MAX_GB": "5"}
+    assert hosting.space_defaults({"SPACE_ID": "me/studio"}, tmp_path / "absent") == {
+        "STUDIO_MODEL": "sd-turbo", "STUDIO_NO_OUTPUTS": "1"}
     mine = hosting.space_defaults({"SPACE_ID": "me/studio", "HF_HOME": "/elsewhere"}, tmp_path)
     assert "HF_HOME" not in mine  # the Space's own variables win
 
@@ -124,3 +125,12 @@ def test_gpu_budget_for_a_model_of_unknown_family_uses_the_slowest_rate():
         "S", (), {"family": None})()})()])
     slowest = max(f.gpu_s_per_mp_step for f in FAMILIES.values())
     assert known < unknown == int(np.ceil(hosting.GPU_OVERHEAD_S + plan[0].cost() * slowest))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_one_step_run_shows_its_picture_before_the_final_decode(studio, fast):
+    from studio import Preview, Result
+
+    kinds = [type(event) for event in studio.generate(tiny_request(steps=1, fast_decode=fast,
+                                                                   preview="latent2rgb")).events()]
+    assert Preview in kinds and Result in kinds and kinds.index(Preview) < kinds.index(Result)

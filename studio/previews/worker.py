@@ -62,10 +62,12 @@ class PreviewWorker:
             self._cond.notify()
 
     def close(self) -> None:
-        """Stop: pending x0s are dropped; waits for a decode in progress (before the final decode)."""
+        """Stop: pending x0s are dropped, except when nothing has been shown yet (a 1-step Turbo run):
+        then the last x0 is decoded first, so the page shows the picture before the final decode
+        (a full VAE on a CPU takes seconds). Waits for the worker (before the final decode)."""
         with self._cond:
             self._closed = True
-            if self._slot is not None:
+            if self._slot is not None and (self.stats.decoded or self.error is not None):
                 self.stats.dropped += 1
                 self._slot = None
             self._cond.notify()
@@ -77,15 +79,19 @@ class PreviewWorker:
             with self._cond:
                 while self._slot is None and not self._closed:
                     self._cond.wait()
-                if self._closed:
+                if self._closed and self._slot is None:
                     return
             wait = next_time - time.monotonic()
-            if wait > 0:  # rate limit: let newer x0s replace this one meanwhile
+            if wait > 0 and not self._closed:  # rate limit: let newer x0s replace this one meanwhile
                 with self._cond:
                     self._cond.wait_for(lambda: self._closed, timeout=wait)
             with self._cond:
-                if self._closed or self._slot is None:
+                if self._slot is None:
                     continue
+                if self._closed and self.stats.decoded:  # closed while waiting: it goes unshown
+                    self.stats.dropped += 1
+                    self._slot = None
+                    return
                 step, x0, ready = self._slot
                 self._slot = None
             next_time = time.monotonic() + self._interval
