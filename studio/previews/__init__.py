@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import torch
+
 from .. import loading
 from ..cache import LRUCache
 from ..devices import DeviceChoice
@@ -110,15 +112,21 @@ class PreviewDecoders:
         dtype = self.device.dtype
         if ref == TINY_TAESD:  # the latent format's own random-weight decoder, for the tiny models
             taesd = latent.tiny_decoder().to(self.device.device)
-            return taesd if self.device.dtype_name == "fp32" else taesd.to(dtype=dtype)
+            return self._placed(taesd if self.device.dtype_name == "fp32" else taesd.to(dtype=dtype))
         if Path(ref).is_dir():
             try:
-                return AutoencoderTiny.from_pretrained(ref, torch_dtype=dtype).to(self.device.device)
+                return self._placed(AutoencoderTiny.from_pretrained(ref, torch_dtype=dtype))
             except (OSError, ValueError) as exc:  # missing or broken files in the folder
                 raise ModelLoadError(f"TAESD folder {ref} could not be loaded: {exc}") from exc
-        return hub_or_cache(
+        return self._placed(hub_or_cache(
             f"TAESD {ref}", lambda local: AutoencoderTiny.from_pretrained(ref, torch_dtype=dtype, local_files_only=local),
-        ).to(self.device.device)
+        ))
+
+    def _placed(self, taesd: Any) -> Any:
+        taesd = taesd.to(self.device.device)
+        if self.device.kind == "cpu":  # as the model's own VAE (loading.channels_last)
+            taesd = taesd.to(memory_format=torch.channels_last)
+        return taesd
 
 
 __all__ = ["METHODS", "METHOD_NAMES", "PreviewDecoders", "PreviewMethod", "PreviewStats", "PreviewWorker",
