@@ -140,7 +140,7 @@ def starting_model(requested: str, device_kind: str) -> tuple[str, str]:
     model = AUTO_MODELS[device_kind]
     if device_kind != "cpu":
         return model, ""
-    return model, (f"No GPU here, so the studio started on **{model}**, made for few steps (1 step at 512 px: "
+    return model, (f"No GPU here, so the studio chose **{model}**, made for few steps (1 step at 512 px: "
                    f"seconds an image on a CPU). Pick another model above, or start with --model.")
 LOCAL_MAX_COST = 20_000.0  # megapixel-steps: e.g. 8 SDXL images x 150 steps x a batch count of 10
 SHARED_MAX_COST = 600.0  # about 20 SDXL images at 30 steps per click, for visitors of a public link

@@ -82,7 +82,8 @@ def space(tmp_path_factory):
     api = FakeDeviceApi()
     order = tmp_path_factory.mktemp("zero") / "order.txt"
     tests = Path(__file__).parent
-    env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": api.url, "ZERO_GPU_ORDER_FILE": str(order)}
+    env = {"SPACES_ZERO_GPU": "true", "SPACES_ZERO_DEVICE_API_URL": api.url, "ZERO_GPU_ORDER_FILE": str(order),
+           "STUDIO_DTYPE": "auto"}  # the precision a Space gets (the tests pin fp32 elsewhere)
     first = f"import sys; sys.path.insert(0, {str(tests)!r}); import zero_gpu_shim"
     with running_app(tmp_path_factory, "--gpu-duration", str(CAP_S), env=env, first=first) as app:
         yield SimpleNamespace(url=app.url, log=app.log, api=api, order=order)
