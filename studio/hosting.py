@@ -29,6 +29,9 @@ TRUE = ("1", "t", "true")  # what `spaces` itself reads as set
 # decode at the end), and the floor of what is asked for: asking too little aborts the run.
 GPU_OVERHEAD_S = 10.0
 GPU_MIN_S = 15
+# A model other than the starting one loads inside the GPU call, from the Space's disk (the worker
+# keeps it while it lives, but this process cannot see whether it still does).
+MODEL_LOAD_S = 30.0
 SPACE_DATA = Path("/data")  # a Space's persistent storage, when the Space has it
 # A Space starts on the model its README front matter preloads (fast on ZeroGPU, usable on a free CPU).
 SPACE_MODEL = "sd-turbo"
@@ -61,11 +64,13 @@ def zero_gpu_active() -> bool:
 @dataclass(frozen=True)
 class GpuBudget:
     """Seconds of GPU one Generate asks ZeroGPU for: the fixed overhead plus each request's cost
-    (megapixel-steps, hires pass and batch included) at its family's estimated speed, at most `cap_s`
+    (megapixel-steps, hires pass and batch included) at its family's estimated speed, plus a load
+    for a model other than the starting one, at most `cap_s`
     (--gpu-duration). A visitor's quota is charged what is asked, so asking the cap for a 1-step
     Turbo image would spend it ten times faster than needed."""
 
     cap_s: int = 120
+    start_model: str = ""  # loaded at start-up: on the GPU at once; any other model loads in the call
 
     def seconds(self, plan: Sequence[Any]) -> int:
         from .families import FAMILIES
@@ -75,6 +80,7 @@ class GpuBudget:
             request.cost() * (FAMILIES[request.source.family].gpu_s_per_mp_step
                               if request.source.family in FAMILIES else slowest)
             for request in plan)
+        needed += MODEL_LOAD_S * len({r.model for r in plan if getattr(r, "model", None) != self.start_model})
         return int(min(self.cap_s, max(GPU_MIN_S, math.ceil(needed))))
 
     def __call__(self, key: str, plan: Sequence[Any], *rest: Any) -> int:

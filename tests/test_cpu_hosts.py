@@ -120,8 +120,9 @@ def test_gpu_budget_for_a_model_of_unknown_family_uses_the_slowest_rate():
     from studio.ui.runs import build_requests
 
     plan = build_requests({"model": "tiny", "steps": 100, "width": 512, "height": 512})
-    known = hosting.GpuBudget(600).seconds(plan)
-    unknown = hosting.GpuBudget(600).seconds([type("R", (), {"cost": plan[0].cost, "source": type(
+    budget = hosting.GpuBudget(600, start_model="tiny")
+    known = budget.seconds(plan)
+    unknown = budget.seconds([type("R", (), {"model": "tiny", "cost": plan[0].cost, "source": type(
         "S", (), {"family": None})()})()])
     slowest = max(f.gpu_s_per_mp_step for f in FAMILIES.values())
     assert known < unknown == int(np.ceil(hosting.GPU_OVERHEAD_S + plan[0].cost() * slowest))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import pickle
 import sys
 import threading
@@ -24,7 +25,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from conftest import running_app
-from studio.hosting import GpuBudget
+from studio.families import FAMILIES
+from studio.hosting import GPU_OVERHEAD_S, MODEL_LOAD_S, GpuBudget
 from studio.outputs import OutputFolder
 from studio.ui.runs import Runner, build_requests
 from studio.ui.sessions import SessionJobs
@@ -100,10 +102,10 @@ def test_spaces_is_imported_before_torch_and_the_start_model_loads_on_cuda_in_th
 
 
 def expected_seconds(**settings) -> int:
-    return GpuBudget(CAP_S).seconds(build_requests({**BASE, **settings}))
+    return GpuBudget(CAP_S, "tiny").seconds(build_requests({**BASE, **settings}))
 
 
-@pytest.mark.parametrize("settings", [{}, {"steps": 100, "width": 512, "height": 512, "batch_size": 4},
+@pytest.mark.parametrize("settings", [{}, {"steps": 100, "width": 512, "height": 512, "batch_size": 4}, {"model": "tiny-xl"},
                                       {"steps": 150, "width": 512, "height": 512, "batch_count": 8}])
 def test_each_generate_asks_for_the_gpu_time_its_request_needs_and_shows_the_quota_message(space, settings):
     from gradio_client import Client
@@ -126,6 +128,9 @@ def test_the_budget_grows_with_the_work_and_stops_at_the_cap():
     small, medium, large = (expected_seconds(), expected_seconds(steps=100, width=512, height=512, batch_size=4),
                             expected_seconds(steps=150, width=512, height=512, batch_count=8))
     assert small < medium < large == CAP_S
+    # another model loads inside the GPU call: its load is asked for too
+    xl = build_requests({**BASE, "model": "tiny-xl"})[0]
+    assert expected_seconds(model="tiny-xl") == math.ceil(GPU_OVERHEAD_S + MODEL_LOAD_S + xl.cost() * FAMILIES["sdxl"].gpu_s_per_mp_step)
 
 
 def test_bad_input_is_refused_before_any_gpu_time_is_asked_for(space):

@@ -58,7 +58,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     config = studio.config
     outputs = outputs or OutputFolder(None)
     jobs = SessionJobs()  # running jobs by session: what Stop may cancel
-    runner = Runner(studio, outputs, jobs, options.gpu_duration_s)  # here, or on ZeroGPU's GPU worker
+    runner = Runner(studio, outputs, jobs, options.gpu_duration_s, warmup.model)  # here, or on ZeroGPU's GPU
     form = Form(table, models.resolve_model(warmup.requested),
                 {"model": warmup.model, "preview": options.preview_method, "fast_decode": options.fast_decode})
     w = form.widget

@@ -135,14 +135,15 @@ class Runner:
     `spaces` turns into closing the worker's, whose jobs then cancel. One per page: `spaces`
     registers its GPU functions when the page is built."""
 
-    def __init__(self, studio: Studio, outputs: OutputFolder, jobs: SessionJobs, gpu_cap_s: int = 120) -> None:
+    def __init__(self, studio: Studio, outputs: OutputFolder, jobs: SessionJobs, gpu_cap_s: int = 120,
+                 start_model: str = "") -> None:
         self.studio, self.outputs, self.jobs = studio, outputs, jobs
         self.remote = hosting.zero_gpu_active()
 
         def batches(key: str, plan: list[Any], history: list[str]) -> Iterator[RunView]:
             yield from self._batches(key, plan, history)
 
-        self._on_gpu = hosting.on_gpu(batches, hosting.GpuBudget(gpu_cap_s))
+        self._on_gpu = hosting.on_gpu(batches, hosting.GpuBudget(gpu_cap_s, start_model))
 
     def click(self, session: Callable[[object], str], settings: Mapping[str, Any], history: list[str] | None = None,
               progress: Callable[..., None] | None = None, table: FieldTable = TABLE) -> Iterator[RunView]:
