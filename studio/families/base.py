@@ -101,6 +101,9 @@ class Family:
     # ZeroGPU: seconds of GPU a megapixel-step takes (CFG included), with a margin (a run that
     # outlives what it asked for is aborted). Estimates for half an H200, not measured here.
     gpu_s_per_mp_step: float = 0.3
+    # ControlNet: the diffusers pipeline class per task, built on the model's own weights (none: the
+    # family has no ControlNet support yet)
+    control_pipelines: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

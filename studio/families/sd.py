@@ -67,6 +67,9 @@ SD15 = Family(
     conditioning=clip_conditioning,
     count_tokens=clip_token_counts,
     tiny=tiny.build_tiny_sd15,
+    control_pipelines={"txt2img": "StableDiffusionControlNetPipeline",
+                       "img2img": "StableDiffusionControlNetImg2ImgPipeline",
+                       "inpaint": "StableDiffusionControlNetInpaintPipeline"},
 )
 
 SDXL = Family(
@@ -86,4 +89,7 @@ SDXL = Family(
     tiny=tiny.build_tiny_sdxl,
     clip_skip=False,
     gpu_s_per_mp_step=0.25,
+    control_pipelines={"txt2img": "StableDiffusionXLControlNetPipeline",
+                       "img2img": "StableDiffusionXLControlNetImg2ImgPipeline",
+                       "inpaint": "StableDiffusionXLControlNetInpaintPipeline"},
 )

@@ -1,0 +1,150 @@
+"""ControlNet preprocessors on a real picture: edges where the picture has them, maps at the
+generation size, the numbers checked, the model-based ones saying what they need."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from studio.control import PREPROCESSORS, preprocess
+from studio.control.preprocessors import canny_edges, pixel_perfect
+from studio.errors import InvalidValue, ModelUnavailable, UnknownName
+
+
+def picture(width: int = 160, height: int = 120) -> Image.Image:
+    """A grey ground, a white rectangle, a dark disc and a soft gradient band: hard and soft edges."""
+    image = Image.new("RGB", (width, height), (90, 90, 90))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, 70, 90), fill=(240, 240, 240))
+    draw.ellipse((95, 30, 145, 80), fill=(20, 30, 40))
+    for x in range(width):
+        draw.line((x, 100, x, 119), fill=(x * 255 // width,) * 3)
+    return image
+
+
+def test_canny_finds_the_rectangle_and_disc_edges_and_nothing_in_flat_regions():
+    edges = canny_edges(np.asarray(picture().convert("L"), dtype=np.float32), 100, 200)
+    assert edges[20:91, 19:22].any() and edges[20:91, 69:72].any()  # the rectangle's sides
+    assert edges[29:32, 110:130].any()  # the disc's top
+    assert not edges[40:70, 30:60].any()  # inside the rectangle: flat
+    assert not edges[2:15, 2:150].any()  # the ground: flat
+    assert not edges[104:116, 10:150].any()  # the gentle gradient is below the thresholds
+
+
+def test_canny_thresholds_change_what_counts_as_an_edge():
+    grey = np.asarray(picture().convert("L"), dtype=np.float32)
+    assert canny_edges(grey, 1, 5).sum() > canny_edges(grey, 100, 200).sum() > canny_edges(grey, 250, 255).sum()
+    with pytest.raises(InvalidValue, match="threshold_a.*threshold_b"):
+        preprocess(picture(), "canny", (64, 64), a=200, b=100)
+    with pytest.raises(InvalidValue, match="threshold_b: 300.*1 to 255"):
+        preprocess(picture(), "canny", (64, 64), b=300)
+
+
+@pytest.mark.parametrize("module", [name for name, p in PREPROCESSORS.items() if p.needs is None])
+@pytest.mark.parametrize("size, mode", [((64, 96), "Crop and resize"), ((128, 64), "Resize and fill"),
+                                        ((96, 96), "Just resize")])
+def test_every_weightless_preprocessor_gives_a_map_at_the_generation_size(module, size, mode):
+    control = preprocess(picture(), module, size, mode, resolution=128)
+    assert control.size == size and control.mode == "RGB"
+    assert control == preprocess(picture(), module, size, mode, resolution=128)  # the same input, the same map
+
+
+def test_the_maps_say_what_they_should():
+    source = picture()
+    grey = np.asarray(preprocess(source, "recolor_luminance", (160, 120), "Just resize", 120).convert("L"), float)
+    assert abs(grey - np.asarray(source.convert("L"), float)).mean() < 4  # luminance kept, colour gone
+    inverted = np.asarray(preprocess(source, "invert", (160, 120), "Just resize", 120), float)
+    assert abs(inverted + np.asarray(source, float) - 255).mean() < 3
+    blurred = preprocess(source, "blur_gaussian", (160, 120), "Just resize", 120, a=4)
+    assert np.asarray(blurred, float).std() < np.asarray(source, float).std()
+    shuffled = [preprocess(source, "shuffle", (160, 120), "Just resize", 120, seed=s) for s in (1, 1, 2)]
+    assert shuffled[0] == shuffled[1] and shuffled[0] != shuffled[2]
+
+
+def test_a_drawn_scribble_becomes_white_strokes_on_black():
+    sketch = Image.new("RGB", (100, 100), "white")
+    ImageDraw.Draw(sketch).line((10, 50, 90, 50), fill="black", width=3)
+    control = np.asarray(preprocess(sketch, "scribble", (100, 100), "Just resize", 100).convert("L"))
+    assert control[50, 20:80].min() == 255 and control[10:30, :].max() == 0
+
+
+def test_pixel_perfect_resolution_fits_the_generation_size():
+    assert pixel_perfect(Image.new("RGB", (1000, 500)), (512, 512), "Crop and resize") == 512
+    assert pixel_perfect(Image.new("RGB", (1000, 500)), (512, 512), "Resize and fill") == 256
+    control = preprocess(picture(), "canny", (64, 48), "Crop and resize", resolution=None)
+    assert control.size == (64, 48)
+
+
+def test_unknown_modules_and_model_preprocessors_offline_say_what_is_wrong():
+    with pytest.raises(UnknownName, match="module.*'cany'.*canny"):
+        preprocess(picture(), "cany", (64, 64))
+    with pytest.raises(ModelUnavailable, match="depth model .*not on this machine"):
+        preprocess(picture(), "depth_anything_v2", (64, 64))
+    with pytest.raises(ModelUnavailable, match="controlnet_aux"):
+        preprocess(picture(), "openpose", (64, 64))
+    with pytest.raises(InvalidValue, match="processor_res"):
+        preprocess(picture(), "canny", (64, 64), resolution=10)
+
+
+# -- ControlNet models and pipelines on the tiny models ----------------------------------------------
+
+import torch  # noqa: E402
+
+from studio.control.models import BUILTIN, ControlNets, check_fits  # noqa: E402
+from studio.control.pipes import control_pipe  # noqa: E402
+
+
+def run(pipe, **kwargs):
+    base = dict(prompt="a lighthouse", num_inference_steps=4, width=64, height=64, guidance_scale=5.0,
+                generator=torch.Generator("cpu").manual_seed(3), output_type="np")
+    return pipe(**{**base, **kwargs}).images[0]
+
+
+@pytest.fixture(scope="module", params=["tiny", "tiny-xl"])
+def controlled(request, studio):
+    loaded = studio.load(request.param)
+    nets = ControlNets(loaded.device)
+    net = nets.get(BUILTIN + loaded.family)
+    return loaded, nets, net
+
+
+def test_a_controlnet_steers_shares_the_model_weights_and_weight_zero_is_the_plain_image(controlled):
+    loaded, nets, net = controlled
+    edges = preprocess(picture(), "canny", (64, 64))
+    pipe = control_pipe(loaded, "txt2img", [net])
+    assert pipe.unet is loaded.pipe.unet and pipe.vae is loaded.pipe.vae  # nothing reloaded or copied
+    assert nets.get(BUILTIN + loaded.family) is net  # loaded once
+    plain = run(loaded.pipe)
+    steered = run(pipe, image=[edges], controlnet_conditioning_scale=[1.0])
+    off = run(pipe, image=[edges], controlnet_conditioning_scale=[0.0])
+    assert np.array_equal(off, plain)  # weight 0: not run at all, bit for bit the plain image
+    assert pipe.controlnet.runs == 4  # only the steered call ran it, once a step
+    assert not np.allclose(steered, plain, atol=1e-3)
+    late = run(pipe, image=[edges], controlnet_conditioning_scale=[1.0], control_guidance_start=[0.5],
+               control_guidance_end=[1.0])
+    assert not np.allclose(late, steered, atol=1e-4) and not np.allclose(late, plain, atol=1e-4)
+
+
+def test_two_units_at_once_and_a_silent_one_costs_nothing(controlled):
+    loaded, nets, net = controlled
+    edges = preprocess(picture(), "canny", (64, 64))
+    blurred = preprocess(picture(), "blur_gaussian", (64, 64))
+    pipe = control_pipe(loaded, "txt2img", [net, net])
+    one = run(control_pipe(loaded, "txt2img", [net]), image=[edges], controlnet_conditioning_scale=[1.0])
+    pipe = control_pipe(loaded, "txt2img", [net, net])
+    both = run(pipe, image=[edges, blurred], controlnet_conditioning_scale=[1.0, 0.8])
+    assert pipe.controlnet.runs == 8 and not np.allclose(both, one, atol=1e-4)
+    pipe = control_pipe(loaded, "txt2img", [net, net])
+    second_off = run(pipe, image=[edges, blurred], controlnet_conditioning_scale=[1.0, 0.0])
+    assert pipe.controlnet.runs == 4 and np.array_equal(second_off, one)
+
+
+def test_a_controlnet_of_another_family_is_refused_by_name(studio):
+    sd15, sdxl = studio.load("tiny"), studio.load("tiny-xl")
+    nets = ControlNets(sd15.device)
+    check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sd15.pipe.unet, "tiny")
+    with pytest.raises(InvalidValue, match="controlnet model: 'sd15-net'.*tiny-xl"):
+        check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sdxl.pipe.unet, "tiny-xl")
+    with pytest.raises(InvalidValue, match="ControlNet support"):
+        control_pipe(studio.load("tiny-flux"), "txt2img", [])
