@@ -17,7 +17,8 @@ def _allowed(f: Field) -> str:
     if f.choices is not None:
         return ", ".join(f"`{c}`" for c in f.choice_list())
     return {"text": "text", "bool": "true / false", "image": "an image", "model": "a preset, hub id, folder or "
-            ".safetensors file", "loras": "[name, weight] pairs"}.get(f.kind, f.kind)
+            ".safetensors file", "loras": "[name, weight] pairs",
+            "controlnets": "up to 3 units"}.get(f.kind, f.kind)
 
 
 def _default(f: Field) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import loras, prompts, samplers, validation
+from .control import units as control_units
 from .images import RESIZE_MODES
 from .families import FAMILIES
 from .models import ModelSource
@@ -72,7 +73,7 @@ def number_text(value: float) -> str:
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # text, int, float, bool, choice, names, image, model, loras
+    kind: str  # text, int, float, bool, choice, names, image, model, loras, controlnets
     default: Any  # FROM_MODEL: the requested model's preset default
     label: str
     help: str = ""
@@ -147,6 +148,7 @@ KIND_CHECKS: dict[str, Callable[[Field, Any, Context], Any]] = {
     "names": lambda f, v, c: validation.names(f.name, v, f.choice_list()),
     "image": lambda f, v, c: validation.image(f.name, v),
     "loras": lambda f, v, c: loras.parse_refs(v),
+    "controlnets": lambda f, v, c: control_units.parse_units(v),
     "model": lambda f, v, c: c.source.name if c.source.preset else str(v).strip(),
 }
 
@@ -199,6 +201,17 @@ def _strength(hires: bool) -> Callable[[Mapping[str, str]], Any]:
         return float(params["Denoising strength"])
 
     return read
+
+
+def _unit_text(k: int) -> Callable[[Any, int], str | None]:
+    return lambda request, index: request.controlnets[k].infotext() if k < len(request.controlnets) else None
+
+
+def _units(params: Mapping[str, str]) -> Any:
+    """Every `ControlNet N` key, in order (the pictures are given again: PNGs never hold them)."""
+    found = sorted((int(key.split()[1]), value) for key, value in params.items()
+                   if key.startswith("ControlNet ") and key.split()[1].isdigit())
+    return tuple(control_units.from_infotext(value) for _, value in found)
 
 
 def _is_img(request: Any) -> bool:
@@ -332,6 +345,13 @@ FIELDS: tuple[Field, ...] = (
     # -- LoRAs given by name (tags in the prompt add to these; the page writes tags) --
     Field("loras", "loras", (), "LoRAs", help="[name, weight] pairs; <lora:name:weight> in the prompt adds to these",
           infotext=(Infotext(None, read=lambda p: (), note="tags in the prompt; Lora hashes"),)),
+    # -- ControlNet units (A1111's extension format in the infotext; their pictures are not stored) --
+    Field("controlnets", "controlnets", (), "ControlNet units",
+          help=f"up to {control_units.MAX_UNITS} units: {{image, module, model, weight, guidance_start, "
+               "guidance_end, resize_mode, processor_res, threshold_a, threshold_b, pixel_perfect}",
+          infotext=tuple(Infotext(f"ControlNet {k}", 200 + k, write=_unit_text(k),
+                                  read=_units if k == 0 else lambda p: MISSING)
+                         for k in range(control_units.MAX_UNITS))),
 )
 
 

@@ -170,8 +170,8 @@ class RequestBase:
                 data[f.name] = None if value is None else {"width": value.width, "height": value.height,
                                                            "stored": False}
             elif f.record:
-                data[f.name] = [list(v) if isinstance(v, tuple) else v for v in value] \
-                    if isinstance(value, tuple) else value
+                data[f.name] = [v.record() if hasattr(v, "record") else list(v) if isinstance(v, tuple) else v
+                                for v in value] if isinstance(value, tuple) else value
         return data
 
     def with_seed(self) -> Any:

@@ -311,3 +311,24 @@ def test_every_png_regenerates_exactly_through_png_info_and_generate(client, tmp
             inputs = {name: images[name] for name in ("init_image", "mask") if case.get(name)}
             again, *_ = client.predict(**found["fields"], **inputs, api_name="/generate")
             assert np.array_equal(image_of([item]), image_of(again[index:])), case
+
+
+def test_controlnet_units_through_the_api(client, tmp_path):
+    """A gradio_client call with a unit: its picture uploaded with handle_file, canny, the tiny
+    ControlNet; the image follows it (not the plain one), the infotext carries the unit, and a unit
+    without its picture is a clear error."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    from PIL import ImageDraw
+
+    photo = Image.new("RGB", (96, 96), (90, 90, 90))
+    ImageDraw.Draw(photo).rectangle((20, 20, 70, 70), fill=(240, 240, 240))
+    photo.save(tmp_path / "photo.png")
+    unit = {"image": handle_file(str(tmp_path / "photo.png")), "module": "canny", "model": "builtin:controlnet/sd15",
+            "weight": 1.0}
+    plain = image_of(generate(client, seed=11)[0])
+    images, infotext, seed, status, _ = generate(client, seed=11, controlnets=[unit])
+    assert 'ControlNet 0: "Module: canny, Model: builtin:controlnet/sd15, Weight: 1.0' in infotext
+    assert not np.array_equal(image_of(images), plain)
+    with pytest.raises(AppError, match=r"controlnets\[0\].image"):
+        generate(client, controlnets=[{**unit, "image": None}])

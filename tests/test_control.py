@@ -3,9 +3,11 @@ generation size, the numbers checked, the model-based ones saying what they need
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, PngImagePlugin
 
 from studio.control import PREPROCESSORS, preprocess
 from studio.control.preprocessors import canny_edges, pixel_perfect
@@ -146,5 +148,95 @@ def test_a_controlnet_of_another_family_is_refused_by_name(studio):
     check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sd15.pipe.unet, "tiny")
     with pytest.raises(InvalidValue, match="controlnet model: 'sd15-net'.*tiny-xl"):
         check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sdxl.pipe.unet, "tiny-xl")
-    with pytest.raises(InvalidValue, match="ControlNet support"):
+    with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
         control_pipe(studio.load("tiny-flux"), "txt2img", [])
+
+
+# -- ControlNet units in requests, through the engine ------------------------------------------------
+
+from conftest import pixels, tiny_request  # noqa: E402
+from studio import GenerationRequest  # noqa: E402
+from studio.metadata import read_png  # noqa: E402
+from studio.outputs import OutputFolder  # noqa: E402
+from studio.pnginfo import recall  # noqa: E402
+
+
+def unit(family: str = "sd15", **fields) -> dict:
+    return {"image": picture(), "module": "canny", "model": BUILTIN + family, **fields}
+
+
+def test_a_unit_steers_the_image_reproducibly_and_weight_zero_is_the_plain_image(studio):
+    plain = studio.run(tiny_request(seed=4))
+    steered = studio.run(tiny_request(seed=4, controlnets=[unit()]))
+    again = studio.run(tiny_request(seed=4, controlnets=[unit()]))
+    off = studio.run(tiny_request(seed=4, controlnets=[unit(weight=0.0)]))
+    late = studio.run(tiny_request(seed=4, controlnets=[unit(guidance_start=0.5)]))
+    assert np.array_equal(pixels(steered.images[0]), pixels(again.images[0]))
+    assert np.array_equal(pixels(off.images[0]), pixels(plain.images[0]))
+    assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))
+    assert not np.array_equal(pixels(late.images[0]), pixels(steered.images[0]))
+    loads = studio.load_count
+    studio.run(tiny_request(seed=5, controlnets=[unit()]))
+    assert studio.load_count == loads  # nothing loaded again: the model's weights are shared
+
+
+@pytest.mark.parametrize("fields", [
+    dict(task="img2img", init_image=picture(64, 64), denoising_strength=0.6, batch_size=2),
+    dict(task="inpaint", init_image=picture(64, 64), mask=Image.new("L", (64, 64), 255), batch_size=2),
+    dict(hires=True, hires_scale=1.5, hires_steps=2)])
+def test_units_steer_every_task(studio, fields):
+    plain = studio.run(tiny_request(seed=6, **fields))
+    steered = studio.run(tiny_request(seed=6, controlnets=[unit()], **fields))
+    assert [i.size for i in steered.images] == [i.size for i in plain.images]
+    assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))
+
+
+def test_two_units_on_sdxl(studio):
+    two = studio.run(tiny_request(model="tiny-xl", seed=2, controlnets=[
+        unit("sdxl"), unit("sdxl", module="blur_gaussian", weight=0.6, guidance_end=0.5)]))
+    one = studio.run(tiny_request(model="tiny-xl", seed=2, controlnets=[unit("sdxl")]))
+    assert not np.array_equal(pixels(two.images[0]), pixels(one.images[0]))
+
+
+def test_units_are_in_the_infotext_as_a1111_writes_them_and_the_png_regenerates(studio, tmp_path):
+    units = [unit(threshold_a=50, threshold_b=150), unit(module="tile_resample", weight=0.5, pixel_perfect=True)]
+    result = studio.run(tiny_request(seed=-1, controlnets=units))
+    text = result.infotexts[0]
+    assert ('ControlNet 0: "Module: canny, Model: builtin:controlnet/sd15, Weight: 1.0, Resize Mode: Crop and '
+            'Resize, Processor Res: 512, Threshold A: 50.0, Threshold B: 150.0, Guidance Start: 0.0, Guidance End: '
+            '1.0, Pixel Perfect: False, Control Mode: Balanced"') in text
+    assert 'ControlNet 1: "Module: tile_resample, Model: builtin:controlnet/sd15, Weight: 0.5' in text
+    ours = OutputFolder(tmp_path).save(result)[0]
+    text_only = tmp_path / "a1111.png"  # the infotext alone, as other tools keep it
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text("parameters", text)
+    result.images[0].save(text_only, pnginfo=chunks)
+    for path in (ours, text_only):
+        fields = recall(read_png(path)).fields
+        with pytest.raises(InvalidValue, match=r"controlnets\[0\].image"):
+            studio.run(GenerationRequest.from_settings(fields))  # pictures are never in PNGs
+        fields["controlnets"] = [dataclasses.replace(u, image=picture()) for u in fields["controlnets"]]
+        again = studio.run(GenerationRequest.from_settings(fields))
+        assert again.request == result.request
+        assert np.array_equal(pixels(again.images[0]), pixels(result.images[0])), path.name
+
+
+@pytest.mark.parametrize("units, message", [
+    ([unit(image=None)], r"controlnets\[0\].image"),
+    ([unit("sdxl")], r"controlnet model: 'builtin:controlnet/sdxl'.*tiny"),
+    ([unit(module="cany")], r"controlnets\[0\].module: 'cany'.*canny"),
+    ([unit()] * 4, r"controlnets: '4 units'.*at most 3"),
+    ([unit(weight=3)], r"controlnets\[0\].weight: 3.*0..2|controlnets\[0\].weight"),
+    ([unit(guidance_start=0.8, guidance_end=0.2)], r"controlnets\[0\].guidance_start.*guidance_end"),
+    ([unit(threshold_a=300)], r"controlnets\[0\].threshold_a: 300"),
+    ([unit(colour="red")], r"controlnets\[0\].colour"),
+    ([unit(model="")], r"controlnets\[0\].model"),
+])
+def test_bad_units_are_refused_with_the_field_named(studio, units, message):
+    with pytest.raises(InvalidValue, match=message):
+        studio.run(tiny_request(controlnets=units))
+
+
+def test_a_family_without_controlnet_says_so(studio):
+    with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
+        studio.run(tiny_request(model="tiny-flux", sampler="Euler", controlnets=[unit()]))

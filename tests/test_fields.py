@@ -159,7 +159,7 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
               "inpaint_mode": "Inpaint not masked", "masked_content": "fill", "inpaint_area": "Only masked",
               "masked_padding": 8, "hires": True, "hires_scale": 1.5, "hires_upscaler": "Lanczos", "hires_steps": 2,
               "hires_strength": 0.3, "loras": [["detail", 0.5]], "true_cfg_scale": 1.0,
-                  "fast_decode": True}
+              "fast_decode": True, "controlnets": [{"module": "canny", "model": "builtin:controlnet/sdxl"}]}
     assert set(fields) == {f.name for f in TABLE.restorable}  # the test names every restorable field
     updates = parts.send_to_form({"message": "m", "fields": fields, "notes": ["a note"]})
     names = parts.form.component_names()
@@ -167,6 +167,9 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
     for name, value in fields.items():
         if name in ("loras", "prompt"):  # the page spells LoRAs as tags in the prompt
             assert by_name["prompt"]["value"] == "p <lora:detail:0.5>"
+            continue
+        if name == "controlnets":  # not in the page yet: the note says so
+            assert "1 ControlNet unit(s)" in updates[parts.png_note]
             continue
         assert by_name[name]["value"] == value, name
     assert by_name["width"]["maximum"] == 512  # tiny-xl's size range comes with it

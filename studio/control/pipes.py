@@ -42,13 +42,19 @@ class SkippingMultiControlNet(MultiControlNetModel):
         return down, mid
 
 
+def check_supported(loaded: LoadedModel) -> Any:
+    """The family's control pipelines by task, or a clear refusal for a family without them."""
+    names = loaded.family_def.control_pipelines
+    if not names:
+        raise InvalidValue("controlnets", loaded.name, "a model of a family with ControlNet support (SD 1.x, SDXL)")
+    return names
+
+
 def control_pipe(loaded: LoadedModel, task: str, nets: Sequence[Any]) -> Any:
     """The model's ControlNet pipeline for a task, steered by `nets` (in unit order). Built once per
     task with `from_pipe` (every component shared with the loaded model, at its dtype); later calls
     only swap the ControlNets in."""
-    names = loaded.family_def.control_pipelines
-    if not names:
-        raise InvalidValue("controlnet", loaded.name, "a model of a family with ControlNet support (SD 1.x, SDXL)")
+    names = check_supported(loaded)
     if task not in names or loaded.inpainting:
         raise InvalidValue("task", task, f"with ControlNet on {loaded.name}: {', '.join(names)}"
                                          + (" (not on a dedicated inpainting model)" if loaded.inpainting else ""))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 
 from .. import loading, loras, prompts
+from ..control import steer
 from ..devices import free_device_memory
 from ..errors import StudioError
 from ..fields import number_text
@@ -73,9 +74,12 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         lora_hashes = apply_loras(loaded, plan.loras, studio.config.loras_dir)
         # 7. Both prompts encoded as the model's family does (cached).
         conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
-        # 8. The task's passes.
+        # 8. ControlNet units: their models (loaded once) and control maps (made once).
+        control = steer.prepare(request.controlnets, loaded, studio.controlnets, (request.width, request.height),
+                                seeds[0])
+        # 9. The task's passes.
         context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
-                              studio.config.preview_interval_s)
+                              studio.config.preview_interval_s, control)
         images = TASKS[request.task].run(context, conditioning, passes)
     except Stop as stop:
         log.info("Cancelled at step %d/%d", stop.step, sum(passes))
@@ -88,7 +92,7 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
             f"batch {request.batch_size}: try a smaller size or batch."
         ) from exc
     generate_s = time.perf_counter() - t0
-    # 9. The infotext of every image (its own seed), with what only the engine knows.
+    # 10. The infotext of every image (its own seed), with what only the engine knows.
     extras = [(85, "Model hash", loaded.model_hash)]
     if loaded.family_def.guidance(loaded.pipe) == "distilled":  # FLUX dev: what the CFG scale drove
         extras.append((41, "Distilled CFG Scale", number_text(request.cfg_scale)))

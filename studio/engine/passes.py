@@ -15,8 +15,9 @@ from typing import Any, Callable
 
 import torch
 
-from .. import samplers
+from .. import loading, samplers
 from ..events import Event, Preview, Progress, Status
+from ..control.steer import Control
 from ..loading import LoadedModel
 from ..previews import PreviewDecoders, PreviewWorker
 from ..previews.x0 import X0Tap
@@ -113,8 +114,10 @@ class PassContext:
     """What every pipeline pass of one generation shares; `run` makes one pass."""
 
     def __init__(self, request: Any, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
-                 cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float):
+                 cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float,
+                 control: Control | None = None):
         self.request, self.seeds, self.loaded = request, seeds, loaded
+        self.control = control  # the request's active ControlNet units, or None
         self.emit, self.cancel, self.total = emit, cancel, total
         self.previews, self.preview_interval_s = previews, preview_interval_s
         self.done = 0  # user steps finished by earlier passes
@@ -128,6 +131,13 @@ class PassContext:
         if text not in self.notices:
             self.notices += (text,)
             self.emit(Status(text))
+
+    def pipe_for(self, task: str) -> Any:
+        """The model's pipeline for a pass of this task: its ControlNet twin when units steer (the same
+        weights either way)."""
+        if self.control is not None:
+            return self.control.pipe(self.loaded, task)
+        return loading.task_pipe(self.loaded, task)
 
     def generators(self) -> list[torch.Generator]:
         # One generator per image: item i is seed + i, drawn on the CPU unless asked otherwise.
@@ -164,6 +174,8 @@ class PassContext:
         count = kwargs.get("num_images_per_prompt") or 1
         if count > 1 and not loaded.family_def.repeats_embeds:  # SD3 uses given embeddings as they are
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
+        if self.control is not None:
+            kwargs.update(self.control.arguments(pipe, size))
         if "true_cfg_scale" in pipe_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in pipe_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise

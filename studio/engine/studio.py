@@ -28,6 +28,7 @@ from ..models import ModelSource, resolve_model
 from ..previews import PreviewDecoders
 from ..request import RequestBase
 from . import generation
+from ..control.models import ControlNets
 from .device import DeviceThread
 from .jobs import Job
 from .prompt_plan import PromptCache
@@ -60,6 +61,7 @@ class Studio:
         self.device_thread = DeviceThread()
         self.prompt_cache = PromptCache()
         self.previews = PreviewDecoders(self.device, self.config.taesd_sources)
+        self.controlnets = ControlNets(self.device)  # ControlNet models, loaded once each
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(),
                  self.config.cache_size)
 

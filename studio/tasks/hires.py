@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .. import loading
 from .common import img2img_steps, repeat_conditioning
 
 
@@ -75,7 +74,7 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
     asked, _ = img2img_steps(request.hires_steps or request.steps, request.hires_strength)
     # The input already holds one picture per image of the batch: one embedding each, not n x n.
     return list(ctx.run(
-        loading.task_pipe(ctx.loaded, "img2img"), steps, size, **repeat_conditioning(conditioning, len(ctx.seeds)),
+        ctx.pipe_for("img2img"), steps, size, **repeat_conditioning(conditioning, len(ctx.seeds)),
         image=start, strength=request.hires_strength, num_inference_steps=asked, num_images_per_prompt=1,
         output_type="pil",
     ))

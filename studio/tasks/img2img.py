@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import images, loading
+from .. import images
 from .common import img2img_steps, whole_picture
 
 
@@ -24,12 +24,12 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
         # Strength 1 starts from pure noise, exactly as text to image does (diffusers' img2img would
         # keep a trace of the input: its noise at the last timestep still weighs it by ~0.07).
         return list(ctx.run(
-            ctx.loaded.pipe, steps[0], size, **conditioning, num_inference_steps=request.steps,
+            ctx.pipe_for("txt2img"), steps[0], size, **conditioning, num_inference_steps=request.steps,
             width=size[0], height=size[1], num_images_per_prompt=request.batch_size, output_type="pil",
         ))
     asked, _ = img2img_steps(request.steps, request.denoising_strength)
     return list(ctx.run(
-        loading.task_pipe(ctx.loaded, "img2img"), steps[0], size, **conditioning, image=init,
+        ctx.pipe_for("img2img"), steps[0], size, **conditioning, image=init,
         strength=request.denoising_strength, num_inference_steps=asked,
         num_images_per_prompt=request.batch_size, output_type="pil",
     ))

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .. import images, loading
+from .. import images
 from .common import img2img_steps, repeat_conditioning
 
 
@@ -30,7 +30,7 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
         work, work_mask = original.crop(box).resize(size, images.LANCZOS), mask.crop(box).resize(size, images.LANCZOS)
     if request.masked_content == "fill":
         work = images.fill_masked(work, work_mask)
-    pipe = loading.task_pipe(ctx.loaded, "inpaint")
+    pipe = ctx.pipe_for("inpaint")
     extra: dict[str, Any] = {"num_images_per_prompt": request.batch_size}
     image: Any = work
     if request.masked_content == "latent noise":

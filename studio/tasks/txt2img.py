@@ -23,7 +23,7 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
         grey = Image.new("RGB", (request.width, request.height), (127, 127, 127))
         return whole_picture(ctx, conditioning, steps[0], grey, 1.0)
     first = ctx.run(
-        ctx.loaded.pipe, request.steps, (request.width, request.height), **conditioning,
+        ctx.pipe_for("txt2img"), request.steps, (request.width, request.height), **conditioning,
         num_inference_steps=request.steps, width=request.width, height=request.height,
         num_images_per_prompt=request.batch_size, output_type=hires.first_pass_output(request),
     )

@@ -88,6 +88,9 @@ def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdow
     if fields.get("task") in ("txt2img", "img2img", "inpaint"):
         updates[tabs] = gr.Tabs(selected=fields["task"])
     notes = [n for n in found.get("notes") or [] if isinstance(n, str)] + problems
+    if fields.get("controlnets"):  # no units in the page yet: say what is not restored
+        notes.append(f"This image was steered by {len(fields['controlnets'])} ControlNet unit(s): the page cannot set "
+                     "them yet; the /generate API takes them (`controlnets`).")
     lines = [found.get("message") if isinstance(found.get("message"), str) else ""] + [f"- {n}" for n in notes]
     updates[note] = "\n".join(line for line in lines if line)
     return updates

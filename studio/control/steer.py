@@ -1,0 +1,73 @@
+"""A generation's ControlNet units, ready to steer its passes: the active units' models (loaded once),
+their control maps (preprocessed once, at the generation size) and each pass's arguments.
+
+Units that cannot steer anything (weight 0, or an empty start..end range) are left out here, and a
+generation with no active unit runs the model's plain pipelines: exactly the image without ControlNet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from PIL import Image
+
+from ..errors import InvalidValue
+from ..loading import LoadedModel
+from .models import ControlNets, check_fits
+from .pipes import check_supported, control_pipe
+from .preprocessors import preprocess
+from .units import ControlUnit
+
+# Where each task's ControlNet pipeline takes the control maps (img2img and inpaint take the picture
+# to start from as `image`).
+MAP_ARGUMENT = {"txt2img": "image", "img2img": "control_image", "inpaint": "control_image"}
+
+
+@dataclass
+class Control:
+    units: tuple[ControlUnit, ...]  # the active ones, in request order
+    nets: list[Any]
+    maps: list[Image.Image]  # at the generation size
+    _tasks: dict[int, str] = field(default_factory=dict)  # id(pipe) -> its task
+
+    def pipe(self, loaded: LoadedModel, task: str) -> Any:
+        pipe = control_pipe(loaded, task, self.nets)
+        self._tasks[id(pipe)] = task
+        return pipe
+
+    def arguments(self, pipe: Any, size: tuple[int, int]) -> dict[str, Any]:
+        """The control arguments of a pass through one of this generation's control pipelines (the
+        hires pass gets the maps at its larger size), else none."""
+        task = self._tasks.get(id(pipe))
+        if task is None:
+            return {}
+        maps = [m if m.size == size else m.resize(size, Image.Resampling.LANCZOS) for m in self.maps]
+        return {MAP_ARGUMENT[task]: maps,
+                "controlnet_conditioning_scale": [u.weight for u in self.units],
+                "control_guidance_start": [u.guidance_start for u in self.units],
+                "control_guidance_end": [u.guidance_end for u in self.units]}
+
+
+def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: ControlNets, size: tuple[int, int],
+            seed: int) -> Control | None:
+    """The request's active units, checked against the model and preprocessed; None when none steers."""
+    active = [(i, u) for i, u in enumerate(units) if u.active()]
+    if not active:
+        return None
+    check_supported(loaded)
+    if loaded.inpainting:
+        raise InvalidValue("controlnets", f"{len(active)} units", f"none on {loaded.name}: ControlNet does not run "
+                                                                   "on dedicated inpainting models (use its base model)")
+    nets, maps = [], []
+    for i, unit in active:
+        if unit.image is None:
+            raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
+                                                                "module none (PNGs do not store them: add it again)")
+        net = controlnets.get(unit.model)
+        check_fits(net, unit.model, loaded.pipe.unet, loaded.name)
+        nets.append(net)
+        maps.append(preprocess(unit.image, unit.module, size, unit.resize_mode,
+                               None if unit.pixel_perfect else unit.processor_res,
+                               unit.threshold_a, unit.threshold_b, seed))
+    return Control(tuple(u for _, u in active), nets, maps)
