@@ -7,6 +7,7 @@ the finished page is saved to test-artifacts/.
 
 from __future__ import annotations
 
+import io
 import json
 
 import os
@@ -502,3 +503,47 @@ def test_a_batch_shows_its_gallery_and_reuse_takes_the_clicked_images_seed(page)
     finally:
         set_number(page, "Batch size", 1)
         page.click("#random-seed")
+
+
+def test_draw_a_scribble_see_its_map_and_generate_with_it(page):
+    """ControlNet from the page: draw on unit 1's canvas, pick scribble and the tiny ControlNet, see
+    the control map (white strokes on black), generate: the infotext carries the unit."""
+    import numpy as np
+    from PIL import Image
+
+    page.click("#controlnet > button, #controlnet .label-wrap")
+    editor = page.locator("#cn-image-0")
+    editor.wait_for(state="visible")
+    wait_for(lambda: re.search(r"\d+%", editor.inner_text()), timeout=60)  # the canvas is ready
+    editor.locator("button[aria-label='Brush']").click()  # a blank canvas asks for the draw tool first
+    canvas = page.locator("#cn-image-0 canvas").first
+    box = wait_stable(lambda: canvas.bounding_box())
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 60, cy - 20)
+    page.mouse.down()
+    for i in range(13):  # a zig-zag scribble across the middle
+        page.mouse.move(cx - 60 + i * 10, cy - 20 + (i % 2) * 40)
+    page.mouse.up()
+    pick(page, "cn-module-0", "scribble")
+    model = page.locator("#cn-model-0 input")
+    model.fill("builtin:controlnet/sd15")
+    model.press("Enter")
+    page.locator("#cn-enabled-0 input").check()
+    set_number(page, "Width", 64)
+    set_number(page, "Height", 64)
+    page.click("#cn-show-0")
+    wait_for(lambda: page.locator("#cn-map-0 img").count() > 0)
+    src = page.locator("#cn-map-0 img").first.get_attribute("src")
+    with urllib.request.urlopen(src if src.startswith("http") else page.app.url + src.lstrip("/"), timeout=30) as r:
+        control = np.asarray(Image.open(io.BytesIO(r.read())).convert("L"))
+    assert control.shape == (64, 64) and control.max() == 255 and (control == 0).mean() > 0.5  # strokes on black
+    page.fill("#prompt textarea", "a scribbled lighthouse")
+    set_number(page, "Steps", 4)
+    page.click("#generate")
+    try:
+        wait_for(lambda: "a scribbled lighthouse" in infotext(page))
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "controlnet-scribble.png"), full_page=True)
+    assert 'ControlNet 0: "Module: scribble, Model: builtin:controlnet/sd15, Weight: 1.0' in infotext(page)
+    page.locator("#cn-enabled-0 input").uncheck()

@@ -22,7 +22,7 @@ from ..errors import StudioError
 from ..fields import TABLE, FieldTable
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
-from . import handlers, restore
+from . import control_view, handlers, restore
 from .api import make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import DEFAULT_MAX_WAITING, CancelGuard, QueueGuard
@@ -164,6 +164,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                                             info=handlers.lora_hint(config.loras_dir))
                     lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
                     add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
+                units = control_view.build_units()
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     row("prompt_syntax", "clip_skip")
                     row("preview", "fast_decode")
@@ -198,8 +199,9 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         # GPU slot). Defined first: the page sends a click's events in this order.
         run.click(lambda: gr.Timer(active=True), outputs=queue_timer, concurrency_limit=None, **PRIVATE)
         event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
-            fn=reported(handlers.make_generate(runner, form, editor, tab_key, shown)),
-            inputs={*form.components.values(), editor, history, tab_key},
+            fn=reported(handlers.make_generate(runner, form, editor, tab_key, shown, units)),
+            inputs={*form.components.values(), editor, history, tab_key,
+                    *(c for unit in units for c in unit.parts.values())},
             outputs=list(shown.values()),
             api_name="page_generate",
             api_visibility="private",  # API clients use /generate below, typed from the field table
@@ -221,6 +223,8 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                    outputs=[history_gallery, stored_history], **PRIVATE
                    ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)  # kept in the browser
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
+
+        control_view.wire(units, width, height)  # each unit's "Preview map"
 
         # -- prompt: what Generate would send, counted and parsed -----------------------------------
         preview_prompt = reported(make_prompt_preview(studio))

@@ -1,0 +1,131 @@
+"""The page's ControlNet units: a picture (uploaded, or drawn on the canvas for a scribble), its
+preprocessor and ControlNet, and its numbers, up to three units in tabs; "Preview map" shows the
+control map the unit makes at the generation size (downloadable from the image's own button)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from ..control.preprocessors import PREPROCESSORS, find, preprocess
+from ..control.units import MAX_UNITS, WEIGHT_RANGE
+from ..errors import StudioError
+from ..images import RESIZE_MODES
+from .bounded import BoundedImageEditor
+from .runs import as_gradio_error
+
+# Offered in the model box (any hub id, folder or file can be typed): the tiny models' own, and the
+# ControlNet 1.1 models A1111 users know.
+KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "lllyasviel/control_v11p_sd15_canny",
+                "lllyasviel/control_v11p_sd15_scribble", "lllyasviel/control_v11f1p_sd15_depth",
+                "lllyasviel/control_v11f1e_sd15_tile", "lllyasviel/control_v11p_sd15_openpose",
+                "diffusers/controlnet-canny-sdxl-1.0")
+UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
+             "pixel_perfect", "processor_res", "threshold_a", "threshold_b")
+
+
+@dataclass
+class Unit:
+    parts: dict[str, Any]  # UNIT_KEYS -> component
+    preview: Any  # the control map
+    show: Any  # the "Preview map" button
+
+
+def picture(value: Any) -> Image.Image | None:
+    """The unit's canvas as one RGB picture: the upload with anything drawn on it, or strokes on white."""
+    if not isinstance(value, dict):
+        return value if isinstance(value, Image.Image) else None
+    composite = value.get("composite")
+    if composite is None or composite.getbbox() is None and value.get("background") is None:
+        return None
+    white = Image.new("RGBA", composite.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, composite.convert("RGBA")).convert("RGB")
+
+
+def sliders(module: str) -> tuple[Any, Any]:
+    """The two number sliders as this module names and bounds them (hidden when it has none)."""
+    pre = PREPROCESSORS.get(module) or find("none")
+    return tuple(gr.update(visible=False) if s is None else
+                 gr.update(visible=True, label=s.label, minimum=s.low, maximum=s.high, value=s.default)
+                 for s in (pre.a, pre.b))
+
+
+def build_units() -> list[Unit]:
+    units = []
+    with gr.Accordion("ControlNet", open=False, elem_id="controlnet"):
+        with gr.Tabs():
+            for n in range(MAX_UNITS):
+                with gr.Tab(f"Unit {n + 1}", elem_id=f"cn-tab-{n}"):
+                    units.append(_unit(n))
+    return units
+
+
+def _unit(n: int) -> Unit:
+    parts: dict[str, Any] = {"enabled": gr.Checkbox(False, label="Enable", elem_id=f"cn-enabled-{n}")}
+    with gr.Row():
+        parts["image"] = BoundedImageEditor(
+            type="pil", label="Picture (upload one, or draw a sketch)", height=300, sources=["upload", "clipboard"],
+            transforms=[], layers=False, format="png", canvas_size=(512, 512), elem_id=f"cn-image-{n}",
+            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=6))
+        preview = gr.Image(label="Control map", interactive=False, format="png", height=300, elem_id=f"cn-map-{n}")
+    with gr.Row():
+        parts["module"] = gr.Dropdown(list(PREPROCESSORS), value="canny", label="Preprocessor", elem_id=f"cn-module-{n}")
+        parts["model"] = gr.Dropdown(list(KNOWN_MODELS), value=None, label="ControlNet model", allow_custom_value=True,
+                                     elem_id=f"cn-model-{n}", info="hub id, folder or .safetensors file")
+    with gr.Row():
+        parts["weight"] = gr.Slider(*WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", elem_id=f"cn-weight-{n}")
+        parts["guidance_start"] = gr.Slider(0, 1, value=0.0, step=0.01, label="Starting step")
+        parts["guidance_end"] = gr.Slider(0, 1, value=1.0, step=0.01, label="Ending step")
+    with gr.Row():
+        parts["resize_mode"] = gr.Dropdown(list(RESIZE_MODES), value="Crop and resize", label="Resize mode")
+        parts["pixel_perfect"] = gr.Checkbox(False, label="Pixel perfect")
+        parts["processor_res"] = gr.Slider(64, 2048, value=512, step=8, label="Preprocessor resolution")
+    canny = PREPROCESSORS["canny"]
+    with gr.Row():
+        parts["threshold_a"] = gr.Slider(canny.a.low, canny.a.high, value=canny.a.default, label=canny.a.label)
+        parts["threshold_b"] = gr.Slider(canny.b.low, canny.b.high, value=canny.b.default, label=canny.b.label)
+    show = gr.Button("Preview map", size="sm", elem_id=f"cn-show-{n}")
+    parts["module"].change(sliders, inputs=parts["module"], outputs=[parts["threshold_a"], parts["threshold_b"]],
+                           api_visibility="private", show_progress="hidden")
+    return Unit(parts, preview, show)
+
+
+def unit_settings(unit: Unit, data: dict) -> dict[str, Any] | None:
+    """A unit's settings for the request (its picture made one image), or None when it is off."""
+    values = {key: data.get(component) for key, component in unit.parts.items()}
+    if not values.pop("enabled"):
+        return None
+    values["image"] = picture(values["image"])
+    pre = PREPROCESSORS.get(values["module"])
+    if pre is not None:  # the sliders of a module without numbers are hidden, their values stale
+        values["threshold_a"] = values["threshold_a"] if pre.a else None
+        values["threshold_b"] = values["threshold_b"] if pre.b else None
+    return values
+
+
+def show_map(image: Any, module: str, resize_mode: str, pixel_perfect: bool, processor_res: float,
+             a: float, b: float, width: float, height: float) -> Image.Image:
+    """"Preview map": the unit's control map at the generation size, as the generation will use it
+    (content shuffle aside: a generation shuffles with its own seed)."""
+    source = picture(image)
+    if source is None:
+        raise gr.Error("Add a picture first (upload one, or draw on the canvas).", print_exception=False)
+    pre = PREPROCESSORS.get(module)
+    a, b = (a if pre and pre.a else None), (b if pre and pre.b else None)
+    try:
+        return preprocess(source, module, (int(width), int(height)), resize_mode,
+                          None if pixel_perfect else int(processor_res), a, b, seed=0)
+    except StudioError as exc:
+        raise as_gradio_error(exc) from None
+
+
+def wire(units: list[Unit], width: Any, height: Any) -> None:
+    """Each unit's "Preview map" button (at the form's size)."""
+    for unit in units:
+        p = unit.parts
+        unit.show.click(show_map, inputs=[p["image"], p["module"], p["resize_mode"], p["pixel_perfect"], p["processor_res"],
+                                      p["threshold_a"], p["threshold_b"], width, height],
+                        outputs=unit.preview, api_visibility="private", show_progress="minimal")
