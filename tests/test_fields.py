@@ -168,8 +168,12 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
         if name in ("loras", "prompt"):  # the page spells LoRAs as tags in the prompt
             assert by_name["prompt"]["value"] == "p <lora:detail:0.5>"
             continue
-        if name == "controlnets":  # not in the page yet: the note says so
-            assert "1 ControlNet unit(s)" in updates[parts.png_note]
+        if name == "controlnets":  # into the page's first unit, without its picture (the note says so)
+            unit = parts.units[0].parts
+            assert updates[unit["enabled"]]["value"] is True and updates[unit["module"]]["value"] == "canny"
+            assert updates[unit["model"]]["value"] == "builtin:controlnet/sdxl"
+            assert updates[unit["threshold_a"]]["value"] == 100 and updates[parts.units[1].parts["enabled"]]["value"] is False
+            assert "1 ControlNet unit(s) restored without their pictures" in updates[parts.png_note]
             continue
         assert by_name[name]["value"] == value, name
     assert by_name["width"]["maximum"] == 512  # tiny-xl's size range comes with it

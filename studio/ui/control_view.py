@@ -129,3 +129,29 @@ def wire(units: list[Unit], width: Any, height: Any) -> None:
         unit.show.click(show_map, inputs=[p["image"], p["module"], p["resize_mode"], p["pixel_perfect"], p["processor_res"],
                                       p["threshold_a"], p["threshold_b"], width, height],
                         outputs=unit.preview, api_visibility="private", show_progress="minimal")
+
+
+def unit_updates(units: list[Unit], restored: Any) -> tuple[dict[Any, Any], list[str]]:
+    """A PNG's units back in the page's units (their pictures are never in a PNG: the note says to add
+    them again); units it does not use are switched off."""
+    restored = list(restored or ())
+    updates: dict[Any, Any] = {}
+    for n, unit in enumerate(units):
+        if n >= len(restored):
+            updates[unit.parts["enabled"]] = gr.update(value=False)
+            continue
+        saved = restored[n]
+        values = {key: getattr(saved, key) for key in UNIT_KEYS if key not in ("enabled", "image")}
+        updates[unit.parts["enabled"]] = gr.update(value=True)
+        for key, value in values.items():
+            if value is not None:
+                updates[unit.parts[key]] = gr.update(value=value)
+    notes = [f"{len(restored)} ControlNet unit(s) restored without their pictures (PNGs do not hold them): add "
+             f"each unit's picture again."] if restored else []
+    if len(restored) > len(units):
+        notes.append(f"Only the first {len(units)} units fit in the page.")
+    return updates, notes
+
+
+def outputs(units: list[Unit]) -> list[Any]:
+    return [c for unit in units for c in unit.parts.values() if c is not unit.parts["image"]]

@@ -287,15 +287,15 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
 
         # -- history and PNG Info send every setting back to the form ---------------------------------
         png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table)
-        restore_history = restore.make_restore(form, tabs, history_note, png_info)
-        send_to_form = restore.make_send(form, tabs, png_note)
+        restore_history = restore.make_restore(form, tabs, history_note, png_info, units)
+        send_to_form = restore.make_send(form, tabs, png_note, units)
         history_gallery.select(reported(handlers.history_picked), inputs=history_gallery,
                                outputs=[history_text, history_pick], **PRIVATE)
         restore_button.click(reported(restore_history), inputs=history_pick,
-                             outputs=restore.restorable_outputs(form, tabs, history_note), **PRIVATE)
+                             outputs=restore.restorable_outputs(form, tabs, history_note, units), **PRIVATE)
         png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
-        send.click(reported(send_to_form), inputs=png_fields, outputs=restore.restorable_outputs(form, tabs, png_note),
-                   **PRIVATE)
+        send.click(reported(send_to_form), inputs=png_fields,
+                   outputs=restore.restorable_outputs(form, tabs, png_note, units), **PRIVATE)
 
         # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
@@ -323,5 +323,6 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
                                         launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
-                                        send_to_form=send_to_form, history_note=history_note, png_note=png_note)
+                                        send_to_form=send_to_form, history_note=history_note, png_note=png_note,
+                                        units=units)
     return demo

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from .. import loras, validation
+from . import control_view
 from ..errors import StudioError
 from ..fields import TABLE, FieldTable
 from ..metadata import MetadataError, read_png
@@ -66,7 +67,7 @@ def lora_tag(prompt: str, name: str | None, weight: float) -> str:
     return f"{text.rstrip()} {tag}".strip()
 
 
-def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdown) -> dict:
+def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdown, units: list = ()) -> dict:
     """Updates that put a PNG's settings in the form; fields it does not hold are left alone."""
     found = found if isinstance(found, dict) else {}
     # The settings come from the page (a JSON component anyone can send): checked as a request would.
@@ -87,32 +88,31 @@ def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdow
     updates: dict[Any, Any] = {form.components[name]: gr.update(**change) for name, change in values.items()}
     if fields.get("task") in ("txt2img", "img2img", "inpaint"):
         updates[tabs] = gr.Tabs(selected=fields["task"])
-    notes = [n for n in found.get("notes") or [] if isinstance(n, str)] + problems
-    if fields.get("controlnets"):  # no units in the page yet: say what is not restored
-        notes.append(f"This image was steered by {len(fields['controlnets'])} ControlNet unit(s): the page cannot set "
-                     "them yet; the /generate API takes them (`controlnets`).")
+    unit_changes, unit_notes = control_view.unit_updates(list(units), fields.get("controlnets"))
+    updates.update(unit_changes)
+    notes = [n for n in found.get("notes") or [] if isinstance(n, str)] + problems + unit_notes
     lines = [found.get("message") if isinstance(found.get("message"), str) else ""] + [f"- {n}" for n in notes]
     updates[note] = "\n".join(line for line in lines if line)
     return updates
 
 
-def restorable_outputs(form: Form, tabs: gr.Tabs, note: gr.Markdown) -> list:
-    return [*form.components.values(), tabs, note]
+def restorable_outputs(form: Form, tabs: gr.Tabs, note: gr.Markdown, units: list = ()) -> list:
+    return [*form.components.values(), tabs, note, *control_view.outputs(list(units))]
 
 
-def make_restore(form: Form, tabs: gr.Tabs, note: gr.Markdown, png_info: Callable) -> Callable:
+def make_restore(form: Form, tabs: gr.Tabs, note: gr.Markdown, png_info: Callable, units: list = ()) -> Callable:
     def restore(path: str | None) -> dict:
         """History's "Restore these settings": the picked image's own PNG back into the form."""
         if not path:
             return {note: NOTHING_PICKED}
-        return form_updates(png_info(path)[1], form, tabs, note)
+        return form_updates(png_info(path)[1], form, tabs, note, units)
 
     return restore
 
 
-def make_send(form: Form, tabs: gr.Tabs, note: gr.Markdown) -> Callable:
+def make_send(form: Form, tabs: gr.Tabs, note: gr.Markdown, units: list = ()) -> Callable:
     def send(found: dict | None) -> dict:
         """PNG Info's "Send to the form"."""
-        return form_updates(found, form, tabs, note)
+        return form_updates(found, form, tabs, note, units)
 
     return send
