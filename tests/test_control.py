@@ -149,7 +149,7 @@ def test_a_controlnet_of_another_family_is_refused_by_name(studio):
     with pytest.raises(InvalidValue, match="controlnet model: 'sd15-net'.*tiny-xl"):
         check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sdxl.pipe.unet, "tiny-xl")
     with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
-        control_pipe(studio.load("tiny-flux"), "txt2img", [])
+        control_pipe(studio.load("tiny-sd3"), "txt2img", [])
 
 
 # -- ControlNet units in requests, through the engine ------------------------------------------------
@@ -239,4 +239,34 @@ def test_bad_units_are_refused_with_the_field_named(studio, units, message):
 
 def test_a_family_without_controlnet_says_so(studio):
     with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
-        studio.run(tiny_request(model="tiny-flux", sampler="Euler", controlnets=[unit()]))
+        studio.run(tiny_request(model="tiny-sd3", sampler="Euler", controlnets=[unit()]))
+
+
+FLUX = dict(model="tiny-flux", sampler="Euler", cfg_scale=3.5)
+
+
+def test_flux_units_steer_reproducibly_weight_zero_is_plain_and_sd_controlnets_are_refused(studio):
+    plain = studio.run(tiny_request(seed=3, **FLUX))
+    steered = studio.run(tiny_request(seed=3, controlnets=[unit("flux")], **FLUX))
+    again = studio.run(tiny_request(seed=3, controlnets=[unit("flux")], **FLUX))
+    off = studio.run(tiny_request(seed=3, controlnets=[unit("flux", weight=0.0)], **FLUX))
+    two = studio.run(tiny_request(seed=3, controlnets=[unit("flux"), unit("flux", module="blur_gaussian",
+                                                                           guidance_end=0.5)], **FLUX))
+    assert np.array_equal(pixels(steered.images[0]), pixels(again.images[0]))
+    assert np.array_equal(pixels(off.images[0]), pixels(plain.images[0]))
+    assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))
+    assert not np.array_equal(pixels(two.images[0]), pixels(steered.images[0]))
+    assert 'ControlNet 0: "Module: canny, Model: builtin:controlnet/flux' in steered.infotexts[0]
+    with pytest.raises(InvalidValue, match="controlnet model: 'builtin:controlnet/sd15'.*in_channels 64"):
+        studio.run(tiny_request(controlnets=[unit("sd15")], **FLUX))
+
+
+@pytest.mark.parametrize("fields", [
+    dict(task="img2img", init_image=picture(64, 64), denoising_strength=0.6),
+    dict(task="inpaint", init_image=picture(64, 64), mask=Image.new("L", (64, 64), 255)),
+    dict(hires=True, hires_scale=1.5, hires_steps=2)])
+def test_flux_units_steer_every_task(studio, fields):
+    plain = studio.run(tiny_request(seed=6, **FLUX, **fields))
+    steered = studio.run(tiny_request(seed=6, controlnets=[unit("flux")], **FLUX, **fields))
+    assert [i.size for i in steered.images] == [i.size for i in plain.images]
+    assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))

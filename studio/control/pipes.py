@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import diffusers
+from diffusers.models.controlnets.controlnet_flux import FluxMultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
 from ..errors import InvalidValue
@@ -18,7 +19,7 @@ from ..loading import LoadedModel
 
 
 class SkippingMultiControlNet(MultiControlNetModel):
-    """diffusers' multi-ControlNet (one unit or several), running only the units whose scale on this
+    """diffusers' multi-ControlNet for SD's ControlNets (one unit or several), running only the units whose scale on this
     step is not zero. `runs` counts the ControlNet calls made (the benchmark and tests read it)."""
 
     def __init__(self, controlnets: Sequence[Any]):
@@ -42,11 +43,41 @@ class SkippingMultiControlNet(MultiControlNetModel):
         return down, mid
 
 
+class SkippingFluxMultiControlNet(FluxMultiControlNetModel):
+    """The same for FLUX's ControlNets (their outputs go to the transformer's blocks)."""
+
+    def __init__(self, controlnets: Sequence[Any]):
+        super().__init__(list(controlnets))
+        self.runs = 0
+
+    def forward(self, hidden_states: Any, controlnet_cond: list, controlnet_mode: list, conditioning_scale: list[float],
+                **kwargs: Any) -> tuple[Any, Any]:
+        kwargs.pop("return_dict", None)
+        blocks, singles = None, None
+        for image, mode, scale, net in zip(controlnet_cond, controlnet_mode, conditioning_scale, self.nets):
+            if float(scale) == 0.0:
+                continue
+            self.runs += 1
+            block, single = net(hidden_states=hidden_states, controlnet_cond=image, conditioning_scale=scale,
+                                controlnet_mode=mode[:, None] if net.union else None, return_dict=False, **kwargs)
+            if blocks is None:
+                blocks, singles = block, single
+            else:
+                blocks = [a + b for a, b in zip(blocks, block)] if block is not None else blocks
+                singles = [a + b for a, b in zip(singles, single)] if single is not None else singles
+        return blocks, singles
+
+
+# The multi-ControlNet wrapper for each kind of ControlNet (Family.controlnet_class).
+MULTI = {"ControlNetModel": SkippingMultiControlNet, "FluxControlNetModel": SkippingFluxMultiControlNet}
+
+
 def check_supported(loaded: LoadedModel) -> Any:
     """The family's control pipelines by task, or a clear refusal for a family without them."""
     names = loaded.family_def.control_pipelines
     if not names:
-        raise InvalidValue("controlnets", loaded.name, "a model of a family with ControlNet support (SD 1.x, SDXL)")
+        raise InvalidValue("controlnets", loaded.name, "a model of a family with ControlNet support (SD 1.x, SDXL, "
+                                                       "FLUX)")
     return names
 
 
@@ -58,7 +89,7 @@ def control_pipe(loaded: LoadedModel, task: str, nets: Sequence[Any]) -> Any:
     if task not in names or loaded.inpainting:
         raise InvalidValue("task", task, f"with ControlNet on {loaded.name}: {', '.join(names)}"
                                          + (" (not on a dedicated inpainting model)" if loaded.inpainting else ""))
-    multi = SkippingMultiControlNet(nets)
+    multi = MULTI[loaded.family_def.controlnet_class](nets)
     key = f"controlnet:{task}"
     pipe = loaded.task_pipes.get(key)
     if pipe is None:

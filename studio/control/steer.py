@@ -7,6 +7,7 @@ generation with no active unit runs the model's plain pipelines: exactly the ima
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -19,9 +20,10 @@ from .pipes import check_supported, control_pipe
 from .preprocessors import preprocess
 from .units import ControlUnit
 
-# Where each task's ControlNet pipeline takes the control maps (img2img and inpaint take the picture
-# to start from as `image`).
-MAP_ARGUMENT = {"txt2img": "image", "img2img": "control_image", "inpaint": "control_image"}
+def map_argument(pipe: Any) -> str:
+    """Where a ControlNet pipeline takes the control maps: `control_image`, or `image` for SD's text to
+    image (its img2img and inpaint pipelines take the picture to start from as `image`)."""
+    return "control_image" if "control_image" in inspect.signature(type(pipe).__call__).parameters else "image"
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Control:
         if task is None:
             return {}
         maps = [m if m.size == size else m.resize(size, Image.Resampling.LANCZOS) for m in self.maps]
-        return {MAP_ARGUMENT[task]: maps,
+        return {map_argument(pipe): maps,
                 "controlnet_conditioning_scale": [u.weight for u in self.units],
                 "control_guidance_start": [u.guidance_start for u in self.units],
                 "control_guidance_end": [u.guidance_end for u in self.units]}
@@ -64,8 +66,9 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
         if unit.image is None:
             raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
                                                                 "module none (PNGs do not store them: add it again)")
-        net = controlnets.get(unit.model)
-        check_fits(net, unit.model, loaded.pipe.unet, loaded.name)
+        family = loaded.family_def
+        net = controlnets.get(unit.model, family.controlnet_class)
+        check_fits(net, unit.model, getattr(loaded.pipe, family.denoiser), loaded.name)
         nets.append(net)
         maps.append(preprocess(unit.image, unit.module, size, unit.resize_mode,
                                None if unit.pixel_perfect else unit.processor_res,

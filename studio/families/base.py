@@ -104,6 +104,8 @@ class Family:
     # ControlNet: the diffusers pipeline class per task, built on the model's own weights (none: the
     # family has no ControlNet support yet)
     control_pipelines: Mapping[str, str] = field(default_factory=dict)
+    controlnet_class: str = "ControlNetModel"  # the diffusers class its ControlNets load as
+    control_latent_img2img: bool = True  # its ControlNet img2img pipeline takes latents (FLUX's does not)
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

@@ -65,8 +65,10 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
         if ctx.loaded.family_def.latent.packed:  # FLUX hands over 2x2-packed tokens: back to a grid
             first = type(pipe)._unpack_latents(first, request.height, request.width, pipe.vae_scale_factor)
         start = upscale_latents(first, size, upscaler.mode, pipe.vae_scale_factor)
-        if not ctx.loaded.family_def.latent_img2img and request.hires_strength > 0:
-            start = decode_latents(pipe, start)  # its img2img takes pictures only (Z-Image)
+        fam = ctx.loaded.family_def
+        takes_latents = fam.latent_img2img and (ctx.control is None or fam.control_latent_img2img)
+        if not takes_latents and request.hires_strength > 0:
+            start = decode_latents(pipe, start)  # its img2img takes pictures only (Z-Image; FLUX's with ControlNet)
     else:
         start = [upscale_image(image, size, upscaler.mode) for image in first]
     if request.hires_strength <= 0:

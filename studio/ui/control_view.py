@@ -19,10 +19,11 @@ from .runs import as_gradio_error
 
 # Offered in the model box (any hub id, folder or file can be typed): the tiny models' own, and the
 # ControlNet 1.1 models A1111 users know.
-KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "lllyasviel/control_v11p_sd15_canny",
+KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:controlnet/flux",
+                "lllyasviel/control_v11p_sd15_canny",
                 "lllyasviel/control_v11p_sd15_scribble", "lllyasviel/control_v11f1p_sd15_depth",
                 "lllyasviel/control_v11f1e_sd15_tile", "lllyasviel/control_v11p_sd15_openpose",
-                "diffusers/controlnet-canny-sdxl-1.0")
+                "diffusers/controlnet-canny-sdxl-1.0", "InstantX/FLUX.1-dev-Controlnet-Canny")
 UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
              "pixel_perfect", "processor_res", "threshold_a", "threshold_b")
 
