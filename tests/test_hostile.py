@@ -239,7 +239,8 @@ def test_hostile_values_at_every_api_parameter_get_a_message_naming_the_field(ca
             try:
                 capped.predict(**{"prompt": "x", "model": "tiny", "steps": 1, field.name: value}, api_name="/generate")
             except AppError as exc:
-                if not str(exc).startswith(f"{field.name}: ") and not (field.name == "loras" and "lora" in str(exc)):
+                named = str(exc).startswith((f"{field.name}: ", f"{field.name}["))  # a unit's field: controlnets[0].x
+                if not named and not (field.name == "loras" and "lora" in str(exc)):
                     silent.append((field.name, value, str(exc)[:60]))
             except Exception as exc:  # anything but a message from the server
                 silent.append((field.name, value, type(exc).__name__))
