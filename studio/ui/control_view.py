@@ -33,6 +33,8 @@ class Unit:
     parts: dict[str, Any]  # UNIT_KEYS -> component
     preview: Any  # the control map
     show: Any  # the "Preview map" button
+    use_result: Any  # buttons: the shown result / the init image as the unit's picture
+    use_init: Any
 
 
 def picture(value: Any) -> Image.Image | None:
@@ -88,10 +90,13 @@ def _unit(n: int) -> Unit:
     with gr.Row():
         parts["threshold_a"] = gr.Slider(canny.a.low, canny.a.high, value=canny.a.default, label=canny.a.label)
         parts["threshold_b"] = gr.Slider(canny.b.low, canny.b.high, value=canny.b.default, label=canny.b.label)
-    show = gr.Button("Preview map", size="sm", elem_id=f"cn-show-{n}")
+    with gr.Row():
+        show = gr.Button("Preview map", size="sm", elem_id=f"cn-show-{n}")
+        use_result = gr.Button("Use the result", size="sm", elem_id=f"cn-use-result-{n}")
+        use_init = gr.Button("Use the init image", size="sm", elem_id=f"cn-use-init-{n}")
     parts["module"].change(sliders, inputs=parts["module"], outputs=[parts["threshold_a"], parts["threshold_b"]],
                            api_visibility="private", show_progress="hidden")
-    return Unit(parts, preview, show)
+    return Unit(parts, preview, show, use_result, use_init)
 
 
 def unit_settings(unit: Unit, data: dict) -> dict[str, Any] | None:

@@ -206,6 +206,13 @@ def picked_image(gallery: list | None, picked: str | None) -> str:
     return paths[0]
 
 
+def init_picture(image: Any) -> Any:
+    """The Image to image tab's picture, for a ControlNet unit."""
+    if image is None:
+        raise gr.Error("Load a picture in Image to image first.", print_exception=False)
+    return image
+
+
 def history_view(history: History | None, key: str | None = "") -> list[str]:
     return [p for p in own_history(history, key) if Path(p).is_file()]
 

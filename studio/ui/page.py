@@ -284,6 +284,10 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                          inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE)
         to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
                          inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE)
+        for unit in units:  # a unit's picture from the shown result or the init image
+            unit.use_result.click(reported(handlers.picked_image), inputs=[gallery, picked],
+                                  outputs=unit.parts["image"], **PRIVATE)
+            unit.use_init.click(reported(handlers.init_picture), inputs=init_image, outputs=unit.parts["image"], **PRIVATE)
 
         # -- history and PNG Info send every setting back to the form ---------------------------------
         png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table)
