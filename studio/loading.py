@@ -7,7 +7,9 @@ error (ModelUnavailable) so the app can fall back to the offline `tiny` model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import logging
 import time
 import warnings
@@ -248,18 +250,18 @@ def place(pipe: Any, options: LoadOptions) -> Any:
         return pipe
     pipe = pipe.to(options.device.device)
     if options.device.kind == "cpu":
-        channels_last(pipe)
+        for name in ("unet", "vae"):  # the convolution-heavy ones
+            channels_last(getattr(pipe, name, None))
     return pipe
 
 
-def channels_last(pipe: Any) -> None:
-    """Convolution-heavy components in channels-last layout: on a CPU that is what oneDNN's fast
-    kernels want (measured with bf16 on a 2-core AMX CPU: SD's VAE decode at 512 px 6.5 s -> 2.4 s).
-    Quantized weights keep their layout."""
-    for name in ("unet", "vae"):
-        module = getattr(pipe, name, None)
-        if module is not None and not any(type(p).__name__ != "Parameter" for p in module.parameters()):
-            module.to(memory_format=torch.channels_last)
+def channels_last(module: Any) -> Any:
+    """A module in channels-last layout, for a CPU: that is what oneDNN's fast convolution kernels want
+    (measured with bf16 on a 2-core AMX CPU: SD's VAE decode at 512 px 6.5 s -> 2.4 s). Quantized
+    weights keep their layout."""
+    if module is not None and not any(type(p).__name__ != "Parameter" for p in module.parameters()):
+        module.to(memory_format=torch.channels_last)
+    return module
 
 
 def load(source: models.ModelSource, options: LoadOptions, report: Report = lambda message: None) -> LoadedModel:
@@ -291,6 +293,16 @@ def load(source: models.ModelSource, options: LoadOptions, report: Report = lamb
 
 
 # -- task pipelines: img2img and inpainting on the same weights ----------------------------------
+
+def call_parameters(pipe: Any) -> frozenset[str]:
+    """The keyword arguments a pipeline's call takes (read once per pipeline class)."""
+    return _call_parameters(type(pipe))
+
+
+@functools.cache
+def _call_parameters(cls: type) -> frozenset[str]:
+    return frozenset(inspect.signature(cls.__call__).parameters)
+
 
 def task_pipe(loaded: LoadedModel, task: str) -> Any:
     """The model's pipeline for a task, built once with `from_pipe`: it shares every component

@@ -18,54 +18,55 @@ from ..errors import InvalidValue
 from ..loading import LoadedModel
 
 
-class SkippingMultiControlNet(MultiControlNetModel):
-    """diffusers' multi-ControlNet for SD's ControlNets (one unit or several), running only the units whose scale on this
-    step is not zero. `runs` counts the ControlNet calls made (the benchmark and tests read it)."""
+def _add(before: Any, now: Any) -> Any:
+    """Two ControlNets' residuals summed: tensors, lists of tensors, or None (none for those blocks)."""
+    if before is None or now is None:
+        return now if before is None else before
+    if isinstance(before, (list, tuple)):
+        return [a + b for a, b in zip(before, now)]
+    return before + now
+
+
+class Skipping:
+    """What both multi-ControlNets below add to diffusers' own: only the units whose scale on this step
+    is not zero run, their outputs summed; with none, no residuals at all. `runs` counts the ControlNet
+    calls made (the benchmark and tests read it)."""
 
     def __init__(self, controlnets: Sequence[Any]):
         super().__init__(list(controlnets))
         self.runs = 0
 
-    def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any, controlnet_cond: list,
-                conditioning_scale: list[float], **kwargs: Any) -> tuple[Any, Any]:
-        down, mid = None, None
-        for image, scale, net in zip(controlnet_cond, conditioning_scale, self.nets):
+    def run_active(self, inputs: list, scales: list[float], call: Any) -> tuple[Any, Any]:
+        total: tuple[Any, Any] = (None, None)
+        for given, scale, net in zip(inputs, scales, self.nets):
             if float(scale) == 0.0:
                 continue
             self.runs += 1
-            down_samples, mid_sample = net(sample=sample, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
-                                           controlnet_cond=image, conditioning_scale=scale, **kwargs)
-            if down is None:
-                down, mid = list(down_samples), mid_sample
-            else:
-                down = [before + now for before, now in zip(down, down_samples)]
-                mid = mid + mid_sample
-        return down, mid
+            total = tuple(_add(a, b) for a, b in zip(total, call(net, given, scale)))  # type: ignore[assignment]
+        return total
 
 
-class SkippingFluxMultiControlNet(FluxMultiControlNetModel):
-    """The same for FLUX's ControlNets (their outputs go to the transformer's blocks)."""
+class SkippingMultiControlNet(Skipping, MultiControlNetModel):
+    """diffusers' multi-ControlNet for SD's ControlNets (one unit or several): (down, mid) residuals."""
 
-    def __init__(self, controlnets: Sequence[Any]):
-        super().__init__(list(controlnets))
-        self.runs = 0
+    def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any, controlnet_cond: list,
+                conditioning_scale: list[float], **kwargs: Any) -> tuple[Any, Any]:
+        return self.run_active(controlnet_cond, conditioning_scale, lambda net, image, scale: net(
+            sample=sample, timestep=timestep, encoder_hidden_states=encoder_hidden_states, controlnet_cond=image,
+            conditioning_scale=scale, **kwargs))
+
+
+class SkippingFluxMultiControlNet(Skipping, FluxMultiControlNetModel):
+    """The same for FLUX's ControlNets: residuals for the transformer's double and single blocks."""
 
     def forward(self, hidden_states: Any, controlnet_cond: list, controlnet_mode: list, conditioning_scale: list[float],
                 **kwargs: Any) -> tuple[Any, Any]:
         kwargs.pop("return_dict", None)
-        blocks, singles = None, None
-        for image, mode, scale, net in zip(controlnet_cond, controlnet_mode, conditioning_scale, self.nets):
-            if float(scale) == 0.0:
-                continue
-            self.runs += 1
-            block, single = net(hidden_states=hidden_states, controlnet_cond=image, conditioning_scale=scale,
-                                controlnet_mode=mode[:, None] if net.union else None, return_dict=False, **kwargs)
-            if blocks is None:
-                blocks, singles = block, single
-            else:
-                blocks = [a + b for a, b in zip(blocks, block)] if block is not None else blocks
-                singles = [a + b for a, b in zip(singles, single)] if single is not None else singles
-        return blocks, singles
+        return self.run_active(list(zip(controlnet_cond, controlnet_mode)), conditioning_scale,
+                               lambda net, given, scale: net(
+                                   hidden_states=hidden_states, controlnet_cond=given[0], conditioning_scale=scale,
+                                   controlnet_mode=given[1][:, None] if net.union else None, return_dict=False,
+                                   **kwargs))
 
 
 # The multi-ControlNet wrapper for each kind of ControlNet (Family.controlnet_class).

@@ -7,42 +7,38 @@ generation with no active unit runs the model's plain pipelines: exactly the ima
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from PIL import Image
 
 from ..errors import InvalidValue
-from ..loading import LoadedModel
+from ..loading import LoadedModel, call_parameters
 from .models import ControlNets, check_fits
-from .pipes import check_supported, control_pipe
+from .pipes import MULTI, check_supported, control_pipe
 from .preprocessors import preprocess
 from .units import ControlUnit
+
 
 def map_argument(pipe: Any) -> str:
     """Where a ControlNet pipeline takes the control maps: `control_image`, or `image` for SD's text to
     image (its img2img and inpaint pipelines take the picture to start from as `image`)."""
-    return "control_image" if "control_image" in inspect.signature(type(pipe).__call__).parameters else "image"
+    return "control_image" if "control_image" in call_parameters(pipe) else "image"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Control:
     units: tuple[ControlUnit, ...]  # the active ones, in request order
     nets: list[Any]
     maps: list[Image.Image]  # at the generation size
-    _tasks: dict[int, str] = field(default_factory=dict)  # id(pipe) -> its task
 
     def pipe(self, loaded: LoadedModel, task: str) -> Any:
-        pipe = control_pipe(loaded, task, self.nets)
-        self._tasks[id(pipe)] = task
-        return pipe
+        return control_pipe(loaded, task, self.nets)
 
     def arguments(self, pipe: Any, size: tuple[int, int]) -> dict[str, Any]:
-        """The control arguments of a pass through one of this generation's control pipelines (the
-        hires pass gets the maps at its larger size), else none."""
-        task = self._tasks.get(id(pipe))
-        if task is None:
+        """The control arguments of a pass through a control pipeline (the hires pass gets the maps at
+        its larger size), else none."""
+        if not isinstance(getattr(pipe, "controlnet", None), tuple(MULTI.values())):
             return {}
         maps = [m if m.size == size else m.resize(size, Image.Resampling.LANCZOS) for m in self.maps]
         return {map_argument(pipe): maps,

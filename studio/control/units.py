@@ -99,17 +99,12 @@ def parse_unit(value: Any, index: int) -> ControlUnit:
         raise InvalidValue(f"{where}.guidance_start", unit.guidance_start, f"at most guidance_end ({unit.guidance_end:g})")
     pre = find(unit.module)
     try:
-        a, b = pre.check(_unset(unit.threshold_a, pre.a), _unset(unit.threshold_b, pre.b))
+        a, b = pre.check(*(None if v == -1 else v for v in (unit.threshold_a, unit.threshold_b)))  # -1: A1111's none
     except InvalidValue as exc:
         raise InvalidValue(f"{where}.{exc.field}", exc.value, exc.allowed) from None
     # The module's numbers as they will be used (its defaults filled in; None where it has none): a unit
     # read back from its infotext is then equal to the one that was written.
     return dataclasses.replace(unit, threshold_a=a if pre.a else None, threshold_b=b if pre.b else None)
-
-
-def _unset(value: float | None, slider: Any) -> float | None:
-    """A1111 writes -1 for a number the module does not have."""
-    return None if slider is None or value == -1 else value
 
 
 def find_module(field: str, name: Any) -> str:

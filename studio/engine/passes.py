@@ -7,7 +7,6 @@ steps across all of them (hires fix: k of first + second pass).
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import threading
 import time
@@ -88,13 +87,6 @@ class ProgressReporter:
         return tensors
 
 
-def pipe_parameters(pipe: Any) -> frozenset[str]:
-    return _call_parameters(type(pipe))
-
-
-@functools.cache
-def _call_parameters(cls: type) -> frozenset[str]:
-    return frozenset(inspect.signature(cls.__call__).parameters)
 
 
 def seed_step_noise(scheduler: Any, generators: list[torch.Generator]) -> None:
@@ -176,9 +168,9 @@ class PassContext:
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
         if self.control is not None:
             kwargs.update(self.control.arguments(pipe, size))
-        if "true_cfg_scale" in pipe_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
+        if "true_cfg_scale" in loading.call_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
-        if "height" in pipe_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
+        if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
             kwargs.setdefault("width", size[0])
             kwargs.setdefault("height", size[1])
         # Fast decode: a pass that would decode with the VAE hands back latents, and TAESD decodes them

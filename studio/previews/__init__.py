@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import torch
-
 from .. import loading
 from ..cache import LRUCache
 from ..devices import DeviceChoice
@@ -124,9 +122,7 @@ class PreviewDecoders:
 
     def _placed(self, taesd: Any) -> Any:
         taesd = taesd.to(self.device.device)
-        if self.device.kind == "cpu":  # as the model's own VAE (loading.channels_last)
-            taesd = taesd.to(memory_format=torch.channels_last)
-        return taesd
+        return loading.channels_last(taesd) if self.device.kind == "cpu" else taesd  # as the model's own VAE
 
 
 __all__ = ["METHODS", "METHOD_NAMES", "PreviewDecoders", "PreviewMethod", "PreviewStats", "PreviewWorker",

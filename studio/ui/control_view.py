@@ -42,7 +42,7 @@ def picture(value: Any) -> Image.Image | None:
     if not isinstance(value, dict):
         return value if isinstance(value, Image.Image) else None
     composite = value.get("composite")
-    if composite is None or composite.getbbox() is None and value.get("background") is None:
+    if composite is None or (composite.getbbox() is None and value.get("background") is None):
         return None
     white = Image.new("RGBA", composite.size, (255, 255, 255, 255))
     return Image.alpha_composite(white, composite.convert("RGBA")).convert("RGB")
@@ -104,11 +104,7 @@ def unit_settings(unit: Unit, data: dict) -> dict[str, Any] | None:
     values = {key: data.get(component) for key, component in unit.parts.items()}
     if not values.pop("enabled"):
         return None
-    values["image"] = picture(values["image"])
-    pre = PREPROCESSORS.get(values["module"])
-    if pre is not None:  # the sliders of a module without numbers are hidden, their values stale
-        values["threshold_a"] = values["threshold_a"] if pre.a else None
-        values["threshold_b"] = values["threshold_b"] if pre.b else None
+    values["image"] = picture(values["image"])  # a module without numbers ignores its hidden sliders' values
     return values
 
 
@@ -119,8 +115,6 @@ def show_map(image: Any, module: str, resize_mode: str, pixel_perfect: bool, pro
     source = picture(image)
     if source is None:
         raise gr.Error("Add a picture first (upload one, or draw on the canvas).", print_exception=False)
-    pre = PREPROCESSORS.get(module)
-    a, b = (a if pre and pre.a else None), (b if pre and pre.b else None)
     try:
         return preprocess(source, module, (int(width), int(height)), resize_mode,
                           None if pixel_perfect else int(processor_res), a, b, seed=0)
