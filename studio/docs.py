@@ -18,7 +18,8 @@ def _allowed(f: Field) -> str:
         return ", ".join(f"`{c}`" for c in f.choice_list())
     return {"text": "text", "bool": "true / false", "image": "an image", "model": "a preset, hub id, folder or "
             ".safetensors file", "loras": "[name, weight] pairs",
-            "controlnets": "up to 3 units"}.get(f.kind, f.kind)
+            "controlnets": "up to 3 units",
+            "image_prompts": "up to 4 pictures"}.get(f.kind, f.kind)
 
 
 def _default(f: Field) -> str:
@@ -29,6 +30,10 @@ def _default(f: Field) -> str:
     return f"`{list(f.default) if isinstance(f.default, tuple) else f.default}`" if f.default != "" else '`""`'
 
 
+# Settings the page gathers in a panel of its own (studio/ui/control_view.py), not one widget.
+PANELS = {"controlnets": "the ControlNet panel", "image_prompts": "the Image prompts panel"}
+
+
 def table_markdown(table: FieldTable = TABLE) -> str:
     """The README's field table (a test keeps the README in step with the table)."""
     lines = ["| field | type | default | allowed | tasks | families | infotext key | page |",
@@ -37,7 +42,8 @@ def table_markdown(table: FieldTable = TABLE) -> str:
         keys = ", ".join(spec.key or f"({spec.note})" for spec in f.infotext if spec.key or spec.note)
         tasks = "all" if set(f.tasks) == set(TASK_NAMES) else ", ".join(f.tasks)
         scope = " (per click)" if f.scope == "run" else ""
-        page = f.label if f.widget and f.widget != "task" else ("the open tab" if f.widget == "task" else "API only")
+        page = f.label if f.widget and f.widget != "task" else ("the open tab" if f.widget == "task" else
+                                                                PANELS.get(f.kind, "API only"))
         families = "all" if f.families is None else ", ".join(f.families)
         lines.append(f"| `{f.name}` | {f.kind}{scope} | {_default(f)} | {_allowed(f)} | {tasks} | {families} | {keys} "
                      f"| {page} |")

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import loras, prompts, samplers, validation
 from .control import units as control_units
+from .control import image_prompts
+from .control import infotext as control_infotext
 from .images import RESIZE_MODES
 from .families import FAMILIES
 from .models import ModelSource
@@ -73,7 +75,7 @@ def number_text(value: float) -> str:
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # text, int, float, bool, choice, names, image, model, loras, controlnets
+    kind: str  # text, int, float, bool, choice, names, image, model, loras, controlnets, image_prompts
     default: Any  # FROM_MODEL: the requested model's preset default
     label: str
     help: str = ""
@@ -149,6 +151,7 @@ KIND_CHECKS: dict[str, Callable[[Field, Any, Context], Any]] = {
     "image": lambda f, v, c: validation.image(f.name, v),
     "loras": lambda f, v, c: loras.parse_refs(v),
     "controlnets": lambda f, v, c: control_units.parse_units(v),
+    "image_prompts": lambda f, v, c: image_prompts.parse_prompts(v),
     "model": lambda f, v, c: c.source.name if c.source.preset else str(v).strip(),
 }
 
@@ -201,17 +204,6 @@ def _strength(hires: bool) -> Callable[[Mapping[str, str]], Any]:
         return float(params["Denoising strength"])
 
     return read
-
-
-def _unit_text(k: int) -> Callable[[Any, int], str | None]:
-    return lambda request, index: request.controlnets[k].infotext() if k < len(request.controlnets) else None
-
-
-def _units(params: Mapping[str, str]) -> Any:
-    """Every `ControlNet N` key, in order (the pictures are given again: PNGs never hold them)."""
-    found = sorted((int(key.split()[1]), value) for key, value in params.items()
-                   if key.startswith("ControlNet ") and key.split()[1].isdigit())
-    return tuple(control_units.from_infotext(value) for _, value in found)
 
 
 def _is_img(request: Any) -> bool:
@@ -347,11 +339,18 @@ FIELDS: tuple[Field, ...] = (
           infotext=(Infotext(None, read=lambda p: (), note="tags in the prompt; Lora hashes"),)),
     # -- ControlNet units (A1111's extension format in the infotext; their pictures are not stored) --
     Field("controlnets", "controlnets", (), "ControlNet units",
+          families=tuple(name for name, fam in FAMILIES.items() if fam.control_pipelines),
           help=f"up to {control_units.MAX_UNITS} units: {{image, module, model, weight, guidance_start, "
                "guidance_end, resize_mode, processor_res, threshold_a, threshold_b, pixel_perfect}",
-          infotext=tuple(Infotext(f"ControlNet {k}", 200 + k, write=_unit_text(k),
-                                  read=_units if k == 0 else lambda p: MISSING)
-                         for k in range(control_units.MAX_UNITS))),
+          infotext=tuple(Infotext(f"ControlNet {k}", 200 + k, write=control_infotext.line(k),
+                                  read=control_infotext.read_units if k == 0 else lambda p: MISSING)
+                         for k in range(control_infotext.MAX_LINES))),
+    # -- image prompts (IP-Adapter; written after the units as A1111's extension writes them) --
+    Field("image_prompts", "image_prompts", (), "Image prompts (IP-Adapter)",
+          families=tuple(name for name, fam in FAMILIES.items() if fam.image_prompts),
+          help=f"up to {image_prompts.MAX_PROMPTS} reference pictures: {{image, model, weight}}",
+          infotext=(Infotext(None, read=control_infotext.read_image_prompts,
+                             note="ControlNet N lines whose module is an ip-adapter one"),)),
 )
 
 

@@ -22,6 +22,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from . import models
+from .cache import LRUCache
 from .checkpoints import checkpoint_keys, denoiser_alone, family_of_keys, format_of, short_hash
 from .devices import DeviceChoice
 from .hub import hub_or_cache
@@ -78,6 +79,8 @@ class LoadedModel:
     # model's components, and LoRA adapters loaded into them (file -> (adapter name, hash)).
     task_pipes: dict[str, Any] = field(default_factory=dict, compare=False)
     adapters: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+    # IP-Adapters loaded for it (studio/control/ip_adapter.py): a few, an SDXL one is 0.7 GB.
+    ip_adapters: LRUCache = field(default_factory=lambda: LRUCache(3), compare=False)
 
     @property
     def name(self) -> str:

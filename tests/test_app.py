@@ -332,3 +332,23 @@ def test_controlnet_units_through_the_api(client, tmp_path):
     assert not np.array_equal(image_of(images), plain)
     with pytest.raises(AppError, match=r"controlnets\[0\].image"):
         generate(client, controlnets=[{**unit, "image": None}])
+
+
+def test_image_prompts_through_the_api(client, tmp_path):
+    """A gradio_client call with two image prompts (pictures uploaded with handle_file, each its own
+    weight): the image changes, the infotext carries them as A1111's IP-Adapter units, and a bad
+    weight is a clear error naming the prompt."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    Image.new("RGB", (64, 48), (200, 40, 30)).save(tmp_path / "red.png")
+    Image.new("RGB", (48, 64), (30, 60, 200)).save(tmp_path / "blue.png")
+    prompts = [{"image": handle_file(str(tmp_path / "red.png")), "model": "builtin:ip-adapter/sd15", "weight": 0.8},
+               {"image": handle_file(str(tmp_path / "blue.png")), "model": "builtin:ip-adapter/sd15", "weight": 0.4}]
+    plain = image_of(generate(client, seed=12)[0])
+    images, infotext, *_ = generate(client, seed=12, image_prompts=prompts)
+    assert 'ControlNet 0: "Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 0.8' in infotext
+    assert 'ControlNet 1: "Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 0.4' in infotext
+    assert not np.array_equal(image_of(images), plain)
+    with pytest.raises(AppError, match=r"image_prompts\[1\].weight: 7"):
+        generate(client, image_prompts=[prompts[0], {**prompts[1], "weight": 7}])

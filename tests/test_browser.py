@@ -555,3 +555,36 @@ def test_draw_a_scribble_see_its_map_and_generate_with_it(page):
     wait_for(lambda: "Upload an image" not in second.inner_text(), timeout=60)
     page.click("#cn-show-1")
     wait_for(lambda: page.locator("#cn-map-1 img").count() > 0)
+
+
+def test_an_image_prompt_from_the_page(page, tmp_path):
+    """IP-Adapter from the page: a reference picture in slot 1 with the tiny adapter steers the
+    generation (the infotext carries it); "Use the result" puts the result in slot 2."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (96, 72), (20, 20, 20))
+    ImageDraw.Draw(picture).ellipse((10, 10, 86, 62), fill=(220, 50, 40))
+    picture.save(tmp_path / "reference.png")
+    page.click("#image-prompts > button, #image-prompts .label-wrap")
+    page.locator("#ip-image-0 input[type=file]").set_input_files(str(tmp_path / "reference.png"))
+    wait_for(lambda: page.locator("#ip-image-0 img").count() > 0, timeout=60)
+    model = page.locator("#ip-model-0 input")
+    model.fill("builtin:ip-adapter/sd15")
+    model.press("Enter")
+    set_number(page, "Width", 64)
+    set_number(page, "Height", 64)
+    page.fill("#prompt textarea", "a red ball, from a picture")
+    page.click("#generate")
+    try:
+        wait_for(lambda: "a red ball, from a picture" in infotext(page))
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "image-prompt.png"), full_page=True)
+    assert 'ControlNet 0: "Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 1.0' in infotext(page)
+    page.get_by_role("tab", name="Image 2").click()
+    page.click("#ip-use-result-1")
+    wait_for(lambda: page.locator("#ip-image-1 img").count() > 0, timeout=60)
+    page.click("#ip-image-1 button[aria-label='Remove Image']")  # both off again for the tests after this one
+    page.get_by_role("tab", name="Image 1").click()
+    page.click("#ip-image-0 button[aria-label='Remove Image']")
+    wait_for(lambda: page.locator("#ip-image-0 img, #ip-image-1 img").count() == 0, timeout=30)

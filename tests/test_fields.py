@@ -159,7 +159,8 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
               "inpaint_mode": "Inpaint not masked", "masked_content": "fill", "inpaint_area": "Only masked",
               "masked_padding": 8, "hires": True, "hires_scale": 1.5, "hires_upscaler": "Lanczos", "hires_steps": 2,
               "hires_strength": 0.3, "loras": [["detail", 0.5]], "true_cfg_scale": 1.0,
-              "fast_decode": True, "controlnets": [{"module": "canny", "model": "builtin:controlnet/sdxl"}]}
+              "fast_decode": True, "controlnets": [{"module": "canny", "model": "builtin:controlnet/sdxl"}],
+              "image_prompts": [{"model": "builtin:ip-adapter/sdxl", "weight": 0.6}]}
     assert set(fields) == {f.name for f in TABLE.restorable}  # the test names every restorable field
     updates = parts.send_to_form({"message": "m", "fields": fields, "notes": ["a note"]})
     names = parts.form.component_names()
@@ -174,6 +175,12 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
             assert updates[unit["model"]]["value"] == "builtin:controlnet/sdxl"
             assert updates[unit["threshold_a"]]["value"] == 100 and updates[parts.units[1].parts["enabled"]]["value"] is False
             assert "1 ControlNet unit(s) restored without their pictures" in updates[parts.png_note]
+            continue
+        if name == "image_prompts":  # into the first slot without its picture; the other slots emptied
+            first, second = parts.controls.slots[:2]
+            assert updates[first.model]["value"] == "builtin:ip-adapter/sdxl" and updates[first.weight]["value"] == 0.6
+            assert first.image not in updates and updates[second.image]["value"] is None
+            assert "1 image prompt(s) restored without their pictures" in updates[parts.png_note]
             continue
         assert by_name[name]["value"] == value, name
     assert by_name["width"]["maximum"] == 512  # tiny-xl's size range comes with it

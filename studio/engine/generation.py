@@ -4,6 +4,7 @@ LoRAs, conditioning, the task's passes, infotexts, the result."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 
 from .. import loading, loras, prompts
-from ..control import steer
+from ..control import ip_adapter, steer
 from ..devices import free_device_memory
 from ..errors import StudioError
 from ..fields import number_text
@@ -77,10 +78,13 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         # 8. ControlNet units: their models (loaded once) and control maps (made once).
         control = steer.prepare(request.controlnets, loaded, studio.controlnets, (request.width, request.height),
                                 seeds[0])
-        # 9. The task's passes.
+        # 9. Image prompts: their IP-Adapters (loaded once) and pictures' embeddings.
+        image_prompts = ip_adapter.prepare(request.image_prompts, loaded, studio.image_encoders)
+        # 10. The task's passes, with the image prompts' adapters in the UNet for them only.
         context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
-                              studio.config.preview_interval_s, control)
-        images = TASKS[request.task].run(context, conditioning, passes)
+                              studio.config.preview_interval_s, control, image_prompts)
+        with image_prompts.installed(loaded.pipe.unet) if image_prompts else contextlib.nullcontext():
+            images = TASKS[request.task].run(context, conditioning, passes)
     except Stop as stop:
         log.info("Cancelled at step %d/%d", stop.step, sum(passes))
         emit(Cancelled(stop.step, sum(passes)))
@@ -92,7 +96,7 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
             f"batch {request.batch_size}: try a smaller size or batch."
         ) from exc
     generate_s = time.perf_counter() - t0
-    # 10. The infotext of every image (its own seed), with what only the engine knows.
+    # 11. The infotext of every image (its own seed), with what only the engine knows.
     extras = [(85, "Model hash", loaded.model_hash)]
     if loaded.family_def.guidance(loaded.pipe) == "distilled":  # FLUX dev: what the CFG scale drove
         extras.append((41, "Distilled CFG Scale", number_text(request.cfg_scale)))

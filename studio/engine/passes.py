@@ -16,6 +16,7 @@ import torch
 
 from .. import loading, samplers
 from ..events import Event, Preview, Progress, Status
+from ..control.ip_adapter import ImagePrompts
 from ..control.steer import Control
 from ..loading import LoadedModel
 from ..previews import PreviewDecoders, PreviewWorker
@@ -107,9 +108,10 @@ class PassContext:
 
     def __init__(self, request: Any, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
                  cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float,
-                 control: Control | None = None):
+                 control: Control | None = None, image_prompts: ImagePrompts | None = None):
         self.request, self.seeds, self.loaded = request, seeds, loaded
         self.control = control  # the request's active ControlNet units, or None
+        self.image_prompts = image_prompts  # its active image prompts (IP-Adapter), or None
         self.emit, self.cancel, self.total = emit, cancel, total
         self.previews, self.preview_interval_s = previews, preview_interval_s
         self.done = 0  # user steps finished by earlier passes
@@ -168,6 +170,9 @@ class PassContext:
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
         if self.control is not None:
             kwargs.update(self.control.arguments(pipe, size))
+        if self.image_prompts is not None:  # as many as the prompt's embeddings (the pipeline repeats both)
+            embeds = kwargs.get("prompt_embeds")
+            kwargs.update(self.image_prompts.arguments(pipe, 1 if embeds is None else len(embeds), request.cfg_scale))
         if "true_cfg_scale" in loading.call_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import loras, naming
+from ..control.image_prompts import A1111_MODULES
 from ..errors import InvalidValue
 from ..models import find_preset
 
@@ -27,25 +28,30 @@ def _inside(path: str, roots: tuple[Path, ...]) -> bool:
     return any(Path(plain).resolve().is_relative_to(root) for root in roots)
 
 
-def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None) -> None:
-    """A shared studio's `model` is a preset, a hub id or a path inside its folders, checked before
-    the model string is resolved (resolving touches the file system)."""
+def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None, field: str = "model") -> None:
+    """A shared studio's `model` (or a ControlNet's, an IP-Adapter's) is a preset, a builtin, a known
+    name, a hub id or a path inside its folders, checked before the string is resolved (resolving
+    touches the file system)."""
     if allowed_roots is None or not isinstance(model, str) or not model.strip():
         return
     text = model.strip()
-    if find_preset(text) or (naming.is_hub_id(text) and not os.path.isabs(text) and not text.startswith(".")):
+    if find_preset(text) or text.startswith("builtin:") or text in A1111_MODULES or (
+            naming.is_hub_id(text) and not os.path.isabs(text) and not text.startswith(".")):
         return
     if not _inside(text, allowed_roots):
-        raise InvalidValue("model", model, SHARED_ONLY)  # the shown value is cut at 80 characters
+        raise InvalidValue(field, model, SHARED_ONLY)  # the shown value is cut at 80 characters
 
 
 def check_paths(request: Any, lora_names: Sequence[tuple[str, float]], allowed_roots: tuple[Path, ...] | None,
                 loras_dir: Path | None) -> None:
-    """Refuse local files outside the allowed folders: the model and every LoRA of a request,
-    before anything is opened. Symlinks and `..` are resolved first: there is no way out."""
+    """Refuse local files outside the allowed folders: the model, ControlNets, IP-Adapters and LoRAs of
+    a request, before anything is opened. Symlinks and `..` are resolved first: there is no way out."""
     if allowed_roots is None:
         return
     check_model_name(request.model, allowed_roots)
+    for name in ("controlnets", "image_prompts"):
+        for i, unit in enumerate(getattr(request, name)):
+            check_model_name(unit.model, allowed_roots, f"{name}[{i}].model")
     in_folder = loras.folder_loras(loras_dir)
     for name, _ in lora_names:
         if name in in_folder or naming.is_hub_id(name):

@@ -29,6 +29,7 @@ from ..previews import PreviewDecoders
 from ..request import RequestBase
 from . import generation
 from ..control.models import ControlNets
+from ..control.ip_adapter import ImageEncoders
 from .device import DeviceThread
 from .jobs import Job
 from .prompt_plan import PromptCache
@@ -62,6 +63,7 @@ class Studio:
         self.prompt_cache = PromptCache()
         self.previews = PreviewDecoders(self.device, self.config.taesd_sources)
         self.controlnets = ControlNets(self.device)  # ControlNet models, loaded once each
+        self.image_encoders = ImageEncoders(self.device)  # the IP-Adapters' CLIP vision models
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(),
                  self.config.cache_size)
 

@@ -106,6 +106,7 @@ class Family:
     control_pipelines: Mapping[str, str] = field(default_factory=dict)
     controlnet_class: str = "ControlNetModel"  # the diffusers class its ControlNets load as
     control_latent_img2img: bool = True  # its ControlNet img2img pipeline takes latents (FLUX's does not)
+    image_prompts: bool = False  # IP-Adapter image prompts on its UNet (studio/control/ip_adapter.py)
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

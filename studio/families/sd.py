@@ -70,6 +70,7 @@ SD15 = Family(
     control_pipelines={"txt2img": "StableDiffusionControlNetPipeline",
                        "img2img": "StableDiffusionControlNetImg2ImgPipeline",
                        "inpaint": "StableDiffusionControlNetInpaintPipeline"},
+    image_prompts=True,
 )
 
 SDXL = Family(
@@ -92,4 +93,5 @@ SDXL = Family(
     control_pipelines={"txt2img": "StableDiffusionXLControlNetPipeline",
                        "img2img": "StableDiffusionXLControlNetImg2ImgPipeline",
                        "inpaint": "StableDiffusionXLControlNetInpaintPipeline"},
+    image_prompts=True,
 )

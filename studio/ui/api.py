@@ -41,7 +41,7 @@ class GalleryImage(TypedDict):
 API_TYPES: dict[str, Any] = {
     "text": str, "model": str, "choice": str, "int": int, "float": float, "bool": bool,
     "names": list[str], "loras": list[tuple[str, float]], "image": Optional[FileData],
-    "controlnets": list[dict[str, Any]],
+    "controlnets": list[dict[str, Any]], "image_prompts": list[dict[str, Any]],
 }
 OUTPUTS = tuple[list[GalleryImage], str, Optional[int], str, Optional[FileData]]
 
@@ -92,11 +92,12 @@ def open_image(name: str, value: Any) -> Image.Image | None:
     return ImageOps.exif_transpose(picture)  # as the page's image upload does
 
 
-def unit_images(units: Any) -> Any:
-    """ControlNet units with their uploaded pictures opened (each checked as any input image)."""
+def unit_images(units: Any, name: str = "controlnets") -> Any:
+    """ControlNet units (or image prompts) with their uploaded pictures opened (each checked as any
+    input image)."""
     if not isinstance(units, list):
         return units
-    return [{**unit, "image": open_image(f"controlnets[{i}].image", unit.get("image"))}
+    return [{**unit, "image": open_image(f"{name}[{i}].image", unit.get("image"))}
             if isinstance(unit, dict) and unit.get("image") is not None else unit for i, unit in enumerate(units)]
 
 
@@ -131,7 +132,8 @@ def make_generate_api(runner: Runner, table: FieldTable = TABLE,
         request = args[len(names)] if len(args) > len(names) else None
         try:
             settings = {name: open_image(name, value) if name in images else value for name, value in values.items()}
-            settings["controlnets"] = unit_images(settings.get("controlnets"))
+            for name in ("controlnets", "image_prompts"):
+                settings[name] = unit_images(settings.get(name), name)
         except StudioError as exc:
             raise as_gradio_error(exc) from None
         if settings.get("model") is None and server_model is not None:

@@ -1,6 +1,8 @@
-"""The page's ControlNet units: a picture (uploaded, or drawn on the canvas for a scribble), its
-preprocessor and ControlNet, and its numbers, up to three units in tabs; "Preview map" shows the
-control map the unit makes at the generation size (downloadable from the image's own button)."""
+"""The page's control inputs. ControlNet units: a picture (uploaded, or drawn on the canvas for a
+scribble), its preprocessor and ControlNet, and its numbers, up to three units in tabs; "Preview map"
+shows the control map the unit makes at the generation size (downloadable from the image's own button).
+Image prompts (IP-Adapter): up to four reference pictures, each with its adapter and weight; a slot
+with a picture is on."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import gradio as gr
 from PIL import Image
 
 from ..control.preprocessors import PREPROCESSORS, find, preprocess
+from ..control import image_prompts
 from ..control.units import MAX_UNITS, WEIGHT_RANGE
 from ..errors import StudioError
 from ..images import RESIZE_MODES
@@ -24,6 +27,8 @@ KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:c
                 "lllyasviel/control_v11p_sd15_scribble", "lllyasviel/control_v11f1p_sd15_depth",
                 "lllyasviel/control_v11f1e_sd15_tile", "lllyasviel/control_v11p_sd15_openpose",
                 "diffusers/controlnet-canny-sdxl-1.0", "InstantX/FLUX.1-dev-Controlnet-Canny")
+# The image prompts' adapters: the tiny models' own, and the ones A1111 users know (h94/IP-Adapter).
+KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", *image_prompts.A1111_MODULES)
 UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
              "pixel_perfect", "processor_res", "threshold_a", "threshold_b")
 
@@ -155,3 +160,69 @@ def unit_updates(units: list[Unit], restored: Any) -> tuple[dict[Any, Any], list
 
 def outputs(units: list[Unit]) -> list[Any]:
     return [c for unit in units for c in unit.parts.values() if c is not unit.parts["image"]]
+
+
+@dataclass
+class Slot:
+    """One image prompt: its picture (on when there is one), adapter and weight."""
+    image: Any
+    model: Any
+    weight: Any
+    use_result: Any
+
+
+def build_slots() -> list[Slot]:
+    slots = []
+    with gr.Accordion("Image prompts (IP-Adapter)", open=False, elem_id="image-prompts"):
+        with gr.Tabs():
+            for n in range(image_prompts.MAX_PROMPTS):
+                with gr.Tab(f"Image {n + 1}", elem_id=f"ip-tab-{n}"):
+                    with gr.Row():
+                        image = gr.Image(type="pil", label="Reference picture (a picture here turns it on)", height=220,
+                                         sources=["upload", "clipboard"], elem_id=f"ip-image-{n}")
+                        with gr.Column():
+                            model = gr.Dropdown(list(KNOWN_ADAPTERS), value=None, label="IP-Adapter",
+                                                allow_custom_value=True, elem_id=f"ip-model-{n}",
+                                                info="made for the model's family; or a .safetensors / .bin file")
+                            weight = gr.Slider(*image_prompts.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight",
+                                               elem_id=f"ip-weight-{n}")
+                            use_result = gr.Button("Use the result", size="sm", elem_id=f"ip-use-result-{n}")
+                    slots.append(Slot(image, model, weight, use_result))
+    return slots
+
+
+@dataclass
+class Controls:
+    """The page's ControlNet units and image prompt slots, as the Generate, restore and wiring see them."""
+    units: list[Unit]
+    slots: list[Slot]
+
+    def inputs(self) -> list[Any]:
+        return [*(c for unit in self.units for c in unit.parts.values()),
+                *(c for slot in self.slots for c in (slot.image, slot.model, slot.weight))]
+
+    def settings(self, data: dict) -> dict[str, Any]:
+        """The request's `controlnets` and `image_prompts` from the page's values."""
+        return {"controlnets": [u for u in (unit_settings(unit, data) for unit in self.units) if u],
+                "image_prompts": [{"image": data.get(slot.image), "model": data.get(slot.model),
+                                   "weight": data.get(slot.weight)}
+                                  for slot in self.slots if data.get(slot.image) is not None]}
+
+    def outputs(self) -> list[Any]:
+        """What restoring settings changes (units' numbers; slots' adapters, weights, and pictures past
+        the restored ones)."""
+        return [*outputs(self.units), *(c for slot in self.slots for c in (slot.image, slot.model, slot.weight))]
+
+    def updates(self, fields: dict) -> tuple[dict[Any, Any], list[str]]:
+        changes, notes = unit_updates(self.units, fields.get("controlnets"))
+        restored = list(fields.get("image_prompts") or ())
+        for n, slot in enumerate(self.slots):
+            if n < len(restored):
+                changes[slot.model] = gr.update(value=restored[n].model)
+                changes[slot.weight] = gr.update(value=restored[n].weight)
+            else:  # a slot with a picture is on: those the PNG did not use are emptied
+                changes[slot.image] = gr.update(value=None)
+        if restored:
+            notes.append(f"{len(restored)} image prompt(s) restored without their pictures (PNGs do not hold them): "
+                         f"add each reference picture again.")
+        return changes, notes

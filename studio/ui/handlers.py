@@ -19,7 +19,7 @@ from ..fields import TABLE, FieldTable
 from ..request import family_sampler_names
 from ..sizes import snap, size_for_aspect
 from ..tasks import TASKS
-from .control_view import unit_settings
+from .control_view import Controls
 from .runs import Runner, as_gradio_error, session_of
 from .queue_guard import QueueGuard, visitor
 from .sessions import NOTHING_TO_STOP, History, HistorySigner, SessionJobs, own_history
@@ -82,7 +82,7 @@ def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
 
 
 def make_generate(runner: Runner, form: Form, editor: Any, tab_key: Any, shown: dict[str, Any],
-                  units: list[Any] = ()) -> Callable[..., Iterator[dict]]:
+                  controls: Controls | None = None) -> Callable[..., Iterator[dict]]:
     """The page's Generate: every form component in (by name), the result components out.
     `shown` maps gallery, infotext, seed, status, preview and history to their components; the
     run and the history belong to the visitor (session id and the tab's key)."""
@@ -97,7 +97,8 @@ def make_generate(runner: Runner, form: Form, editor: Any, tab_key: Any, shown: 
             try:
                 history = own_history(data.get(shown["history"]), key)
                 settings = page_settings(values, data.get(editor), table)
-                settings["controlnets"] = [u for u in (unit_settings(unit, data) for unit in units) if u]
+                if controls is not None:  # ControlNet units and image prompts
+                    settings.update(controls.settings(data))
             except StudioError as exc:
                 raise as_gradio_error(exc) from None
             for view in runner.click(lambda fallback: visitor(session_of(request, fallback), key), settings,

@@ -164,7 +164,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                                             info=handlers.lora_hint(config.loras_dir))
                     lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
                     add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
-                units = control_view.build_units()
+                controls = control_view.Controls(control_view.build_units(), control_view.build_slots())
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     row("prompt_syntax", "clip_skip")
                     row("preview", "fast_decode")
@@ -199,9 +199,8 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         # GPU slot). Defined first: the page sends a click's events in this order.
         run.click(lambda: gr.Timer(active=True), outputs=queue_timer, concurrency_limit=None, **PRIVATE)
         event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
-            fn=reported(handlers.make_generate(runner, form, editor, tab_key, shown, units)),
-            inputs={*form.components.values(), editor, history, tab_key,
-                    *(c for unit in units for c in unit.parts.values())},
+            fn=reported(handlers.make_generate(runner, form, editor, tab_key, shown, controls)),
+            inputs={*form.components.values(), editor, history, tab_key, *controls.inputs()},
             outputs=list(shown.values()),
             api_name="page_generate",
             api_visibility="private",  # API clients use /generate below, typed from the field table
@@ -224,7 +223,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                    ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)  # kept in the browser
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
 
-        control_view.wire(units, width, height)  # each unit's "Preview map"
+        control_view.wire(controls.units, width, height)  # each unit's "Preview map"
 
         # -- prompt: what Generate would send, counted and parsed -----------------------------------
         preview_prompt = reported(make_prompt_preview(studio))
@@ -284,22 +283,25 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                          inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE)
         to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
                          inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE)
-        for unit in units:  # a unit's picture from the shown result or the init image
+        for unit in controls.units:  # a unit's picture from the shown result or the init image
             unit.use_result.click(reported(handlers.picked_image), inputs=[gallery, picked],
                                   outputs=unit.parts["image"], **PRIVATE)
             unit.use_init.click(reported(handlers.init_picture), inputs=init_image, outputs=unit.parts["image"], **PRIVATE)
+        for slot in controls.slots:  # an image prompt's picture from the shown result
+            slot.use_result.click(reported(handlers.picked_image), inputs=[gallery, picked], outputs=slot.image,
+                                  **PRIVATE)
 
         # -- history and PNG Info send every setting back to the form ---------------------------------
         png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table)
-        restore_history = restore.make_restore(form, tabs, history_note, png_info, units)
-        send_to_form = restore.make_send(form, tabs, png_note, units)
+        restore_history = restore.make_restore(form, tabs, history_note, png_info, controls)
+        send_to_form = restore.make_send(form, tabs, png_note, controls)
         history_gallery.select(reported(handlers.history_picked), inputs=history_gallery,
                                outputs=[history_text, history_pick], **PRIVATE)
         restore_button.click(reported(restore_history), inputs=history_pick,
-                             outputs=restore.restorable_outputs(form, tabs, history_note, units), **PRIVATE)
+                             outputs=restore.restorable_outputs(form, tabs, history_note, controls), **PRIVATE)
         png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
         send.click(reported(send_to_form), inputs=png_fields,
-                   outputs=restore.restorable_outputs(form, tabs, png_note, units), **PRIVATE)
+                   outputs=restore.restorable_outputs(form, tabs, png_note, controls), **PRIVATE)
 
         # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
@@ -328,5 +330,5 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                                         launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
                                         send_to_form=send_to_form, history_note=history_note, png_note=png_note,
-                                        units=units)
+                                        units=controls.units, controls=controls)
     return demo

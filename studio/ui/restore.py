@@ -67,7 +67,8 @@ def lora_tag(prompt: str, name: str | None, weight: float) -> str:
     return f"{text.rstrip()} {tag}".strip()
 
 
-def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdown, units: list = ()) -> dict:
+def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdown,
+                 controls: control_view.Controls | None = None) -> dict:
     """Updates that put a PNG's settings in the form; fields it does not hold are left alone."""
     found = found if isinstance(found, dict) else {}
     # The settings come from the page (a JSON component anyone can send): checked as a request would.
@@ -88,7 +89,7 @@ def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdow
     updates: dict[Any, Any] = {form.components[name]: gr.update(**change) for name, change in values.items()}
     if fields.get("task") in ("txt2img", "img2img", "inpaint"):
         updates[tabs] = gr.Tabs(selected=fields["task"])
-    unit_changes, unit_notes = control_view.unit_updates(list(units), fields.get("controlnets"))
+    unit_changes, unit_notes = controls.updates(fields) if controls is not None else ({}, [])
     updates.update(unit_changes)
     notes = [n for n in found.get("notes") or [] if isinstance(n, str)] + problems + unit_notes
     lines = [found.get("message") if isinstance(found.get("message"), str) else ""] + [f"- {n}" for n in notes]
@@ -96,23 +97,25 @@ def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdow
     return updates
 
 
-def restorable_outputs(form: Form, tabs: gr.Tabs, note: gr.Markdown, units: list = ()) -> list:
-    return [*form.components.values(), tabs, note, *control_view.outputs(list(units))]
+def restorable_outputs(form: Form, tabs: gr.Tabs, note: gr.Markdown,
+                       controls: control_view.Controls | None = None) -> list:
+    return [*form.components.values(), tabs, note, *(controls.outputs() if controls is not None else ())]
 
 
-def make_restore(form: Form, tabs: gr.Tabs, note: gr.Markdown, png_info: Callable, units: list = ()) -> Callable:
+def make_restore(form: Form, tabs: gr.Tabs, note: gr.Markdown, png_info: Callable,
+                 controls: control_view.Controls | None = None) -> Callable:
     def restore(path: str | None) -> dict:
         """History's "Restore these settings": the picked image's own PNG back into the form."""
         if not path:
             return {note: NOTHING_PICKED}
-        return form_updates(png_info(path)[1], form, tabs, note, units)
+        return form_updates(png_info(path)[1], form, tabs, note, controls)
 
     return restore
 
 
-def make_send(form: Form, tabs: gr.Tabs, note: gr.Markdown, units: list = ()) -> Callable:
+def make_send(form: Form, tabs: gr.Tabs, note: gr.Markdown, controls: control_view.Controls | None = None) -> Callable:
     def send(found: dict | None) -> dict:
         """PNG Info's "Send to the form"."""
-        return form_updates(found, form, tabs, note, units)
+        return form_updates(found, form, tabs, note, controls)
 
     return send
