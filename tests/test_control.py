@@ -7,10 +7,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from studio.control import PREPROCESSORS, preprocess
+from studio.control.pipes import in_mode
 from studio.control.preprocessors import canny_edges, pixel_perfect
+from studio.control.units import CONTROL_MODES
 from studio.errors import InvalidValue, ModelUnavailable, UnknownName
 
 
@@ -270,3 +273,27 @@ def test_flux_units_steer_every_task(studio, fields):
     steered = studio.run(tiny_request(seed=6, controlnets=[unit("flux")], **FLUX, **fields))
     assert [i.size for i in steered.images] == [i.size for i in plain.images]
     assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))
+
+
+def test_control_modes_weigh_the_controlnet_as_a1111_and_are_recorded(studio):
+    """"My prompt is more important" weighs the ControlNet's outer layers down; "ControlNet is more
+    important" also keeps it off CFG's negative half, so without CFG the two are the same image."""
+    balanced, prompt, control = (studio.run(tiny_request(seed=9, controlnets=[unit(control_mode=mode)]))
+                                 for mode in CONTROL_MODES)
+    assert len({pixels(r.images[0]).tobytes() for r in (balanced, prompt, control)}) == 3
+    assert 'Control Mode: ControlNet is more important"' in control.infotexts[0]
+    no_cfg = [studio.run(tiny_request(seed=9, cfg_scale=1.0, controlnets=[unit(control_mode=mode)]))
+              for mode in CONTROL_MODES[1:]]
+    assert np.array_equal(pixels(no_cfg[0].images[0]), pixels(no_cfg[1].images[0]))
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].control_mode: 'louder'.*Balanced"):
+        studio.run(tiny_request(controlnets=[unit(control_mode="louder")]))
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].control_mode.*Balanced on tiny-flux"):
+        studio.run(tiny_request(model="tiny-flux", controlnets=[unit("flux", control_mode=CONTROL_MODES[1])]))
+
+
+def test_soft_weights_leave_the_middle_block_and_fade_outwards():
+    down, mid = [torch.ones(2, 1, 1, 1) for _ in range(12)], torch.ones(2, 1, 1, 1)
+    soft, soft_mid = in_mode(down, mid, CONTROL_MODES[1], guided=True)
+    assert soft_mid.flatten().tolist() == [1, 1] and abs(soft[0][0].item() - 0.825 ** 12) < 1e-6
+    strong, _ = in_mode(down, mid, CONTROL_MODES[2], guided=True)
+    assert strong[11][:, 0, 0, 0].tolist() == pytest.approx([0.0, 0.825])  # the negative half gets none

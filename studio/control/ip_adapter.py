@@ -226,10 +226,9 @@ class ImagePrompts:
             unet.config.encoder_hid_dim_type = "ip_image_proj"
             yield
 
-    def arguments(self, pipe: Any, count: int, cfg_scale: float) -> dict[str, Any]:
+    def arguments(self, count: int, guided: bool) -> dict[str, Any]:
         """`ip_adapter_image_embeds` for a pass of `count` images: per slot [batch, 1 picture, ...],
-        the negative half first when the pipeline guides (as its own `encode_image` would give)."""
-        guided = cfg_scale > 1 and pipe.unet.config.time_cond_proj_dim is None  # diffusers' rule
+        the negative half first when the pass guides with CFG (as the pipeline's `encode_image` gives)."""
         embeds = []
         for positive, negative in self.embeds:
             batch = [positive.repeat(count, *([1] * (positive.dim() - 1)))]

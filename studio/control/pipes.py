@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import diffusers
+import torch
 from diffusers.models.controlnets.controlnet_flux import FluxMultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
 from ..errors import InvalidValue
 from ..loading import LoadedModel
+from .units import CONTROL_MODES
 
 
 def _add(before: Any, now: Any) -> Any:
@@ -27,22 +29,44 @@ def _add(before: Any, now: Any) -> Any:
     return before + now
 
 
+SOFT = 0.825  # A1111's per-layer factor away from the middle block, for the modes other than Balanced
+
+
+def in_mode(down: Sequence[Any], mid: Any, mode: str, guided: bool) -> tuple[list[Any], Any]:
+    """One SD ControlNet's residuals as its unit's control mode wants them (A1111's soft and CFG
+    injection): Balanced as they are; otherwise layer i of n weighed by 0.825 ** (n - 1 - i) (the
+    middle block keeps its weight), and for "ControlNet is more important" none on the negative half
+    of a CFG batch (the first half, as diffusers builds it)."""
+    if mode == CONTROL_MODES[0]:
+        return list(down), mid
+    layers = [*down, mid]
+    layers = [r * SOFT ** (len(layers) - 1 - i) for i, r in enumerate(layers)]
+    if mode == CONTROL_MODES[2] and guided:
+        keep = torch.ones(layers[0].shape[0], 1, 1, 1, dtype=layers[0].dtype, device=layers[0].device)
+        keep[: len(keep) // 2] = 0
+        layers = [r * keep for r in layers]
+    return layers[:-1], layers[-1]
+
+
 class Skipping:
     """What both multi-ControlNets below add to diffusers' own: only the units whose scale on this step
     is not zero run, their outputs summed; with none, no residuals at all. `runs` counts the ControlNet
-    calls made (the benchmark and tests read it)."""
+    calls made (the benchmark and tests read it). `modes`: each unit's control mode; `guided`: whether
+    the pass's batch holds CFG's negative half (set by each pass)."""
 
-    def __init__(self, controlnets: Sequence[Any]):
+    def __init__(self, controlnets: Sequence[Any], modes: Sequence[str] = ()):
         super().__init__(list(controlnets))
         self.runs = 0
+        self.modes = list(modes) or [CONTROL_MODES[0]] * len(controlnets)
+        self.guided = False
 
     def run_active(self, inputs: list, scales: list[float], call: Any) -> tuple[Any, Any]:
         total: tuple[Any, Any] = (None, None)
-        for given, scale, net in zip(inputs, scales, self.nets):
+        for given, scale, net, mode in zip(inputs, scales, self.nets, self.modes):
             if float(scale) == 0.0:
                 continue
             self.runs += 1
-            total = tuple(_add(a, b) for a, b in zip(total, call(net, given, scale)))  # type: ignore[assignment]
+            total = tuple(_add(a, b) for a, b in zip(total, call(net, given, scale, mode)))  # type: ignore[assignment]
         return total
 
 
@@ -51,9 +75,9 @@ class SkippingMultiControlNet(Skipping, MultiControlNetModel):
 
     def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any, controlnet_cond: list,
                 conditioning_scale: list[float], **kwargs: Any) -> tuple[Any, Any]:
-        return self.run_active(controlnet_cond, conditioning_scale, lambda net, image, scale: net(
+        return self.run_active(controlnet_cond, conditioning_scale, lambda net, image, scale, mode: in_mode(*net(
             sample=sample, timestep=timestep, encoder_hidden_states=encoder_hidden_states, controlnet_cond=image,
-            conditioning_scale=scale, **kwargs))
+            conditioning_scale=scale, **kwargs), mode, self.guided))
 
 
 class SkippingFluxMultiControlNet(Skipping, FluxMultiControlNetModel):
@@ -63,7 +87,7 @@ class SkippingFluxMultiControlNet(Skipping, FluxMultiControlNetModel):
                 **kwargs: Any) -> tuple[Any, Any]:
         kwargs.pop("return_dict", None)
         return self.run_active(list(zip(controlnet_cond, controlnet_mode)), conditioning_scale,
-                               lambda net, given, scale: net(
+                               lambda net, given, scale, mode: net(
                                    hidden_states=hidden_states, controlnet_cond=given[0], conditioning_scale=scale,
                                    controlnet_mode=given[1][:, None] if net.union else None, return_dict=False,
                                    **kwargs))
@@ -82,15 +106,15 @@ def check_supported(loaded: LoadedModel) -> Any:
     return names
 
 
-def control_pipe(loaded: LoadedModel, task: str, nets: Sequence[Any]) -> Any:
-    """The model's ControlNet pipeline for a task, steered by `nets` (in unit order). Built once per
-    task with `from_pipe` (every component shared with the loaded model, at its dtype); later calls
-    only swap the ControlNets in."""
+def control_pipe(loaded: LoadedModel, task: str, nets: Sequence[Any], modes: Sequence[str] = ()) -> Any:
+    """The model's ControlNet pipeline for a task, steered by `nets` (in unit order, each in its control
+    mode). Built once per task with `from_pipe` (every component shared with the loaded model, at its
+    dtype); later calls only swap the ControlNets in."""
     names = check_supported(loaded)
     if task not in names or loaded.inpainting:
         raise InvalidValue("task", task, f"with ControlNet on {loaded.name}: {', '.join(names)}"
                                          + (" (not on a dedicated inpainting model)" if loaded.inpainting else ""))
-    multi = MULTI[loaded.family_def.controlnet_class](nets)
+    multi = MULTI[loaded.family_def.controlnet_class](nets, modes)
     key = f"controlnet:{task}"
     pipe = loaded.task_pipes.get(key)
     if pipe is None:

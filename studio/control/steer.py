@@ -17,7 +17,7 @@ from ..loading import LoadedModel, call_parameters
 from .models import ControlNets, check_fits
 from .pipes import MULTI, check_supported, control_pipe
 from .preprocessors import preprocess
-from .units import ControlUnit
+from .units import CONTROL_MODES, ControlUnit
 
 
 def map_argument(pipe: Any) -> str:
@@ -33,13 +33,14 @@ class Control:
     maps: list[Image.Image]  # at the generation size
 
     def pipe(self, loaded: LoadedModel, task: str) -> Any:
-        return control_pipe(loaded, task, self.nets)
+        return control_pipe(loaded, task, self.nets, [u.control_mode for u in self.units])
 
-    def arguments(self, pipe: Any, size: tuple[int, int]) -> dict[str, Any]:
+    def arguments(self, pipe: Any, size: tuple[int, int], guided: bool) -> dict[str, Any]:
         """The control arguments of a pass through a control pipeline (the hires pass gets the maps at
-        its larger size), else none."""
+        its larger size), else none. `guided`: the pass runs CFG's negative half in its batch."""
         if not isinstance(getattr(pipe, "controlnet", None), tuple(MULTI.values())):
             return {}
+        pipe.controlnet.guided = guided
         maps = [m if m.size == size else m.resize(size, Image.Resampling.LANCZOS) for m in self.maps]
         return {map_argument(pipe): maps,
                 "controlnet_conditioning_scale": [u.weight for u in self.units],
@@ -63,6 +64,9 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
             raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
                                                                 "module none (PNGs do not store them: add it again)")
         family = loaded.family_def
+        if unit.control_mode != CONTROL_MODES[0] and family.controlnet_class != "ControlNetModel":
+            raise InvalidValue(f"controlnets[{i}].control_mode", unit.control_mode,
+                               f"{CONTROL_MODES[0]} on {loaded.name} (the other modes are for SD 1.x and SDXL)")
         net = controlnets.get(unit.model, family.controlnet_class)
         check_fits(net, unit.model, getattr(loaded.pipe, family.denoiser), loaded.name)
         nets.append(net)

@@ -21,7 +21,10 @@ MAX_UNITS = 3
 WEIGHT_RANGE = (0.0, 2.0)
 # A1111's extension capitalises its resize modes; both spellings are read.
 A1111_RESIZE = {"Just resize": "Just Resize", "Crop and resize": "Crop and Resize", "Resize and fill": "Resize and Fill"}
-CONTROL_MODES = ("Balanced",)  # the others (prompt / ControlNet more important) are not offered yet
+# A1111's: Balanced steers as trained; the other two weigh the ControlNet's layers down towards the
+# outside (0.825 per layer from the middle block), and "ControlNet is more important" steers only the
+# prompt's half of a CFG batch, so CFG pushes the image towards the control (studio/control/pipes.py).
+CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class ControlUnit:
     threshold_a: float | None = None  # the module's numbers (None: its defaults)
     threshold_b: float | None = None
     pixel_perfect: bool = False  # processor_res from the image and the generation size
+    control_mode: str = CONTROL_MODES[0]
 
     def active(self) -> bool:
         return self.weight > 0 and self.guidance_end > self.guidance_start
@@ -55,7 +59,7 @@ class ControlUnit:
             ("Resize Mode", A1111_RESIZE[self.resize_mode]), ("Processor Res", self.processor_res),
             ("Threshold A", float(a)), ("Threshold B", float(b)),
             ("Guidance Start", self.guidance_start), ("Guidance End", self.guidance_end),
-            ("Pixel Perfect", self.pixel_perfect), ("Control Mode", CONTROL_MODES[0])))
+            ("Pixel Perfect", self.pixel_perfect), ("Control Mode", self.control_mode)))
 
 
 FIELDS = {f.name for f in dataclasses.fields(ControlUnit)}
@@ -69,12 +73,11 @@ def parse_unit(value: Any, index: int) -> ControlUnit:
         value = {f: getattr(value, f) for f in FIELDS}
     if not isinstance(value, Mapping):
         raise InvalidValue(where, type(value).__name__, "a unit: {image, module, model, weight, ...}")
-    unknown = sorted(set(value) - FIELDS - {"control_mode"})
+    unknown = sorted(set(value) - FIELDS)
     if unknown:
         raise InvalidValue(f"{where}.{unknown[0]}", value[unknown[0]], "one of " + ", ".join(sorted(FIELDS)))
     data = {**{f.name: f.default for f in dataclasses.fields(ControlUnit)},
             **{k: v for k, v in value.items() if v is not None}}
-    validation.choice(f"{where}.control_mode", value.get("control_mode") or "Balanced", CONTROL_MODES)
     resize = {a1111: ours for ours, a1111 in A1111_RESIZE.items()}.get(data["resize_mode"], data["resize_mode"])
     unit = ControlUnit(
         # A PNG's record describes the picture it never stored: it has to be given again.
@@ -92,6 +95,7 @@ def parse_unit(value: Any, index: int) -> ControlUnit:
         threshold_b=None if data["threshold_b"] is None else validation.float_in_range(
             f"{where}.threshold_b", data["threshold_b"], -1e9, 1e9),
         pixel_perfect=validation.boolean(f"{where}.pixel_perfect", data["pixel_perfect"]),
+        control_mode=validation.choice(f"{where}.control_mode", data["control_mode"], CONTROL_MODES),
     )
     if not unit.model:
         raise InvalidValue(f"{where}.model", "", "a ControlNet: a hub id, a folder or a .safetensors file")
@@ -141,4 +145,5 @@ def from_infotext(text: str) -> dict[str, Any]:
             "processor_res": int(float(pairs.get("Processor Res", DEFAULT_RESOLUTION))),
             "threshold_a": None if number.get("Threshold A", -1) == -1 else number["Threshold A"],
             "threshold_b": None if number.get("Threshold B", -1) == -1 else number["Threshold B"],
-            "pixel_perfect": pairs.get("Pixel Perfect", "False") == "True"}
+            "pixel_perfect": pairs.get("Pixel Perfect", "False") == "True",
+            "control_mode": pairs.get("Control Mode", CONTROL_MODES[0])}

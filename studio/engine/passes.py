@@ -90,6 +90,12 @@ class ProgressReporter:
 
 
 
+def cfg_batch(pipe: Any, cfg_scale: float) -> bool:
+    """Whether a pass's batch holds CFG's negative half, as diffusers' UNet pipelines decide."""
+    unet = getattr(pipe, "unet", None)
+    return unet is not None and cfg_scale > 1 and unet.config.time_cond_proj_dim is None
+
+
 def seed_step_noise(scheduler: Any, generators: list[torch.Generator]) -> None:
     """Samplers that draw fresh noise in step() get the run's generators there too, whatever the
     pipeline passes (FluxPipeline passes none): the same seed gives the same image."""
@@ -168,11 +174,12 @@ class PassContext:
         count = kwargs.get("num_images_per_prompt") or 1
         if count > 1 and not loaded.family_def.repeats_embeds:  # SD3 uses given embeddings as they are
             kwargs = {**repeat_conditioning(kwargs, count), "num_images_per_prompt": 1}
+        guided = cfg_batch(pipe, request.cfg_scale)
         if self.control is not None:
-            kwargs.update(self.control.arguments(pipe, size))
+            kwargs.update(self.control.arguments(pipe, size, guided))
         if self.image_prompts is not None:  # as many as the prompt's embeddings (the pipeline repeats both)
             embeds = kwargs.get("prompt_embeds")
-            kwargs.update(self.image_prompts.arguments(pipe, 1 if embeds is None else len(embeds), request.cfg_scale))
+            kwargs.update(self.image_prompts.arguments(1 if embeds is None else len(embeds), guided))
         if "true_cfg_scale" in loading.call_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ..control.preprocessors import PREPROCESSORS, find, preprocess
 from ..control import image_prompts
-from ..control.units import MAX_UNITS, WEIGHT_RANGE
+from ..control.units import CONTROL_MODES, MAX_UNITS, WEIGHT_RANGE
 from ..errors import StudioError
 from ..images import RESIZE_MODES
 from .bounded import BoundedImageEditor
@@ -30,7 +30,7 @@ KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:c
 # The image prompts' adapters: the tiny models' own, and the ones A1111 users know (h94/IP-Adapter).
 KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", *image_prompts.A1111_MODULES)
 UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
-             "pixel_perfect", "processor_res", "threshold_a", "threshold_b")
+             "pixel_perfect", "processor_res", "threshold_a", "threshold_b", "control_mode")
 
 
 @dataclass
@@ -95,6 +95,8 @@ def _unit(n: int) -> Unit:
     with gr.Row():
         parts["threshold_a"] = gr.Slider(canny.a.low, canny.a.high, value=canny.a.default, label=canny.a.label)
         parts["threshold_b"] = gr.Slider(canny.b.low, canny.b.high, value=canny.b.default, label=canny.b.label)
+    parts["control_mode"] = gr.Radio(list(CONTROL_MODES), value=CONTROL_MODES[0], label="Control mode",
+                                     elem_id=f"cn-mode-{n}")
     with gr.Row():
         show = gr.Button("Preview map", size="sm", elem_id=f"cn-show-{n}")
         use_result = gr.Button("Use the result", size="sm", elem_id=f"cn-use-result-{n}")
