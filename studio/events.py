@@ -57,6 +57,8 @@ class Result:
     model_name: str
     notices: tuple[str, ...] = field(default=())
     prompt_warnings: tuple[str, ...] = field(default=())
+    # (unit index in request.controlnets, the control map it steered with at the generation size)
+    control_maps: tuple[tuple[int, "Image.Image"], ...] = field(default=())
 
     @property
     def seed(self) -> int:

@@ -547,14 +547,23 @@ def test_draw_a_scribble_see_its_map_and_generate_with_it(page):
         page.screenshot(path=str(ARTIFACTS / "controlnet-scribble.png"), full_page=True)
     assert 'ControlNet 0: "Module: scribble, Model: builtin:controlnet/sd15, Weight: 1.0' in infotext(page)
     page.locator("#cn-enabled-0 input").uncheck()
-    # The result as unit 2's picture: its canvas takes it (and its map can be previewed)
+    # The result as unit 2's picture: its canvas takes it, and generating with it (no Preview map
+    # pressed) shows the map it used beside it
     page.get_by_role("tab", name="Unit 2").click()
     second = page.locator("#cn-image-1")
     wait_for(lambda: re.search(r"\d+%", second.inner_text()), timeout=60)
     page.click("#cn-use-result-1")
     wait_for(lambda: "Upload an image" not in second.inner_text(), timeout=60)
-    page.click("#cn-show-1")
+    page.locator("#cn-enabled-1 input").check()
+    model = page.locator("#cn-model-1 input")
+    model.fill("builtin:controlnet/sd15")
+    model.press("Enter")
+    assert page.locator("#cn-map-1 img").count() == 0
+    page.fill("#prompt textarea", "a lighthouse from its own result")
+    page.click("#generate")
+    wait_for(lambda: "a lighthouse from its own result" in infotext(page))
     wait_for(lambda: page.locator("#cn-map-1 img").count() > 0)
+    page.locator("#cn-enabled-1 input").uncheck()
 
 
 def test_an_image_prompt_from_the_page(page, tmp_path):

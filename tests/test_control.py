@@ -94,8 +94,6 @@ def test_unknown_modules_and_model_preprocessors_offline_say_what_is_wrong():
 
 # -- ControlNet models and pipelines on the tiny models ----------------------------------------------
 
-import torch  # noqa: E402
-
 from studio.control.models import BUILTIN, ControlNets, check_fits  # noqa: E402
 from studio.control.pipes import control_pipe  # noqa: E402
 
@@ -152,7 +150,7 @@ def test_a_controlnet_of_another_family_is_refused_by_name(studio):
     with pytest.raises(InvalidValue, match="controlnet model: 'sd15-net'.*tiny-xl"):
         check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sdxl.pipe.unet, "tiny-xl")
     with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
-        control_pipe(studio.load("tiny-sd3"), "txt2img", [])
+        control_pipe(studio.load("tiny-zimage"), "txt2img", [])
 
 
 # -- ControlNet units in requests, through the engine ------------------------------------------------
@@ -192,6 +190,13 @@ def test_units_steer_every_task(studio, fields):
     steered = studio.run(tiny_request(seed=6, controlnets=[unit()], **fields))
     assert [i.size for i in steered.images] == [i.size for i in plain.images]
     assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))
+
+
+def test_a_result_carries_the_maps_its_units_used(studio):
+    result = studio.run(tiny_request(seed=2, controlnets=[unit(weight=0.0), unit(module="invert")]))
+    [(index, used)] = result.control_maps  # the silent unit made none
+    assert index == 1 and used.size == (64, 64)
+    assert used == preprocess(picture(), "invert", (64, 64))
 
 
 def test_two_units_on_sdxl(studio):
@@ -242,7 +247,24 @@ def test_bad_units_are_refused_with_the_field_named(studio, units, message):
 
 def test_a_family_without_controlnet_says_so(studio):
     with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
-        studio.run(tiny_request(model="tiny-sd3", sampler="Euler", controlnets=[unit()]))
+        studio.run(tiny_request(model="tiny-zimage", sampler="Euler", controlnets=[unit()]))
+
+
+def test_sd3_units_steer_text_to_image_and_say_what_else_they_cannot(studio):
+    sd3 = dict(model="tiny-sd3", sampler="Euler", seed=4)
+    plain = studio.run(tiny_request(**sd3))
+    one = studio.run(tiny_request(**sd3, controlnets=[unit("sd3")]))
+    two = studio.run(tiny_request(**sd3, controlnets=[unit("sd3"), unit("sd3", module="blur_gaussian", weight=0.5)]))
+    late = studio.run(tiny_request(**sd3, controlnets=[unit("sd3", guidance_start=0.5)]))
+    off = studio.run(tiny_request(**sd3, controlnets=[unit("sd3", weight=0.0)]))
+    assert len({pixels(r.images[0]).tobytes() for r in (plain, one, two, late)}) == 4
+    assert np.array_equal(pixels(off.images[0]), pixels(plain.images[0]))
+    assert len(studio.run(tiny_request(**sd3, batch_size=2, controlnets=[unit("sd3")])).images) == 2
+    for fields in (dict(task="img2img", init_image=picture(64, 64)), dict(hires=True, hires_steps=2)):
+        with pytest.raises(InvalidValue, match=r"controlnets.*none for img2img on tiny-sd3.*txt2img only"):
+            studio.run(tiny_request(**sd3, controlnets=[unit("sd3")], **fields))
+    with pytest.raises(InvalidValue, match=r"controlnet model: 'builtin:controlnet/sd15'.*tiny-sd3"):
+        studio.run(tiny_request(**sd3, controlnets=[unit()]))
 
 
 FLUX = dict(model="tiny-flux", sampler="Euler", cfg_scale=3.5)
@@ -297,3 +319,40 @@ def test_soft_weights_leave_the_middle_block_and_fade_outwards():
     assert soft_mid.flatten().tolist() == [1, 1] and abs(soft[0][0].item() - 0.825 ** 12) < 1e-6
     strong, _ = in_mode(down, mid, CONTROL_MODES[2], guided=True)
     assert strong[11][:, 0, 0, 0].tolist() == pytest.approx([0.0, 0.825])  # the negative half gets none
+
+
+@pytest.mark.parametrize("model, net", [("tiny-xl", "sdxl-union"), ("tiny-flux", "flux-union")])
+def test_union_controlnets_take_their_control_type_from_the_unit_or_its_preprocessor(studio, model, net):
+    plain = studio.run(tiny_request(model=model, seed=3))
+    canny = studio.run(tiny_request(model=model, seed=3, controlnets=[unit(net)]))
+    named = studio.run(tiny_request(model=model, seed=3, controlnets=[unit(net, union_type="canny")]))
+    tile = studio.run(tiny_request(model=model, seed=3, controlnets=[unit(net, union_type="tile")]))
+    two = studio.run(tiny_request(model=model, seed=3, controlnets=[
+        unit(net), unit(net, module="blur_gaussian", weight=0.5)]))
+    off = studio.run(tiny_request(model=model, seed=3, controlnets=[unit(net, weight=0.0)]))
+    assert np.array_equal(pixels(canny.images[0]), pixels(named.images[0]))  # canny picks canny
+    assert len({pixels(r.images[0]).tobytes() for r in (plain, canny, tile, two)}) == 4
+    assert np.array_equal(pixels(off.images[0]), pixels(plain.images[0]))
+    assert 'Control Mode: Balanced, Union Control Type: tile"' in tile.infotexts[0]
+    for fields in (dict(task="img2img", init_image=picture(64, 64), denoising_strength=0.6),
+                   dict(hires=True, hires_scale=1.5, hires_steps=2)):
+        assert studio.run(tiny_request(model=model, controlnets=[unit(net)], **fields)).images
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].union_type: ''.*preprocessor invert picks none"):
+        studio.run(tiny_request(model=model, controlnets=[unit(net, module="invert")]))
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].union_type: 'colour'"):
+        studio.run(tiny_request(model=model, controlnets=[unit(net, union_type="colour")]))
+
+
+def test_union_and_plain_sdxl_controlnets_do_not_mix_and_union_kinds_are_found(studio, tmp_path):
+    from studio.control.models import kind_of
+    from studio.families import family
+
+    with pytest.raises(InvalidValue, match=r"controlnets\[1\].model.*same kind as unit 0's \(ControlNetUnionModel"):
+        studio.run(tiny_request(model="tiny-xl", controlnets=[unit("sdxl-union"), unit("sdxl")]))
+    sdxl = family("sdxl")
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "config.json").write_text('{"_class_name": "ControlNetModel", "num_control_type": 8}')
+    assert kind_of(str(tmp_path / "net"), sdxl) == "ControlNetUnionModel"  # its control types say so
+    assert kind_of("someone/controlnet-union-sdxl", sdxl) == "ControlNetUnionModel"  # by name, offline
+    assert kind_of(BUILTIN + "sdxl", sdxl) == "ControlNetModel"
+    assert kind_of(BUILTIN + "sdxl-union", family("sd15")) == "ControlNetModel"  # SD 1.x has no union kind

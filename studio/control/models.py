@@ -8,6 +8,7 @@ error from inside a pipeline.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,32 +32,69 @@ def _unet_controlnet(base: Any) -> tuple[Any, list[Any]]:
     return net, [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]
 
 
-def _flux_controlnet(base: Any) -> tuple[Any, list[Any]]:
-    """From the tiny FLUX transformer (one double and one single block, its width)."""
+def _settings(config: Any) -> dict[str, Any]:
+    """A model's config as settings for another (without diffusers' bookkeeping, whose
+    `_use_default_values` would drop the settings changed)."""
+    return {key: value for key, value in config.items() if not key.startswith("_")}
+
+
+def _union_controlnet(base: Any) -> tuple[Any, list[Any]]:
+    """SDXL's union kind (xinsir's promax: eight control types) from the tiny UNet, its control-type
+    transformer as wide as the UNet's first block."""
+    from diffusers import ControlNetUnionModel
+
+    width = base.unet.config.block_out_channels[0]
+    config = ControlNetUnionModel.from_unet(base.unet, conditioning_embedding_out_channels=(16, 32),
+                                            load_weights_from_unet=False).config
+    net = ControlNetUnionModel.from_config({**_settings(config), "num_control_type": 8, "num_trans_channel": width,
+                                           "num_trans_head": 2, "num_proj_channel": width})
+    return net, [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out,
+                 net.spatial_ch_projs]
+
+
+def _flux_controlnet(base: Any, num_mode: int | None = None) -> tuple[Any, list[Any]]:
+    """From the tiny FLUX transformer (one double and one single block, its width); with `num_mode`,
+    a union one (InstantX's: seven control modes)."""
     from diffusers import FluxControlNetModel
 
     config = base.transformer.config
     net = FluxControlNetModel.from_transformer(base.transformer, num_layers=1, num_single_layers=1,
                                                attention_head_dim=config.attention_head_dim,
                                                num_attention_heads=config.num_attention_heads)
+    if num_mode is not None:
+        net = FluxControlNetModel.from_config({**_settings(net.config), "num_mode": num_mode})
     return net, [*net.controlnet_blocks, *net.controlnet_single_blocks, net.controlnet_x_embedder]
 
 
-# How each family's tiny ControlNet is made (the family's `controlnet_class` names its real ones).
-TINY_BUILDERS = {"sd15": _unet_controlnet, "sdxl": _unet_controlnet, "flux": _flux_controlnet}
+def _sd3_controlnet(base: Any) -> tuple[Any, list[Any]]:
+    """From the tiny SD3 transformer: one block, no extra conditioning channels (those are the inpainting
+    ControlNet's)."""
+    from diffusers import SD3ControlNetModel
+
+    net = SD3ControlNetModel.from_transformer(base.transformer, num_layers=1, num_extra_conditioning_channels=0)
+    return net, [*net.controlnet_blocks, net.pos_embed_input.proj]
 
 
-def build_tiny_controlnet(family: str) -> Any:
+# The tiny models' ControlNets by builtin name: the family whose tiny model they are made from, and
+# how (the family's `control_pipelines` name the kinds of its real ones).
+TINY_BUILDERS = {"sd15": ("sd15", _unet_controlnet), "sdxl": ("sdxl", _unet_controlnet),
+                 "sdxl-union": ("sdxl", _union_controlnet), "flux": ("flux", _flux_controlnet),
+                 "flux-union": ("flux", lambda base: _flux_controlnet(base, num_mode=7)),
+                 "sd3": ("sd3", _sd3_controlnet)}
+
+
+def build_tiny_controlnet(name: str) -> Any:
     """A random-weight ControlNet for a family's tiny model (deterministic), its zero-initialised
     output layers given small random weights so that it visibly steers (a fresh one changes nothing)."""
     from ..families import family as family_of
 
-    if family not in TINY_BUILDERS:
-        raise InvalidValue("controlnet model", BUILTIN + family, ", ".join(BUILTIN + f for f in TINY_BUILDERS))
+    if name not in TINY_BUILDERS:
+        raise InvalidValue("controlnet model", BUILTIN + name, ", ".join(BUILTIN + f for f in TINY_BUILDERS))
+    family, build = TINY_BUILDERS[name]
     base = family_of(family).tiny()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED + 1)
-        net, zeroed = TINY_BUILDERS[family](base)
+        net, zeroed = build(base)
         with torch.no_grad():
             for layer in zeroed:
                 layer.weight.normal_(0.0, 0.05)
@@ -76,6 +114,37 @@ def check_fits(net: Any, ref: str, denoiser: Any, model: str) -> None:
         if key in net.config and key in denoiser.config and net.config[key] != denoiser.config[key]:
             raise InvalidValue("controlnet model", ref, f"a ControlNet made for {model}'s family ({key} "
                                                         f"{denoiser.config[key]}; this one has {net.config[key]})")
+
+
+def kind_of(ref: str, family: Any) -> str:
+    """The kind (diffusers class) a ControlNet loads as: its family's, unless it is another kind the
+    family also runs: SDXL's union ControlNets say so by their config's class or control types, their
+    layers (a single file), or their name (xinsir's own config predates diffusers' union class)."""
+    kinds = list(family.control_pipelines)
+    if len(kinds) < 2:
+        return kinds[0] if kinds else family.controlnet_class
+    union = "ControlNetUnionModel"
+    path = Path(ref).expanduser()
+    found = "union" in (path.name if path.exists() else ref).lower()
+    try:
+        config = None
+        if path.is_dir() and (path / "config.json").is_file():
+            config = json.loads((path / "config.json").read_text())
+        elif path.is_file() and path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                found = found or "task_embedding" in f.keys()
+        elif not path.exists() and not ref.startswith(BUILTIN):
+            from huggingface_hub import hf_hub_download
+
+            config = json.loads(Path(hub_or_cache(f"ControlNet {ref}", lambda local: hf_hub_download(
+                ref, "config.json", local_files_only=local))).read_text())
+        if config is not None:
+            found = found or config.get("_class_name") == union or "num_control_type" in config
+    except Exception:  # unreadable: loading it gives the clear message
+        pass
+    return union if found and union in kinds else family.controlnet_class
 
 
 class ControlNets:

@@ -13,7 +13,9 @@ from typing import Any, Sequence
 import diffusers
 import torch
 from diffusers.models.controlnets.controlnet_flux import FluxMultiControlNetModel
+from diffusers.models.controlnets.controlnet_sd3 import SD3MultiControlNetModel
 from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+from diffusers.models.controlnets.multicontrolnet_union import MultiControlNetUnionModel
 
 from ..errors import InvalidValue
 from ..loading import LoadedModel
@@ -93,29 +95,56 @@ class SkippingFluxMultiControlNet(Skipping, FluxMultiControlNetModel):
                                    **kwargs))
 
 
-# The multi-ControlNet wrapper for each kind of ControlNet (Family.controlnet_class).
-MULTI = {"ControlNetModel": SkippingMultiControlNet, "FluxControlNetModel": SkippingFluxMultiControlNet}
+class SkippingMultiControlNetUnion(Skipping, MultiControlNetUnionModel):
+    """The same for SDXL's union ControlNets: each unit runs its ControlNet with its one control type."""
+
+    def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any, controlnet_cond: list,
+                control_type: list, control_type_idx: list, conditioning_scale: list[float],
+                **kwargs: Any) -> tuple[Any, Any]:
+        return self.run_active(list(zip(controlnet_cond, control_type, control_type_idx)), conditioning_scale,
+                               lambda net, given, scale, mode: in_mode(*net(
+                                   sample=sample, timestep=timestep, encoder_hidden_states=encoder_hidden_states,
+                                   controlnet_cond=given[0], control_type=given[1], control_type_idx=given[2],
+                                   conditioning_scale=scale, **kwargs), mode, self.guided))
+
+
+class SkippingSD3MultiControlNet(Skipping, SD3MultiControlNetModel):
+    """The same for SD3's ControlNets: one residual per transformer block it steers."""
+
+    def forward(self, hidden_states: Any, controlnet_cond: list, conditioning_scale: list[float],
+                **kwargs: Any) -> tuple[Any]:
+        kwargs.pop("return_dict", None)
+        samples, _ = self.run_active(controlnet_cond, conditioning_scale, lambda net, image, scale, mode: (net(
+            hidden_states=hidden_states, controlnet_cond=image, conditioning_scale=scale, return_dict=False,
+            **kwargs)[0], None))
+        return (samples,)  # the pipeline reads [0]; None: no residuals on this step
+
+
+# The multi-ControlNet wrapper for each kind of ControlNet (the keys of Family.control_pipelines).
+MULTI = {"ControlNetModel": SkippingMultiControlNet, "ControlNetUnionModel": SkippingMultiControlNetUnion,
+         "FluxControlNetModel": SkippingFluxMultiControlNet, "SD3ControlNetModel": SkippingSD3MultiControlNet}
 
 
 def check_supported(loaded: LoadedModel) -> Any:
-    """The family's control pipelines by task, or a clear refusal for a family without them."""
-    names = loaded.family_def.control_pipelines
-    if not names:
+    """The family's control pipelines by kind of ControlNet, or a clear refusal for a family without them."""
+    kinds = loaded.family_def.control_pipelines
+    if not kinds:
         raise InvalidValue("controlnets", loaded.name, "a model of a family with ControlNet support (SD 1.x, SDXL, "
-                                                       "FLUX)")
-    return names
+                                                       "SD3, FLUX)")
+    return kinds
 
 
 def control_pipe(loaded: LoadedModel, task: str, nets: Sequence[Any], modes: Sequence[str] = ()) -> Any:
     """The model's ControlNet pipeline for a task, steered by `nets` (in unit order, each in its control
-    mode). Built once per task with `from_pipe` (every component shared with the loaded model, at its
-    dtype); later calls only swap the ControlNets in."""
-    names = check_supported(loaded)
+    mode, all of one kind). Built once per task and kind with `from_pipe` (every component shared with
+    the loaded model, at its dtype); later calls only swap the ControlNets in."""
+    kind = type(nets[0]).__name__ if nets else loaded.family_def.controlnet_class
+    names = check_supported(loaded).get(kind, {})
     if task not in names or loaded.inpainting:
         raise InvalidValue("task", task, f"with ControlNet on {loaded.name}: {', '.join(names)}"
                                          + (" (not on a dedicated inpainting model)" if loaded.inpainting else ""))
-    multi = MULTI[loaded.family_def.controlnet_class](nets, modes)
-    key = f"controlnet:{task}"
+    multi = MULTI[kind](nets, modes)
+    key = f"{kind}:{task}"
     pipe = loaded.task_pipes.get(key)
     if pipe is None:
         # The base's dtype, always: without it from_pipe casts the shared modules to fp32 in place.

@@ -14,10 +14,10 @@ from PIL import Image
 
 from ..errors import InvalidValue
 from ..loading import LoadedModel, call_parameters
-from .models import ControlNets, check_fits
+from .models import ControlNets, check_fits, kind_of
 from .pipes import MULTI, check_supported, control_pipe
 from .preprocessors import preprocess
-from .units import CONTROL_MODES, ControlUnit
+from .units import CONTROL_MODES, ControlUnit, union_index
 
 
 def map_argument(pipe: Any) -> str:
@@ -31,6 +31,8 @@ class Control:
     units: tuple[ControlUnit, ...]  # the active ones, in request order
     nets: list[Any]
     maps: list[Image.Image]  # at the generation size
+    union_modes: list[int | None]  # each unit's control type number on a union ControlNet, else None
+    indices: tuple[int, ...] = ()  # each active unit's place in the request's units
 
     def pipe(self, loaded: LoadedModel, task: str) -> Any:
         return control_pipe(loaded, task, self.nets, [u.control_mode for u in self.units])
@@ -42,15 +44,17 @@ class Control:
             return {}
         pipe.controlnet.guided = guided
         maps = [m if m.size == size else m.resize(size, Image.Resampling.LANCZOS) for m in self.maps]
-        return {map_argument(pipe): maps,
+        unions = {"control_mode": self.union_modes} if any(m is not None for m in self.union_modes) else {}
+        return {map_argument(pipe): maps, **unions,
                 "controlnet_conditioning_scale": [u.weight for u in self.units],
                 "control_guidance_start": [u.guidance_start for u in self.units],
                 "control_guidance_end": [u.guidance_end for u in self.units]}
 
 
 def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: ControlNets, size: tuple[int, int],
-            seed: int) -> Control | None:
-    """The request's active units, checked against the model and preprocessed; None when none steers."""
+            seed: int, tasks: Sequence[str] = ("txt2img",)) -> Control | None:
+    """The request's active units, checked against the model and preprocessed; None when none steers.
+    `tasks`: the kinds of pass the request makes (hires: txt2img, then img2img), all checked first."""
     active = [(i, u) for i, u in enumerate(units) if u.active()]
     if not active:
         return None
@@ -58,19 +62,30 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
     if loaded.inpainting:
         raise InvalidValue("controlnets", f"{len(active)} units", f"none on {loaded.name}: ControlNet does not run "
                                                                    "on dedicated inpainting models (use its base model)")
-    nets, maps = [], []
+    nets, maps, union_modes = [], [], []
     for i, unit in active:
         if unit.image is None:
             raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
                                                                 "module none (PNGs do not store them: add it again)")
         family = loaded.family_def
-        if unit.control_mode != CONTROL_MODES[0] and family.controlnet_class != "ControlNetModel":
+        if unit.control_mode != CONTROL_MODES[0] and family.denoiser != "unet":
             raise InvalidValue(f"controlnets[{i}].control_mode", unit.control_mode,
                                f"{CONTROL_MODES[0]} on {loaded.name} (the other modes are for SD 1.x and SDXL)")
-        net = controlnets.get(unit.model, family.controlnet_class)
+        kind = kind_of(unit.model, family)
+        net = controlnets.get(unit.model, kind)
         check_fits(net, unit.model, getattr(loaded.pipe, family.denoiser), loaded.name)
+        if nets and kind != type(nets[0]).__name__:
+            raise InvalidValue(f"controlnets[{i}].model", unit.model, f"a ControlNet of the same kind as unit "
+                               f"{active[0][0]}'s ({type(nets[0]).__name__}; this one is a {kind}): one pipeline "
+                               "runs them all")
+        union = kind == "ControlNetUnionModel" or getattr(net, "union", False)
+        union_modes.append(union_index(kind, unit, f"controlnets[{i}].union_type") if union else None)
         nets.append(net)
+        missing = [t for t in tasks if t not in family.control_pipelines[kind]]
+        if missing:
+            raise InvalidValue("controlnets", f"{len(active)} units", f"none for {missing[0]} on {loaded.name}: its "
+                               f"ControlNets run for {', '.join(family.control_pipelines[kind])} only")
         maps.append(preprocess(unit.image, unit.module, size, unit.resize_mode,
                                None if unit.pixel_perfect else unit.processor_res,
                                unit.threshold_a, unit.threshold_b, seed))
-    return Control(tuple(u for _, u in active), nets, maps)
+    return Control(tuple(u for _, u in active), nets, maps, union_modes, tuple(i for i, _ in active))

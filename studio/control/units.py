@@ -25,6 +25,32 @@ A1111_RESIZE = {"Just resize": "Just Resize", "Crop and resize": "Crop and Resiz
 # outside (0.825 per layer from the middle block), and "ControlNet is more important" steers only the
 # prompt's half of a CFG batch, so CFG pushes the image towards the control (studio/control/pipes.py).
 CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
+# Union ControlNets' control types by kind: the model's mode numbers in order, and the preprocessors
+# that pick each when a unit names none (xinsir's SDXL promax; InstantX's and Shakker-Labs' FLUX unions).
+UNION_TYPES = {
+    "ControlNetUnionModel": (("openpose", ("openpose",)), ("depth", ("depth_anything_v2",)),
+                             ("hed", ("softedge_hed", "scribble")), ("canny", ("canny", "lineart_realistic")),
+                             ("normal", ("normal_bae",)), ("segment", ()), ("tile", ("tile_resample", "blur_gaussian")),
+                             ("repaint", ())),
+    "FluxControlNetModel": (("canny", ("canny",)), ("tile", ("tile_resample",)), ("depth", ("depth_anything_v2",)),
+                            ("blur", ("blur_gaussian",)), ("pose", ("openpose",)), ("gray", ("recolor_luminance",)),
+                            ("lq", ())),
+}
+UNION_NAMES = sorted({name for types in UNION_TYPES.values() for name, _ in types})
+
+
+def union_index(kind: str, unit: "ControlUnit", field: str) -> int:
+    """The mode number a union ControlNet of `kind` runs the unit with: its union_type's, or the one its
+    preprocessor picks."""
+    types = UNION_TYPES[kind]
+    for number, (name, modules) in enumerate(types):
+        if unit.union_type == name or (not unit.union_type and unit.module in modules):
+            return number
+    names = ", ".join(name for name, _ in types)
+    if unit.union_type:
+        raise InvalidValue(field, unit.union_type, f"a control type of this union ControlNet: {names}")
+    raise InvalidValue(field, "", f"a control type ({names}): preprocessor {unit.module} picks none on a union "
+                                  "ControlNet")
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,7 @@ class ControlUnit:
     threshold_b: float | None = None
     pixel_perfect: bool = False  # processor_res from the image and the generation size
     control_mode: str = CONTROL_MODES[0]
+    union_type: str = ""  # a union ControlNet's control type ("": the preprocessor's)
 
     def active(self) -> bool:
         return self.weight > 0 and self.guidance_end > self.guidance_start
@@ -59,7 +86,8 @@ class ControlUnit:
             ("Resize Mode", A1111_RESIZE[self.resize_mode]), ("Processor Res", self.processor_res),
             ("Threshold A", float(a)), ("Threshold B", float(b)),
             ("Guidance Start", self.guidance_start), ("Guidance End", self.guidance_end),
-            ("Pixel Perfect", self.pixel_perfect), ("Control Mode", self.control_mode)))
+            ("Pixel Perfect", self.pixel_perfect), ("Control Mode", self.control_mode),
+            *((("Union Control Type", self.union_type),) if self.union_type else ())))
 
 
 FIELDS = {f.name for f in dataclasses.fields(ControlUnit)}
@@ -96,6 +124,8 @@ def parse_unit(value: Any, index: int) -> ControlUnit:
             f"{where}.threshold_b", data["threshold_b"], -1e9, 1e9),
         pixel_perfect=validation.boolean(f"{where}.pixel_perfect", data["pixel_perfect"]),
         control_mode=validation.choice(f"{where}.control_mode", data["control_mode"], CONTROL_MODES),
+        union_type=validation.choice(f"{where}.union_type", data["union_type"], UNION_NAMES)
+        if data["union_type"] != "" else "",
     )
     if not unit.model:
         raise InvalidValue(f"{where}.model", "", "a ControlNet: a hub id, a folder or a .safetensors file")
@@ -146,4 +176,5 @@ def from_infotext(text: str) -> dict[str, Any]:
             "threshold_a": None if number.get("Threshold A", -1) == -1 else number["Threshold A"],
             "threshold_b": None if number.get("Threshold B", -1) == -1 else number["Threshold B"],
             "pixel_perfect": pairs.get("Pixel Perfect", "False") == "True",
-            "control_mode": pairs.get("Control Mode", CONTROL_MODES[0])}
+            "control_mode": pairs.get("Control Mode", CONTROL_MODES[0]),
+            "union_type": pairs.get("Union Control Type", "")}

@@ -77,7 +77,7 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
         # 8. ControlNet units: their models (loaded once) and control maps (made once).
         control = steer.prepare(request.controlnets, loaded, studio.controlnets, (request.width, request.height),
-                                seeds[0])
+                                seeds[0], (request.task, *(("img2img",) if request.hires else ())))
         # 9. Image prompts: their IP-Adapters (loaded once) and pictures' embeddings.
         image_prompts = ip_adapter.prepare(request.image_prompts, loaded, studio.image_encoders)
         # 10. The task's passes, with the image prompts' adapters in the UNet for them only.
@@ -115,6 +115,7 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         model_name=loaded.name,
         notices=notices + context.notices + plan.warnings,
         prompt_warnings=plan.warnings,
+        control_maps=tuple(zip(control.indices, control.maps)) if control else (),
     ))
 
 

@@ -101,10 +101,10 @@ class Family:
     # ZeroGPU: seconds of GPU a megapixel-step takes (CFG included), with a margin (a run that
     # outlives what it asked for is aborted). Estimates for half an H200, not measured here.
     gpu_s_per_mp_step: float = 0.3
-    # ControlNet: the diffusers pipeline class per task, built on the model's own weights (none: the
-    # family has no ControlNet support yet)
-    control_pipelines: Mapping[str, str] = field(default_factory=dict)
-    controlnet_class: str = "ControlNetModel"  # the diffusers class its ControlNets load as
+    # ControlNet: per kind of ControlNet (its diffusers class), the pipeline class per task, built on
+    # the model's own weights (none: the family has no ControlNet support yet)
+    control_pipelines: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    controlnet_class: str = "ControlNetModel"  # the kind its ControlNets are unless their files say another
     control_latent_img2img: bool = True  # its ControlNet img2img pipeline takes latents (FLUX's does not)
     image_prompts: bool = False  # IP-Adapter image prompts on its UNet (studio/control/ip_adapter.py)
     notes: tuple[str, ...] = field(default=())

@@ -86,8 +86,9 @@ FLUX = Family(
     tiny_variants={"schnell": tiny_flow.build_tiny_flux_schnell},
     clip_skip=False,
     gpu_s_per_mp_step=0.8,
-    control_pipelines={"txt2img": "FluxControlNetPipeline", "img2img": "FluxControlNetImg2ImgPipeline",
-                       "inpaint": "FluxControlNetInpaintPipeline"},
+    control_pipelines={"FluxControlNetModel": {"txt2img": "FluxControlNetPipeline",  # union ones too (num_mode)
+                                               "img2img": "FluxControlNetImg2ImgPipeline",
+                                               "inpaint": "FluxControlNetInpaintPipeline"}},
     controlnet_class="FluxControlNetModel",
     control_latent_img2img=False,
     defaults={"steps": 28, "cfg_scale": 3.5, "sampler": "Euler"},  # FLUX.1 dev's own (a fine-tune of dev)

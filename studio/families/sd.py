@@ -67,9 +67,9 @@ SD15 = Family(
     conditioning=clip_conditioning,
     count_tokens=clip_token_counts,
     tiny=tiny.build_tiny_sd15,
-    control_pipelines={"txt2img": "StableDiffusionControlNetPipeline",
-                       "img2img": "StableDiffusionControlNetImg2ImgPipeline",
-                       "inpaint": "StableDiffusionControlNetInpaintPipeline"},
+    control_pipelines={"ControlNetModel": {"txt2img": "StableDiffusionControlNetPipeline",
+                                           "img2img": "StableDiffusionControlNetImg2ImgPipeline",
+                                           "inpaint": "StableDiffusionControlNetInpaintPipeline"}},
     image_prompts=True,
 )
 
@@ -90,8 +90,11 @@ SDXL = Family(
     tiny=tiny.build_tiny_sdxl,
     clip_skip=False,
     gpu_s_per_mp_step=0.25,
-    control_pipelines={"txt2img": "StableDiffusionXLControlNetPipeline",
-                       "img2img": "StableDiffusionXLControlNetImg2ImgPipeline",
-                       "inpaint": "StableDiffusionXLControlNetInpaintPipeline"},
+    control_pipelines={"ControlNetModel": {"txt2img": "StableDiffusionXLControlNetPipeline",
+                                           "img2img": "StableDiffusionXLControlNetImg2ImgPipeline",
+                                           "inpaint": "StableDiffusionXLControlNetInpaintPipeline"},
+                       "ControlNetUnionModel": {"txt2img": "StableDiffusionXLControlNetUnionPipeline",
+                                                "img2img": "StableDiffusionXLControlNetUnionImg2ImgPipeline",
+                                                "inpaint": "StableDiffusionXLControlNetUnionInpaintPipeline"}},
     image_prompts=True,
 )

@@ -122,4 +122,7 @@ SD3 = Family(
     denoiser_class="SD3Transformer2DModel",
     token_limit=T5_TOKENS,
     repeats_embeds=False,
+    # diffusers has SD3's ControlNet for text to image only (its inpainting one needs a special ControlNet)
+    control_pipelines={"SD3ControlNetModel": {"txt2img": "StableDiffusion3ControlNetPipeline"}},
+    controlnet_class="SD3ControlNetModel",
 )

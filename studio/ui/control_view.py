@@ -14,7 +14,7 @@ from PIL import Image
 
 from ..control.preprocessors import PREPROCESSORS, find, preprocess
 from ..control import image_prompts
-from ..control.units import CONTROL_MODES, MAX_UNITS, WEIGHT_RANGE
+from ..control.units import CONTROL_MODES, MAX_UNITS, UNION_NAMES, WEIGHT_RANGE
 from ..errors import StudioError
 from ..images import RESIZE_MODES
 from .bounded import BoundedImageEditor
@@ -22,7 +22,10 @@ from .runs import as_gradio_error
 
 # Offered in the model box (any hub id, folder or file can be typed): the tiny models' own, and the
 # ControlNet 1.1 models A1111 users know.
-KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:controlnet/flux",
+KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:controlnet/sdxl-union",
+                "builtin:controlnet/flux", "builtin:controlnet/flux-union", "xinsir/controlnet-union-sdxl-1.0",
+                "InstantX/FLUX.1-dev-Controlnet-Union", "builtin:controlnet/sd3",
+                "stabilityai/stable-diffusion-3.5-large-controlnet-canny",
                 "lllyasviel/control_v11p_sd15_canny",
                 "lllyasviel/control_v11p_sd15_scribble", "lllyasviel/control_v11f1p_sd15_depth",
                 "lllyasviel/control_v11f1e_sd15_tile", "lllyasviel/control_v11p_sd15_openpose",
@@ -30,7 +33,7 @@ KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:c
 # The image prompts' adapters: the tiny models' own, and the ones A1111 users know (h94/IP-Adapter).
 KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", *image_prompts.A1111_MODULES)
 UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
-             "pixel_perfect", "processor_res", "threshold_a", "threshold_b", "control_mode")
+             "pixel_perfect", "processor_res", "threshold_a", "threshold_b", "control_mode", "union_type")
 
 
 @dataclass
@@ -95,8 +98,12 @@ def _unit(n: int) -> Unit:
     with gr.Row():
         parts["threshold_a"] = gr.Slider(canny.a.low, canny.a.high, value=canny.a.default, label=canny.a.label)
         parts["threshold_b"] = gr.Slider(canny.b.low, canny.b.high, value=canny.b.default, label=canny.b.label)
-    parts["control_mode"] = gr.Radio(list(CONTROL_MODES), value=CONTROL_MODES[0], label="Control mode",
-                                     elem_id=f"cn-mode-{n}")
+    with gr.Row():
+        parts["control_mode"] = gr.Radio(list(CONTROL_MODES), value=CONTROL_MODES[0], label="Control mode",
+                                         elem_id=f"cn-mode-{n}", scale=3)
+        parts["union_type"] = gr.Dropdown([("from the preprocessor", ""), *((t, t) for t in UNION_NAMES)], value="",
+                                          label="Union control type", info="union ControlNets only",
+                                          elem_id=f"cn-union-{n}", scale=1)
     with gr.Row():
         show = gr.Button("Preview map", size="sm", elem_id=f"cn-show-{n}")
         use_result = gr.Button("Use the result", size="sm", elem_id=f"cn-use-result-{n}")
@@ -209,6 +216,15 @@ class Controls:
                 "image_prompts": [{"image": data.get(slot.image), "model": data.get(slot.model),
                                    "weight": data.get(slot.weight)}
                                   for slot in self.slots if data.get(slot.image) is not None]}
+
+    def maps(self) -> list[Any]:
+        """The units' control map images (a generation shows there the maps it used)."""
+        return [unit.preview for unit in self.units]
+
+    def used_maps(self, data: dict, used: dict[int, Any]) -> dict[Any, Any]:
+        """The maps a generation used, each in its unit's image: request unit i is the i-th unit on."""
+        on = [unit for unit in self.units if data.get(unit.parts["enabled"])]
+        return {on[i].preview: image for i, image in used.items() if i < len(on)}
 
     def outputs(self) -> list[Any]:
         """What restoring settings changes (units' numbers; slots' adapters, weights, and pictures past

@@ -116,6 +116,8 @@ def make_generate(runner: Runner, form: Form, editor: Any, tab_key: Any, shown: 
                                    shown["infotext"]: view.infotext,
                                    shown["seed"]: view.seed, shown["history"]: History(key, tuple(view.history)),
                                    shown["preview"]: view.images[0], shown["picked_seed"]: view.seed})
+                    if controls is not None:  # the control maps it used, beside their units' pictures
+                        update.update(controls.used_maps(data, view.control_maps))
                 yield update
         except gr.Error as exc:  # the message where the result is, not only in a toast
             yield {shown["status"]: f"⚠ {exc.message}"}

@@ -96,6 +96,7 @@ class RunView:
     status: str = ""
     preview: Any = None  # the newest live preview (a PIL image)
     history: list[str] = field(default_factory=list)  # this session's PNG paths, newest first
+    control_maps: dict[int, Any] = field(default_factory=dict)  # ControlNet unit index -> the map it used
     changed: frozenset[str] = frozenset()
 
 
@@ -238,6 +239,7 @@ class Runner:
                             view.history = (paths[::-1] + view.history)[:HISTORY_LIMIT]  # newest first
                             if n == 0:
                                 view.infotext, view.seed = event.infotexts[0], event.seed
+                                view.control_maps = dict(event.control_maps)
                             notes = " ".join(event.notices)
                             where = f"Batch {n + 1}/{len(plan)} done" if len(plan) > 1 else "Done"
                             view.status = f"{where} in {event.timings.total_s:.1f}s (seed {event.seed}). {notes}".strip()
