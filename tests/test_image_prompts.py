@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from conftest import pixels, tiny_request
 from studio import GenerationRequest
-from studio.control.ip_adapter import BUILTIN, build_tiny_adapter, read_adapter
+from studio.control.ip_adapter import BUILTIN, build_tiny_adapter, read_adapter, save_adapter
 from studio.engine.paths import check_paths
 from studio.errors import InvalidValue
 from studio.metadata import read_png
@@ -90,8 +90,7 @@ def test_sdxl_and_an_adapter_of_another_family_is_refused_by_name(studio):
 
 def test_adapter_files_load_as_the_builtin_does(studio, tmp_path):
     state = build_tiny_adapter("sd15")
-    flat = {f"{part}.{key}": tensor for part, tensors in state.items() for key, tensor in tensors.items()}
-    save_file(flat, tmp_path / "tiny-ip.safetensors")
+    save_adapter(state, tmp_path / "tiny-ip.safetensors")
     torch.save(state, tmp_path / "tiny-ip.bin")
     builtin = studio.run(tiny_request(seed=8, image_prompts=[prompt()]))
     for name in ("tiny-ip.safetensors", "tiny-ip.bin"):

@@ -55,7 +55,12 @@ def build_tiny_adapter(family: str) -> dict[str, dict[str, torch.Tensor]]:
 
     if family not in ("sd15", "sdxl"):
         raise InvalidValue("image prompt model", BUILTIN + family, f"{BUILTIN}sd15 or {BUILTIN}sdxl")
-    unet = family_of(family).tiny().unet
+    return random_adapter(family_of(family).tiny().unet)
+
+
+def random_adapter(unet: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """A random-weight IP-Adapter for any UNet, reading the tiny image encoder's embeddings (the
+    benchmark's mid-size model has one too)."""
     cross = unet.config.cross_attention_dim
     generator = torch.Generator().manual_seed(TINY_SEED + 2)
 
@@ -72,6 +77,14 @@ def build_tiny_adapter(family: str) -> dict[str, dict[str, torch.Tensor]]:
             ip_adapter[f"{key_id}.to_v_ip.weight"] = weights(hidden, cross)
             key_id += 2
     return {"image_proj": image_proj, "ip_adapter": ip_adapter}
+
+
+def save_adapter(state: dict[str, dict[str, torch.Tensor]], path: Any) -> None:
+    """As the published .safetensors files hold them: `image_proj.*` and `ip_adapter.*` keys."""
+    from safetensors.torch import save_file
+
+    save_file({f"{part}.{key}": tensor.contiguous() for part, tensors in state.items()
+               for key, tensor in tensors.items()}, str(path))
 
 
 def build_tiny_encoder() -> tuple[Any, Any]:
