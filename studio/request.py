@@ -160,6 +160,10 @@ class RequestBase:
         step = self.source.size_rule.multiple
         return tuple(step * round(v * self.hires_scale / step) for v in (self.width, self.height))  # type: ignore[return-value]
 
+    def pass_tasks(self) -> tuple[str, ...]:
+        """The kinds of pipeline pass it makes: its task's, and image to image for the hires pass."""
+        return (self.task, *(("img2img",) if self.hires else ()))
+
     def record(self) -> dict[str, Any]:
         """The request as JSON-safe data (saved in the PNG): the fields the table records; input
         images are described, not stored."""

@@ -83,8 +83,8 @@ def test_sdxl_and_an_adapter_of_another_family_is_refused_by_name(studio):
     assert not same(steered, plain)
     with pytest.raises(InvalidValue, match=r"image_prompts\[0\].model: 'builtin:ip-adapter/sd15'.*made for tiny-xl"):
         studio.run(tiny_request(model="tiny-xl", image_prompts=[prompt()]))
-    with pytest.raises(InvalidValue, match=r"image_prompts: 'tiny-flux'.*IP-Adapter support"):
-        studio.run(tiny_request(model="tiny-flux", image_prompts=[prompt()]))
+    with pytest.raises(InvalidValue, match=r"image_prompts: 'tiny-sd3'.*IP-Adapter support"):
+        studio.run(tiny_request(model="tiny-sd3", image_prompts=[prompt()]))
     assert same(studio.run(tiny_request(model="tiny-xl", seed=2)), plain)  # a refusal changes nothing
 
 
@@ -167,3 +167,57 @@ def test_a_shared_studio_opens_no_controlnet_or_adapter_outside_its_folders(tmp_
     fine = tiny_request(controlnets=[{"image": reference(), "model": "lllyasviel/control_v11p_sd15_canny"}],
                         image_prompts=[prompt(), prompt(model="ip-adapter_sd15")])
     check_paths(fine, (), roots, None)
+
+
+FLUX = dict(model="tiny-flux", sampler="Euler", cfg_scale=3.5)
+
+
+def test_flux_image_prompts_steer_each_weighted_and_leave_the_transformer_as_it_was(studio):
+    transformer = studio.load("tiny-flux").pipe.transformer
+    processors = dict(transformer.attn_processors)
+    plain = studio.run(tiny_request(seed=3, **FLUX))
+    steered = studio.run(tiny_request(seed=3, image_prompts=[prompt("flux")], **FLUX))
+    weighted = studio.run(tiny_request(seed=3, image_prompts=[
+        prompt("flux"), prompt("flux", image=reference((30, 60, 220)), weight=0.4)], **FLUX))
+    true_cfg = studio.run(tiny_request(seed=3, image_prompts=[prompt("flux")], negative_prompt="fog",
+                                       true_cfg_scale=2.0, **FLUX))
+    assert len({pixels(r.images[0]).tobytes() for r in (plain, steered, weighted, true_cfg)}) == 4
+    assert same(studio.run(tiny_request(seed=3, **FLUX)), plain)
+    assert all(transformer.attn_processors[name] is p for name, p in processors.items())
+    assert len(studio.run(tiny_request(seed=3, batch_size=2, image_prompts=[prompt("flux")], **FLUX)).images) == 2
+    assert 'Model: builtin:ip-adapter/flux, Weight: 0.4' in weighted.infotexts[0]
+
+
+@pytest.mark.parametrize("fields", [
+    dict(task="img2img", init_image=reference(size=(64, 64)), denoising_strength=0.6),
+    dict(hires=True, hires_scale=1.5, hires_steps=2),
+    dict(controlnets=[{"image": reference(), "module": "canny", "model": "builtin:controlnet/flux"}])])
+def test_flux_image_prompts_in_every_task_and_with_controlnet(studio, fields):
+    plain = studio.run(tiny_request(seed=4, **FLUX, **fields))
+    steered = studio.run(tiny_request(seed=4, image_prompts=[prompt("flux")], **FLUX, **fields))
+    assert not same(steered, plain)
+
+
+def test_flux_controlnet_image_to_image_takes_no_image_prompts_and_says_so_first(studio):
+    unit = {"image": reference(), "module": "canny", "model": "builtin:controlnet/flux"}
+    for fields in (dict(task="img2img", init_image=reference(size=(64, 64))), dict(hires=True, hires_steps=2)):
+        with pytest.raises(InvalidValue, match=r"image_prompts.*none for img2img on tiny-flux.*"
+                                               r"FluxControlNetImg2ImgPipeline takes no image prompts"):
+            studio.run(tiny_request(image_prompts=[prompt("flux")], controlnets=[unit], **FLUX, **fields))
+    with pytest.raises(InvalidValue, match=r"image_prompts\[0\].model: 'builtin:ip-adapter/sd15'.*made for tiny-flux"):
+        studio.run(tiny_request(image_prompts=[prompt()], **FLUX))
+
+
+def test_an_xlabs_flux_adapter_file_loads_as_the_builtin_does(studio, tmp_path):
+    """XLabs' layout: `ip_adapter_proj_model.*` and `double_blocks.N.processor.ip_adapter_double_stream_*`."""
+    state = build_tiny_adapter("flux")
+    xlabs = {f"ip_adapter_proj_model.{k}": v for k, v in state["image_proj"].items()}
+    for key, tensor in state["ip_adapter"].items():
+        block, layer, part = key.split(".")
+        name = {"to_k_ip": "ip_adapter_double_stream_k_proj", "to_v_ip": "ip_adapter_double_stream_v_proj"}[layer]
+        xlabs[f"double_blocks.{block}.processor.{name}.{part}"] = tensor
+    save_file(xlabs, tmp_path / "ip_adapter.safetensors")
+    builtin = studio.run(tiny_request(seed=8, image_prompts=[prompt("flux")], **FLUX))
+    from_file = studio.run(tiny_request(seed=8, image_prompts=[prompt(model=str(tmp_path / "ip_adapter.safetensors"))],
+                                        **FLUX))
+    assert same(from_file, builtin)

@@ -62,7 +62,8 @@ def parse_prompt(value: Any, index: int) -> ImagePrompt:
     model = validation.text(f"{where}.model", value.get("model") or "").strip()
     if not model:
         raise InvalidValue(f"{where}.model", "", "an IP-Adapter: " + ", ".join(sorted(A1111_MODULES)) +
-                           ", a .safetensors or .bin file, or builtin:ip-adapter/sd15 or sdxl")
+                           ", XLabs-AI/flux-ip-adapter, a .safetensors or .bin file, or builtin:ip-adapter/sd15, "
+                           "sdxl or flux")
     return ImagePrompt(
         # A PNG's record describes the picture it never stored: it has to be given again.
         image=None if image is None or isinstance(image, dict) else validation.image(f"{where}.image", image),

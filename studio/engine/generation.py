@@ -77,13 +77,16 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
         # 8. ControlNet units: their models (loaded once) and control maps (made once).
         control = steer.prepare(request.controlnets, loaded, studio.controlnets, (request.width, request.height),
-                                seeds[0], (request.task, *(("img2img",) if request.hires else ())))
+                                seeds[0], request.pass_tasks())
         # 9. Image prompts: their IP-Adapters (loaded once) and pictures' embeddings.
         image_prompts = ip_adapter.prepare(request.image_prompts, loaded, studio.image_encoders)
         # 10. The task's passes, with the image prompts' adapters in the UNet for them only.
         context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
                               studio.config.preview_interval_s, control, image_prompts)
-        with image_prompts.installed(loaded.pipe.unet) if image_prompts else contextlib.nullcontext():
+        if image_prompts is not None:
+            image_prompts.check_passes({task: context.pipe_for(task) for task in request.pass_tasks()}, loaded.name)
+        denoiser = getattr(loaded.pipe, loaded.family_def.denoiser)
+        with image_prompts.installed(denoiser) if image_prompts else contextlib.nullcontext():
             images = TASKS[request.task].run(context, conditioning, passes)
     except Stop as stop:
         log.info("Cancelled at step %d/%d", stop.step, sum(passes))

@@ -179,7 +179,7 @@ class PassContext:
             kwargs.update(self.control.arguments(pipe, size, guided))
         if self.image_prompts is not None:  # as many as the prompt's embeddings (the pipeline repeats both)
             embeds = kwargs.get("prompt_embeds")
-            kwargs.update(self.image_prompts.arguments(1 if embeds is None else len(embeds), guided))
+            kwargs.update(self.image_prompts.arguments(pipe, 1 if embeds is None else len(embeds), guided))
         if "true_cfg_scale" in loading.call_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise

@@ -106,7 +106,7 @@ class Family:
     control_pipelines: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     controlnet_class: str = "ControlNetModel"  # the kind its ControlNets are unless their files say another
     control_latent_img2img: bool = True  # its ControlNet img2img pipeline takes latents (FLUX's does not)
-    image_prompts: bool = False  # IP-Adapter image prompts on its UNet (studio/control/ip_adapter.py)
+    image_prompts: bool = False  # IP-Adapter image prompts on its denoiser (studio/control/ip_adapter.py)
     notes: tuple[str, ...] = field(default=())
 
     def build_tiny(self, variant: str = "") -> Any:

@@ -90,6 +90,7 @@ FLUX = Family(
                                                "img2img": "FluxControlNetImg2ImgPipeline",
                                                "inpaint": "FluxControlNetInpaintPipeline"}},
     controlnet_class="FluxControlNetModel",
+    image_prompts=True,  # XLabs' IP-Adapter
     control_latent_img2img=False,
     defaults={"steps": 28, "cfg_scale": 3.5, "sampler": "Euler"},  # FLUX.1 dev's own (a fine-tune of dev)
     sampler_kind="flow",

@@ -30,8 +30,9 @@ KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:c
                 "lllyasviel/control_v11p_sd15_scribble", "lllyasviel/control_v11f1p_sd15_depth",
                 "lllyasviel/control_v11f1e_sd15_tile", "lllyasviel/control_v11p_sd15_openpose",
                 "diffusers/controlnet-canny-sdxl-1.0", "InstantX/FLUX.1-dev-Controlnet-Canny")
-# The image prompts' adapters: the tiny models' own, and the ones A1111 users know (h94/IP-Adapter).
-KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", *image_prompts.A1111_MODULES)
+# The image prompts' adapters: the tiny models' own, the ones A1111 users know (h94/IP-Adapter), XLabs' FLUX one.
+KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", "builtin:ip-adapter/flux",
+                  *image_prompts.A1111_MODULES, "XLabs-AI/flux-ip-adapter")
 UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
              "pixel_perfect", "processor_res", "threshold_a", "threshold_b", "control_mode", "union_type")
 
