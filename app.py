@@ -102,13 +102,16 @@ def parser() -> argparse.ArgumentParser:
                         "(default: models)")
     p.add_argument("--loras-dir", default=env("STUDIO_LORAS_DIR", "loras"),
                    help="folder of LoRA .safetensors files, used by name: <lora:name:0.8> (default: loras)")
+    p.add_argument("--controlnets-dir", default=env("STUDIO_CONTROLNETS_DIR", "controlnets"),
+                   help="folder of ControlNet and IP-Adapter files (.safetensors, or diffusers folders), used by "
+                        "name as A1111's models/ControlNet (default: controlnets)")
     p.add_argument("--gpu-duration", type=positive_int, default=int(env("STUDIO_GPU_DURATION", "120")),
                    help="on a ZeroGPU Space: most seconds of GPU one Generate asks for; each asks what its "
                         "steps, size and batch need, up to this (default 120)")
     p.add_argument("--allow-any-path", action="store_true",
                    help="let requests name model and LoRA files anywhere on this machine; by default a studio "
                         "reachable by others (--share, or a --host other than 127.0.0.1) only opens files in "
-                        "--models-dir, --loras-dir and the --model you started it with")
+                        "--models-dir, --loras-dir, --controlnets-dir and the --model you started it with")
     p.add_argument("--max-cost", type=positive_float, default=env("STUDIO_MAX_COST"),
                    help=f"most megapixel-steps one Generate may ask for (width x height x steps x batch size x "
                         f"batch count, hires pass included; a 512 px 25-step image is 6.6). Default: {LOCAL_MAX_COST:g} "
@@ -158,13 +161,15 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
     from studio.models import resolve_model
 
     start = None if args.model == AUTO_MODEL else resolve_model(args.model)  # auto: a preset
-    roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir] + (
+    roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir,
+                                                                  args.controlnets_dir] + (
         [start.ref] if start is not None and start.kind in ("folder", "single_file") else [])
     max_cost = float(args.max_cost) if args.max_cost else SHARED_MAX_COST if shared(args) else LOCAL_MAX_COST
     return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
                         offload=args.offload, drop_t5=args.drop_t5, quantize=args.quantize,
-                        models_dir=args.models_dir, loras_dir=args.loras_dir, allowed_roots=roots, max_cost=max_cost)
+                        models_dir=args.models_dir, loras_dir=args.loras_dir, controlnets_dir=args.controlnets_dir,
+                        allowed_roots=roots, max_cost=max_cost)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,7 @@ class StudioConfig:
     single_file_configs: Mapping[str, str] = field(default_factory=dict, hash=False)
     models_dir: Path | None = None  # checkpoints listed in the page and matched by PNG Info
     loras_dir: Path | None = None  # LoRAs named by file name: <lora:name:0.8>
+    controlnets_dir: Path | None = None  # ControlNets and IP-Adapters named by file name (A1111's models/ControlNet)
     # Folders requests may name files in; None: any path, as a local Python user expects. A shared
     # studio sets them, so a visitor cannot make it open arbitrary files of the host.
     allowed_roots: tuple[Path, ...] | None = None
@@ -67,6 +68,7 @@ class StudioConfig:
         set_(self, "single_file_configs", dict(self.single_file_configs or {}))
         set_(self, "models_dir", _path(self.models_dir))
         set_(self, "loras_dir", _path(self.loras_dir))
+        set_(self, "controlnets_dir", _path(self.controlnets_dir))
         if self.allowed_roots is not None:
             roots: Sequence[str | Path] = self.allowed_roots
             set_(self, "allowed_roots", tuple(Path(root).expanduser().resolve() for root in roots))

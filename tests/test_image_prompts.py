@@ -221,3 +221,29 @@ def test_an_xlabs_flux_adapter_file_loads_as_the_builtin_does(studio, tmp_path):
     from_file = studio.run(tiny_request(seed=8, image_prompts=[prompt(model=str(tmp_path / "ip_adapter.safetensors"))],
                                         **FLUX))
     assert same(from_file, builtin)
+
+
+def test_the_controlnets_folder_names_controlnets_and_adapters_as_a1111(tmp_path):
+    """Files and diffusers folders of --controlnets-dir by name (A1111's `[hash]` dropped), A1111's
+    ControlNet 1.1 names as lllyasviel's repositories; both allowed on a shared studio."""
+    from studio import Studio
+    from studio.control.folder import resolve
+    from studio.control.models import build_tiny_controlnet
+
+    folder = tmp_path / "controlnets"
+    folder.mkdir()
+    build_tiny_controlnet("sd15").save_pretrained(folder / "my-canny")
+    save_adapter(build_tiny_adapter("sd15"), folder / "my-ip.safetensors")
+    assert resolve("my-canny [d14c016b]", folder) == str(folder / "my-canny")
+    assert resolve("control_v11p_sd15_canny [d14c016b]", folder) == "lllyasviel/control_v11p_sd15_canny"
+    assert resolve("someone/net", folder) == "someone/net" and resolve("my-ip", None) == "my-ip"
+    shared = Studio(device="cpu", cache_size=1, controlnets_dir=folder, allowed_roots=[tmp_path / "models"])
+    unit = {"image": reference(), "module": "canny"}
+    by_name = shared.run(tiny_request(seed=5, controlnets=[{**unit, "model": "my-canny [d14c016b]"}],
+                                      image_prompts=[prompt(model="my-ip")]))
+    assert 'Model: my-canny [d14c016b], Weight: 1.0' in by_name.infotexts[0]  # as given: it regenerates
+    builtin = shared.run(tiny_request(seed=5, controlnets=[{**unit, "model": "builtin:controlnet/sd15"}],
+                                      image_prompts=[prompt()]))
+    assert same(by_name, builtin)
+    check_paths(tiny_request(controlnets=[{**unit, "model": "control_v11p_sd15_canny [d14c016b]"}]), (),
+                shared.config.allowed_roots, None, folder)

@@ -51,6 +51,9 @@ def test_flags_parse():
     assert (args.model, args.port, args.auth, args.share, args.cache_size) == ("tiny", 7000, ("a", "b"), True, 3)
     with pytest.raises(SystemExit):
         app.parser().parse_args(["--port", "70000"])
+    shared = app.parser().parse_args(["--share", "--controlnets-dir", "cn"])
+    config = app.config_from(shared)
+    assert config.controlnets_dir.name == "cn" and any(root.name == "cn" for root in config.allowed_roots)
 
 
 def test_bad_device_flag_names_the_choices():

@@ -6,12 +6,12 @@ ControlNet extension writes an IP-Adapter unit (a `ControlNet N` line whose modu
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .. import validation
 from ..errors import InvalidValue
+from .folder import HASH  # A1111 writes "ip-adapter_sd15 [6a3f6166]"
 from .units import ControlUnit
 
 MAX_PROMPTS = 4  # Fooocus offers four
@@ -25,7 +25,6 @@ A1111_MODULES = {"ip-adapter_sdxl": "ip-adapter_clip_g"}
 CLIP_H = ("ip-adapter_sd15", "ip-adapter_sd15_light", "ip-adapter-plus_sd15", "ip-adapter-plus-face_sd15",
           "ip-adapter_sdxl_vit-h", "ip-adapter-plus_sdxl_vit-h", "ip-adapter-plus-face_sdxl_vit-h")
 A1111_MODULES.update(dict.fromkeys(CLIP_H, "ip-adapter_clip_h"))
-HASH = re.compile(r"\s*\[[0-9a-fA-F]{8,}\]$")  # A1111 writes "ip-adapter_sd15 [6a3f6166]"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from ..errors import InvalidValue, ModelLoadError
 from ..hub import hub_or_cache
 from ..loading import LoadedModel, call_parameters
 from ..tiny import TINY_SEED
+from .folder import resolve
 from .image_prompts import A1111_MODULES, ImagePrompt
 
 BUILTIN = "builtin:ip-adapter/"  # + a family: the tiny models' random-weight adapter
@@ -323,8 +324,10 @@ def encode(picture: Any, adapter: Adapter, encoders: ImageEncoders, black_negati
     return positive[:, None], negative[:, None]  # [1 image, 1 picture, ...]
 
 
-def prepare(prompts: Sequence[ImagePrompt], loaded: LoadedModel, encoders: ImageEncoders) -> ImagePrompts | None:
-    """The request's active image prompts, their adapters loaded and pictures encoded; None when none."""
+def prepare(prompts: Sequence[ImagePrompt], loaded: LoadedModel, encoders: ImageEncoders,
+            folder: Path | None = None) -> ImagePrompts | None:
+    """The request's active image prompts, their adapters loaded (found by name in the controlnets
+    `folder` first) and pictures encoded; None when none."""
     active = [(i, p) for i, p in enumerate(prompts) if p.active()]
     if not active:
         return None
@@ -337,7 +340,7 @@ def prepare(prompts: Sequence[ImagePrompt], loaded: LoadedModel, encoders: Image
         if prompt.image is None:
             raise InvalidValue(f"image_prompts[{i}].image", None, "a reference picture (PNGs do not store them: add "
                                                                   "it again)")
-        adapter = load(loaded, prompt.model, f"image_prompts[{i}].model")
+        adapter = load(loaded, resolve(prompt.model, folder), f"image_prompts[{i}].model")
         slots.append((adapter, prompt.weight))
         embeds.append(encode(prompt.image, adapter, encoders, black))
     return ImagePrompts(tuple(slots), tuple(embeds))

@@ -8,12 +8,14 @@ generation with no active unit runs the model's plain pipelines: exactly the ima
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from PIL import Image
 
 from ..errors import InvalidValue
 from ..loading import LoadedModel, call_parameters
+from .folder import resolve
 from .models import ControlNets, check_fits, kind_of
 from .pipes import MULTI, check_supported, control_pipe
 from .preprocessors import preprocess
@@ -52,9 +54,10 @@ class Control:
 
 
 def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: ControlNets, size: tuple[int, int],
-            seed: int, tasks: Sequence[str] = ("txt2img",)) -> Control | None:
+            seed: int, tasks: Sequence[str] = ("txt2img",), folder: Path | None = None) -> Control | None:
     """The request's active units, checked against the model and preprocessed; None when none steers.
-    `tasks`: the kinds of pass the request makes (hires: txt2img, then img2img), all checked first."""
+    `tasks`: the kinds of pass the request makes (hires: txt2img, then img2img), all checked first;
+    `folder`: the controlnets folder, where models are found by name."""
     active = [(i, u) for i, u in enumerate(units) if u.active()]
     if not active:
         return None
@@ -71,8 +74,9 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
         if unit.control_mode != CONTROL_MODES[0] and family.denoiser != "unet":
             raise InvalidValue(f"controlnets[{i}].control_mode", unit.control_mode,
                                f"{CONTROL_MODES[0]} on {loaded.name} (the other modes are for SD 1.x and SDXL)")
-        kind = kind_of(unit.model, family)
-        net = controlnets.get(unit.model, kind)
+        ref = resolve(unit.model, folder)
+        kind = kind_of(ref, family)
+        net = controlnets.get(ref, kind)
         check_fits(net, unit.model, getattr(loaded.pipe, family.denoiser), loaded.name)
         if nets and kind != type(nets[0]).__name__:
             raise InvalidValue(f"controlnets[{i}].model", unit.model, f"a ControlNet of the same kind as unit "

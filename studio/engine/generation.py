@@ -38,7 +38,7 @@ def run(studio: "Studio", request: Any, emit: Emit, cancel: threading.Event) -> 
     # 1. Prompts: styles applied, LoRA tags found, both prompts parsed.
     plan = plan_prompts(request)
     # 2. A shared studio opens files only inside its folders: checked before anything is opened.
-    check_paths(request, plan.loras, config.allowed_roots, config.loras_dir)
+    check_paths(request, plan.loras, config.allowed_roots, config.loras_dir, config.controlnets_dir)
     # 3. Seeds: -1 becomes a real seed here, so the result can report it.
     request = request.with_seed()
     seeds = request.seeds()
@@ -77,9 +77,10 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
         # 8. ControlNet units: their models (loaded once) and control maps (made once).
         control = steer.prepare(request.controlnets, loaded, studio.controlnets, (request.width, request.height),
-                                seeds[0], request.pass_tasks())
+                                seeds[0], request.pass_tasks(), studio.config.controlnets_dir)
         # 9. Image prompts: their IP-Adapters (loaded once) and pictures' embeddings.
-        image_prompts = ip_adapter.prepare(request.image_prompts, loaded, studio.image_encoders)
+        image_prompts = ip_adapter.prepare(request.image_prompts, loaded, studio.image_encoders,
+                                           studio.config.controlnets_dir)
         # 10. The task's passes, with the image prompts' adapters in the UNet for them only.
         context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
                               studio.config.preview_interval_s, control, image_prompts)

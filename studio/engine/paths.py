@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import loras, naming
+from ..control.folder import folder_models, resolve
 from ..control.image_prompts import A1111_MODULES
 from ..errors import InvalidValue
 from ..models import find_preset
@@ -43,15 +44,18 @@ def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None, field: 
 
 
 def check_paths(request: Any, lora_names: Sequence[tuple[str, float]], allowed_roots: tuple[Path, ...] | None,
-                loras_dir: Path | None) -> None:
+                loras_dir: Path | None, controlnets_dir: Path | None = None) -> None:
     """Refuse local files outside the allowed folders: the model, ControlNets, IP-Adapters and LoRAs of
     a request, before anything is opened. Symlinks and `..` are resolved first: there is no way out."""
     if allowed_roots is None:
         return
     check_model_name(request.model, allowed_roots)
+    in_controlnets = {str(path) for path in folder_models(controlnets_dir).values()}
     for name in ("controlnets", "image_prompts"):
         for i, unit in enumerate(getattr(request, name)):
-            check_model_name(unit.model, allowed_roots, f"{name}[{i}].model")
+            ref = resolve(unit.model, controlnets_dir)  # a name in the folder is fine
+            if ref not in in_controlnets:
+                check_model_name(ref, allowed_roots, f"{name}[{i}].model")
     in_folder = loras.folder_loras(loras_dir)
     for name, _ in lora_names:
         if name in in_folder or naming.is_hub_id(name):

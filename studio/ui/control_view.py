@@ -14,6 +14,7 @@ from PIL import Image
 
 from ..control.preprocessors import PREPROCESSORS, find, preprocess
 from ..control import image_prompts
+from ..control.folder import folder_models
 from ..control.units import CONTROL_MODES, MAX_UNITS, UNION_NAMES, WEIGHT_RANGE
 from ..errors import StudioError
 from ..images import RESIZE_MODES
@@ -65,17 +66,22 @@ def sliders(module: str) -> tuple[Any, Any]:
                  for s in (pre.a, pre.b))
 
 
-def build_units() -> list[Unit]:
+def choices(folder: Any, known: tuple[str, ...]) -> list[str]:
+    """A model box's list: the controlnets folder's files by name, then the known ones."""
+    return [*folder_models(folder), *known]
+
+
+def build_units(folder: Any = None) -> list[Unit]:
     units = []
     with gr.Accordion("ControlNet", open=False, elem_id="controlnet"):
         with gr.Tabs():
             for n in range(MAX_UNITS):
                 with gr.Tab(f"Unit {n + 1}", elem_id=f"cn-tab-{n}"):
-                    units.append(_unit(n))
+                    units.append(_unit(n, choices(folder, KNOWN_MODELS)))
     return units
 
 
-def _unit(n: int) -> Unit:
+def _unit(n: int, models: list[str]) -> Unit:
     parts: dict[str, Any] = {"enabled": gr.Checkbox(False, label="Enable", elem_id=f"cn-enabled-{n}")}
     with gr.Row():
         parts["image"] = BoundedImageEditor(
@@ -85,8 +91,9 @@ def _unit(n: int) -> Unit:
         preview = gr.Image(label="Control map", interactive=False, format="png", height=300, elem_id=f"cn-map-{n}")
     with gr.Row():
         parts["module"] = gr.Dropdown(list(PREPROCESSORS), value="canny", label="Preprocessor", elem_id=f"cn-module-{n}")
-        parts["model"] = gr.Dropdown(list(KNOWN_MODELS), value=None, label="ControlNet model", allow_custom_value=True,
-                                     elem_id=f"cn-model-{n}", info="hub id, folder or .safetensors file")
+        parts["model"] = gr.Dropdown(models, value=None, label="ControlNet model", allow_custom_value=True,
+                                     elem_id=f"cn-model-{n}", info="the controlnets folder's, a hub id, a folder or "
+                                                                  ".safetensors file")
     with gr.Row():
         parts["weight"] = gr.Slider(*WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", elem_id=f"cn-weight-{n}")
         parts["guidance_start"] = gr.Slider(0, 1, value=0.0, step=0.01, label="Starting step")
@@ -181,8 +188,8 @@ class Slot:
     use_result: Any
 
 
-def build_slots() -> list[Slot]:
-    slots = []
+def build_slots(folder: Any = None) -> list[Slot]:
+    slots, adapters = [], choices(folder, KNOWN_ADAPTERS)
     with gr.Accordion("Image prompts (IP-Adapter)", open=False, elem_id="image-prompts"):
         with gr.Tabs():
             for n in range(image_prompts.MAX_PROMPTS):
@@ -191,7 +198,7 @@ def build_slots() -> list[Slot]:
                         image = gr.Image(type="pil", label="Reference picture (a picture here turns it on)", height=220,
                                          sources=["upload", "clipboard"], elem_id=f"ip-image-{n}")
                         with gr.Column():
-                            model = gr.Dropdown(list(KNOWN_ADAPTERS), value=None, label="IP-Adapter",
+                            model = gr.Dropdown(adapters, value=None, label="IP-Adapter",
                                                 allow_custom_value=True, elem_id=f"ip-model-{n}",
                                                 info="made for the model's family; or a .safetensors / .bin file")
                             weight = gr.Slider(*image_prompts.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight",

@@ -164,7 +164,8 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
                                             info=handlers.lora_hint(config.loras_dir))
                     lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
                     add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
-                controls = control_view.Controls(control_view.build_units(), control_view.build_slots())
+                controls = control_view.Controls(control_view.build_units(config.controlnets_dir),
+                                                 control_view.build_slots(config.controlnets_dir))
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     row("prompt_syntax", "clip_skip")
                     row("preview", "fast_decode")
