@@ -4,7 +4,9 @@ or raise an error naming the field, the value and what is allowed. Pure function
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 from . import naming
 from .errors import InvalidValue, UnknownName
@@ -100,3 +102,15 @@ def image(field: str, value: Any) -> Any:
     if value.width < 8 or value.height < 8 or value.width * value.height > MAX_INPUT_PIXELS:
         raise InvalidValue(field, f"{value.width}x{value.height}", f"8x8 to {MAX_INPUT_PIXELS} pixels")
     return value
+
+
+def items(field: str, value: Any, limit: int, noun: str, parse: Callable[[Any, int], T]) -> tuple[T, ...]:
+    """A list of up to `limit` things (a request's ControlNet units, its image prompts), each parsed
+    with its place in the list, so that its messages name `field[i]`; None is none."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise InvalidValue(field, type(value).__name__, f"a list of up to {limit} {noun}")
+    if len(value) > limit:
+        raise InvalidValue(field, f"{len(value)} {noun}", f"at most {limit}")
+    return tuple(parse(item, i) for i, item in enumerate(value))

@@ -133,3 +133,18 @@ def client_that_vanishes(script: str, url: str, folder: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def png_copies(result, folder: Path) -> tuple[Path, Path]:
+    """A result's first image as the studio saves it, and with its infotext alone (as other tools keep
+    it): the two PNGs a round trip is proven on."""
+    from PIL import PngImagePlugin
+
+    from studio.outputs import OutputFolder
+
+    ours = OutputFolder(folder).save(result)[0]
+    text_only = folder / "a1111.png"
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text("parameters", result.infotexts[0])
+    result.images[0].save(text_only, pnginfo=chunks)
+    return ours, text_only

@@ -67,6 +67,17 @@ def infotext(page) -> str:
     return page.locator("#infotext textarea").input_value()
 
 
+def generate(page, prompt: str, shot: str) -> str:
+    """Type the prompt, click Generate, wait for its infotext (a screenshot of the page either way)."""
+    page.fill("#prompt textarea", prompt)
+    page.click("#generate")
+    try:
+        return wait_for(lambda: prompt in infotext(page) and infotext(page))
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+
+
 def wait_for(condition, timeout: float = 60.0, every: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -537,15 +548,9 @@ def test_draw_a_scribble_see_its_map_and_generate_with_it(page):
     with urllib.request.urlopen(src if src.startswith("http") else page.app.url + src.lstrip("/"), timeout=30) as r:
         control = np.asarray(Image.open(io.BytesIO(r.read())).convert("L"))
     assert control.shape == (64, 64) and control.max() == 255 and (control == 0).mean() > 0.5  # strokes on black
-    page.fill("#prompt textarea", "a scribbled lighthouse")
     set_number(page, "Steps", 4)
-    page.click("#generate")
-    try:
-        wait_for(lambda: "a scribbled lighthouse" in infotext(page))
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "controlnet-scribble.png"), full_page=True)
-    assert 'ControlNet 0: "Module: scribble, Model: builtin:controlnet/sd15, Weight: 1.0' in infotext(page)
+    text = generate(page, "a scribbled lighthouse", "controlnet-scribble.png")
+    assert 'ControlNet 0: "Module: scribble, Model: builtin:controlnet/sd15, Weight: 1.0' in text
     page.locator("#cn-enabled-0 input").uncheck()
     # The result as unit 2's picture: its canvas takes it, and generating with it (no Preview map
     # pressed) shows the map it used beside it
@@ -559,9 +564,7 @@ def test_draw_a_scribble_see_its_map_and_generate_with_it(page):
     model.fill("builtin:controlnet/sd15")
     model.press("Enter")
     assert page.locator("#cn-map-1 img").count() == 0
-    page.fill("#prompt textarea", "a lighthouse from its own result")
-    page.click("#generate")
-    wait_for(lambda: "a lighthouse from its own result" in infotext(page))
+    generate(page, "a lighthouse from its own result", "controlnet-map-used.png")
     wait_for(lambda: page.locator("#cn-map-1 img").count() > 0)
     page.locator("#cn-enabled-1 input").uncheck()
 
@@ -582,14 +585,8 @@ def test_an_image_prompt_from_the_page(page, tmp_path):
     model.press("Enter")
     set_number(page, "Width", 64)
     set_number(page, "Height", 64)
-    page.fill("#prompt textarea", "a red ball, from a picture")
-    page.click("#generate")
-    try:
-        wait_for(lambda: "a red ball, from a picture" in infotext(page))
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "image-prompt.png"), full_page=True)
-    assert 'ControlNet 0: "Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 1.0' in infotext(page)
+    text = generate(page, "a red ball, from a picture", "image-prompt.png")
+    assert 'ControlNet 0: "Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 1.0' in text
     page.get_by_role("tab", name="Image 2").click()
     page.click("#ip-use-result-1")
     wait_for(lambda: page.locator("#ip-image-1 img").count() > 0, timeout=60)

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, PngImagePlugin
+from PIL import Image, ImageDraw
 
 from studio.control import PREPROCESSORS, preprocess
 from studio.control.pipes import in_mode
@@ -155,10 +155,9 @@ def test_a_controlnet_of_another_family_is_refused_by_name(studio):
 
 # -- ControlNet units in requests, through the engine ------------------------------------------------
 
-from conftest import pixels, tiny_request  # noqa: E402
+from conftest import pixels, png_copies, tiny_request  # noqa: E402
 from studio import GenerationRequest  # noqa: E402
 from studio.metadata import read_png  # noqa: E402
-from studio.outputs import OutputFolder  # noqa: E402
 from studio.pnginfo import recall  # noqa: E402
 
 
@@ -214,12 +213,7 @@ def test_units_are_in_the_infotext_as_a1111_writes_them_and_the_png_regenerates(
             'Resize, Processor Res: 512, Threshold A: 50.0, Threshold B: 150.0, Guidance Start: 0.0, Guidance End: '
             '1.0, Pixel Perfect: False, Control Mode: Balanced"') in text
     assert 'ControlNet 1: "Module: tile_resample, Model: builtin:controlnet/sd15, Weight: 0.5' in text
-    ours = OutputFolder(tmp_path).save(result)[0]
-    text_only = tmp_path / "a1111.png"  # the infotext alone, as other tools keep it
-    chunks = PngImagePlugin.PngInfo()
-    chunks.add_text("parameters", text)
-    result.images[0].save(text_only, pnginfo=chunks)
-    for path in (ours, text_only):
+    for path in png_copies(result, tmp_path):
         fields = recall(read_png(path)).fields
         with pytest.raises(InvalidValue, match=r"controlnets\[0\].image"):
             studio.run(GenerationRequest.from_settings(fields))  # pictures are never in PNGs

@@ -12,13 +12,12 @@ import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 from safetensors.torch import save_file
 
-from conftest import pixels, tiny_request
+from conftest import pixels, png_copies, tiny_request
 from studio import GenerationRequest
 from studio.control.ip_adapter import BUILTIN, build_tiny_adapter, read_adapter, save_adapter
 from studio.engine.paths import check_paths
 from studio.errors import InvalidValue
 from studio.metadata import read_png
-from studio.outputs import OutputFolder
 from studio.pnginfo import recall
 
 
@@ -128,12 +127,7 @@ def test_image_prompts_are_written_after_the_units_as_a1111_writes_them_and_the_
             'Crop and Resize, Processor Res: 512, Threshold A: -1.0, Threshold B: -1.0, Guidance Start: 0.0, '
             'Guidance End: 1.0, Pixel Perfect: False, Control Mode: Balanced"') in text
     assert 'ControlNet 2: "Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 1.0' in text
-    ours = OutputFolder(tmp_path).save(result)[0]
-    text_only = tmp_path / "a1111.png"  # the infotext alone, as other tools keep it
-    chunks = PngImagePlugin.PngInfo()
-    chunks.add_text("parameters", text)
-    result.images[0].save(text_only, pnginfo=chunks)
-    for path in (ours, text_only):
+    for path in png_copies(result, tmp_path):
         fields = recall(read_png(path)).fields
         assert [p.weight for p in fields["image_prompts"]] == [0.75, 1.0] and len(fields["controlnets"]) == 1
         with pytest.raises(InvalidValue, match=r"controlnets\[0\].image|image_prompts\[0\].image"):

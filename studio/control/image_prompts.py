@@ -72,13 +72,7 @@ def parse_prompt(value: Any, index: int) -> ImagePrompt:
 
 
 def parse_prompts(value: Any) -> tuple[ImagePrompt, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, (list, tuple)):
-        raise InvalidValue("image_prompts", type(value).__name__, f"a list of up to {MAX_PROMPTS} image prompts")
-    if len(value) > MAX_PROMPTS:
-        raise InvalidValue("image_prompts", f"{len(value)} image prompts", f"at most {MAX_PROMPTS}")
-    return tuple(parse_prompt(p, i) for i, p in enumerate(value))
+    return validation.items("image_prompts", value, MAX_PROMPTS, "image prompts", parse_prompt)
 
 
 def from_unit(unit: Mapping[str, Any]) -> dict[str, Any]:

@@ -149,13 +149,7 @@ def find_module(field: str, name: Any) -> str:
 
 
 def parse_units(value: Any) -> tuple[ControlUnit, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, (list, tuple)):
-        raise InvalidValue("controlnets", type(value).__name__, f"a list of up to {MAX_UNITS} units")
-    if len(value) > MAX_UNITS:
-        raise InvalidValue("controlnets", f"{len(value)} units", f"at most {MAX_UNITS}")
-    return tuple(parse_unit(unit, i) for i, unit in enumerate(value))
+    return validation.items("controlnets", value, MAX_UNITS, "units", parse_unit)
 
 
 def from_infotext(text: str) -> dict[str, Any]:
