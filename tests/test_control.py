@@ -146,9 +146,9 @@ def test_two_units_at_once_and_a_silent_one_costs_nothing(controlled):
 def test_a_controlnet_of_another_family_is_refused_by_name(studio):
     sd15, sdxl = studio.load("tiny"), studio.load("tiny-xl")
     nets = ControlNets(sd15.device)
-    check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sd15.pipe.unet, "tiny")
+    check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sd15.pipe, "unet", "tiny")
     with pytest.raises(InvalidValue, match="controlnet model: 'sd15-net'.*tiny-xl"):
-        check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sdxl.pipe.unet, "tiny-xl")
+        check_fits(nets.get(BUILTIN + "sd15"), "sd15-net", sdxl.pipe, "unet", "tiny-xl")
     with pytest.raises(InvalidValue, match="controlnets.*ControlNet support"):
         control_pipe(studio.load("tiny-zimage"), "txt2img", [])
 
@@ -225,7 +225,7 @@ def test_units_are_in_the_infotext_as_a1111_writes_them_and_the_png_regenerates(
 
 @pytest.mark.parametrize("units, message", [
     ([unit(image=None)], r"controlnets\[0\].image"),
-    ([unit("sdxl")], r"controlnet model: 'builtin:controlnet/sdxl'.*tiny"),
+    ([unit("sdxl")], r"controlnets\[0\].model: 'builtin:controlnet/sdxl'.*tiny"),
     ([unit(module="cany")], r"controlnets\[0\].module: 'cany'.*canny"),
     ([unit()] * 4, r"controlnets: '4 units'.*at most 3"),
     ([unit(weight=3)], r"controlnets\[0\].weight: 3.*0..2|controlnets\[0\].weight"),
@@ -237,6 +237,16 @@ def test_units_are_in_the_infotext_as_a1111_writes_them_and_the_png_regenerates(
 def test_bad_units_are_refused_with_the_field_named(studio, units, message):
     with pytest.raises(InvalidValue, match=message):
         studio.run(tiny_request(controlnets=units))
+
+
+def test_a_controlnet_whose_maps_would_not_meet_the_latents_is_refused_by_name(studio, tmp_path):
+    """A ControlNet made with the usual 8x conditioning embedding on the tiny model (a 2x VAE): refused
+    before it runs, not a shape error from inside the pipeline."""
+    from diffusers import ControlNetModel
+
+    ControlNetModel.from_unet(studio.load("tiny").pipe.unet).save_pretrained(tmp_path / "eight")
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].model: .*eight.*shrink 2x.*shrinks them 8x"):
+        studio.run(tiny_request(controlnets=[unit(model=str(tmp_path / "eight"))]))
 
 
 def test_a_family_without_controlnet_says_so(studio):
@@ -257,7 +267,7 @@ def test_sd3_units_steer_text_to_image_and_say_what_else_they_cannot(studio):
     for fields in (dict(task="img2img", init_image=picture(64, 64)), dict(hires=True, hires_steps=2)):
         with pytest.raises(InvalidValue, match=r"controlnets.*none for img2img on tiny-sd3.*txt2img only"):
             studio.run(tiny_request(**sd3, controlnets=[unit("sd3")], **fields))
-    with pytest.raises(InvalidValue, match=r"controlnet model: 'builtin:controlnet/sd15'.*tiny-sd3"):
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].model: 'builtin:controlnet/sd15'.*tiny-sd3"):
         studio.run(tiny_request(**sd3, controlnets=[unit()]))
 
 
@@ -276,7 +286,7 @@ def test_flux_units_steer_reproducibly_weight_zero_is_plain_and_sd_controlnets_a
     assert not np.array_equal(pixels(steered.images[0]), pixels(plain.images[0]))
     assert not np.array_equal(pixels(two.images[0]), pixels(steered.images[0]))
     assert 'ControlNet 0: "Module: canny, Model: builtin:controlnet/flux' in steered.infotexts[0]
-    with pytest.raises(InvalidValue, match="controlnet model: 'builtin:controlnet/sd15'.*in_channels 64"):
+    with pytest.raises(InvalidValue, match=r"controlnets\[0\].model: 'builtin:controlnet/sd15'.*in_channels 64"):
         studio.run(tiny_request(controlnets=[unit("sd15")], **FLUX))
 
 

@@ -108,12 +108,21 @@ def build_tiny_controlnet(name: str) -> Any:
 FIT_KEYS = ("in_channels", "cross_attention_dim", "addition_embed_type", "joint_attention_dim")
 
 
-def check_fits(net: Any, ref: str, denoiser: Any, model: str) -> None:
-    """Refuse a ControlNet made for another family (SD 1.5's on SDXL or FLUX, say) before it runs."""
+def check_fits(net: Any, ref: str, pipe: Any, denoiser: str, model: str, field: str = "controlnet model") -> None:
+    """Refuse a ControlNet made for another family (SD 1.5's on SDXL or FLUX, say) before it runs, and
+    one whose control maps would not meet the latents in size: its conditioning embedding must shrink
+    a map as much as the model's VAE shrinks the picture (8x; the tiny models' VAEs 2x)."""
+    config = getattr(pipe, denoiser).config
     for key in FIT_KEYS:
-        if key in net.config and key in denoiser.config and net.config[key] != denoiser.config[key]:
-            raise InvalidValue("controlnet model", ref, f"a ControlNet made for {model}'s family ({key} "
-                                                        f"{denoiser.config[key]}; this one has {net.config[key]})")
+        if key in net.config and key in config and net.config[key] != config[key]:
+            raise InvalidValue(field, ref, f"a ControlNet made for {model}'s family ({key} {config[key]}; "
+                                           f"this one has {net.config[key]})")
+    blocks = net.config.get("conditioning_embedding_out_channels")
+    vae = getattr(pipe, "vae_scale_factor", None)
+    if blocks and vae and 2 ** (len(blocks) - 1) != vae:
+        raise InvalidValue(field, ref, f"a ControlNet whose control maps shrink {vae}x as {model}'s pictures do "
+                                       f"in latents (this one shrinks them {2 ** (len(blocks) - 1)}x: the sizes "
+                                       "would not meet)")
 
 
 def kind_of(ref: str, family: Any) -> str:

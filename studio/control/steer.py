@@ -77,7 +77,7 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
         ref = resolve(unit.model, folder)
         kind = kind_of(ref, family)
         net = controlnets.get(ref, kind)
-        check_fits(net, unit.model, getattr(loaded.pipe, family.denoiser), loaded.name)
+        check_fits(net, unit.model, loaded.pipe, family.denoiser, loaded.name, f"controlnets[{i}].model")
         if nets and kind != type(nets[0]).__name__:
             raise InvalidValue(f"controlnets[{i}].model", unit.model, f"a ControlNet of the same kind as unit "
                                f"{active[0][0]}'s ({type(nets[0]).__name__}; this one is a {kind}): one pipeline "
