@@ -105,6 +105,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--controlnets-dir", default=env("STUDIO_CONTROLNETS_DIR", "controlnets"),
                    help="folder of ControlNet and IP-Adapter files (.safetensors, or diffusers folders), used by "
                         "name as A1111's models/ControlNet (default: controlnets)")
+    p.add_argument("--api-auth", default=env("STUDIO_API_AUTH"), metavar="USER:PASS[,USER2:PASS2]",
+                   help="HTTP Basic users of the A1111 API (/sdapi/v1), as A1111's --api-auth; without it the "
+                        "page's --auth is used. A studio others can reach serves the API only with one of them")
+    p.add_argument("--no-api", action="store_true", help="do not serve the A1111 API (/sdapi/v1)")
     p.add_argument("--gpu-duration", type=positive_int, default=int(env("STUDIO_GPU_DURATION", "120")),
                    help="on a ZeroGPU Space: most seconds of GPU one Generate asks for; each asks what its "
                         "steps, size and batch need, up to this (default 120)")
@@ -172,6 +176,26 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
                         allowed_roots=roots, max_cost=max_cost)
 
 
+def api_options(args: argparse.Namespace, zero_gpu: bool) -> dict:
+    """Whether and for whom the A1111 API is served: its users from --api-auth (else --auth); a studio
+    others can reach without them, or on ZeroGPU (GPU time is asked for by the page's own function),
+    answers every API call with why."""
+    from studio.errors import StudioError
+    from studio.ui.a1111.routes import parse_credentials
+
+    try:
+        credentials = parse_credentials(args.api_auth) or (dict([args.auth]) if args.auth else None)
+    except StudioError as exc:
+        sys.exit(f"error: {exc}")
+    refusal = None
+    if zero_gpu:
+        refusal = "The A1111 API is not served on ZeroGPU: GPU time is asked for by the page; use /generate."
+    elif shared(args) and credentials is None:
+        refusal = ("The A1111 API of a studio others can reach needs credentials: start it with --api-auth "
+                   "user:password (or --auth).")
+    return {"api": not args.no_api, "api_credentials": credentials, "api_refusal": refusal}
+
+
 def main(argv: list[str] | None = None) -> None:
     # Before anything imports torch or huggingface_hub: a Space's storage defaults (HF_HOME and the
     # outputs on /data when it has persistent storage) and, on ZeroGPU, `spaces` (which must patch
@@ -207,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_ui(studio, warmup, outputs, PageOptions(queue_size=args.queue_size, max_queued=args.max_queued,
                                                          preview_method=args.preview,
                                                          fast_decode=studio.device.kind == "cpu",
-                                                         gpu_duration_s=args.gpu_duration))
+                                                         gpu_duration_s=args.gpu_duration,
+                                                         **api_options(args, zero_gpu)))
     # Nothing is served by path but Gradio's own files: results reach the page as copies in Gradio's
     # cache (named by content). Pictures are never decoded past the studio's pixel limit.
     Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2  # PIL refuses twice its limit (it only warns below)

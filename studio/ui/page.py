@@ -9,9 +9,9 @@ device lock, never a user's settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Mapping
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -31,6 +31,8 @@ from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
 from .runs import HISTORY_LIMIT, Runner, reported
 from .sessions import HistorySigner, SessionJobs
 from .warmup import Warmup
+from .a1111.routes import build_router
+from .a1111.service import SdApi
 from .widgets import Form
 
 GPU_SLOT = "gpu"  # every event that runs on the device shares this concurrency slot
@@ -50,6 +52,10 @@ class PageOptions:
     gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may ask for (GpuBudget's cap)
     # Gradio's cache (uploads, result copies): every hour, files older than a day are deleted.
     delete_cache: tuple[int, int] | None = (3600, 24 * 3600)
+    # A1111's HTTP API (studio/sdapi): served or not; its users (None: no auth); why a studio refuses it
+    api: bool = True
+    api_credentials: Mapping[str, str] | None = field(default=None, hash=False)
+    api_refusal: str | None = None
 
 
 def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None,
@@ -327,6 +333,9 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     # The parts tests and tools reach for: the widgets by field name, and the restore handlers.
     # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
     app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)]}
+    if options.api:  # A1111's /sdapi/v1 next to the page, on the same engine, outputs and run registry
+        api = SdApi(studio, outputs, lambda: warmup.model, jobs)
+        app_kwargs["routes"] = build_router(api, options.api_credentials, options.api_refusal).routes
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
                                         launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,

@@ -1,0 +1,258 @@
+"""The `/sdapi/v1` routes AUTOMATIC1111's clients call (Open WebUI, SillyTavern, bots, plugins), served
+next to the page by the same server, with A1111's request and response shapes.
+
+Access: with credentials (`--api-auth user:pass[,user2:pass2]`, else the page's `--auth`) every route
+but `/internal/ping` takes HTTP Basic, and a wrong or missing one gets A1111's 401. Without them the
+API answers only a studio nobody else can reach; a shared one (`--share`, another `--host`) answers
+403 saying which flag to add. `--no-api` leaves the routes out (404).
+
+Errors: a bad value is a 422 in FastAPI's shape naming the field (`{"detail": [{"loc": ["body",
+"steps"], "msg": ..., "type": "value_error"}]}`); anything else is A1111's `{"error", "detail", "body",
+"errors"}` body; the server keeps serving either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from typing import Any, Callable, Mapping
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from ... import loras, styles
+from ...errors import InvalidValue, StudioError
+from ...fields import TABLE
+from ...infotext import parse_infotext
+from ...metadata import PARAMETERS_KEY, REQUEST_KEY
+from . import translate
+from .service import LATENT_MODES, SdApi
+
+log = logging.getLogger("studio")
+ANONYMOUS = "anonymous"
+
+
+def a1111_error(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, "body": "", "errors": detail}, status_code=status)
+
+
+def invalid(exc: InvalidValue) -> JSONResponse:
+    field = str(getattr(exc, "field", "body"))
+    field = translate.A1111_NAMES.get(field, field)
+    return JSONResponse({"detail": [{"loc": ["body", *field.split(".")], "msg": str(exc), "type": "value_error"}]},
+                        status_code=422)
+
+
+def caller_of(request: Request, credentials: Mapping[str, str] | None) -> str | JSONResponse:
+    """The caller's name, or the 401 A1111 answers."""
+    if credentials is None:
+        return ANONYMOUS
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return _unauthorized("Not authenticated")
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return _unauthorized("Invalid authentication credentials")
+    expected = credentials.get(user)
+    if not sep or expected is None or not hmac.compare_digest(password.encode(), expected.encode()):
+        return _unauthorized("Incorrect username or password")
+    return user
+
+
+def _unauthorized(detail: str) -> JSONResponse:
+    response = a1111_error(401, "HTTPException", detail)
+    response.headers["WWW-Authenticate"] = "Basic"
+    return response
+
+
+def png_info(image_b64: Any) -> dict[str, Any]:
+    """POST /png-info: the infotext, the other text chunks, and the parameters as A1111 parses them."""
+    picture = translate.decode_image("image", image_b64)
+    items = {k: v for k, v in picture.info.items() if isinstance(k, str) and isinstance(v, str)}
+    text = items.pop(PARAMETERS_KEY, "") or ""
+    items.pop(REQUEST_KEY, None)
+    parsed = parse_infotext(text)
+    params: dict[str, Any] = {"Prompt": parsed.prompt, "Negative prompt": parsed.negative_prompt, **parsed.params}
+    if "Size" in params and "x" in params["Size"]:
+        params["Size-1"], params["Size-2"] = params["Size"].split("x", 1)
+    return {"info": text, "items": items, "parameters": params}
+
+
+def memory() -> dict[str, Any]:
+    import torch
+
+    ram: dict[str, Any]
+    try:
+        meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo").read().splitlines() if ":" in line)
+        total = int(meminfo["MemTotal"].split()[0]) * 1024
+        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+        used = int(status["VmRSS"].split()[0]) * 1024
+        ram = {"free": float(total - used), "used": used, "total": float(total)}
+    except (OSError, KeyError, ValueError) as exc:
+        ram = {"error": str(exc)}
+    if not torch.cuda.is_available():
+        return {"ram": ram, "cuda": {"error": "unavailable"}}
+    free, total = torch.cuda.mem_get_info()
+    stats = torch.cuda.memory_stats()
+
+    def pair(key: str) -> dict[str, int]:
+        return {"current": stats.get(f"{key}.all.current", 0), "peak": stats.get(f"{key}.all.peak", 0)}
+
+    return {"ram": ram, "cuda": {"system": {"free": free, "used": total - free, "total": total},
+                                 "active": pair("active_bytes"), "allocated": pair("allocated_bytes"),
+                                 "reserved": pair("reserved_bytes"), "inactive": pair("inactive_split_bytes"),
+                                 "events": {"retries": stats.get("num_alloc_retries", 0),
+                                            "oom": stats.get("num_ooms", 0)}}}
+
+
+def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str | None = None) -> APIRouter:
+    """The routes. `credentials`: user -> password (None: no auth); `refusal`: why this studio does
+    not serve the API (a shared one without credentials), answered as 403 by every route."""
+    router = APIRouter()
+    config = api.studio.config
+
+    def route(path: str, method: str = "GET", threaded: bool = False) -> Callable:
+        def wrap(fn: Callable[..., Any]) -> Callable:
+            async def endpoint(request: Request) -> Any:
+                if refusal is not None:
+                    return a1111_error(403, "Forbidden", refusal)
+                caller = caller_of(request, credentials)
+                if isinstance(caller, JSONResponse):
+                    return caller
+                body: Any = None
+                if method == "POST":
+                    raw = await request.body()
+                    try:
+                        body = json.loads(raw) if raw.strip() else {}
+                    except ValueError as exc:
+                        return JSONResponse({"detail": [{"loc": ["body", 0], "msg": f"invalid JSON: {exc}",
+                                                         "type": "value_error.jsondecode"}]}, status_code=422)
+                try:
+                    call = (lambda: fn(caller, body, request))
+                    result = await run_in_threadpool(call) if threaded else call()
+                except InvalidValue as exc:
+                    return invalid(exc)
+                except StudioError as exc:
+                    return a1111_error(500, type(exc).__name__, str(exc))
+                except Exception as exc:  # keep serving; the message names what failed
+                    log.exception("sdapi %s failed", path)
+                    return a1111_error(500, type(exc).__name__, f"{type(exc).__name__}: {exc}")
+                return JSONResponse(result)
+
+            router.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
+            return fn
+        return wrap
+
+    @route("/sdapi/v1/txt2img", "POST", threaded=True)
+    def txt2img(caller: str, body: Any, request: Request) -> Any:
+        return api.generate(caller, body, "txt2img")
+
+    @route("/sdapi/v1/img2img", "POST", threaded=True)
+    def img2img(caller: str, body: Any, request: Request) -> Any:
+        return api.generate(caller, body, "img2img")
+
+    @route("/sdapi/v1/progress")
+    def progress(caller: str, body: Any, request: Request) -> Any:
+        skip = request.query_params.get("skip_current_image", "false").lower() in ("1", "true", "yes")
+        return api.progress(caller, skip)
+
+    @route("/sdapi/v1/interrupt", "POST")
+    def interrupt(caller: str, body: Any, request: Request) -> Any:
+        api.interrupt(caller)
+        return {}
+
+    @route("/sdapi/v1/skip", "POST")
+    def skip(caller: str, body: Any, request: Request) -> Any:
+        api.skip(caller)
+        return None
+
+    @route("/sdapi/v1/options")
+    def get_options(caller: str, body: Any, request: Request) -> Any:
+        return api.options(caller)
+
+    @route("/sdapi/v1/options", "POST", threaded=True)
+    def set_options(caller: str, body: Any, request: Request) -> Any:
+        api.set_options(caller, body)
+        return None
+
+    @route("/sdapi/v1/cmd-flags")
+    def cmd_flags(caller: str, body: Any, request: Request) -> Any:
+        return {"api": True, "api_auth": None, "nowebui": False, "listen": False}
+
+    @route("/sdapi/v1/sd-models", threaded=True)
+    def sd_models(caller: str, body: Any, request: Request) -> Any:
+        return api.sd_models()
+
+    @route("/sdapi/v1/samplers")
+    def sampler_list(caller: str, body: Any, request: Request) -> Any:
+        return translate.sampler_items()
+
+    @route("/sdapi/v1/schedulers")
+    def scheduler_list(caller: str, body: Any, request: Request) -> Any:
+        return translate.schedule_items()
+
+    @route("/sdapi/v1/upscalers")
+    def upscalers(caller: str, body: Any, request: Request) -> Any:
+        names = ["None", *(n for n in TABLE["hires_upscaler"].choice_list() if not n.startswith("Latent"))]
+        return [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4.0 if n != "None"
+                 else None} for n in names]
+
+    @route("/sdapi/v1/latent-upscale-modes")
+    def latent_modes(caller: str, body: Any, request: Request) -> Any:
+        return [{"name": n} for n in TABLE["hires_upscaler"].choice_list() if n in LATENT_MODES]
+
+    @route("/sdapi/v1/sd-vae")
+    def sd_vae(caller: str, body: Any, request: Request) -> Any:
+        return []
+
+    @route("/sdapi/v1/loras", threaded=True)
+    def lora_list(caller: str, body: Any, request: Request) -> Any:
+        return [{"name": name, "alias": name, "path": str(path), "metadata": {}}
+                for name, path in loras.folder_loras(config.loras_dir).items()]
+
+    @route("/sdapi/v1/prompt-styles")
+    def prompt_styles(caller: str, body: Any, request: Request) -> Any:
+        return [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
+                for s in styles.styles().values()]
+
+    for path, empty in (("/sdapi/v1/embeddings", {"loaded": {}, "skipped": {}}), ("/sdapi/v1/hypernetworks", []),
+                        ("/sdapi/v1/face-restorers", []), ("/sdapi/v1/realesrgan-models", []),
+                        ("/sdapi/v1/scripts", {"txt2img": [], "img2img": []})):
+        route(path)(lambda caller, body, request, empty=empty: empty)
+    for path in ("/sdapi/v1/refresh-checkpoints", "/sdapi/v1/refresh-loras", "/sdapi/v1/refresh-vae"):
+        route(path, "POST")(lambda caller, body, request: None)  # folders are read on every call
+
+    @route("/sdapi/v1/png-info", "POST")
+    def png_info_route(caller: str, body: Any, request: Request) -> Any:
+        if not isinstance(body, Mapping):
+            raise InvalidValue("body", type(body).__name__, '{"image": base64 PNG}')
+        return png_info(body.get("image"))
+
+    @route("/sdapi/v1/memory", threaded=True)
+    def memory_route(caller: str, body: Any, request: Request) -> Any:
+        return memory()
+
+    async def ping() -> Any:  # A1111 leaves it open: clients check the server is up
+        return {}
+
+    router.add_api_route("/internal/ping", ping, methods=["GET"], include_in_schema=False)
+    return router
+
+
+def parse_credentials(text: str | None) -> dict[str, str] | None:
+    """`user:pass[,user2:pass2]` (A1111's --api-auth) -> user -> password."""
+    if not text:
+        return None
+    pairs = {}
+    for item in text.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise InvalidValue("--api-auth", item, "user:password[,user2:password2]")
+        pairs[user] = password
+    return pairs
+

@@ -1,0 +1,186 @@
+"""What the `/sdapi/v1` routes do, without HTTP: runs on the studio's own engine (its one device
+queue, shared with the page: a job waits its turn on the device thread), saved to the same outputs
+with the same metadata, and each caller's own progress, options and runs.
+
+A caller is the API user (HTTP Basic) or, without credentials, "anonymous" (one local user: a
+studio others can reach requires credentials). Interrupt and skip act on the caller's own runs only;
+progress shows the caller's own; the model a caller sets with POST /options is that caller's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ... import models
+from ...engine.paths import check_model_name
+from ...engine.studio import Studio
+from ...errors import InvalidValue
+from ...events import Cancelled, Preview, Progress, Result
+from ...fields import TABLE
+from ...outputs import OutputFolder
+from ...request import GenerationRequest
+from ..sessions import Run
+from ...version import __version__
+from . import translate
+
+LATENT_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+                "Latent (nearest)", "Latent (nearest-exact)")
+
+
+@dataclass
+class Board:
+    """One caller's current run, as /progress reports it (A1111's shared.state, per caller)."""
+
+    job_count: int = 0
+    job_no: int = 0
+    step: int = 0
+    steps: int = 0
+    started: float = 0.0
+    image: Any = None  # the newest live preview (PIL)
+    textinfo: str | None = None
+    interrupted: bool = False
+    skipped: bool = False
+    job_timestamp: str = "0"
+    job: Any = None  # the batch's Job, for interrupt / skip
+    cancel_all: threading.Event = field(default_factory=threading.Event)
+
+    def state(self) -> dict[str, Any]:
+        return {"skipped": self.skipped, "interrupted": self.interrupted, "stopping_generation": False,
+                "job": "txt2img" if self.job_count else "", "job_count": self.job_count,
+                "job_timestamp": self.job_timestamp, "job_no": self.job_no, "sampling_step": self.step,
+                "sampling_steps": self.steps}
+
+
+class SdApi:
+    def __init__(self, studio: Studio, outputs: OutputFolder, server_model: Any, jobs: Any = None):
+        self.studio, self.outputs = studio, outputs
+        self.server_model = server_model  # () -> the model the studio started with (or fell back to)
+        self.jobs = jobs  # the page's SessionJobs: API runs count in its queue estimates
+        self._boards: dict[str, Board] = {}
+        self._options: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- options, per caller ---------------------------------------------------------------------
+    def options(self, caller: str) -> dict[str, Any]:
+        with self._lock:
+            saved = dict(self._options.get(caller, {}))
+        return {"sd_model_checkpoint": self.server_model(), "sd_vae": "Automatic", "CLIP_stop_at_last_layers": 1,
+                "samples_format": "png", "sd_checkpoint_hash": None, "outdir_samples": "", **saved}
+
+    def set_options(self, caller: str, values: Mapping[str, Any]) -> None:
+        """Any keys (a client may post back everything GET gave it); the model and clip skip checked."""
+        if not isinstance(values, Mapping):
+            raise InvalidValue("body", type(values).__name__, "an object of option: value")
+        values = dict(values)
+        if values.get("sd_model_checkpoint") is not None:
+            model = values["sd_model_checkpoint"]
+            check_model_name(model, self.studio.config.allowed_roots, "sd_model_checkpoint")
+            models.resolve_model(model)  # a clear error now for a model that does not exist
+        if values.get("CLIP_stop_at_last_layers") is not None:
+            values["CLIP_stop_at_last_layers"] = TABLE["clip_skip"].validate(values["CLIP_stop_at_last_layers"], {})
+        with self._lock:
+            self._options.setdefault(caller, {}).update(values)
+
+    # -- lists -------------------------------------------------------------------------------------
+    def sd_models(self) -> list[dict[str, Any]]:
+        config = self.studio.config
+        items = [(name, name) for name in models.preset_names()]
+        items += [(label, path) for label, path in models.local_models(config.models_dir, config.allow_pickle)]
+        return [{"title": ref, "model_name": label, "hash": None, "sha256": None, "filename": ref, "config": None}
+                for label, ref in items]
+
+    # -- generation --------------------------------------------------------------------------------
+    def generate(self, caller: str, payload: Mapping[str, Any], task: str) -> dict[str, Any]:
+        """One txt2img / img2img call: checked first (InvalidValue names the field), then its batches
+        run one after another on the device queue; interrupted, it answers with what was finished."""
+        options = self.options(caller)
+        settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
+                                                          options.get("CLIP_stop_at_last_layers"))
+        config = self.studio.config
+        check_model_name(settings.get("model"), config.allowed_roots)
+        count = TABLE["batch_count"].validate(settings["batch_count"], {})
+        plan = GenerationRequest.from_settings(settings).batches(count)
+        cost = sum(request.cost() for request in plan)
+        if config.max_cost is not None and cost > config.max_cost:
+            raise InvalidValue("steps", f"{cost:.0f} megapixel-steps", f"at most {config.max_cost:g} per request "
+                               "on this studio (width x height x steps x batch_size x n_iter)")
+        board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"))
+        with self._lock:
+            self._boards[caller] = board
+        images: list[dict[str, Any]] = []
+        model_name = ""
+        run = Run()  # in the page's registry too: its queue estimates count API runs
+        registered = self.jobs.running(f"sdapi:{caller}", run) if self.jobs is not None else contextlib.nullcontext()
+        try:
+            registered.__enter__()
+            for n, request in enumerate(plan):
+                if board.cancel_all.is_set():
+                    break
+                board.job_no, board.step, board.steps, board.skipped = n, 0, request.steps, False
+                board.job = self.studio.generate(request)
+                run.start(board.job)
+                for event in board.job:
+                    if isinstance(event, Progress):
+                        board.step, board.steps = event.step, event.total
+                        run.eta_s = event.eta_s
+                    elif isinstance(event, Preview):
+                        board.image = event.image
+                    elif isinstance(event, Result):
+                        model_name = event.model_name
+                        for path, seed, infotext in zip(self.outputs.save(event), event.seeds, event.infotexts):
+                            images.append({"png": path.read_bytes(), "seed": seed, "infotext": infotext})
+                    elif isinstance(event, Cancelled):
+                        notes.append(f"batch {n + 1} stopped at step {event.step}/{event.total}")
+        finally:
+            registered.__exit__(None, None, None)
+            with self._lock:
+                if self._boards.get(caller) is board:
+                    self._boards.pop(caller)
+        send = payload.get("send_images", True) is not False
+        return {"images": [translate.encode_png(i["png"]) for i in images] if send else [],
+                "parameters": translate.parameters(payload),
+                "info": translate.info(plan, images, ignored, notes, model_name, f"studio {__version__}",
+                                       board.job_timestamp)}
+
+    # -- progress, interrupt, skip ----------------------------------------------------------------
+    def progress(self, caller: str, skip_current_image: bool = False) -> dict[str, Any]:
+        with self._lock:
+            board = self._boards.get(caller)
+        if board is None:
+            return {"progress": 0.0, "eta_relative": 0.0, "state": Board().state(), "current_image": None,
+                    "textinfo": None}
+        done = 0.01 + board.job_no / board.job_count
+        if board.steps:
+            done += board.step / board.steps / board.job_count
+        elapsed = time.time() - board.started
+        image = None
+        if board.image is not None and not skip_current_image:
+            import io
+
+            buffer = io.BytesIO()
+            board.image.convert("RGB").save(buffer, format="PNG")
+            image = translate.encode_png(buffer.getvalue())
+        return {"progress": min(done, 1.0), "eta_relative": max(0.0, elapsed / done - elapsed),
+                "state": board.state(), "current_image": image, "textinfo": board.textinfo}
+
+    def interrupt(self, caller: str) -> None:
+        """The caller's run stops at its next step, and its batches to come do not start."""
+        with self._lock:
+            board = self._boards.get(caller)
+        if board is not None:
+            board.interrupted = True
+            board.cancel_all.set()
+            if board.job is not None:
+                board.job.cancel()
+
+    def skip(self, caller: str) -> None:
+        """The caller's current batch stops at its next step; the next batch starts."""
+        with self._lock:
+            board = self._boards.get(caller)
+        if board is not None and board.job is not None:
+            board.skipped = True
+            board.job.cancel()

@@ -1,0 +1,267 @@
+"""A1111's `/sdapi/v1` request and response shapes, translated to and from the studio's fields: pure
+functions, no I/O but decoding the base64 pictures a request carries.
+
+A field A1111 has and the studio does not run is accepted; when it asks for something other than
+A1111's default it is reported in the response's `info` under `ignored` (never silently changing
+the result). Keys A1111 does not know either (SillyTavern sends its `url` and `auth`) are ignored as
+A1111 ignores them, and listed there too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from typing import Any, Mapping
+
+from PIL import Image
+
+from ... import samplers
+from ...errors import InvalidValue
+
+# A1111's fields that change nothing here, with the value that asks for nothing.
+NO_EFFECT = {
+    "subseed": -1, "subseed_strength": 0, "seed_resize_from_h": -1, "seed_resize_from_w": -1, "restore_faces": False,
+    "tiling": False, "eta": None, "s_min_uncond": None, "s_churn": None, "s_tmax": None, "s_tmin": None,
+    "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None, "disable_extra_networks": False,
+    "firstpass_image": None, "comments": None, "firstphase_width": 0, "firstphase_height": 0,
+    "hr_checkpoint_name": None, "hr_sampler_name": None, "hr_scheduler": None, "hr_prompt": "",
+    "hr_negative_prompt": "", "script_name": None, "script_args": [], "alwayson_scripts": {}, "image_cfg_scale": None,
+    "mask_round": True, "initial_noise_multiplier": None, "latent_mask": None, "force_task_id": None,
+    "infotext": None, "include_init_images": False, "hr_additional_modules": [],
+}
+# Fields that only say how A1111 answers or saves (the studio always saves, answers with PNGs).
+ACCEPTED = {"send_images", "save_images", "do_not_save_samples", "do_not_save_grid",
+            "override_settings_restore_afterwards", "sampler_index"}
+# A1111's schedule names (its /schedulers `name`) and labels, to the studio's schedules. "normal" and
+# "simple" are the model's own spacing: the studio's Automatic.
+SCHEDULES = {"automatic": "Automatic", "uniform": "Uniform", "karras": "Karras", "exponential": "Exponential",
+             "beta": "Beta", "sgm_uniform": "SGM Uniform", "sgm uniform": "SGM Uniform", "normal": "Automatic",
+             "simple": "Automatic"}
+RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize")  # 3: A1111's latent upscale
+MASKED_CONTENT = ("fill", "original", "latent noise", "latent noise")  # 3: A1111's "latent nothing"
+# The studio's field names as A1111's requests name them (a 422's `loc` names the field the caller sent).
+A1111_NAMES = {"sampler": "sampler_name", "schedule": "scheduler", "batch_count": "n_iter", "hires": "enable_hr",
+               "hires_scale": "hr_scale", "hires_upscaler": "hr_upscaler", "hires_steps": "hr_second_pass_steps",
+               "hires_strength": "denoising_strength", "init_image": "init_images", "masked_content": "inpainting_fill",
+               "inpaint_area": "inpaint_full_res", "masked_padding": "inpaint_full_res_padding",
+               "inpaint_mode": "inpainting_mask_invert", "model": "override_settings.sd_model_checkpoint",
+               "clip_skip": "override_settings.CLIP_stop_at_last_layers"}
+DIRECT = ("prompt", "negative_prompt", "seed", "steps", "cfg_scale", "width", "height", "batch_size", "styles")
+
+
+def schedule_name(name: str) -> str:
+    return name.strip().lower().replace(" ", "_")
+
+
+def decode_image(field: str, value: Any) -> Image.Image:
+    """A picture as A1111 takes it: base64, optionally behind `data:image/...;base64,` (URLs are not
+    fetched: the studio reaches nothing on the network for a request)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidValue(field, type(value).__name__ if not isinstance(value, str) else "", "a base64 image")
+    text = value.strip()
+    if text.startswith(("http://", "https://")):
+        raise InvalidValue(field, text[:40], "a base64 image (the studio fetches no URLs)")
+    if text.startswith("data:image/"):
+        text = text.split(",", 1)[-1]
+    try:
+        picture = Image.open(io.BytesIO(base64.b64decode(text)))
+        picture.load()
+    except (binascii.Error, ValueError, OSError) as exc:
+        raise InvalidValue(field, text[:20] + "...", f"a base64 PNG, JPEG or WebP ({type(exc).__name__})") from None
+    return picture
+
+
+def encode_png(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _sampler(payload: Mapping[str, Any], notes: list[str]) -> tuple[str | None, str | None]:
+    """(sampler, schedule) from `sampler_name` (or the older `sampler_index`) and `scheduler`."""
+    name = payload.get("sampler_name") or payload.get("sampler_index")
+    scheduler = payload.get("scheduler")
+    schedule = None
+    if scheduler not in (None, ""):
+        if not isinstance(scheduler, str):
+            raise InvalidValue("scheduler", scheduler, "a schedule name")
+        key = schedule_name(scheduler)
+        schedule = SCHEDULES.get(key, scheduler)
+        if key in ("normal", "simple"):
+            notes.append(f"scheduler {scheduler!r} ran as Automatic (the model's own spacing)")
+    return name, schedule
+
+
+def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
+                clip_skip: int | None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(the studio's settings, what was ignored, notes) for an A1111 txt2img or img2img body.
+    `model` and `clip_skip` are the caller's own options (override_settings win for this request)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidValue("body", type(payload).__name__, "a JSON object")
+    settings: dict[str, Any] = {name: payload[name] for name in DIRECT if payload.get(name) is not None}
+    if isinstance(settings.get("prompt"), list):  # A1111 takes one prompt per image; the first is used
+        settings["prompt"] = settings["prompt"][0] if settings["prompt"] else ""
+    settings["batch_count"] = 1 if payload.get("n_iter") is None else payload["n_iter"]
+    notes: list[str] = []
+    settings["sampler"], schedule = _sampler(payload, notes)
+    if settings["sampler"] is None:
+        settings.pop("sampler")
+    if schedule is not None:
+        settings["schedule"] = schedule
+    overrides = payload.get("override_settings") or {}
+    if not isinstance(overrides, Mapping):
+        raise InvalidValue("override_settings", type(overrides).__name__, "an object of option: value")
+    settings["model"] = overrides.get("sd_model_checkpoint") or model
+    clip = overrides.get("CLIP_stop_at_last_layers", clip_skip)
+    if clip is not None:
+        settings["clip_skip"] = clip
+    ignored = {k: v for k, v in overrides.items() if k not in ("sd_model_checkpoint", "CLIP_stop_at_last_layers")
+               and not (k == "sd_vae" and v in (None, "Automatic", "None"))}
+    ignored = {f"override_settings.{k}": v for k, v in ignored.items()}
+    if task == "txt2img":
+        if payload.get("enable_hr"):
+            settings["hires"] = True
+            for theirs, ours in (("hr_scale", "hires_scale"), ("hr_upscaler", "hires_upscaler"),
+                                 ("hr_second_pass_steps", "hires_steps"), ("denoising_strength", "hires_strength")):
+                if payload.get(theirs) is not None:
+                    settings[ours] = payload[theirs]
+            for side, size in (("hr_resize_x", "width"), ("hr_resize_y", "height")):
+                if payload.get(side) and not payload.get("hr_scale"):  # a target size: its scale
+                    settings["hires_scale"] = payload[side] / float(settings.get(size) or 512)
+    else:
+        images = payload.get("init_images")
+        if not images:
+            raise InvalidValue("init_images", None, "a list with one base64 image")
+        if not isinstance(images, list):
+            raise InvalidValue("init_images", type(images).__name__, "a list with one base64 image")
+        if len(images) > 1:
+            ignored["init_images[1:]"] = f"{len(images) - 1} more picture(s): the first is used"
+        settings["init_image"] = decode_image("init_images[0]", images[0])
+        if payload.get("denoising_strength") is not None:
+            settings["denoising_strength"] = payload["denoising_strength"]
+        mode = payload.get("resize_mode")
+        if mode is not None:
+            settings["resize_mode"] = _indexed("resize_mode", mode, RESIZE_MODES)
+        if payload.get("mask"):
+            settings["mask"] = decode_image("mask", payload["mask"])
+            settings["task"] = "inpaint"
+            blur = payload.get("mask_blur", payload.get("mask_blur_x"))
+            if blur is not None:
+                settings["mask_blur"] = blur
+            if payload.get("inpainting_fill") is not None:
+                settings["masked_content"] = _indexed("inpainting_fill", payload["inpainting_fill"], MASKED_CONTENT)
+            if payload.get("inpaint_full_res") is not None:
+                settings["inpaint_area"] = "Only masked" if payload["inpaint_full_res"] else "Whole picture"
+            if payload.get("inpaint_full_res_padding") is not None:
+                settings["masked_padding"] = payload["inpaint_full_res_padding"]
+            if payload.get("inpainting_mask_invert") is not None:
+                settings["inpaint_mode"] = ("Inpaint masked", "Inpaint not masked")[bool(payload["inpainting_mask_invert"])]
+        else:
+            settings["task"] = "img2img"
+    scripts = payload.get("alwayson_scripts") or {}
+    if not isinstance(scripts, Mapping):
+        raise InvalidValue("alwayson_scripts", type(scripts).__name__, '{"controlnet": {"args": [units]}}')
+    for name, script in scripts.items():
+        if name.lower() == "controlnet":
+            settings["controlnets"], settings["image_prompts"] = controlnet_units(script)
+        else:
+            ignored[f"alwayson_scripts.{name}"] = "(not run here)"
+    used = {*DIRECT, "n_iter", "alwayson_scripts", "sampler_name", "sampler_index", "scheduler", "override_settings", "enable_hr",
+            "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y", "denoising_strength",
+            "init_images", "resize_mode", "mask", "mask_blur", "mask_blur_x", "mask_blur_y", "inpainting_fill",
+            "inpaint_full_res", "inpaint_full_res_padding", "inpainting_mask_invert", *ACCEPTED}
+    for key, value in payload.items():
+        if key in used or (key in NO_EFFECT and value in (NO_EFFECT[key], None)):
+            continue
+        ignored[key] = value if key in NO_EFFECT else "(not an A1111 field)"
+    return settings, ignored, notes
+
+
+CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
+UNIT_KEYS = ("module", "model", "weight", "resize_mode", "processor_res", "threshold_a", "threshold_b",
+             "guidance_start", "guidance_end", "pixel_perfect", "control_mode")
+
+
+def controlnet_units(script: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """sd-webui-controlnet's `alwayson_scripts.controlnet.args` units: ControlNet units and, for an
+    `ip-adapter*` module, image prompts (as A1111's extension runs IP-Adapters). Units switched off
+    (`enabled: false`) are left out; their other keys (low_vram, ...) change nothing here."""
+    args = script.get("args") if isinstance(script, Mapping) else None
+    if not isinstance(args, list):
+        raise InvalidValue("alwayson_scripts.controlnet.args", type(args).__name__, "a list of units")
+    units, prompts = [], []
+    for i, unit in enumerate(args):
+        where = f"alwayson_scripts.controlnet.args[{i}]"
+        if not isinstance(unit, Mapping):
+            raise InvalidValue(where, type(unit).__name__, "a ControlNet unit object")
+        if unit.get("enabled") is False:
+            continue
+        picture = unit.get("image", unit.get("input_image"))
+        if isinstance(picture, Mapping):  # {"image": b64, "mask": b64}
+            picture = picture.get("image")
+        image = decode_image(f"{where}.image", picture) if picture is not None else None
+        module = str(unit.get("module") or "none")
+        if module.startswith("ip-adapter"):
+            prompts.append({"image": image, "model": unit.get("model"), "weight": unit.get("weight", 1.0)})
+            continue
+        values = {k: unit[k] for k in UNIT_KEYS if unit.get(k) is not None}
+        if isinstance(values.get("resize_mode"), int):
+            values["resize_mode"] = _indexed(f"{where}.resize_mode", values["resize_mode"], RESIZE_MODES[:3])
+        if isinstance(values.get("control_mode"), int):
+            values["control_mode"] = _indexed(f"{where}.control_mode", values["control_mode"], CONTROL_MODES)
+        units.append({**values, "image": image, "module": module})
+    return units, prompts
+
+
+def _indexed(field: str, value: Any, names: tuple[str, ...]) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(names):
+        raise InvalidValue(field, value, f"0 to {len(names) - 1}")
+    return names[value]
+
+
+def info(result_requests: list[Any], images: list[dict[str, Any]], ignored: Mapping[str, Any], notes: list[str],
+         model_name: str, version: str, job_timestamp: str) -> str:
+    """The `info` JSON string A1111 answers with (`Processed.js()`'s keys), from the batches run."""
+    first = result_requests[0] if result_requests else None
+    seeds = [i["seed"] for i in images]
+    prompts = [first.prompt if first else ""] * len(images)
+    negatives = [first.negative_prompt if first else ""] * len(images)
+    obj = {
+        "prompt": prompts[0] if prompts else (first.prompt if first else ""), "all_prompts": prompts,
+        "negative_prompt": negatives[0] if negatives else "", "all_negative_prompts": negatives,
+        "seed": seeds[0] if seeds else (first.seed if first else -1), "all_seeds": seeds,
+        "subseed": -1, "all_subseeds": [-1] * len(seeds), "subseed_strength": 0,
+        "width": first.width if first else 0, "height": first.height if first else 0,
+        "sampler_name": first.sampler if first else "", "cfg_scale": first.cfg_scale if first else 0,
+        "steps": first.steps if first else 0, "batch_size": first.batch_size if first else 0,
+        "restore_faces": False, "face_restoration_model": None, "sd_model_name": model_name, "sd_model_hash": None,
+        "sd_vae_name": None, "sd_vae_hash": None, "seed_resize_from_w": -1, "seed_resize_from_h": -1,
+        "denoising_strength": (first.denoising_strength if first and first.task != "txt2img" else
+                               first.hires_strength if first and first.hires else None),
+        "extra_generation_params": {}, "index_of_first_image": 0, "infotexts": [i["infotext"] for i in images],
+        "styles": list(first.styles) if first else [], "job_timestamp": job_timestamp,
+        "clip_skip": first.clip_skip if first else 1, "is_using_inpainting_conditioning": False,
+        "version": version, "ignored": dict(ignored), "notes": list(notes),
+    }
+    return json.dumps(obj, default=str)
+
+
+def parameters(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The request echoed as A1111 echoes it (pictures left out unless `include_init_images`)."""
+    echo = dict(payload)
+    if not echo.get("include_init_images"):
+        for key in ("init_images", "mask"):
+            if key in echo:
+                echo[key] = None
+    return echo
+
+
+def sampler_items(kind: str = samplers.DIFFUSION) -> list[dict[str, Any]]:
+    return [{"name": s.name, "aliases": list(s.aliases), "options": {}}
+            for s in samplers.SAMPLER_SETS[kind]]
+
+
+def schedule_items() -> list[dict[str, Any]]:
+    return [{"name": schedule_name(name), "label": name, "aliases": None,
+             "default_rho": 7.0 if name == "Karras" else -1.0, "need_inner_model": False}
+            for name in samplers.schedule_names()]
