@@ -36,8 +36,11 @@ def outputs(tmp_path_factory):
 
 def client_for(studio, outputs, credentials=None, refusal=None) -> TestClient:
     app = FastAPI()
-    app.include_router(build_router(SdApi(studio, outputs, lambda: "tiny"), credentials, refusal))
-    return TestClient(app)
+    api = SdApi(studio, outputs, lambda: "tiny")
+    app.include_router(build_router(api, credentials, refusal))
+    client = TestClient(app)
+    client.api = api  # what the tests look into
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +267,70 @@ def test_override_settings_change_this_request_only_and_controlnet_units_come_th
     res = anonymous.post("/sdapi/v1/txt2img", json={**base, "alwayson_scripts": {"controlnet": {"args": [
         {"module": "canny", "model": "builtin:controlnet/sd15", "image": b64_png(picture), "weight": 5}]}}})
     assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "controlnets[0]", "weight"]
+
+
+def test_a_caller_has_one_running_and_a_few_waiting_at_most(studio, outputs):
+    client = client_for(studio, outputs)
+    first = run_in_thread(client, {"prompt": "long", "steps": 150, "width": 64, "height": 64, "n_iter": 4}, {})
+    wait_progress(client, {}, lambda s: s["state"]["sampling_step"] >= 1)
+    waiting = [run_in_thread(client, {"prompt": "w", "steps": 1, "width": 64, "height": 64}, {}) for _ in range(2)]
+    deadline = time.monotonic() + 60
+    while client.api._in_flight.get("anonymous") != 3:  # the two wait for the device (the run holds it)
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    res = client.post("/sdapi/v1/txt2img", json={"prompt": "one too many", "steps": 1, "width": 64, "height": 64})
+    assert res.status_code == 429 and "--max-queued" in res.json()["detail"]
+    client.post("/sdapi/v1/interrupt")
+    for thread, _ in [first, *waiting]:
+        thread.join(120)
+
+
+def test_the_flags_say_who_may_use_the_api():
+    import app
+
+    def options(*argv):
+        return app.api_options(app.parser().parse_args(list(argv)), zero_gpu=False)
+
+    assert options() == {"api": True, "api_credentials": None, "api_refusal": None}  # local: anonymous
+    assert "--api-auth" in options("--share")["api_refusal"]
+    assert options("--share", "--api-auth", "a:b,c:d")["api_credentials"] == {"a": "b", "c": "d"}
+    assert options("--host", "0.0.0.0", "--auth", "u:p")["api_credentials"] == {"u": "p"}
+    assert options("--no-api")["api"] is False
+    assert "ZeroGPU" in app.api_options(app.parser().parse_args([]), zero_gpu=True)["api_refusal"]
+    with pytest.raises(SystemExit):
+        options("--api-auth", "no-colon")
+
+
+def test_page_and_api_users_are_isolated(tmp_path_factory):
+    """On the real app: the page's Stop (a gradio_client caller) does not stop an API run, and an
+    API user's interrupt does not stop another's."""
+    from gradio_client import Client
+
+    with running_app(tmp_path_factory, "--api-auth", "alice:wonder,bob:builder") as app:
+        def call(method, path, user, body=None):
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(app.url + path.lstrip("/"), data=data, method=method,
+                                             headers={**basic(user, USERS[user]), "Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=300) as r:
+                return json.load(r)
+
+        out: dict = {}
+        thread = threading.Thread(target=lambda: out.update(call("POST", "/sdapi/v1/txt2img", "alice", {
+            "prompt": "isolated", "steps": 150, "width": 64, "height": 64, "n_iter": 2})))
+        thread.start()
+        deadline = time.monotonic() + 120
+        while call("GET", "/sdapi/v1/progress?skip_current_image=true", "alice")["state"]["sampling_step"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        Client(app.url, verbose=False).predict(api_name="/stop")  # a page visitor's Stop
+        call("POST", "/sdapi/v1/interrupt", "bob")  # another API user's interrupt
+        before = call("GET", "/sdapi/v1/progress?skip_current_image=true", "alice")["state"]["sampling_step"]
+        while True:  # alice's run goes on: two more steps after both
+            state = call("GET", "/sdapi/v1/progress?skip_current_image=true", "alice")["state"]
+            assert time.monotonic() < deadline + 120 and not state["interrupted"] and state["job_count"] == 2
+            if state["sampling_step"] >= before + 2:
+                break
+            time.sleep(0.1)
+        call("POST", "/sdapi/v1/interrupt", "alice")
+        thread.join(120)
+        assert any("stopped at step" in n for n in json.loads(out["info"])["notes"])

@@ -334,7 +334,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
     app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)]}
     if options.api:  # A1111's /sdapi/v1 next to the page, on the same engine, outputs and run registry
-        api = SdApi(studio, outputs, lambda: warmup.model, jobs)
+        api = SdApi(studio, outputs, lambda: warmup.model, jobs, options.max_queued)
         app_kwargs["routes"] = build_router(api, options.api_credentials, options.api_refusal).routes
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
                                         launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},

@@ -29,7 +29,7 @@ from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
 from . import translate
-from .service import LATENT_MODES, SdApi
+from .service import LATENT_MODES, Busy, SdApi
 
 log = logging.getLogger("studio")
 ANONYMOUS = "anonymous"
@@ -137,6 +137,8 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
                     result = await run_in_threadpool(call) if threaded else call()
                 except InvalidValue as exc:
                     return invalid(exc)
+                except Busy as exc:
+                    return a1111_error(429, "Busy", str(exc))
                 except StudioError as exc:
                     return a1111_error(500, type(exc).__name__, str(exc))
                 except Exception as exc:  # keep serving; the message names what failed

@@ -18,14 +18,19 @@ from typing import Any, Mapping
 from ... import models
 from ...engine.paths import check_model_name
 from ...engine.studio import Studio
-from ...errors import InvalidValue
+from ...errors import InvalidValue, StudioError
 from ...events import Cancelled, Preview, Progress, Result
 from ...fields import TABLE
 from ...outputs import OutputFolder
 from ...request import GenerationRequest
+from ..queue_guard import DEFAULT_MAX_WAITING
 from ..sessions import Run
 from ...version import __version__
 from . import translate
+
+class Busy(StudioError):
+    """The caller has as many requests in flight as it may (answered 429)."""
+
 
 LATENT_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
                 "Latent (nearest)", "Latent (nearest-exact)")
@@ -56,10 +61,13 @@ class Board:
 
 
 class SdApi:
-    def __init__(self, studio: Studio, outputs: OutputFolder, server_model: Any, jobs: Any = None):
+    def __init__(self, studio: Studio, outputs: OutputFolder, server_model: Any, jobs: Any = None,
+                 max_waiting: int = DEFAULT_MAX_WAITING):
         self.studio, self.outputs = studio, outputs
         self.server_model = server_model  # () -> the model the studio started with (or fell back to)
         self.jobs = jobs  # the page's SessionJobs: API runs count in its queue estimates
+        self.max_waiting = max_waiting  # a caller's requests waiting behind its running one, as the page's
+        self._in_flight: dict[str, int] = {}
         self._boards: dict[str, Board] = {}
         self._options: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -96,7 +104,20 @@ class SdApi:
     # -- generation --------------------------------------------------------------------------------
     def generate(self, caller: str, payload: Mapping[str, Any], task: str) -> dict[str, Any]:
         """One txt2img / img2img call: checked first (InvalidValue names the field), then its batches
-        run one after another on the device queue; interrupted, it answers with what was finished."""
+        run one after another on the device queue; interrupted, it answers with what was finished.
+        A caller has at most one running and `max_waiting` waiting (the page's --max-queued)."""
+        with self._lock:
+            if self._in_flight.get(caller, 0) > self.max_waiting:
+                raise Busy(f"{self.max_waiting} of your requests already wait for the device: at most "
+                           f"{self.max_waiting} per caller on this studio (--max-queued)")
+            self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
+        try:
+            return self._generate(caller, payload, task)
+        finally:
+            with self._lock:
+                self._in_flight[caller] -= 1
+
+    def _generate(self, caller: str, payload: Mapping[str, Any], task: str) -> dict[str, Any]:
         options = self.options(caller)
         settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
                                                           options.get("CLIP_stop_at_last_layers"))
