@@ -135,9 +135,10 @@ class SdApi:
         images: list[dict[str, Any]] = []
         model_name = ""
         run = Run()  # in the page's registry too: its queue estimates count API runs
-        registered = self.jobs.running(f"sdapi:{caller}", run) if self.jobs is not None else contextlib.nullcontext()
-        try:
-            registered.__enter__()
+        with contextlib.ExitStack() as stack:
+            if self.jobs is not None:
+                stack.enter_context(self.jobs.running(f"sdapi:{caller}", run))
+            stack.callback(self._boards_done, caller, board)
             for n, request in enumerate(plan):
                 if board.cancel_all.is_set():
                     break
@@ -156,16 +157,16 @@ class SdApi:
                             images.append({"png": path.read_bytes(), "seed": seed, "infotext": infotext})
                     elif isinstance(event, Cancelled):
                         notes.append(f"batch {n + 1} stopped at step {event.step}/{event.total}")
-        finally:
-            registered.__exit__(None, None, None)
-            with self._lock:
-                if self._boards.get(caller) is board:
-                    self._boards.pop(caller)
         send = payload.get("send_images", True) is not False
         return {"images": [translate.encode_png(i["png"]) for i in images] if send else [],
                 "parameters": translate.parameters(payload),
                 "info": translate.info(plan, images, ignored, notes, model_name, f"studio {__version__}",
                                        board.job_timestamp)}
+
+    def _boards_done(self, caller: str, board: Board) -> None:
+        with self._lock:
+            if self._boards.get(caller) is board:
+                self._boards.pop(caller)
 
     # -- progress, interrupt, skip ----------------------------------------------------------------
     def progress(self, caller: str, skip_current_image: bool = False) -> dict[str, Any]:
