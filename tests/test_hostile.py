@@ -47,14 +47,15 @@ ADVERSARIAL = {
 
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
-def test_doubling_an_adversarial_prompt_at_most_about_doubles_the_parse_time(name):
-    """Linear, not quadratic: twice the text takes at most ~2.5x the time (quadratic would be 4x)."""
+def test_an_adversarial_prompt_four_times_longer_takes_at_most_about_four_times_as_long(name):
+    """Linear, not quadratic: four times the text takes at most 8x the time (linear is about 4x,
+    quadratic 16x: a margin that a busy shared machine's noise does not cross)."""
     make = ADVERSARIAL[name]
-    n = 40_000  # well past the prompt cap, so the parsers themselves are measured
+    n = 20_000  # well past the prompt cap, so the parsers themselves are measured
     for parse in (lambda t: prompts.parse(t, "A1111"), lambda t: loras.find_tags(t)):
         parse(make(n))  # warm up
-        small, large = best_time(parse, make(n)), best_time(parse, make(2 * n))
-        assert large <= 2.5 * small + 0.002, f"{name}: {small:.4f}s -> {large:.4f}s"
+        small, large = best_time(parse, make(n)), best_time(parse, make(4 * n))
+        assert large <= 8 * small + 0.004, f"{name}: {small:.4f}s -> {large:.4f}s"
 
 
 def test_compel_reads_at_most_its_cap_and_never_takes_long():
