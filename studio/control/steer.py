@@ -65,12 +65,12 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
     if loaded.inpainting:
         raise InvalidValue("controlnets", f"{len(active)} units", f"none on {loaded.name}: ControlNet does not run "
                                                                    "on dedicated inpainting models (use its base model)")
+    family = loaded.family_def
     nets, maps, union_modes = [], [], []
     for i, unit in active:
         if unit.image is None:
             raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
                                                                 "module none (PNGs do not store them: add it again)")
-        family = loaded.family_def
         if unit.control_mode != CONTROL_MODES[0] and family.denoiser != "unet":
             raise InvalidValue(f"controlnets[{i}].control_mode", unit.control_mode,
                                f"{CONTROL_MODES[0]} on {loaded.name} (the other modes are for SD 1.x and SDXL)")
@@ -82,13 +82,13 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
             raise InvalidValue(f"controlnets[{i}].model", unit.model, f"a ControlNet of the same kind as unit "
                                f"{active[0][0]}'s ({type(nets[0]).__name__}; this one is a {kind}): one pipeline "
                                "runs them all")
-        union = kind == "ControlNetUnionModel" or getattr(net, "union", False)
-        union_modes.append(union_index(kind, unit, f"controlnets[{i}].union_type") if union else None)
-        nets.append(net)
-        missing = [t for t in tasks if t not in family.control_pipelines[kind]]
+        missing = [t for t in tasks if t not in family.control_pipelines[kind]] if not nets else []  # one kind
         if missing:
             raise InvalidValue("controlnets", f"{len(active)} units", f"none for {missing[0]} on {loaded.name}: its "
                                f"ControlNets run for {', '.join(family.control_pipelines[kind])} only")
+        union = kind == "ControlNetUnionModel" or getattr(net, "union", False)
+        union_modes.append(union_index(kind, unit, f"controlnets[{i}].union_type") if union else None)
+        nets.append(net)
         maps.append(preprocess(unit.image, unit.module, size, unit.resize_mode,
                                None if unit.pixel_perfect else unit.processor_res,
                                unit.threshold_a, unit.threshold_b, seed))

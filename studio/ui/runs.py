@@ -103,7 +103,8 @@ class RunView:
 def build_requests(settings: Mapping[str, Any], table: FieldTable = TABLE) -> list[Any]:
     """The click's requests, one per batch (batch count), from settings by field name. Settings
     left out (or None where the model gives the default) take their defaults."""
-    return request_class(table).from_settings(settings).batches(settings.get("batch_count") or 1)
+    count = settings.get("batch_count")
+    return request_class(table).from_settings(settings).batches(1 if count is None else count)
 
 
 def check_cost(plan: list[Any], cap: float | None) -> None:
@@ -115,18 +116,24 @@ def check_cost(plan: list[Any], cap: float | None) -> None:
                            "batch size x batch count, hires pass included): fewer steps, a smaller size or batch")
 
 
+def plan(settings: Mapping[str, Any], allowed_roots: Any, max_cost: float | None,
+         table: FieldTable = TABLE) -> list[Any]:
+    """A call's requests, checked (paths, every field, the cost) before anything runs or any GPU time
+    is asked for; a StudioError names what is wrong (the page's clicks and A1111's API share it)."""
+    # A shared studio refuses paths outside its folders before the model string touches the disk.
+    check_model_name(settings.get("model"), allowed_roots)
+    requests = build_requests(settings, table)
+    check_cost(requests, max_cost)
+    return requests
+
+
 def plan_click(settings: Mapping[str, Any], allowed_roots: Any, max_cost: float | None,
                table: FieldTable = TABLE) -> list[Any]:
-    """A click's requests, checked (paths, every field, the cost) before anything runs or any GPU
-    time is asked for."""
+    """`plan`, its refusals as the page shows them."""
     try:
-        # A shared studio refuses paths outside its folders before the model string touches the disk.
-        check_model_name(settings.get("model"), allowed_roots)
-        plan = build_requests(settings, table)
-        check_cost(plan, max_cost)
+        return plan(settings, allowed_roots, max_cost, table)
     except StudioError as exc:
         raise as_gradio_error(exc) from None
-    return plan
 
 
 class Runner:

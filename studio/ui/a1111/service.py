@@ -10,6 +10,7 @@ progress shows the caller's own; the model a caller sets with POST /options is t
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from ...errors import InvalidValue, StudioError
 from ...events import Cancelled, Preview, Progress, Result
 from ...fields import TABLE
 from ...outputs import OutputFolder
-from ...request import GenerationRequest
+from .. import runs
 from ..queue_guard import DEFAULT_MAX_WAITING
 from ..sessions import Run
 from ...version import __version__
@@ -50,12 +51,13 @@ class Board:
     interrupted: bool = False
     skipped: bool = False
     job_timestamp: str = "0"
-    job: Any = None  # the batch's Job, for interrupt / skip
+    job: str = ""  # A1111's name of the work: txt2img, img2img
+    running: Any = None  # the batch's Job, for interrupt / skip
     cancel_all: threading.Event = field(default_factory=threading.Event)
 
     def state(self) -> dict[str, Any]:
         return {"skipped": self.skipped, "interrupted": self.interrupted, "stopping_generation": False,
-                "job": "txt2img" if self.job_count else "", "job_count": self.job_count,
+                "job": self.job, "job_count": self.job_count,
                 "job_timestamp": self.job_timestamp, "job_no": self.job_no, "sampling_step": self.step,
                 "sampling_steps": self.steps}
 
@@ -122,14 +124,9 @@ class SdApi:
         settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
                                                           options.get("CLIP_stop_at_last_layers"))
         config = self.studio.config
-        check_model_name(settings.get("model"), config.allowed_roots)
-        count = TABLE["batch_count"].validate(settings["batch_count"], {})
-        plan = GenerationRequest.from_settings(settings).batches(count)
-        cost = sum(request.cost() for request in plan)
-        if config.max_cost is not None and cost > config.max_cost:
-            raise InvalidValue("steps", f"{cost:.0f} megapixel-steps", f"at most {config.max_cost:g} per request "
-                               "on this studio (width x height x steps x batch_size x n_iter)")
-        board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"))
+        plan = runs.plan(settings, config.allowed_roots, config.max_cost)
+        board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"),
+                      job=task)
         with self._lock:
             self._boards[caller] = board
         images: list[dict[str, Any]] = []
@@ -143,9 +140,9 @@ class SdApi:
                 if board.cancel_all.is_set():
                     break
                 board.job_no, board.step, board.steps, board.skipped = n, 0, request.steps, False
-                board.job = self.studio.generate(request)
-                run.start(board.job)
-                for event in board.job:
+                board.running = self.studio.generate(request)
+                run.start(board.running)
+                for event in board.running:
                     if isinstance(event, Progress):
                         board.step, board.steps = event.step, event.total
                         run.eta_s = event.eta_s
@@ -181,8 +178,6 @@ class SdApi:
         elapsed = time.time() - board.started
         image = None
         if board.image is not None and not skip_current_image:
-            import io
-
             buffer = io.BytesIO()
             board.image.convert("RGB").save(buffer, format="PNG")
             image = translate.encode_png(buffer.getvalue())
@@ -196,13 +191,13 @@ class SdApi:
         if board is not None:
             board.interrupted = True
             board.cancel_all.set()
-            if board.job is not None:
-                board.job.cancel()
+            if board.running is not None:
+                board.running.cancel()
 
     def skip(self, caller: str) -> None:
         """The caller's current batch stops at its next step; the next batch starts."""
         with self._lock:
             board = self._boards.get(caller)
-        if board is not None and board.job is not None:
+        if board is not None and board.running is not None:
             board.skipped = True
-            board.job.cancel()
+            board.running.cancel()

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 from PIL import Image
 
 from ... import samplers
+from ...control.image_prompts import MODULE_PREFIX
+from ...control.units import CONTROL_MODES
 from ...errors import InvalidValue
 
 # A1111's fields that change nothing here, with the value that asks for nothing.
@@ -41,11 +43,14 @@ SCHEDULES = {"automatic": "Automatic", "uniform": "Uniform", "karras": "Karras",
              "simple": "Automatic"}
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize")  # 3: A1111's latent upscale
 MASKED_CONTENT = ("fill", "original", "latent noise", "latent noise")  # 3: A1111's "latent nothing"
+# A1111's fields that are the studio's under another name, value as it is: txt2img's hires pass, inpainting's.
+HIRES = {"hr_scale": "hires_scale", "hr_upscaler": "hires_upscaler", "hr_second_pass_steps": "hires_steps",
+         "denoising_strength": "hires_strength"}
+INPAINT = {"mask_blur": "mask_blur", "inpaint_full_res_padding": "masked_padding"}
 # The studio's field names as A1111's requests name them (a 422's `loc` names the field the caller sent).
-A1111_NAMES = {"sampler": "sampler_name", "schedule": "scheduler", "batch_count": "n_iter", "hires": "enable_hr",
-               "hires_scale": "hr_scale", "hires_upscaler": "hr_upscaler", "hires_steps": "hr_second_pass_steps",
-               "hires_strength": "denoising_strength", "init_image": "init_images", "masked_content": "inpainting_fill",
-               "inpaint_area": "inpaint_full_res", "masked_padding": "inpaint_full_res_padding",
+A1111_NAMES = {**{ours: theirs for theirs, ours in {**HIRES, **INPAINT}.items()},
+               "sampler": "sampler_name", "schedule": "scheduler", "batch_count": "n_iter", "hires": "enable_hr",
+               "init_image": "init_images", "masked_content": "inpainting_fill", "inpaint_area": "inpaint_full_res",
                "inpaint_mode": "inpainting_mask_invert", "model": "override_settings.sd_model_checkpoint",
                "clip_skip": "override_settings.CLIP_stop_at_last_layers"}
 DIRECT = ("prompt", "negative_prompt", "seed", "steps", "cfg_scale", "width", "height", "batch_size", "styles")
@@ -121,8 +126,7 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
     if task == "txt2img":
         if payload.get("enable_hr"):
             settings["hires"] = True
-            for theirs, ours in (("hr_scale", "hires_scale"), ("hr_upscaler", "hires_upscaler"),
-                                 ("hr_second_pass_steps", "hires_steps"), ("denoising_strength", "hires_strength")):
+            for theirs, ours in HIRES.items():
                 if payload.get(theirs) is not None:
                     settings[ours] = payload[theirs]
             for side, size in (("hr_resize_x", "width"), ("hr_resize_y", "height")):
@@ -145,15 +149,13 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
         if payload.get("mask"):
             settings["mask"] = decode_image("mask", payload["mask"])
             settings["task"] = "inpaint"
-            blur = payload.get("mask_blur", payload.get("mask_blur_x"))
-            if blur is not None:
-                settings["mask_blur"] = blur
+            if payload.get("mask_blur") is None and payload.get("mask_blur_x") is not None:
+                settings["mask_blur"] = payload["mask_blur_x"]  # A1111's older spelling
+            settings.update({ours: payload[theirs] for theirs, ours in INPAINT.items() if payload.get(theirs) is not None})
             if payload.get("inpainting_fill") is not None:
                 settings["masked_content"] = _indexed("inpainting_fill", payload["inpainting_fill"], MASKED_CONTENT)
             if payload.get("inpaint_full_res") is not None:
                 settings["inpaint_area"] = "Only masked" if payload["inpaint_full_res"] else "Whole picture"
-            if payload.get("inpaint_full_res_padding") is not None:
-                settings["masked_padding"] = payload["inpaint_full_res_padding"]
             if payload.get("inpainting_mask_invert") is not None:
                 settings["inpaint_mode"] = ("Inpaint masked", "Inpaint not masked")[bool(payload["inpainting_mask_invert"])]
         else:
@@ -166,10 +168,8 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
             settings["controlnets"], settings["image_prompts"] = controlnet_units(script)
         else:
             ignored[f"alwayson_scripts.{name}"] = "(not run here)"
-    used = {*DIRECT, "n_iter", "alwayson_scripts", "sampler_name", "sampler_index", "scheduler", "override_settings", "enable_hr",
-            "hr_scale", "hr_upscaler", "hr_second_pass_steps", "hr_resize_x", "hr_resize_y", "denoising_strength",
-            "init_images", "resize_mode", "mask", "mask_blur", "mask_blur_x", "mask_blur_y", "inpainting_fill",
-            "inpaint_full_res", "inpaint_full_res_padding", "inpainting_mask_invert", *ACCEPTED}
+    used = {*DIRECT, *HIRES, *INPAINT, *A1111_NAMES.values(), *ACCEPTED, "override_settings", "alwayson_scripts",
+            "sampler_index", "hr_resize_x", "hr_resize_y", "resize_mode", "mask", "mask_blur_x", "mask_blur_y"}
     for key, value in payload.items():
         if key in used or (key in NO_EFFECT and value in (NO_EFFECT[key], None)):
             continue
@@ -177,7 +177,6 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
     return settings, ignored, notes
 
 
-CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 UNIT_KEYS = ("module", "model", "weight", "resize_mode", "processor_res", "threshold_a", "threshold_b",
              "guidance_start", "guidance_end", "pixel_perfect", "control_mode")
 
@@ -201,7 +200,7 @@ def controlnet_units(script: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
             picture = picture.get("image")
         image = decode_image(f"{where}.image", picture) if picture is not None else None
         module = str(unit.get("module") or "none")
-        if module.startswith("ip-adapter"):
+        if module.startswith(MODULE_PREFIX):
             prompts.append({"image": image, "model": unit.get("model"), "weight": unit.get("weight", 1.0)})
             continue
         values = {k: unit[k] for k in UNIT_KEYS if unit.get(k) is not None}
