@@ -130,7 +130,43 @@ def parser() -> argparse.ArgumentParser:
                         "device, about half of bf16) or fp8 (CUDA GPUs with fp8); env STUDIO_QUANTIZE")
     p.add_argument("--drop-t5", action="store_true", default=env("STUDIO_DROP_T5", "") not in ("", "0"),
                    help="load SD3 models without their T5 text encoder (about 9 GB less; prompts read by CLIP only)")
+    ray = p.add_argument_group("several GPUs: Ray Serve replicas behind this page (requirements-ray.txt)")
+    ray.add_argument("--engine", choices=("local", "ray"), default=env("STUDIO_ENGINE", "local"),
+                     help="local: the engine runs in this process on one device (default); ray: it runs as Ray "
+                          "Serve replicas, one per GPU, and this process serves the page")
+    ray.add_argument("--ray-address", default=env("STUDIO_RAY_ADDRESS"),
+                     help="with --engine ray: the cluster to join (host:6379, ray://host:10001 or auto); "
+                          "without it a local cluster starts on this machine")
+    ray.add_argument("--replicas", type=positive_int, default=env("STUDIO_REPLICAS"),
+                     help="with --engine ray: how many replicas (default: one per GPU of the cluster, 1 without GPUs)")
+    ray.add_argument("--max-replicas", type=positive_int, default=env("STUDIO_MAX_REPLICAS"),
+                     help="with --engine ray: let Serve add replicas under load, up to this many (--replicas stay warm)")
+    ray.add_argument("--gpus-per-replica", type=positive_float, default=env("STUDIO_GPUS_PER_REPLICA"),
+                     help="with --engine ray: GPUs each replica takes (default 1 on a cluster with GPUs, else none; "
+                          "0.5 puts two replicas on one GPU)")
     return p
+
+
+RAY_FLAGS = ("ray_address", "replicas", "max_replicas", "gpus_per_replica")
+
+
+def build_engine(args: argparse.Namespace, config: "StudioConfig"):
+    """The engine the page drives: a Studio here, or Ray Serve replicas of it (--engine ray)."""
+    from studio import Studio
+    from studio.errors import InvalidValue
+
+    if args.engine == "local":
+        stray = [name for name in RAY_FLAGS if getattr(args, name) is not None]
+        if stray:
+            flag = "--" + stray[0].replace("_", "-")
+            raise InvalidValue(flag, getattr(args, stray[0]), f"used with --engine ray only ({flag} names replicas)")
+        return Studio(config)
+    from studio.engine.cluster import ClusterOptions, start_cluster
+
+    options = ClusterOptions(args.ray_address, args.replicas, args.max_replicas, args.gpus_per_replica)
+    # Each replica loads the starting model before it takes requests; "auto" is picked by the page's
+    # warm-up once the replicas' device is known (and loaded on the first replica it reaches).
+    return start_cluster(config, options, warm_model=None if args.model == AUTO_MODEL else args.model)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -207,7 +243,6 @@ def main(argv: list[str] | None = None) -> None:
     zero_gpu = hosting.import_spaces_first()
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from studio import Studio
     from studio.errors import StudioError
     from studio.outputs import OutputFolder
     from PIL import Image
@@ -216,7 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     from studio.validation import MAX_INPUT_PIXELS
 
     try:
-        studio = Studio(config_from(args))
+        if zero_gpu and args.engine != "local":
+            raise StudioError("--engine ray does not run on ZeroGPU: a Space's GPU is lent per call to this process")
+        studio = build_engine(args, config_from(args))
     except StudioError as exc:
         sys.exit(f"error: {exc}")
     if args.share and not args.auth:

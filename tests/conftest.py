@@ -66,9 +66,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: str = ""):
+def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: str = "", start_s: float = 120,
+                stop_s: float = 10):
     """`python app.py --model tiny` as a user starts it, on a free port, with its own outputs folder.
-    `env` adds variables; `first` is Python run before app.py's main (a test's stand-in)."""
+    `env` adds variables; `first` is Python run before app.py's main (a test's stand-in); `start_s` and
+    `stop_s` bound its start and its orderly exit (then it is killed)."""
     log = tmp_path_factory.mktemp("app") / "app.log"
     outputs = tmp_path_factory.mktemp("outputs")
     port = free_port()
@@ -79,7 +81,7 @@ def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: s
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + start_s
     while True:
         try:
             with urllib.request.urlopen(url + "gradio_api/info", timeout=5):
@@ -94,7 +96,7 @@ def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: s
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=stop_s)
         except subprocess.TimeoutExpired:
             proc.kill()
 

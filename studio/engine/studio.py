@@ -16,13 +16,16 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
-from typing import Any, Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
 
 from .. import loading, loras, prompts, validation
 from ..cache import LRUCache
 from ..config import StudioConfig
 from ..devices import DeviceChoice, free_device_memory, pick_device
 from ..errors import InvalidValue, StudioError
+from ..families import Family, family as family_of
 from ..events import Cancelled, PromptView, Result
 from ..models import ModelSource, resolve_model
 from ..previews import PreviewDecoders
@@ -39,6 +42,39 @@ log = logging.getLogger("studio")
 
 def _as_source(model: str | ModelSource) -> ModelSource:
     return resolve_model(model) if isinstance(model, str) else model
+
+
+TOKENIZERS = ("tokenizer", "tokenizer_2", "tokenizer_3")  # a pipeline's tokenizers, as diffusers names them
+
+
+@dataclass(frozen=True)
+class PromptReader:
+    """A model's tokenizers and family without its weights: enough to count a prompt's tokens."""
+
+    name: str
+    family: str
+    tokenizers: Mapping[str, Any]
+
+    @property
+    def family_def(self) -> Family:
+        return family_of(self.family)
+
+    @property
+    def pipe(self) -> SimpleNamespace:  # what the family's token counter reads
+        return SimpleNamespace(**self.tokenizers)
+
+
+def describe_prompt(prompt: str, syntax: str, loaded: "loading.LoadedModel | PromptReader | None") -> PromptView:
+    """A prompt's view: fragments and weights; token counts and encoder notes when the model's
+    tokenizers are at hand (`loaded`), else None."""
+    prompt = validation.text("prompt", prompt)  # the request's caps, before any parsing
+    parsed = prompts.parse(loras.extract(prompt)[0], syntax)
+    counts, warnings, limit = None, tuple(parsed.warnings), None
+    if loaded is not None:
+        counts = tuple(loaded.family_def.count_tokens(loaded.pipe, parsed))
+        limit = loaded.family_def.token_limit
+        warnings += tuple(generation.encoder_notes(loaded, parsed, counts))
+    return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit)
 
 
 class Studio:
@@ -109,19 +145,25 @@ class Studio:
         Token counts need the model's tokenizer; they are None while that model is not loaded
         (describing a prompt never starts a load).
         """
-        prompt = validation.text("prompt", prompt)  # the request's caps, before any parsing
-        parsed = prompts.parse(loras.extract(prompt)[0], syntax)
-        counts = None
         try:
             loaded = self._cache.peek(self.model_key(_as_source(model))) if model else None
         except StudioError:  # a half-typed model name: the view still shows fragments and warnings
             loaded = None
-        warnings, limit = tuple(parsed.warnings), None
-        if loaded is not None:
-            counts = tuple(loaded.family_def.count_tokens(loaded.pipe, parsed))
-            limit = loaded.family_def.token_limit
-            warnings += tuple(generation.encoder_notes(loaded, parsed, counts))
-        return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit)
+        return describe_prompt(prompt, syntax, loaded)
+
+    def prompt_reader(self, model: str) -> "PromptReader | None":
+        """What counting a prompt's tokens for a loaded model needs, small enough to send elsewhere
+        (a replica's front door counts tokens with it); None while the model is not loaded."""
+        loaded = self._cache.peek(self.model_key(_as_source(model)))
+        if loaded is None:
+            return None
+        return PromptReader(loaded.name, loaded.family, {name: getattr(loaded.pipe, name) for name in TOKENIZERS
+                                                         if hasattr(loaded.pipe, name)})
+
+    @property
+    def slots(self) -> int:
+        """How many generations run at once: one device, one at a time."""
+        return 1
 
     # -- generation -------------------------------------------------------------------------
 

@@ -148,10 +148,11 @@ def waiting_text(ahead: int, eta_s: float | None) -> str:
     return f"Waiting: {ahead} ahead{about}" if ahead else f"Waiting: next{about}"
 
 
-def make_queue_status(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., tuple[Any, Any]]:
+def make_queue_status(jobs: SessionJobs, guard: QueueGuard, slots: int = 1) -> Callable[..., tuple[Any, Any]]:
     """While the tab's Generate waits for the GPU: "Waiting: 2 ahead, about 40 s" (the running
-    run's ETA plus the typical run time of each request ahead) for its status line; once it has
-    started (or was never queued), the timer stops and the status is the run's own."""
+    runs' ETA plus the typical run time of each request ahead, shared by the `slots` that run at
+    once: one per replica) for its status line; once it has started (or was never queued), the timer
+    stops and the status is the run's own."""
 
     def queue_status(key: str = "", request: gr.Request = None) -> tuple[Any, Any]:
         session = getattr(request, "session_hash", None)
@@ -159,8 +160,8 @@ def make_queue_status(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., tup
         if place is None:
             return gr.skip(), gr.Timer(active=False)
         running, typical = jobs.busy(), jobs.typical_s()  # place: requests waiting ahead of this one
-        eta = None if running is None and typical is None else (running or 0.0) + place * (typical or 0.0)
-        ahead = place + (1 if running is not None else 0)
+        eta = None if running is None and typical is None else ((running or 0.0) + place * (typical or 0.0)) / slots
+        ahead = place + jobs.running_total()
         return waiting_text(ahead, eta), gr.Timer(active=True)
 
     return queue_status

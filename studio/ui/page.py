@@ -213,16 +213,16 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             api_visibility="private",  # API clients use /generate below, typed from the field table
             show_progress="hidden",  # the status line and the result area say where it is
             concurrency_id=GPU_SLOT,
-            concurrency_limit=1,
+            concurrency_limit=studio.slots,  # 1 on one device; one per replica on a cluster
         )
         gr.api(reported(make_generate_api(runner, table, lambda: warmup.model)), api_name="generate",
-               concurrency_id=GPU_SLOT, concurrency_limit=1)
+               concurrency_id=GPU_SLOT, concurrency_limit=studio.slots)
         # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
         # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.
         guard = QueueGuard(GPU_SLOT, tab_key, options.max_queued, page_fns=["page_generate"])
         stop.click(reported(handlers.make_stop(jobs, guard)), inputs=tab_key, outputs=status, api_name="stop",
                    concurrency_limit=None, show_progress="hidden")
-        queue_timer.tick(reported(handlers.make_queue_status(jobs, guard)), inputs=tab_key,
+        queue_timer.tick(reported(handlers.make_queue_status(jobs, guard, studio.slots)), inputs=tab_key,
                          outputs=[status, queue_timer], concurrency_limit=None, **PRIVATE)
         signer = HistorySigner()
         event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key],

@@ -167,6 +167,11 @@ class SessionJobs:
             runs = [run for group in self._runs.values() for run in group]
         return sum(run.eta_s or 0.0 for run in runs) if runs else None
 
+    def running_total(self) -> int:
+        """How many runs are in progress, every session's."""
+        with self._lock:
+            return sum(len(group) for group in self._runs.values())
+
     def typical_s(self) -> float | None:
         """The median duration of recent finished runs (None before the first)."""
         with self._lock:

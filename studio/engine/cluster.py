@@ -1,0 +1,293 @@
+"""The studio on a Ray cluster: Serve replicas do the work, one front door serves the page.
+
+    studio = start_cluster(StudioConfig(), ClusterOptions(replicas=2), warm_model="tiny")
+    job = studio.generate(request)     # the same Job and events as Studio.generate
+    job.cancel()                       # reaches the replica: it stops within one step
+
+`RemoteStudio` has the interface the page and the A1111 API use (generate, describe_prompt,
+is_loaded, load, config, device, slots), so `build_ui` runs on it unchanged; its `slots` (one per
+replica) becomes the page's GPU concurrency. One front door per cluster: the page's queue and each
+session's Stop live in its memory, so it is never replicated; only the engine is.
+
+Ray is an optional extra (requirements-ray.txt): this module imports it inside functions, so the
+rest of the studio never needs it. Not ray.serve.gradio_integrations: it serves Gradio 6 pages
+badly (500s) and has no session stickiness; the page stays a plain Gradio app here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .. import prompts
+from ..cache import LRUCache
+from ..config import StudioConfig
+from ..devices import DeviceChoice
+from ..errors import InvalidValue, StudioError
+from ..events import Cancelled, Event, Progress, PromptView
+from ..models import resolve_model
+from ..request import RequestBase
+from .jobs import Job
+from .replica import Hello, ReplicaState, StudioReplica
+from .studio import PromptReader, Studio, describe_prompt
+
+log = logging.getLogger("studio")
+APP = "studio"  # the Serve application's name (`serve status` shows it; `serve delete studio` removes it)
+DEPLOYMENT = "StudioReplica"
+READERS_KEPT = 16  # prompt readers (tokenizers) the front door keeps, by model
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where the replicas run and how many (app.py's --ray-address, --replicas, --max-replicas)."""
+
+    address: str | None = None  # an existing cluster ("ray://host:10001", "host:6379", "auto"); None: start one here
+    replicas: int | None = None  # None: one per GPU of the cluster, 1 on a cluster without GPUs
+    max_replicas: int | None = None  # autoscaling from `replicas` up to this many; None: a fixed count
+    gpus_per_replica: float | None = None  # None: 1 on a cluster with GPUs, else 0 (CPU replicas)
+
+
+def deployment_options(options: ClusterOptions, resources: Mapping[str, float]) -> tuple[dict, int]:
+    """Serve's options for the replicas on a cluster with these resources, and how many requests run
+    at once (the page's GPU concurrency: one per replica, the most replicas when autoscaling)."""
+    gpus = options.gpus_per_replica
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+    count = options.replicas or max(1, int(resources.get("GPU", 0) // gpus) if gpus else 1)
+    if options.max_replicas is not None and options.max_replicas < count:
+        raise InvalidValue("max_replicas", options.max_replicas, f"at least --replicas ({count})")
+    scaling: dict[str, Any] = {"num_replicas": count}
+    if options.max_replicas is not None:  # a cold replica needs its imports and its model: keep `count` warm
+        scaling = {"autoscaling_config": {"min_replicas": count, "initial_replicas": count,
+                                          "max_replicas": options.max_replicas, "target_ongoing_requests": 1}}
+    # max_ongoing_requests=1: a replica is one device running one job; the rest wait in Serve's router.
+    # Ray sets CUDA_VISIBLE_DEVICES from num_gpus, so the replica's device "auto" finds its own GPU.
+    return {"name": DEPLOYMENT, "max_ongoing_requests": 1, "graceful_shutdown_timeout_s": 30,
+            "ray_actor_options": {"num_gpus": gpus, "num_cpus": 1}, **scaling}, options.max_replicas or count
+
+
+def replica_class(cache_size: int) -> type:
+    """StudioReplica with Serve's model multiplexing: the router sends a request to a replica that
+    reports its model, when one is free (a preference: a busy replica spills over to another). The
+    bound matches the replica's own model cache, whose LRU does the loading and unloading."""
+    from ray import serve
+
+    class Replica(StudioReplica):
+        @serve.multiplexed(max_num_models_per_replica=cache_size)
+        async def model_slot(self, model_id: str) -> str:
+            return model_id  # the weights live in the Studio's cache; this tells the router they are here
+
+        async def place(self, model: str) -> None:
+            from ray.serve.context import _get_internal_replica_context
+
+            # Serve's local testing mode (one in-process replica) has no router to tell.
+            if model and _get_internal_replica_context() is not None:
+                await self.model_slot(model)
+
+    Replica.__name__ = Replica.__qualname__ = DEPLOYMENT
+    return Replica
+
+
+def build_app(config: StudioConfig, options: ClusterOptions, resources: Mapping[str, float],
+              warm_model: str | None) -> tuple[Any, int]:
+    """The Serve application (bound deployment) and its slot count."""
+    from ray import serve
+
+    settings, slots = deployment_options(options, resources)
+    return serve.deployment(replica_class(config.cache_size), **settings).bind(config, warm_model), slots
+
+
+def start_cluster(config: StudioConfig, options: ClusterOptions, warm_model: str | None = None,
+                  local_testing: bool = False) -> "RemoteStudio":
+    """Join the cluster at `options.address` (or start one on this machine), deploy the replicas and
+    wait until they are up with `warm_model` loaded. `local_testing`: Serve's in-process mode (tests)."""
+    import ray
+    from ray import serve
+
+    if local_testing:
+        app, slots = build_app(config, options, {}, warm_model)
+        return RemoteStudio(serve.run(app, name=APP, route_prefix=None, _local_testing_mode=True), config, slots)
+    root = str(Path(__file__).resolve().parents[2])  # replicas import this checkout's `studio`
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    try:
+        if options.address:
+            probe(options.address)
+            ray.init(address=options.address, namespace=APP, log_to_driver=False)
+        else:
+            ray.init(namespace=APP, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}},
+                     num_cpus=max(os.cpu_count() or 1, options.replicas or 1, options.max_replicas or 1))
+    except StudioError:
+        raise
+    except Exception as exc:  # ConnectionError, or ray's own: say where it looked
+        where = f"at --ray-address {options.address}" if options.address else "on this machine"
+        raise StudioError(f"Could not reach a Ray cluster {where}: {type(exc).__name__}: {exc}") from None
+    serve.start(proxy_location="Disabled")  # no Serve HTTP: the page is the only door
+    lease = ray.remote(Lease).options(num_cpus=0, max_concurrency=10_000).remote()
+    return deploy(config, options, warm_model, lease)
+
+
+def deploy(config: StudioConfig, options: ClusterOptions, warm_model: str | None, lease: Any) -> "RemoteStudio":
+    """(Re)deploy the replicas on the connected cluster and wait until they are up."""
+    import ray
+    from ray import serve
+
+    app, slots = build_app(config, options, ray.cluster_resources(), warm_model)
+    log.info("Deploying %d studio replica(s) on %s", slots, options.address or "a local Ray cluster")
+    try:
+        handle = serve.run(app, name=APP, route_prefix=None)
+    except Exception as exc:
+        raise StudioError(f"The studio's replicas did not start: {type(exc).__name__}: {exc}") from None
+    return RemoteStudio(handle, config, slots, lease=lease)
+
+
+class Lease:
+    """A front door's lease, an actor that lives exactly as long as the front door's process (Ray
+    ends an actor with its owner). Every job carries a call to `hold`, which never returns: when it
+    fails, the replica knows its caller is gone and cancels the job."""
+
+    async def hold(self) -> None:
+        import asyncio
+
+        await asyncio.Event().wait()
+
+
+def probe(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on an address nobody answers at: ray.init would retry for minutes. "auto" (the
+    cluster this machine's `ray start` runs) is left to Ray, which says at once when there is none."""
+    if address == "auto":
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        raise InvalidValue("ray_address", address, "host:port (the head's GCS, 6379 by default), "
+                                                   "ray://host:port (Ray Client, 10001) or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers at {host}:{port} ({exc})") from None
+
+
+def failure(exc: BaseException, hello: Hello | None) -> BaseException:
+    """What a stream's exception means for the caller: the engine's own error when a replica raised
+    one; a clear StudioError when the replica itself went away (killed, out of memory)."""
+    from ray import exceptions as ray_errors
+    from ray.serve import exceptions as serve_errors
+
+    cause = getattr(exc, "cause", None)
+    if isinstance(exc, ray_errors.RayTaskError) and isinstance(cause, BaseException):
+        return cause  # the replica's own exception, as a local engine raises it
+    lost = (ray_errors.RayActorError, ray_errors.ActorUnavailableError, serve_errors.ReplicaUnavailableError,
+            serve_errors.DeploymentUnavailableError)
+    if isinstance(exc, lost):
+        where = f"replica {hello.replica}" if hello else "replica"
+        return StudioError(f"The {where} running this generation stopped ({type(exc).__name__}); nothing "
+                           "else was lost. Generate again: another replica takes it while Serve restarts this one.")
+    return exc
+
+
+class RemoteStudio:
+    """The engine the page uses when Serve replicas do the work. Holds no model: what it knows of
+    them (which models are loaded, their tokenizers for counting prompts) comes with each job."""
+
+    def __init__(self, handle: Any, config: StudioConfig, slots: int, device: DeviceChoice | None = None,
+                 lease: Any = None):
+        self._handle = handle
+        self.lease = lease  # an actor handle of Lease (None in Serve's local testing mode)
+        self.config = config
+        self.slots = slots
+        self.device: DeviceChoice = device or handle.device.remote().result()
+        self._readers: LRUCache[PromptReader] = LRUCache(READERS_KEPT)
+        self._loaded: dict[str, tuple[str, ...]] = {}  # replica -> its loaded models
+        self._lock = threading.Lock()
+
+    # -- what the page asks ----------------------------------------------------------------------
+
+    def generate(self, request: Any) -> Job:
+        """A job streaming from a replica; nothing is sent until it is iterated."""
+        if not isinstance(request, RequestBase):
+            raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
+        return Job(request, lambda emit, cancel: self._stream(request, emit, cancel))
+
+    run = Studio.run  # generate, and the Result (or StudioError); it only calls self.generate
+
+    def load(self, model: str, report: Callable[[str], None] = log.info) -> ReplicaState:
+        """Load a model on a replica (the front door's warm-up); raises the replica's StudioError."""
+        try:
+            state = self._handle.options(multiplexed_model_id=model).load.remote(model).result()
+        except Exception as exc:
+            raise failure(exc, None) from None
+        self._note(state, model)
+        return state
+
+    def is_loaded(self, model: str) -> bool:
+        """Whether some replica holds the model now (as of its last job here)."""
+        ref = resolve_model(model).ref
+        with self._lock:
+            return any(ref in models for models in self._loaded.values())
+
+    def loaded_models(self) -> list[str]:
+        with self._lock:
+            return sorted({ref for models in self._loaded.values() for ref in models})
+
+    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
+        """As Studio.describe_prompt, here in the front door: token counts once a replica has sent
+        the model's tokenizers (with its first job here), never a call that could wait for a GPU."""
+        reader = None
+        if model:
+            try:
+                reader = self._readers.peek(Studio.model_key(resolve_model(model)))
+            except StudioError:
+                reader = None
+        return describe_prompt(prompt, syntax, reader)
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    def _note(self, state: ReplicaState, model: str) -> None:
+        with self._lock:
+            self._loaded[state.replica] = state.loaded
+        if state.reader is not None:
+            self._readers.get_or_load(Studio.model_key(resolve_model(model)), lambda: state.reader)
+
+    def _stream(self, request: Any, emit: Callable[[Event], None], cancel: threading.Event) -> None:
+        from ray.serve.exceptions import RequestCancelledError
+
+        model = request.model
+        want_reader = self._readers.peek(Studio.model_key(resolve_model(model))) is None
+        stream = self._handle.options(stream=True, multiplexed_model_id=model).generate.remote(request, want_reader, self.lease)
+        done = threading.Event()
+        hello: Hello | None = None
+        last = Progress(0, int(getattr(request, "steps", 0) or 0), 0.0, 0.0, 0.0)
+
+        def watch() -> None:  # a cancel from any thread reaches the replica at once, mid-step
+            cancel.wait()
+            if not done.is_set():
+                stream.cancel()
+
+        threading.Thread(target=watch, name="studio-remote-cancel", daemon=True).start()
+        finished = False
+        try:
+            for item in stream:
+                if isinstance(item, Hello):
+                    hello = item
+                    log.info("job on replica %s (pid %d on %s)", item.replica, item.pid, item.host)
+                elif isinstance(item, ReplicaState):
+                    self._note(item, model)
+                else:
+                    last = item if isinstance(item, Progress) else last
+                    emit(item)
+            finished = True
+        except RequestCancelledError:
+            if not cancel.is_set():
+                raise StudioError("The cluster cancelled this generation.") from None
+            emit(Cancelled(last.step, last.total))  # the step the caller saw reached; the replica stops there
+        except Exception as exc:
+            raise failure(exc, hello) from None
+        finally:
+            done.set()
+            if not finished:
+                stream.cancel()  # a stream left any other way must not leave its replica running
+            cancel.set()  # ends the watcher
