@@ -140,7 +140,8 @@ def parser() -> argparse.ArgumentParser:
     ray.add_argument("--replicas", type=positive_int, default=env("STUDIO_REPLICAS"),
                      help="with --engine ray: how many replicas (default: one per GPU of the cluster, 1 without GPUs)")
     ray.add_argument("--max-replicas", type=positive_int, default=env("STUDIO_MAX_REPLICAS"),
-                     help="with --engine ray: let Serve add replicas under load, up to this many (--replicas stay warm)")
+                     help="with --engine ray: let Serve add replicas under load, up to this many "
+                          "(--replicas stay warm)")
     ray.add_argument("--gpus-per-replica", type=positive_float, default=env("STUDIO_GPUS_PER_REPLICA"),
                      help="with --engine ray: GPUs each replica takes (default 1 on a cluster with GPUs, else none; "
                           "0.5 puts two replicas on one GPU)")

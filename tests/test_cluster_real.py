@@ -19,7 +19,8 @@ pytest.importorskip("ray.serve", reason="the Ray engine is an optional extra: pi
 
 from gradio_client import Client  # noqa: E402
 
-from conftest import running_app  # noqa: E402
+from conftest import client_that_vanishes, running_app  # noqa: E402
+from test_concurrency import DISCONNECTING_CLIENT  # noqa: E402
 
 REPLICA = re.compile(r"job on replica \S+ \(pid (\d+)")
 
@@ -96,14 +97,23 @@ def test_a_replica_killed_mid_run_is_one_users_error_and_serve_brings_it_back(ap
     wait_for(two_replicas_again, timeout=240, what="Serve to restart the killed replica")
 
 
-def test_a_clients_cancel_frees_its_replica_at_once(app):
-    client, job = submit(app.url, 150)
-    wait_for(lambda: any(s.startswith("Step") for s in statuses(job)), what="the first step")
-    job.cancel()  # gradio_client's cancel: the front door cancels the stream, Serve cancels the replica's task
-    # Both replicas take new work at once: the cancelled job does not run its 150 steps to the end
-    # (if it did, the second job below would wait for it and never step while the first does).
+def assert_both_replicas_free(app) -> None:
+    """Two new jobs step at the same time: every replica is free. A cancelled job that ran its 150
+    steps to the end would hold one replica, and the second job would never step while the first does."""
     jobs = [submit(app.url, 40)[1] for _ in range(2)]
     stepping = lambda j: any(s.startswith("Step") for s in statuses(j))  # noqa: E731
     wait_for(lambda: all(stepping(j) for j in jobs) or any(j.done() for j in jobs), what="two new jobs")
     assert all(stepping(j) for j in jobs) and not any(j.done() for j in jobs)
     assert all(j.result()[3].startswith("Done") for j in jobs)
+
+
+def test_a_clients_cancel_frees_its_replica_at_once(app):
+    client, job = submit(app.url, 150)
+    wait_for(lambda: any(s.startswith("Step") for s in statuses(job)), what="the first step")
+    job.cancel()  # gradio_client's cancel: the front door cancels the stream, Serve cancels the replica's task
+    assert_both_replicas_free(app)
+
+
+def test_a_client_killed_mid_run_frees_its_replica(app, tmp_path):
+    client_that_vanishes(DISCONNECTING_CLIENT, app.url, tmp_path)  # a closed tab, a lost network
+    assert_both_replicas_free(app)

@@ -189,6 +189,10 @@ def failure(exc: BaseException, hello: Hello | None) -> BaseException:
     return exc
 
 
+def model_key(model: str) -> tuple:
+    return Studio.model_key(resolve_model(model))
+
+
 class RemoteStudio:
     """The engine the page uses when Serve replicas do the work. Holds no model: what it knows of
     them (which models are loaded, their tokenizers for counting prompts) comes with each job."""
@@ -239,7 +243,7 @@ class RemoteStudio:
         reader = None
         if model:
             try:
-                reader = self._readers.peek(Studio.model_key(resolve_model(model)))
+                reader = self._readers.peek(model_key(model))
             except StudioError:
                 reader = None
         return describe_prompt(prompt, syntax, reader)
@@ -250,14 +254,15 @@ class RemoteStudio:
         with self._lock:
             self._loaded[state.replica] = state.loaded
         if state.reader is not None:
-            self._readers.get_or_load(Studio.model_key(resolve_model(model)), lambda: state.reader)
+            self._readers.get_or_load(model_key(model), lambda: state.reader)
 
     def _stream(self, request: Any, emit: Callable[[Event], None], cancel: threading.Event) -> None:
         from ray.serve.exceptions import RequestCancelledError
 
         model = request.model
-        want_reader = self._readers.peek(Studio.model_key(resolve_model(model))) is None
-        stream = self._handle.options(stream=True, multiplexed_model_id=model).generate.remote(request, want_reader, self.lease)
+        want_reader = self._readers.peek(model_key(model)) is None
+        stream = self._handle.options(stream=True, multiplexed_model_id=model).generate.remote(
+            request, want_reader, self.lease)
         done = threading.Event()
         hello: Hello | None = None
         last = Progress(0, int(getattr(request, "steps", 0) or 0), 0.0, 0.0, 0.0)
