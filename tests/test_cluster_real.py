@@ -52,6 +52,10 @@ def statuses(job) -> list[str]:
     return [out[3] or "" for out in job.outputs()]
 
 
+def stepping(job) -> bool:
+    return any(s.startswith("Step") for s in statuses(job))
+
+
 def submit(url: str, steps: int):
     client = Client(url, verbose=False)
     return client, client.submit(prompt="a lighthouse", model="tiny", steps=steps, width=64, height=64,
@@ -62,7 +66,6 @@ def test_two_users_generate_at_once_on_two_replicas_and_a_stop_leaves_the_other(
     start = log_length(app)
     a_client, a = submit(app.url, 60)
     b_client, b = submit(app.url, 150)
-    stepping = lambda job: any(s.startswith("Step") for s in statuses(job))  # noqa: E731
     wait_for(lambda: stepping(a) and stepping(b), what="both users' first steps")
     assert not a.done() and not b.done()  # both run at once: with one slot the second would be waiting
     assert b_client.predict(api_name="/stop").startswith("Stopped at step")
@@ -78,7 +81,7 @@ def test_two_users_generate_at_once_on_two_replicas_and_a_stop_leaves_the_other(
 def test_a_replica_killed_mid_run_is_one_users_error_and_serve_brings_it_back(app):
     start = log_length(app)
     _, victim = submit(app.url, 150)
-    wait_for(lambda: any(s.startswith("Step") for s in statuses(victim)), what="the first step")
+    wait_for(lambda: stepping(victim), what="the first step")
     killed = replica_pids(app, start)[-1]
     os.kill(killed, signal.SIGKILL)  # as the OOM killer or a crash would
     with pytest.raises(Exception, match="stopped.*Generate again"):
@@ -101,7 +104,6 @@ def assert_both_replicas_free(app) -> None:
     """Two new jobs step at the same time: every replica is free. A cancelled job that ran its 150
     steps to the end would hold one replica, and the second job would never step while the first does."""
     jobs = [submit(app.url, 40)[1] for _ in range(2)]
-    stepping = lambda j: any(s.startswith("Step") for s in statuses(j))  # noqa: E731
     wait_for(lambda: all(stepping(j) for j in jobs) or any(j.done() for j in jobs), what="two new jobs")
     assert all(stepping(j) for j in jobs) and not any(j.done() for j in jobs)
     assert all(j.result()[3].startswith("Done") for j in jobs)
@@ -109,7 +111,7 @@ def assert_both_replicas_free(app) -> None:
 
 def test_a_clients_cancel_frees_its_replica_at_once(app):
     client, job = submit(app.url, 150)
-    wait_for(lambda: any(s.startswith("Step") for s in statuses(job)), what="the first step")
+    wait_for(lambda: stepping(job), what="the first step")
     job.cancel()  # gradio_client's cancel: the front door cancels the stream, Serve cancels the replica's task
     assert_both_replicas_free(app)
 

@@ -16,6 +16,7 @@ badly (500s) and has no session stickiness; the page stays a plain Gradio app he
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -151,8 +152,6 @@ class Lease:
     fails, the replica knows its caller is gone and cancels the job."""
 
     async def hold(self) -> None:
-        import asyncio
-
         await asyncio.Event().wait()
 
 
@@ -218,7 +217,7 @@ class RemoteStudio:
 
     run = Studio.run  # generate, and the Result (or StudioError); it only calls self.generate
 
-    def load(self, model: str, report: Callable[[str], None] = log.info) -> ReplicaState:
+    def load(self, model: str) -> ReplicaState:
         """Load a model on a replica (the front door's warm-up); raises the replica's StudioError."""
         try:
             state = self._handle.options(multiplexed_model_id=model).load.remote(model).result()

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import os
 import socket
-import threading
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
@@ -117,12 +116,8 @@ class StudioReplica:
 
         await self.place(getattr(request, "model", ""))
         yield Hello(self.name, os.getpid(), socket.gethostname())
-        worker = threading.Thread(target=pump, name="studio-replica-job", daemon=True)
-        ended = loop.create_future()
-        worker.start()
+        ended = loop.run_in_executor(None, pump)  # done once the job has ended, whichever way
         watch = asyncio.ensure_future(_cancel_when_lost(lease, job)) if lease is not None else None
-        threading.Thread(target=lambda: (worker.join(), loop.call_soon_threadsafe(_settle, ended)),
-                         name="studio-replica-watch", daemon=True).start()
         try:
             while (item := await events.get()) is not _END:
                 if isinstance(item, _Failed):
@@ -144,14 +139,7 @@ class StudioReplica:
 
 async def _cancel_when_lost(lease: Any, job: Any) -> None:
     try:
-        await lease.hold.remote()
-    except asyncio.CancelledError:  # the job ended first
-        raise
+        await lease.hold.remote()  # never returns; cancelled when the job ends first
     except Exception:  # the caller's process died: nobody will read or cancel this job
         log.warning("the caller of a job went away without cancelling it; cancelling it here")
         job.cancel()
-
-
-def _settle(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
