@@ -16,6 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("STUDIO_DTYPE", "fp32")
 
 import contextlib
+import random
 import socket
 import subprocess
 import sys
@@ -60,6 +61,23 @@ class RunningApp:
 
 
 def free_port() -> int:
+    """A free port outside the kernel's ephemeral range. A port the kernel hands out for `bind(0)` is free
+    now but may be handed to another process before the app binds it: Ray picks its own ports that way
+    while an `--engine ray` app starts (seen on CI: the page's port taken by a Ray agent). Ports below the
+    ephemeral range and above Ray's worker ports (10002-19999) are never handed out by either."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default; macOS's range starts at 49152
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, max(low, 20001))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
