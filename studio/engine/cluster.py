@@ -35,7 +35,7 @@ from ..models import resolve_model
 from ..request import RequestBase
 from .jobs import Job
 from .replica import Hello, ReplicaState, StudioReplica
-from .studio import PromptReader, Studio, describe_prompt
+from .studio import PromptReader, Studio, describe_prompt, model_key, peek_named
 
 log = logging.getLogger("studio")
 APP = "studio"  # the Serve application's name (`serve status` shows it; `serve delete studio` removes it)
@@ -83,7 +83,7 @@ def replica_class(cache_size: int) -> type:
         async def model_slot(self, model_id: str) -> str:
             return model_id  # the weights live in the Studio's cache; this tells the router they are here
 
-        async def place(self, model: str) -> None:
+        async def place(self, model: str | None) -> None:
             from ray.serve.context import _get_internal_replica_context
 
             # Serve's local testing mode (one in-process replica) has no router to tell.
@@ -188,10 +188,6 @@ def failure(exc: BaseException, hello: Hello | None) -> BaseException:
     return exc
 
 
-def model_key(model: str) -> tuple:
-    return Studio.model_key(resolve_model(model))
-
-
 class RemoteStudio:
     """The engine the page uses when Serve replicas do the work. Holds no model: what it knows of
     them (which models are loaded, their tokenizers for counting prompts) comes with each job."""
@@ -239,13 +235,7 @@ class RemoteStudio:
     def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
         """As Studio.describe_prompt, here in the front door: token counts once a replica has sent
         the model's tokenizers (with its first job here), never a call that could wait for a GPU."""
-        reader = None
-        if model:
-            try:
-                reader = self._readers.peek(model_key(model))
-            except StudioError:
-                reader = None
-        return describe_prompt(prompt, syntax, reader)
+        return describe_prompt(prompt, syntax, peek_named(self._readers, model))
 
     # -- the stream ------------------------------------------------------------------------------
 

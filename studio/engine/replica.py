@@ -90,7 +90,7 @@ class StudioReplica:
         await asyncio.to_thread(self.studio.load, model)
         return self.state(model)
 
-    async def place(self, model: str) -> None:
+    async def place(self, model: str | None) -> None:
         """Tell the router this replica holds `model` (the deployment marks it serve.multiplexed)."""
 
     async def generate(self, request: Any, want_reader: bool = False, lease: Any = None) -> AsyncIterator[Any]:
@@ -99,6 +99,7 @@ class StudioReplica:
         `lease`: the caller's cluster.Lease actor, which ends with the caller's process: the job is
         then cancelled, since a dead caller sends no cancel (Serve would run its job to the end)."""
         loop = asyncio.get_running_loop()
+        model = getattr(request, "model", None)
         events: asyncio.Queue = asyncio.Queue()
         job = self.studio.generate(request)  # validated here, before anything runs
 
@@ -114,7 +115,7 @@ class StudioReplica:
             finally:
                 put(_END)
 
-        await self.place(getattr(request, "model", ""))
+        await self.place(model)
         yield Hello(self.name, os.getpid(), socket.gethostname())
         ended = loop.run_in_executor(None, pump)  # done once the job has ended, whichever way
         watch = asyncio.ensure_future(_cancel_when_lost(lease, job)) if lease is not None else None
@@ -123,7 +124,7 @@ class StudioReplica:
                 if isinstance(item, _Failed):
                     raise item.error
                 yield item
-            yield self.state(getattr(request, "model", None) if want_reader else None)
+            yield self.state(model if want_reader else None)
         finally:
             # Cancelled (asyncio.CancelledError: the caller's cancel), closed, or failed: the job stops
             # within a step, and the slot is freed once it has (a second cancel does not cut this short).

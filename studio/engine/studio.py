@@ -44,6 +44,21 @@ def _as_source(model: str | ModelSource) -> ModelSource:
     return resolve_model(model) if isinstance(model, str) else model
 
 
+def model_key(model: str | ModelSource) -> tuple:
+    """A model's key in a cache of models (a name is resolved first; raises StudioError for a bad one)."""
+    source = _as_source(model)
+    return (source.kind, source.ref)
+
+
+def peek_named(cache: LRUCache, model: str | None) -> Any:
+    """What `cache` holds for a model name, without loading; None while it holds nothing for it, or for
+    no name or a half-typed one (describing a prompt still shows fragments and warnings then)."""
+    try:
+        return cache.peek(model_key(model)) if model else None
+    except StudioError:
+        return None
+
+
 TOKENIZERS = ("tokenizer", "tokenizer_2", "tokenizer_3")  # a pipeline's tokenizers, as diffusers names them
 
 
@@ -111,9 +126,7 @@ class Studio:
         gc.collect()
         free_device_memory(self.device)
 
-    @staticmethod
-    def model_key(source: ModelSource) -> tuple:
-        return (source.kind, source.ref)
+    model_key = staticmethod(model_key)
 
     def load(self, model: str | ModelSource, report: Callable[[str], None] = log.info) -> loading.LoadedModel:
         """The model from the cache, loading it (once) if needed."""
@@ -123,7 +136,7 @@ class Studio:
         return loaded
 
     def is_loaded(self, model: str | ModelSource) -> bool:
-        return self._cache.peek(self.model_key(_as_source(model))) is not None
+        return self._cache.peek(model_key(model)) is not None
 
     def loaded_models(self) -> list[str]:
         return [ref for _, ref in self._cache.keys()]
@@ -145,16 +158,12 @@ class Studio:
         Token counts need the model's tokenizer; they are None while that model is not loaded
         (describing a prompt never starts a load).
         """
-        try:
-            loaded = self._cache.peek(self.model_key(_as_source(model))) if model else None
-        except StudioError:  # a half-typed model name: the view still shows fragments and warnings
-            loaded = None
-        return describe_prompt(prompt, syntax, loaded)
+        return describe_prompt(prompt, syntax, peek_named(self._cache, model))
 
     def prompt_reader(self, model: str) -> "PromptReader | None":
         """What counting a prompt's tokens for a loaded model needs, small enough to send elsewhere
         (a replica's front door counts tokens with it); None while the model is not loaded."""
-        loaded = self._cache.peek(self.model_key(_as_source(model)))
+        loaded = self._cache.peek(model_key(model))
         if loaded is None:
             return None
         return PromptReader(loaded.name, loaded.family, {name: getattr(loaded.pipe, name) for name in TOKENIZERS
