@@ -26,24 +26,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Area -> (test file, what its tests try). The table's rows; counts come from the run itself.
 AREAS = {
-    "Fuzzing": ("tests/test_fuzz.py", "request validator, prompt parsers, LoRA tags, infotext reader, hostile and "
-                                     "truncated PNGs, any prompt's PNG round trip"),
-    "Security": ("tests/test_security.py", "paths outside the folders (plain, .., symlink) for models and LoRAs, "
-                                           "file serving of /etc/passwd, the code, presets, ~; --share without --auth"),
-    "Concurrency and faults": ("tests/test_concurrency.py", "N clients at once vs alone, cancels among them, a full "
-                                                            "queue, a client killed mid-run, memory over many runs"),
-    "Model loading faults": ("tests/test_loading.py", "offline Hub, missing path, corrupt and non-checkpoint "
-                                                      ".safetensors, pickle refusal, the previous model still working"),
-    "Outputs": ("tests/test_metadata.py", "a crash while writing a PNG, truncated and non-image files, A1111 samples"),
-    "Bad values at the doors": ("tests/test_app.py", "out-of-range and unknown values through gradio_client, "
-                                                     "OOM mid-run (tests/test_engine.py)"),
-    "Hostile visitors, round two": ("tests/test_hostile.py", "adversarial prompts doubled (linear time), caps at "
-                                    "every text door, pictures measured before decoding, editor blobs and layers "
-                                    "bounded, exact LoRA names, pickle folders, wrong types at every API parameter, "
-                                    "the cost cap"),
-    "The queue per visitor": ("tests/test_queue.py", "one visitor's waiting requests capped (--max-queued), Stop and "
-                              "cancel removing waiting requests before a step runs, a client gone with requests "
-                              "waiting, a forged cancel / Stop / History with another's session id"),
+    "Fuzzing": (("tests/unit/test_input_fuzzing.py",), "request validator, prompt parsers, LoRA tags, infotext "
+                "reader, hostile and truncated PNGs, any prompt's PNG round trip"),
+    "Security": (("tests/engine/test_path_policy.py", "tests/app/test_file_serving.py"),
+                 "paths outside the folders (plain, .., symlink) for models and LoRAs, file serving of /etc/passwd, "
+                 "the code, presets, ~; --share without --auth"),
+    "Concurrency and faults": (("tests/app/test_concurrent_clients.py", "tests/engine/test_memory.py"),
+                               "N clients at once vs alone, cancels among them, a full queue, a client killed "
+                               "mid-run, memory over many runs"),
+    "Model loading faults": (("tests/engine/test_model_loading.py",), "offline Hub, missing path, corrupt and "
+                             "non-checkpoint .safetensors, pickle refusal, the previous model still working"),
+    "Outputs": (("tests/unit/test_metadata.py", "tests/engine/test_output_folder.py"),
+                "a crash while writing a PNG, truncated and non-image files, A1111 samples"),
+    "Bad values at the doors": (("tests/app/test_gradio_api.py", "tests/engine/test_generation.py"),
+                                "out-of-range and unknown values through gradio_client, OOM mid-run"),
+    "Hostile input": (("tests/unit/test_hostile_input.py", "tests/app/test_hostile_api.py"),
+                      "adversarial prompts doubled (linear time), caps at every text door, pictures measured "
+                      "before decoding, editor blobs and layers bounded, exact LoRA names, pickle folders, wrong "
+                      "types at every API parameter, the cost cap"),
+    "The queue per visitor": (("tests/app/test_visitor_queue.py", "tests/unit/test_sessions.py"),
+                              "one visitor's waiting requests capped (--max-queued), Stop and cancel removing "
+                              "waiting requests before a step runs, a client gone with requests waiting, a forged "
+                              "cancel / Stop / History with another's session id"),
 }
 
 
@@ -60,7 +64,7 @@ def main() -> None:
         env = {**os.environ, "STUDIO_FUZZ_EXAMPLES": str(args.fuzz_examples), "STUDIO_CLIENTS": str(args.clients),
                "STUDIO_GENERATIONS": str(args.generations), "STUDIO_RELIABILITY_LOG": str(log),
                "HF_HUB_OFFLINE": "1"}
-        files = sorted({f for f, _ in AREAS.values()} | {"tests/test_engine.py"})
+        files = sorted({f for group, _ in AREAS.values() for f in group})
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
                         *files], cwd=ROOT, env=env, check=False)
@@ -82,8 +86,8 @@ def main() -> None:
                 failures.append(f"{file}::{case.get('name')}")
 
     rows = []
-    for area, (file, tried) in AREAS.items():
-        passed, failed, skipped = outcomes.get(file, [0, 0, 0])
+    for area, (group, tried) in AREAS.items():
+        passed, failed, skipped = (sum(outcomes.get(file, [0, 0, 0])[k] for file in group) for k in range(3))
         rows.append({"area": area, "tried": tried, "tests": passed + failed, "failed": failed, "skipped": skipped})
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .errors import InvalidValue
+from .options import OFFLOAD_MODES, QUANTIZE_MODES, default
 
-DEFAULT_PREVIEW_INTERVAL_S = 0.1  # about 10 previews a second: more is wasted on the browser
-OFFLOAD_MODES = ("none", "model", "sequential")
-QUANTIZE_MODES = ("none", "int8", "fp8")
+DEFAULT_PREVIEW_INTERVAL_S = 1.0 / default("preview_fps")  # about 10 previews a second: more is wasted on the browser
 
 
 def _path(value: str | Path | None) -> Path | None:
@@ -22,10 +21,11 @@ def _path(value: str | Path | None) -> Path | None:
 class StudioConfig:
     """Device, caches, folders and what requests may open. Frozen: shared by every session."""
 
-    device: str = "auto"  # auto, cuda, cuda:N, mps, cpu
-    dtype: str = "auto"  # auto, fp16, bf16, fp32
-    cache_size: int = 2  # models kept loaded (LRU)
-    allow_pickle: bool = False  # .ckpt/.pt/.bin checkpoints can run code: off unless asked
+    # The defaults are the flags' (studio/options.py), declared there once.
+    device: str = default("device")  # auto, cuda, cuda:N, mps, cpu
+    dtype: str = default("dtype")  # auto, fp16, bf16, fp32
+    cache_size: int = default("cache_size")  # models kept loaded (LRU)
+    allow_pickle: bool = default("allow_pickle")  # .ckpt/.pt/.bin checkpoints can run code: off unless asked
     preview_interval_s: float = DEFAULT_PREVIEW_INTERVAL_S
     # family -> TAESD repo or folder, overriding the presets' (e.g. a local copy when offline)
     taesd_sources: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -43,11 +43,11 @@ class StudioConfig:
     # Fitting big models (FLUX 12B, SD3.5 Large 8B) on smaller GPUs: "model" keeps each component on
     # the CPU until it runs (diffusers' model CPU offload), "sequential" streams layer by layer
     # (slowest, least memory); both need a CUDA GPU. drop_t5 loads SD3 without its T5 encoder.
-    offload: str = "none"
-    drop_t5: bool = False
+    offload: str = default("offload")
+    drop_t5: bool = default("drop_t5")
     # The denoiser's weights quantized at load (torchao, requirements-quant.txt): int8 weight-only
     # (any device; about half of bf16), fp8 weight-only (CUDA GPUs with fp8: Ada, Hopper).
-    quantize: str = "none"
+    quantize: str = default("quantize")
 
     def __post_init__(self) -> None:
         if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) or self.cache_size < 1:

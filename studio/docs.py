@@ -1,10 +1,30 @@
-"""The README's field table, generated from the field table (`python3 -m studio.docs` prints it;
-a test keeps the README in step)."""
+"""The generated reference, `docs/reference.md`: the field table, the sampler tables, the server's
+flags and the HTTP endpoints, each rendered from the code that declares it.
+
+`python3 -m studio.docs` prints it and `python3 -m studio.docs --write` rewrites docs/reference.md;
+tests/unit/test_reference_docs.py keeps the file equal to what this module renders. The renderers
+take what they document as data; only `render` imports the web front doors (`studio.ui`), when it
+runs, never when this module is imported.
+"""
 
 from __future__ import annotations
 
+import argparse
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+from unittest import mock
+
+from . import options, samplers
+from .families import FAMILIES
 from .fields import FROM_MODEL, TABLE, Field, FieldTable
 from .tasks import TASK_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "docs" / "reference.md"
+REGENERATE = "python3 -m studio.docs --write"
 
 
 def _allowed(f: Field) -> str:
@@ -30,14 +50,23 @@ def _default(f: Field) -> str:
     return f"`{list(f.default) if isinstance(f.default, tuple) else f.default}`" if f.default != "" else '`""`'
 
 
+def _a1111(f: Field) -> str:
+    """The field's key in A1111's `/sdapi/v1` requests, or how its callers get it instead."""
+    spec = f.a1111
+    if spec is None or spec.key is None:
+        return f"({spec.note})" if spec is not None and spec.note else ""
+    when = f" with `{spec.when}`" if spec.when else ""
+    return f"`{spec.key}`{when}" + (f" ({spec.note})" if spec.note else "")
+
+
 # Settings the page gathers in a panel of its own (studio/ui/control_view.py), not one widget.
 PANELS = {"controlnets": "the ControlNet panel", "image_prompts": "the Image prompts panel"}
 
 
 def table_markdown(table: FieldTable = TABLE) -> str:
-    """The README's field table (a test keeps the README in step with the table)."""
-    lines = ["| field | type | default | allowed | tasks | families | infotext key | page |",
-             "|---|---|---|---|---|---|---|---|"]
+    """The field table: every generation setting as `studio/fields.py` declares it."""
+    lines = ["| field | type | default | allowed | tasks | families | infotext key | page | A1111 API |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for f in table:
         keys = ", ".join(spec.key or f"({spec.note})" for spec in f.infotext if spec.key or spec.note)
         tasks = "all" if set(f.tasks) == set(TASK_NAMES) else ", ".join(f.tasks)
@@ -46,9 +75,133 @@ def table_markdown(table: FieldTable = TABLE) -> str:
                                                                 PANELS.get(f.kind, "API only"))
         families = "all" if f.families is None else ", ".join(f.families)
         lines.append(f"| `{f.name}` | {f.kind}{scope} | {_default(f)} | {_allowed(f)} | {tasks} | {families} | {keys} "
-                     f"| {page} |")
+                     f"| {page} | {_a1111(f)} |")
     return "\n".join(lines)
 
 
+# -- samplers ---------------------------------------------------------------------------------------
+
+def sampler_tables_markdown() -> str:
+    """One table per sampler registry (`studio/samplers.py`: SAMPLER_SETS), titled with the families
+    that take it and the samplers a family narrows it to."""
+    parts = []
+    for kind in samplers.SAMPLER_SETS:
+        families = [f for f in FAMILIES.values() if f.sampler_kind == kind]
+        narrowed = "".join(f" ({f.title}: {', '.join(f.samplers)} only)" for f in families if f.samplers)
+        title = f"### `{kind}` samplers: {', '.join(f.title for f in families)}{narrowed}"
+        parts.append(f"{title}\n\n{samplers.sampler_table_markdown(kind)}")
+    return "\n\n".join(parts)
+
+
+# -- the HTTP endpoints -----------------------------------------------------------------------------
+
+def _type_name(annotation: Any) -> str:
+    """`Optional[int]`, `list[tuple[str, float]]`, `FileData`: module paths left out."""
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", inspect.formatannotation(annotation))
+
+
+def generate_api_markdown(signature: inspect.Signature, outputs: Any) -> str:
+    """`/generate`'s parameters (`studio/ui/api.py` types them from the field table) and its updates."""
+    lines = ["| parameter | type | default |", "|---|---|---|"]
+    for p in signature.parameters.values():
+        if p.name == "request":  # Gradio's own, not sent by clients
+            continue
+        lines.append(f"| `{p.name}` | `{_type_name(p.annotation)}` | `{p.default!r}` |")
+    lines += ["", f"Each streamed update: `{_type_name(outputs)}`."]
+    return "\n".join(lines)
+
+
+def a1111_routes_markdown(routes: Sequence[Any]) -> str:
+    """A1111's `/sdapi/v1` routes (each with `.path` and `.methods`), in the order they are declared."""
+    methods: dict[str, list[str]] = {}
+    for route in routes:
+        methods.setdefault(route.path, []).extend(sorted(route.methods))
+    lines = ["| method | path |", "|---|---|"]
+    lines += [f"| {', '.join(verbs)} | `{path}` |" for path, verbs in methods.items()]
+    return "\n".join(lines)
+
+
+# -- the page ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sources:
+    """What the reference reads from above the parts: the HTTP front doors. `render` gathers them; the
+    renderers take them as data."""
+
+    generate_signature: inspect.Signature
+    generate_outputs: Any
+    a1111_routes: Sequence[Any]
+
+
+def reference_markdown(sources: Sources) -> str:
+    """docs/reference.md: every generated table, with a pointer to the page that explains it."""
+    return "\n".join([
+        "# Reference",
+        "",
+        (f"*Generated from the code by `studio/docs.py`: do not edit by hand; regenerate with `{REGENERATE}` "
+         "(`tests/unit/test_reference_docs.py` checks it).*"),
+        "",
+        "## Settings: the field table",
+        "",
+        ("Every generation setting, as `studio/fields.py` declares it; explained in "
+         "[settings.md](settings.md#settings-the-field-table)."),
+        "",
+        table_markdown(),
+        "",
+        "## Samplers",
+        "",
+        "The sampler registries of `studio/samplers.py`; explained in [settings.md](settings.md#samplers).",
+        "",
+        sampler_tables_markdown(),
+        "",
+        "## Flags",
+        "",
+        ("`python3 app.py --help`, from the server-options table of `studio/options.py`, with the environment "
+         "variables each default is read from (a flag given wins); explained in [settings.md](settings.md#flags)."),
+        "",
+        options.flags_markdown(),
+        "",
+        "## Endpoints",
+        "",
+        "### `/generate` (Gradio API)",
+        "",
+        "Its parameters are the field table's (`studio/ui/api.py`); explained in [api.md](api.md#http-api).",
+        "",
+        generate_api_markdown(sources.generate_signature, sources.generate_outputs),
+        "",
+        "### A1111's API (`/sdapi/v1`)",
+        "",
+        "The routes of `studio/ui/a1111/routes.py`; explained in [a1111-api.md](a1111-api.md).",
+        "",
+        a1111_routes_markdown(sources.a1111_routes),
+        "",
+    ])
+
+
+def render() -> str:
+    """The reference as the code declares it now. The one function here that reaches above the parts:
+    it imports the web front doors, when it runs."""
+    from .ui.a1111.routes import build_router
+    from .ui.api import OUTPUTS, api_signature
+
+    # Declaring the routes calls nothing on the A1111 service behind them: a stand-in serves.
+    router = build_router(mock.MagicMock(name="SdApi"), credentials=None)
+    return reference_markdown(Sources(api_signature(), OUTPUTS, router.routes))
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = argparse.ArgumentParser(prog="python3 -m studio.docs", description="Print the generated reference "
+                                  "(docs/reference.md), or rewrite it with --write.")
+    cli.add_argument("--write", action="store_true", help=f"rewrite {REFERENCE.relative_to(ROOT)}")
+    args = cli.parse_args(argv)
+    text = render()
+    if args.write:
+        REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+        REFERENCE.write_text(text, encoding="utf-8")
+        print(f"wrote {REFERENCE.relative_to(ROOT)}")
+    else:
+        print(text, end="")
+
+
 if __name__ == "__main__":
-    print(table_markdown())
+    main()

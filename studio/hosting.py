@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+from .options import default  # (imports neither torch nor gradio)
+
 F = TypeVar("F", bound=Callable)
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"
 TRUE = ("1", "t", "true")  # what `spaces` itself reads as set
@@ -69,7 +71,7 @@ class GpuBudget:
     (--gpu-duration). A visitor's quota is charged what is asked, so asking the cap for a 1-step
     Turbo image would spend it ten times faster than needed."""
 
-    cap_s: int = 120
+    cap_s: int = default("gpu_duration")
     start_model: str = ""  # loaded at start-up: on the GPU at once; any other model loads in the call
 
     def seconds(self, plan: Sequence[Any]) -> int:
@@ -88,14 +90,37 @@ class GpuBudget:
         return self.seconds(plan)
 
 
-def on_gpu(fn: F, duration: int | Callable[..., int] = 120) -> F:
-    """`fn` wrapped for ZeroGPU (a GPU for at most `duration` seconds, or what `duration(*args)`
-    says), or `fn` itself anywhere else."""
+def on_gpu(fn: F, duration: int | Callable[..., int] = default("gpu_duration")) -> F:
+    """`fn` (a generator function) wrapped for ZeroGPU (a GPU for at most `duration` seconds, or what
+    `duration(*args)` says), or `fn` itself anywhere else. The only exception `spaces` carries back
+    from its worker with its message is gradio's Error, so a StudioError crosses as one and is a
+    StudioError again on this side."""
     if not zero_gpu_active():
         return fn
+    import functools
+
+    import gradio as gr
     import spaces
 
-    return spaces.GPU(duration=duration)(fn)
+    from .errors import StudioError
+
+    @functools.wraps(fn)
+    def in_worker(*args: Any, **kwargs: Any) -> Any:
+        try:
+            yield from fn(*args, **kwargs)
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    on_worker = spaces.GPU(duration=duration)(in_worker)
+
+    @functools.wraps(fn)
+    def here(*args: Any, **kwargs: Any) -> Any:
+        try:
+            yield from on_worker(*args, **kwargs)
+        except gr.Error as exc:
+            raise StudioError(exc.message) from None
+
+    return here  # type: ignore[return-value]
 
 
 def space_defaults(environ: Mapping[str, str] = os.environ, data: Path = SPACE_DATA) -> dict[str, str]:

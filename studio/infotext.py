@@ -18,6 +18,8 @@ from .fields import MISSING, TABLE, FieldTable
 from .version import __version__
 
 VERSION_KEY = "Version"
+# Keys only the engine knows the value of (not a request's field), and their place on A1111's line.
+ENGINE_KEYS = {"Distilled CFG Scale": 41, "Model hash": 85, "Lora hashes": 150, VERSION_KEY: 10_000}
 # A1111's own pattern, kept as the specification `param_pairs` is tested against (not used: slow).
 A1111_PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
@@ -40,13 +42,13 @@ def join(prompt: str, negative_prompt: str, pairs: Iterable[tuple[str, object]])
 
 
 def format_infotext(request: Any, index: int = 0, *, prompt: str | None = None, negative_prompt: str | None = None,
-                    extras: Iterable[tuple[int, str, object]] = ()) -> str:
+                    extras: Mapping[str, object] | None = None) -> str:
     """The infotext of image `index` of a request's batch, from the field table the request was made
-    from. `prompt` / `negative_prompt` are the final prompts (styles applied); `extras` are
-    (position, key, value) for what only the engine knows (Model hash, Lora hashes)."""
+    from. `prompt` / `negative_prompt` are the final prompts (styles applied); `extras` are what only
+    the engine knows, by key of ENGINE_KEYS (Model hash, Lora hashes...)."""
     entries = [entry for f in request.FIELDS.request for entry in f.infotext_pairs(request, index)]
-    entries += list(extras)
-    entries.append((10_000, VERSION_KEY, f"studio {__version__}"))
+    known = {**(extras or {}), VERSION_KEY: f"studio {__version__}"}
+    entries += [(ENGINE_KEYS[key], key, value) for key, value in known.items()]
     entries.sort(key=lambda entry: entry[0])  # stable: fields sharing a position keep table order
     return join(request.prompt if prompt is None else prompt,
                 request.negative_prompt if negative_prompt is None else negative_prompt,

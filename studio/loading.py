@@ -21,7 +21,7 @@ import diffusers
 import torch
 from diffusers import DiffusionPipeline
 
-from . import models
+from . import models, samplers
 from .cache import LRUCache
 from .checkpoints import checkpoint_keys, denoiser_alone, family_of_keys, format_of, short_hash
 from .devices import DeviceChoice
@@ -39,6 +39,7 @@ PIPELINE_CLASSES = {name: getattr(diffusers, name) for fam in FAMILIES.values()
                     for name in (*fam.pipelines.values(), fam.inpaint_model_pipeline)}
 DENOISER_CLASSES = {fam.denoiser_class: getattr(diffusers, fam.denoiser_class) for fam in FAMILIES.values()
                     if fam.denoiser_class}
+samplers.scheduler_classes()  # the scheduler classes too, on this thread, before any model loads
 INPAINT_UNET_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4
 NO_SAFETY_CHECKER = {"safety_checker": None, "requires_safety_checker": False}
 NOISE_NOTICE = "The {name} model has random weights: its images are noise (it exists for offline tests and demos)."

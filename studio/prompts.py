@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
-
-from compel.prompt_parser import (
-    Blend,
-    Conjunction,
-    CrossAttentionControlSubstitute,
-    FlattenedPrompt,
-    Fragment,
-    PromptParser,
-)
+from typing import TYPE_CHECKING, Callable
 
 from . import naming
 from .errors import UnknownName
+
+# compel's parser classes are imported inside the functions that build or read them: importing
+# compel.prompt_parser runs compel/__init__.py, which imports torch and transformers.
+if TYPE_CHECKING:
+    from compel.prompt_parser import Conjunction, FlattenedPrompt
 
 A1111 = "A1111"
 COMPEL = "compel"
@@ -183,6 +179,8 @@ def prompt_editing(text: str) -> list[tuple[int, str]]:
 
 def parse_a1111(text: str) -> ParsedPrompt:
     """A1111 syntax: (x) x1.1, ((x)) x1.21, [x] /1.1, (x:1.3), \\( literal, BREAK = new chunk."""
+    from compel.prompt_parser import Conjunction, FlattenedPrompt, Fragment
+
     warnings: list[str] = []
     for where, edited in prompt_editing(text):
         warnings.append(f"'{edited}' at position {where} looks like A1111 prompt editing or "
@@ -207,6 +205,8 @@ COMPEL_MAX_CHARS = 2_000
 
 def parse_compel(text: str) -> ParsedPrompt:
     """compel syntax: word++ / word--, (words)1.3, ("a", "b").blend(0.7, 0.3), ("a", "b").and()."""
+    from compel.prompt_parser import Blend, Conjunction, FlattenedPrompt, Fragment, PromptParser
+
     warnings: list[str] = []
     if _RE_A1111_LOOKING.search(text):
         warnings.append("this looks like A1111 syntax ((word:1.3), [word], BREAK); compel reads it "
@@ -233,6 +233,8 @@ def parse_compel(text: str) -> ParsedPrompt:
 
 def _plain_fragments(prompt: FlattenedPrompt, warnings: list[str]) -> FlattenedPrompt:
     """Replace .swap() (cross-attention control, not supported by diffusers pipelines) by its original."""
+    from compel.prompt_parser import CrossAttentionControlSubstitute, FlattenedPrompt, Fragment
+
     out = []
     for child in prompt.children:
         if isinstance(child, CrossAttentionControlSubstitute):
@@ -263,6 +265,8 @@ def parse(text: str, syntax: str = A1111) -> ParsedPrompt:
 
 def is_weighted(parsed: ParsedPrompt) -> bool:
     """Whether any text carries a weight other than 1 (blends and weighted AND parts count)."""
+    from compel.prompt_parser import Blend
+
     conjunction = parsed.conjunction
     if any(w != 1 for w in conjunction.weights):
         return True
@@ -276,6 +280,8 @@ def is_weighted(parsed: ParsedPrompt) -> bool:
 
 def fragments(parsed: ParsedPrompt) -> list[tuple[str, float]]:
     """Flat (text, weight) view; BREAK / .and() boundaries appear as ('BREAK', -1) like A1111's."""
+    from compel.prompt_parser import Blend
+
     out: list[tuple[str, float]] = []
     for i, prompt in enumerate(parsed.conjunction.prompts):
         if i:

@@ -101,10 +101,9 @@ class RequestBase:
         self._set("_source", source)  # resolved once (a path costs file-system calls); not a field
         context = Context(source)
         # 2. Settings left out take the model's preset defaults.
-        preset = vars(source.defaults)
-        for f in self.FIELDS.request:
-            if f.default is FROM_MODEL and getattr(self, f.name) is None:
-                self._set(f.name, preset[f.name])
+        for name, value in self.FIELDS.model_defaults(source).items():
+            if getattr(self, name) is None:
+                self._set(name, value)
         # 3. Each field by its kind, in the table's order.
         for f in self.FIELDS.request:
             self._set(f.name, f.validate(getattr(self, f.name), context))

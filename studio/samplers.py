@@ -1,7 +1,9 @@
 """The sampler registry: A1111 sampler and schedule-type names mapped to diffusers schedulers.
 
-Everything here is data. A sampler is a diffusers scheduler class plus constructor flags; a
-schedule type is a set of sigma / timestep-spacing flags. A scheduler for one generation is always
+Everything here is data. A sampler is a diffusers scheduler class, by name, plus constructor flags; a
+schedule type is a set of sigma / timestep-spacing flags. The classes are imported from diffusers
+only when a scheduler is built or a schedule is checked against one, so names import without torch.
+A scheduler for one generation is always
 rebuilt from the model's *original* scheduler config (`from_config`, well under a millisecond), so
 switching samplers never reloads a model and never inherits flags from the previous choice.
 """
@@ -10,13 +12,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-import diffusers
-
-from . import naming
+from . import lazy, naming
 from .errors import InvalidValue, UnknownName
 
 SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
@@ -163,13 +164,26 @@ def get_schedule(name: str) -> Schedule:
         raise UnknownName("schedule", name, schedule_names()) from None
 
 
-# Resolved once, at import, on the importing thread: diffusers' lazy module is not thread-safe,
-# and a first attribute access racing a model load in another thread raised AttributeError.
-_SCHEDULER_CLASSES = {s.scheduler: getattr(diffusers, s.scheduler) for group in SAMPLER_SETS.values() for s in group}
+_SCHEDULER_CLASSES: dict[str, type] = {}
+_SCHEDULER_LOCK = threading.Lock()
+
+
+def scheduler_classes() -> Mapping[str, type]:
+    """Every registered scheduler class by its name, imported from diffusers on first use.
+
+    All at once and under a lock: diffusers' lazy module is not thread-safe, and a first attribute
+    access racing a model load in another thread raised AttributeError (`studio.loading` calls this
+    as it imports diffusers, so the engine resolves them on its importing thread).
+    """
+    with _SCHEDULER_LOCK:
+        if not _SCHEDULER_CLASSES:
+            _SCHEDULER_CLASSES.update({s.scheduler: lazy.resolve(f"diffusers:{s.scheduler}")
+                                       for group in SAMPLER_SETS.values() for s in group})
+    return _SCHEDULER_CLASSES
 
 
 def _scheduler_class(class_name: str):
-    return _SCHEDULER_CLASSES[class_name]
+    return scheduler_classes()[class_name]
 
 
 @functools.cache
@@ -281,7 +295,8 @@ def make_scheduler(base_config: Mapping[str, Any], choice: SamplerChoice, seeds:
         # Flow image-to-image pipelines noise the input with scale_noise (sigma * noise + (1 - sigma)
         # * x), which only the FlowMatch classes have; the flow solvers keep the same sigmas,
         # timesteps and indices, so FlowMatchEuler's own method serves them unchanged.
-        scheduler.scale_noise = types.MethodType(diffusers.FlowMatchEulerDiscreteScheduler.scale_noise, scheduler)
+        flow_euler = _scheduler_class("FlowMatchEulerDiscreteScheduler")
+        scheduler.scale_noise = types.MethodType(flow_euler.scale_noise, scheduler)
     return scheduler
 
 

@@ -1,4 +1,16 @@
-"""Shared fixtures: one CPU Studio for the session, tiny requests, offline Hub."""
+"""The environment every test runs in, the tier markers, and the session's studio.
+
+Tiers are folders: unit/ (pure functions, no model runs), engine/ (the tiny models in this process),
+app/ (the app in a subprocess, its HTTP APIs, the Gradio page built in process), browser/ (Chromium),
+cluster/ (Ray). Each test gets its folder's marker, so `-m "not browser and not cluster"` works;
+`slow` marks the heavy tests of the quick tiers (unit, engine), left out of the quick run:
+
+    python3 -m pytest tests/unit tests/engine -m "not slow" -q     # quick, under two minutes
+    python3 -m pytest -q --durations=25                             # everything, as CI
+
+This file imports no torch: the unit tier runs without the torch settings of the tiers that run
+models (support.use_cpu_torch, called by their conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -12,159 +24,34 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The same precision on every machine: `auto` picks bf16 on CPUs with native bf16 (AMX, AVX512-BF16) and
 # fp32 elsewhere, and CI machines differ. Apps started by the tests get fp32 by their flag's variable,
-# this process by the detector (tests/test_devices.py checks the detection itself).
+# this process by the detector (support.use_cpu_torch; tests/unit/test_hosting.py checks the detection).
 os.environ.setdefault("STUDIO_DTYPE", "fp32")
 
-import contextlib
-import random
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from studio import GenerationRequest, Studio, devices
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "engine", "app", "browser", "cluster")
 
-devices.native_bf16 = lambda: False  # see STUDIO_DTYPE above
 
-torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+def pytest_collection_modifyitems(config, items):
+    """Each test is marked with its tier: the folder it lives in under tests/."""
+    for item in items:
+        path = Path(item.path).resolve()
+        if TESTS not in path.parents:
+            continue  # collected from elsewhere (a path given on the command line)
+        tier = path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test file belongs in a tier's folder: one of {', '.join(TIERS)}")
+        item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")
-def studio() -> Studio:
+def studio():
+    """One CPU studio for the session (four models cached at most), shared by every tier."""
+    from support import use_cpu_torch
+    from studio import Studio
+
+    use_cpu_torch()  # already done by the tier's conftest.py; here for a test of another tier
     return Studio(device="cpu", cache_size=4)
-
-
-def tiny_request(**fields) -> GenerationRequest:
-    base = dict(prompt="a red cube", model="tiny", steps=4, width=64, height=64, seed=1, sampler="Euler")
-    return GenerationRequest(**{**base, **fields})
-
-
-def pixels(image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"))
-
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class RunningApp:
-    url: str
-    outputs: Path
-    log: Path
-
-
-def free_port() -> int:
-    """A free port outside the kernel's ephemeral range. A port the kernel hands out for `bind(0)` is free
-    now but may be handed to another process before the app binds it: Ray picks its own ports that way
-    while an `--engine ray` app starts (seen on CI: the page's port taken by a Ray agent). Ports below the
-    ephemeral range and above Ray's worker ports (10002-19999) are never handed out by either."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768  # Linux's default; macOS's range starts at 49152
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, max(low, 20001))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: str = "", start_s: float = 120,
-                stop_s: float = 10):
-    """`python app.py --model tiny` as a user starts it, on a free port, with its own outputs folder.
-    `env` adds variables; `first` is Python run before app.py's main (a test's stand-in); `start_s` and
-    `stop_s` bound its start and its orderly exit (then it is killed)."""
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    outputs = tmp_path_factory.mktemp("outputs")
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
-    start = ["-c", f"{first}\nimport runpy; runpy.run_path('app.py', run_name='__main__')"] if first else ["app.py"]
-    proc = subprocess.Popen(
-        [sys.executable, *start, "--model", "tiny", "--port", str(port), "--outputs", str(outputs), *flags],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + start_s
-    while True:
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=5):
-                break
-        except Exception as exc:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("app did not start:\n" + log.read_text()) from exc
-            time.sleep(0.5)
-    try:
-        yield RunningApp(url, outputs, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=stop_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def record(name: str, value) -> None:
-    """A measurement for bench/reliability.py's report (a no-op unless it set STUDIO_RELIABILITY_LOG)."""
-    import json
-
-    path = os.environ.get("STUDIO_RELIABILITY_LOG")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"name": name, "value": value}) + "\n")
-
-
-def subprocess_line(proc: subprocess.Popen, timeout: float) -> str:
-    """The next line the process prints, or a message saying it printed none in time."""
-    import threading
-
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return lines[0] if lines else f"no line within {timeout:.0f} s"
-
-
-def client_that_vanishes(script: str, url: str, folder: Path) -> None:
-    """Run a gradio_client script until it prints "stepping", then kill it without a word (a closed
-    tab, a lost network): whatever it had queued or running is abandoned."""
-    path = folder / "client.py"
-    path.write_text(script)
-    proc = subprocess.Popen([sys.executable, str(path), url], stdout=subprocess.PIPE, text=True)
-    try:
-        # The script gives up by itself after 180 s; the bound here covers a script that hangs anyway.
-        line = subprocess_line(proc, timeout=300)
-        assert line.strip() == "stepping", line
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def png_copies(result, folder: Path) -> tuple[Path, Path]:
-    """A result's first image as the studio saves it, and with its infotext alone (as other tools keep
-    it): the two PNGs a round trip is proven on."""
-    from PIL import PngImagePlugin
-
-    from studio.outputs import OutputFolder
-
-    ours = OutputFolder(folder).save(result)[0]
-    text_only = folder / "a1111.png"
-    chunks = PngImagePlugin.PngInfo()
-    chunks.add_text("parameters", result.infotexts[0])
-    result.images[0].save(text_only, pnginfo=chunks)
-    return ours, text_only

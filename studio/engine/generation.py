@@ -101,11 +101,11 @@ def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], 
         ) from exc
     generate_s = time.perf_counter() - t0
     # 11. The infotext of every image (its own seed), with what only the engine knows.
-    extras = [(85, "Model hash", loaded.model_hash)]
+    extras: dict[str, object] = {"Model hash": loaded.model_hash}
     if loaded.family_def.guidance(loaded.pipe) == "distilled":  # FLUX dev: what the CFG scale drove
-        extras.append((41, "Distilled CFG Scale", number_text(request.cfg_scale)))
+        extras["Distilled CFG Scale"] = number_text(request.cfg_scale)
     if lora_hashes:
-        extras.append((150, "Lora hashes", ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)))
+        extras["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)
     infotexts = tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
                                       extras=extras) for i in range(len(seeds)))
     notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()

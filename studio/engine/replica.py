@@ -28,6 +28,7 @@ from typing import Any, AsyncIterator
 from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..errors import StudioError
+from .admit import admit
 from .studio import PromptReader, Studio
 
 log = logging.getLogger("studio")
@@ -99,9 +100,10 @@ class StudioReplica:
         `lease`: the caller's cluster.Lease actor, which ends with the caller's process: the job is
         then cancelled, since a dead caller sends no cancel (Serve would run its job to the end)."""
         loop = asyncio.get_running_loop()
-        model = getattr(request, "model", None)
+        request = admit(request, self.studio.config)  # checked again here, as this replica's own
+        model = request.model
         events: asyncio.Queue = asyncio.Queue()
-        job = self.studio.generate(request)  # validated here, before anything runs
+        job = self.studio.generate(request)
 
         def put(item: Any) -> None:
             loop.call_soon_threadsafe(events.put_nowait, item)

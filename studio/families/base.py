@@ -1,4 +1,9 @@
-"""What a model family is: the data every family entry fills in (`studio/families/<name>.py`)."""
+"""What a model family is: the data every family entry fills in (`studio/families/<name>.py`).
+
+A family entry imports without torch (the field table and request checks read it): its encoders
+import torch, compel and `studio.conditioning` inside the functions, and its tiny builders are
+named as `Lazy("module:attr")` (`studio/lazy.py`), imported when one is first built.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..errors import InvalidValue
-from ..tiny import build_tiny_taesd
 from ..validation import as_int
 
 
@@ -33,6 +37,8 @@ class LatentFormat:
 
     def tiny_decoder(self) -> Any:
         """A random-weight TAESD for these latents: the offline tiny models' `taesd` previews."""
+        from ..tiny import build_tiny_taesd
+
         return build_tiny_taesd(self.channels)
 
 

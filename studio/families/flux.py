@@ -11,15 +11,15 @@ warning in the parsed view and the result.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-
-from .. import tiny_flow
-from ..conditioning import Conditioning
+from ..lazy import Lazy
 from . import latents
 from .base import Family, SizeRule
 from .t5 import T5Weighting, count_tokens, plain_text, toward_empty
+
+if TYPE_CHECKING:
+    from ..conditioning import Conditioning
 
 T5_MAX_TOKENS = 512
 
@@ -34,16 +34,22 @@ class FluxPromptEncoder:
             lambda text: pipe._get_t5_prompt_embeds(prompt=text, max_sequence_length=max_tokens, device=self.device),
             pipe.text_encoder_2, pipe.tokenizer_2, max_tokens)
 
-    @torch.no_grad()
     def encode(self, parsed: Any) -> Conditioning:
         """Each AND part encoded on its own and joined along the tokens; a blend is the weighted
         mean of its prompts; the pooled CLIP embedding is the plain text's."""
-        pieces = [toward_empty(self.t5.blend_or_part(part, self.t5.part), self.t5.empty, weight)
-                  for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
-        pooled = self.pipe._get_clip_prompt_embeds(prompt=plain_text(parsed), device=self.device)
-        return Conditioning(torch.cat(pieces, dim=1), pooled)
+        import torch
+
+        from ..conditioning import Conditioning
+
+        with torch.no_grad():
+            pieces = [toward_empty(self.t5.blend_or_part(part, self.t5.part), self.t5.empty, weight)
+                      for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
+            pooled = self.pipe._get_clip_prompt_embeds(prompt=plain_text(parsed), device=self.device)
+            return Conditioning(torch.cat(pieces, dim=1), pooled)
 
     def empty(self) -> Conditioning:
+        from ..conditioning import Conditioning
+
         return Conditioning(self.t5.empty(), self.pipe._get_clip_prompt_embeds(prompt="", device=self.device))
 
 
@@ -82,8 +88,8 @@ FLUX = Family(
     prompt_encoder=FluxPromptEncoder,
     conditioning=flux_conditioning,
     count_tokens=t5_token_counts,
-    tiny=tiny_flow.build_tiny_flux,
-    tiny_variants={"schnell": tiny_flow.build_tiny_flux_schnell},
+    tiny=Lazy("studio.tiny_flow:build_tiny_flux"),
+    tiny_variants={"schnell": Lazy("studio.tiny_flow:build_tiny_flux_schnell")},
     clip_skip=False,
     gpu_s_per_mp_step=0.8,
     control_pipelines={"FluxControlNetModel": {"txt2img": "FluxControlNetPipeline",  # union ones too (num_mode)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-from compel import ReturnedEmbeddingsType
-
-from .. import tiny
-from ..conditioning import ClipEncoder, Conditioning, PromptEncoder, chunk_token_counts, clip_text_encoder, \
-    pad_to_same_length
+from ..lazy import Lazy
 from . import latents
 from .base import Family, SizeRule
 
-Encode = Callable[[str, Any], Conditioning]  # (text, parsed or None) -> embeddings, cached by the engine
+if TYPE_CHECKING:
+    from ..conditioning import Conditioning, PromptEncoder
+
+Encode = Callable[[str, Any], "Conditioning"]  # (text, parsed or None) -> embeddings, cached by the engine
 
 
 def sd15_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
     """CLIP ViT-L (SD 1.x) or OpenCLIP (SD 2.x): the last layer, or an earlier one by clip skip."""
+    from compel import ReturnedEmbeddingsType
+
+    from ..conditioning import ClipEncoder, PromptEncoder, clip_text_encoder
+
     encoder = clip_text_encoder(pipe.text_encoder, clip_skip)
     return PromptEncoder(pipe.tokenizer, [ClipEncoder(pipe.tokenizer, encoder,
                                                       ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED)])
@@ -26,6 +28,10 @@ def sd15_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
 def sdxl_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
     """SDXL always conditions on the penultimate layer of both encoders, un-normalised, side by side,
     plus the second encoder's pooled output."""
+    from compel import ReturnedEmbeddingsType
+
+    from ..conditioning import ClipEncoder, PromptEncoder
+
     layer = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
     return PromptEncoder(pipe.tokenizer, [ClipEncoder(pipe.tokenizer, pipe.text_encoder, layer),
                                           ClipEncoder(pipe.tokenizer_2, pipe.text_encoder_2, layer)], pooled=True)
@@ -34,6 +40,10 @@ def sdxl_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
 def clip_conditioning(pipe: Any, plan: Any, encode: Encode) -> dict:
     """Both prompts as the pipeline's embedding arguments; positive and negative get the same number
     of 75-token chunks (the shorter is padded with empty-prompt chunks)."""
+    import torch
+
+    from ..conditioning import Conditioning, pad_to_same_length
+
     positive = encode(plan.text, plan.parsed)
     if positive.pooled is not None and not plan.negative_text and pipe.config.get("force_zeros_for_empty_prompt"):
         # As diffusers' SDXL pipeline does: an empty negative prompt is all zeros.
@@ -49,6 +59,8 @@ def clip_conditioning(pipe: Any, plan: Any, encode: Encode) -> dict:
 
 
 def clip_token_counts(pipe: Any, parsed: Any) -> list[int]:
+    from ..conditioning import chunk_token_counts
+
     return chunk_token_counts(parsed, pipe.tokenizer)
 
 
@@ -66,7 +78,7 @@ SD15 = Family(
     prompt_encoder=sd15_encoder,
     conditioning=clip_conditioning,
     count_tokens=clip_token_counts,
-    tiny=tiny.build_tiny_sd15,
+    tiny=Lazy("studio.tiny:build_tiny_sd15"),
     control_pipelines={"ControlNetModel": {"txt2img": "StableDiffusionControlNetPipeline",
                                            "img2img": "StableDiffusionControlNetImg2ImgPipeline",
                                            "inpaint": "StableDiffusionControlNetInpaintPipeline"}},
@@ -87,7 +99,7 @@ SDXL = Family(
     prompt_encoder=sdxl_encoder,
     conditioning=clip_conditioning,
     count_tokens=clip_token_counts,
-    tiny=tiny.build_tiny_sdxl,
+    tiny=Lazy("studio.tiny:build_tiny_sdxl"),
     clip_skip=False,
     gpu_s_per_mp_step=0.25,
     control_pipelines={"ControlNetModel": {"txt2img": "StableDiffusionXLControlNetPipeline",

@@ -10,17 +10,17 @@ without T5 (`text_encoder_3=None`, as people run SD3.5 to save memory) gets T5's
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-import torch.nn.functional as F
-from compel import ReturnedEmbeddingsType
-
-from .. import tiny_flow
-from ..conditioning import ClipEncoder, Conditioning, part_fragments, split_chunks, tokenize_with
+from ..lazy import Lazy
 from . import latents
 from .base import Family, SizeRule
 from .t5 import T5Weighting, count_tokens, first_of, plain_text, toward_empty
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..conditioning import Conditioning
 
 T5_TOKENS = 256  # StableDiffusion3Pipeline's default max_sequence_length
 
@@ -29,6 +29,10 @@ class SD3PromptEncoder:
     """Parsed prompts -> (CLIP-L | CLIP-G padded to T5's width, then T5 tokens; both pooled)."""
 
     def __init__(self, pipe: Any, clip_skip: int = 1, max_tokens: int = T5_TOKENS):
+        from compel import ReturnedEmbeddingsType
+
+        from ..conditioning import ClipEncoder, tokenize_with
+
         self.pipe = pipe
         self.device = pipe.text_encoder.device
         layer = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
@@ -41,11 +45,20 @@ class SD3PromptEncoder:
             pipe.text_encoder_3, pipe.tokenizer_3, max_tokens)
 
     def _clip(self, part: Any) -> torch.Tensor:
+        import torch
+
+        from ..conditioning import part_fragments, split_chunks
+
         texts, weights = part_fragments(part)
         first = split_chunks(self.tokenize(texts), weights, None)[0]  # SD3 reads one 77-token window
         return torch.cat([clip.encode([first]) for clip in self.clips], dim=-1)
 
     def _part(self, part: Any) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
+        from ..conditioning import part_fragments
+
         texts, weights = part_fragments(part)
         if all(w == 1.0 for w in weights):  # exactly the pipeline's own encoding
             embeds, _, _, _ = self.pipe.encode_prompt("".join(texts), None, None, device=self.device,
@@ -57,15 +70,21 @@ class SD3PromptEncoder:
         return torch.cat([F.pad(clip, (0, t5.shape[-1] - clip.shape[-1])), t5], dim=-2)  # zero-padded, as diffusers
 
     def _pooled(self, text: str) -> torch.Tensor:
+        import torch
+
         pooled = [self.pipe._get_clip_prompt_embeds(prompt=text, device=self.device, clip_model_index=i)[1]
                   for i in (0, 1)]
         return torch.cat(pooled, dim=-1)
 
-    @torch.no_grad()
     def encode(self, parsed: Any) -> Conditioning:
-        pieces = [toward_empty(self.t5.blend_or_part(part, self._part), self._part_empty, weight)
-                  for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
-        return Conditioning(torch.cat(pieces, dim=1), self._pooled(plain_text(parsed)))
+        import torch
+
+        from ..conditioning import Conditioning
+
+        with torch.no_grad():
+            pieces = [toward_empty(self.t5.blend_or_part(part, self._part), self._part_empty, weight)
+                      for part, weight in zip(parsed.conjunction.prompts, parsed.conjunction.weights)]
+            return Conditioning(torch.cat(pieces, dim=1), self._pooled(plain_text(parsed)))
 
     def _part_empty(self) -> torch.Tensor:
         if self._empty is None:  # only a weighted AND part needs it: encoded once, on first use
@@ -75,12 +94,18 @@ class SD3PromptEncoder:
         return self._empty
 
     def empty(self) -> Conditioning:
+        from ..conditioning import Conditioning
+
         return Conditioning(self._part_empty(), self._pooled(""))
 
 
 def sd3_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditioning]) -> dict:
     """Real CFG: the negative prompt is encoded the same way; the shorter side (AND parts) is padded
     with empty-prompt blocks so both have the same length."""
+    import torch
+
+    from ..conditioning import Conditioning
+
     positive, negative = encode(plan.text, plan.parsed), encode(plan.negative_text, plan.negative_parsed)
     block = encode("", None).embeds
     while positive.embeds.shape[1] != negative.embeds.shape[1]:
@@ -93,6 +118,8 @@ def sd3_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditio
 
 def sd3_token_counts(pipe: Any, parsed: Any) -> list[int]:
     """T5 tokens (what the 256-token limit is about); without T5, the CLIP tokens of the first part."""
+    from ..conditioning import part_fragments, tokenize_with
+
     if pipe.tokenizer_3 is not None:
         return [count_tokens(pipe.tokenizer_3, parsed)]
     texts, _ = part_fragments(first_of(parsed.conjunction.prompts[0]))
@@ -113,7 +140,7 @@ SD3 = Family(
     prompt_encoder=SD3PromptEncoder,
     conditioning=sd3_conditioning,
     count_tokens=sd3_token_counts,
-    tiny=tiny_flow.build_tiny_sd3,
+    tiny=Lazy("studio.tiny_flow:build_tiny_sd3"),
     clip_skip=False,
     gpu_s_per_mp_step=0.7,
     defaults={"steps": 28, "cfg_scale": 4.5, "sampler": "Euler"},  # SD3.5's model cards

@@ -7,21 +7,24 @@ is encoded by the pipeline's own `_get_t5_prompt_embeds`, exactly as the pipelin
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-from compel.prompt_parser import Blend, FlattenedPrompt
-
-from ..conditioning import part_fragments
+if TYPE_CHECKING:
+    import torch
+    from compel.prompt_parser import FlattenedPrompt
 
 
 def first_of(part: Any) -> FlattenedPrompt:
     """A blend's first prompt (what plain text and token counts read), or the part itself."""
+    from compel.prompt_parser import Blend
+
     return part.prompts[0] if isinstance(part, Blend) else part
 
 
 def plain_text(parsed: Any) -> str:
     """The prompt's words without weights or syntax (what pooled CLIP embeddings read)."""
+    from ..conditioning import part_fragments
+
     parts = ["".join(part_fragments(first_of(part))[0]).strip() for part in parsed.conjunction.prompts]
     return " ".join(p for p in parts if p)
 
@@ -40,6 +43,10 @@ class T5Weighting:
         return self._empty
 
     def part(self, part: FlattenedPrompt) -> torch.Tensor:
+        import torch
+
+        from ..conditioning import part_fragments
+
         texts, weights = part_fragments(part)
         if all(w == 1.0 for w in weights) or self.encoder is None:  # no T5 (SD3 without it): zeros
             return self.plain("".join(texts))
@@ -62,6 +69,8 @@ class T5Weighting:
 
     def blend_or_part(self, part: Any, encode: Callable[[FlattenedPrompt], torch.Tensor]) -> torch.Tensor:
         """A blend is the weighted mean of its prompts' encodings; a plain part is encoded as is."""
+        from compel.prompt_parser import Blend
+
         if not isinstance(part, Blend):
             return encode(part)
         total = sum(part.weights) or 1.0
@@ -71,6 +80,8 @@ class T5Weighting:
 
 def count_tokens(tokenizer: Any, parsed: Any) -> int:
     """T5 tokens of the prompt, the end token included."""
+    from ..conditioning import part_fragments
+
     return 1 + sum(len(tokenizer(t, add_special_tokens=False)["input_ids"])
                    for part in parsed.conjunction.prompts for t in part_fragments(first_of(part))[0])
 

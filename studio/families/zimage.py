@@ -9,15 +9,15 @@ Z-Image-Turbo needs no guidance (8-9 steps, CFG 0); Z-Image's own CFG scale is `
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-
-from .. import tiny_flow
-from ..conditioning import Conditioning
+from ..lazy import Lazy
 from . import latents
 from .base import Family, SizeRule
 from .t5 import plain_text
+
+if TYPE_CHECKING:
+    from ..conditioning import Conditioning
 
 MAX_TOKENS = 512  # ZImagePipeline's max_sequence_length (the chat wrapping included)
 
@@ -29,13 +29,19 @@ class LLMPromptEncoder:
         self.pipe = pipe
         self.max_tokens = max_tokens
 
-    @torch.no_grad()
     def encode(self, parsed: Any) -> Conditioning:
+        import torch
+
+        from ..conditioning import Conditioning
+
         text = plain_text(parsed)
-        return Conditioning(self.pipe._encode_prompt([text], device=self.pipe.text_encoder.device,
-                                                     max_sequence_length=self.max_tokens)[0])
+        with torch.no_grad():
+            return Conditioning(self.pipe._encode_prompt([text], device=self.pipe.text_encoder.device,
+                                                         max_sequence_length=self.max_tokens)[0])
 
     def empty(self) -> Conditioning:
+        from ..conditioning import Conditioning
+
         return Conditioning(self.pipe._encode_prompt([""], device=self.pipe.text_encoder.device,
                                                      max_sequence_length=self.max_tokens)[0])
 
@@ -66,7 +72,7 @@ ZIMAGE = Family(
     prompt_encoder=LLMPromptEncoder,
     conditioning=zimage_conditioning,
     count_tokens=llm_token_counts,
-    tiny=tiny_flow.build_tiny_zimage,
+    tiny=Lazy("studio.tiny_flow:build_tiny_zimage"),
     clip_skip=False,
     gpu_s_per_mp_step=0.5,
     defaults={"steps": 9, "cfg_scale": 0.0, "sampler": "Euler"},  # Z-Image-Turbo's model card

@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from .. import loading
 from ..cache import LRUCache
-from ..devices import DeviceChoice
 from ..errors import ModelLoadError
 from ..hub import hub_or_cache
 from ..families import PreviewData
 from .decoders import Decoder, autoencoder_decoder, latent2rgb_decoder, to_image
 from .worker import PreviewStats, PreviewWorker
+
+if TYPE_CHECKING:  # the method names import without torch (the field table lists them)
+    from .. import loading
+    from ..devices import DeviceChoice
 
 log = logging.getLogger("studio")
 TINY_TAESD = "builtin:tiny"
@@ -121,6 +123,8 @@ class PreviewDecoders:
         ))
 
     def _placed(self, taesd: Any) -> Any:
+        from .. import loading
+
         taesd = taesd.to(self.device.device)
         return loading.channels_last(taesd) if self.device.kind == "cpu" else taesd  # as the model's own VAE
 

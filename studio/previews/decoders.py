@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..families import PreviewData
 
-Decoder = Callable[[torch.Tensor], Image.Image]
+if TYPE_CHECKING:
+    import torch
+
+Decoder = Callable[["torch.Tensor"], Image.Image]
 
 
 def to_image(rgb: np.ndarray, size: tuple[int, int]) -> Image.Image:
@@ -37,6 +39,8 @@ def latent2rgb_decoder(preview: PreviewData, size: tuple[int, int]) -> Decoder:
 def autoencoder_decoder(vae: Any, size: tuple[int, int]) -> Decoder:
     """TAESD or the full VAE: decode latents / scaling_factor + shift_factor, as the pipelines do
     with the same module as their VAE (SD's TAESD: 1 and 0; FLUX's VAE: 0.3611 and 0.1159)."""
+    import torch
+
     scale = float(vae.config.get("scaling_factor") or 1.0)
     shift = float(vae.config.get("shift_factor") or 0.0)
 

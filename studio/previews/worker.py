@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
 from PIL import Image
 
-from ..config import DEFAULT_PREVIEW_INTERVAL_S
 from .decoders import Decoder
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -31,8 +32,10 @@ class PreviewWorker:
     """Decodes the newest x0 in a thread of its own; the loop only ever calls `offer`."""
 
     def __init__(self, decode: Decoder, emit: Callable[[int, Image.Image], None],
-                 interval_s: float = DEFAULT_PREVIEW_INTERVAL_S, device: torch.device | str = "cpu",
+                 interval_s: float, device: torch.device | str = "cpu",
                  on_error: Callable[[BaseException], None] | None = None):
+        import torch
+
         self._decode = decode
         self._emit = emit
         self._on_error = on_error
@@ -51,6 +54,8 @@ class PreviewWorker:
         """Called from the denoising loop: O(1), never blocks on decoding."""
         ready = None
         if self._stream is not None:
+            import torch
+
             x0 = x0.detach().clone()  # the loop may reuse its buffers
             ready = torch.cuda.Event()
             ready.record()  # on the loop's stream: the worker waits for it on its own stream
@@ -106,6 +111,8 @@ class PreviewWorker:
             self._emit(step, image)
 
     def _decode_on_side_stream(self, x0: torch.Tensor, ready: Any) -> Image.Image:
+        import torch
+
         if self._stream is None:
             return self._decode(x0)
         with torch.cuda.stream(self._stream):

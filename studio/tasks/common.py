@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from PIL import Image
 
 
@@ -25,6 +24,8 @@ def img2img_steps(steps: int, strength: float) -> tuple[int, int]:
 def repeat_conditioning(conditioning: dict, count: int) -> dict:
     """The prompt embeddings once per image, for a pass whose input already holds `count` images
     (diffusers' num_images_per_prompt would multiply them again)."""
+    import torch
+
     if count == 1:
         return conditioning
     def repeat(value: Any) -> Any:

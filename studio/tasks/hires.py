@@ -7,13 +7,14 @@ around 0.5 or more to clean up); image upscalers decode, resize the picture and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .common import img2img_steps, repeat_conditioning
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ UPSCALERS: dict[str, Upscaler] = {u.name: u for u in (
 
 def upscale_latents(latents: torch.Tensor, size: tuple[int, int], mode: str, vae_scale: int = 8) -> torch.Tensor:
     """Latents resized for a pixel size (width, height); latents are 1/vae_scale of it (8 for SD)."""
+    import torch.nn.functional as F
+
     width, height = size
     target = (height // vae_scale, width // vae_scale)
     if mode in ("bilinear", "bicubic"):
@@ -57,6 +60,8 @@ def planned_steps(request: Any) -> int:
 
 def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[Any]:
     """Enlarge the first pass's images (or latents) and repaint them at the hires size."""
+    import torch
+
     request = ctx.request
     upscaler = UPSCALERS[request.hires_upscaler]
     size = request.hires_size
@@ -83,6 +88,8 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
 
 
 def decode_latents(pipe: Any, latents: torch.Tensor) -> list[Any]:
+    import torch
+
     config = pipe.vae.config
     with torch.no_grad():
         decoded = pipe.vae.decode(latents / config.scaling_factor + (config.get("shift_factor") or 0.0)).sample

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .. import images
 from .common import img2img_steps, repeat_conditioning
+
+if TYPE_CHECKING:
+    import torch
 
 
 def plan(request: Any) -> list[int]:
@@ -57,6 +58,8 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
 def latent_noise(pipe: Any, picture: Any, mask: Any, ctx: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """A1111's "latent noise": the picture's latents with seeded noise where the mask is, one per
     image of the batch (image i from seed + i, as a batch of one with that seed would have)."""
+    import torch
+
     device, dtype = ctx.loaded.device.device, pipe.vae.dtype
     pixels = pipe.image_processor.preprocess(picture).to(device=device, dtype=dtype)
     hole = pipe.mask_processor.preprocess(mask).to(device=device, dtype=dtype)

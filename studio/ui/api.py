@@ -25,7 +25,8 @@ from ..errors import InvalidValue, StudioError
 from ..fields import FROM_MODEL, TABLE, Field, FieldTable
 from ..validation import image as check_image
 from .queue_guard import visitor
-from .runs import Runner, RunView, as_gradio_error, session_of
+from ..service import RunView, Service
+from .runs import as_gradio_error, click, session_of
 
 PREVIEW_QUALITY = 85
 API_PREVIEW_INTERVAL_S = 0.5  # previews through the API: at most two a second
@@ -119,7 +120,7 @@ class PreviewFiles:
                 old.unlink(missing_ok=True)
 
 
-def make_generate_api(runner: Runner, table: FieldTable = TABLE,
+def make_generate_api(service: Service, table: FieldTable = TABLE,
                       server_model: Callable[[], str] | None = None) -> Callable[..., Iterator[tuple]]:
     """The `/generate` function: keyword parameters from the table, streaming OUTPUTS. A call that
     names no model gets `server_model()` (the model the studio started with, or fell back to)."""
@@ -143,7 +144,7 @@ def make_generate_api(runner: Runner, table: FieldTable = TABLE,
         newest: Any = None  # the newest preview not sent yet
         last_sent = 0.0
         view = None
-        for view in runner.click(lambda fallback: visitor(session_of(request, fallback), ""), settings, table=table):
+        for view in click(service, visitor(session_of(request, object()), ""), settings, table=table):
             # A preview file goes out once, on an update where it is new, and at most every
             # API_PREVIEW_INTERVAL_S: each one is copied by Gradio and downloaded by the client,
             # which on fast steps cost more than making it (the page shows previews at --preview-fps).

@@ -13,16 +13,17 @@ import anyio
 import gradio as gr
 
 from .. import loras, models
-from ..engine import Studio
+from ..engine.interface import Engine
 from ..errors import InvalidValue, StudioError
 from ..fields import TABLE, FieldTable
 from ..request import family_sampler_names
 from ..sizes import snap, size_for_aspect
 from ..tasks import TASKS
 from .control_view import Controls
-from .runs import Runner, as_gradio_error, session_of
+from ..service import NOTHING_TO_STOP, Service, SessionJobs
+from .runs import as_gradio_error, click, session_of
 from .queue_guard import QueueGuard, visitor
-from .sessions import NOTHING_TO_STOP, History, HistorySigner, SessionJobs, own_history
+from .sessions import History, HistorySigner, own_history
 from .widgets import Form, guidance_label
 
 EDITOR_FIELDS = ("init_image", "mask")  # what the Inpaint editor stands for on the page
@@ -81,7 +82,7 @@ def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
     return combined
 
 
-def make_generate(runner: Runner, form: Form, editor: Any, tab_key: Any, shown: dict[str, Any],
+def make_generate(service: Service, form: Form, editor: Any, tab_key: Any, shown: dict[str, Any],
                   controls: Controls | None = None) -> Callable[..., Iterator[dict]]:
     """The page's Generate: every form component in (by name), the result components out.
     `shown` maps gallery, infotext, seed, status, preview and history to their components; the
@@ -101,8 +102,8 @@ def make_generate(runner: Runner, form: Form, editor: Any, tab_key: Any, shown: 
                     settings.update(controls.settings(data))
             except StudioError as exc:
                 raise as_gradio_error(exc) from None
-            for view in runner.click(lambda fallback: visitor(session_of(request, fallback), key), settings,
-                                     list(history), progress, table):
+            caller = visitor(session_of(request, object()), key)
+            for view in click(service, caller, settings, history, progress, table):
                 update: dict[Any, Any] = {shown["status"]: view.status}
                 if first:  # a new Generate: nothing picked in the old batch any more
                     update.update({shown["picked"]: None, shown["picked_seed"]: None})
@@ -241,7 +242,7 @@ def hires_label(on: bool, scale: float, upscaler: str) -> Any:
     return gr.Accordion(label=label)
 
 
-def model_choices(studio: Studio, models_dir: str | Path | None, allow_pickle: bool) -> list[tuple[str, str]]:
+def model_choices(studio: Engine, models_dir: str | Path | None, allow_pickle: bool) -> list[tuple[str, str]]:
     """The model dropdown: presets, then checkpoints in the models folder; loaded ones marked."""
 
     def label(text: str, model: str) -> str:
@@ -257,14 +258,14 @@ def model_choices(studio: Studio, models_dir: str | Path | None, allow_pickle: b
     return choices
 
 
-MODEL_DEFAULTS = ("sampler", "schedule", "steps", "cfg_scale", "width", "height")  # a preset's defaults
+MODEL_DEFAULTS = tuple(f.name for f in TABLE.from_model)  # the settings a model recommends
 
 
 def model_form_updates(model: str) -> dict[str, Any]:
     """Updates by field name that apply a model's recommended settings (its preset's defaults) and
     its size range."""
     source = models.resolve_model(model)
-    defaults = vars(source.defaults)
+    defaults = TABLE.model_defaults(source)
     updates = {name: gr.update(value=defaults[name]) for name in MODEL_DEFAULTS}
     low, high = source.size_range
     for name in ("width", "height"):
@@ -286,7 +287,7 @@ def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], s
     does not (saying what and why), and offers its recommended settings: (updates by field name, the
     note, whether the recommended settings differ from the form's)."""
     source = models.resolve_model(model)
-    rec = vars(source.defaults)
+    rec = TABLE.model_defaults(source)
     low, high = source.size_range
     multiple = source.size_rule.multiple
     updates: dict[str, Any] = {}

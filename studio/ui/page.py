@@ -17,19 +17,21 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .. import loras, models
-from ..engine import Studio
+from ..engine.interface import Engine
 from ..errors import StudioError
 from ..fields import TABLE, FieldTable
+from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
 from . import control_view, handlers, restore
 from .api import make_generate_api
 from .bounded import BoundedImageEditor
-from .queue_guard import DEFAULT_MAX_WAITING, CancelGuard, QueueGuard
+from .queue_guard import CancelGuard, QueueGuard
 from .assets import LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY
 from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
-from .runs import HISTORY_LIMIT, Runner, reported
-from .sessions import HistorySigner, SessionJobs
+from ..service import HISTORY_LIMIT, Service, SessionJobs
+from .runs import reported
+from .sessions import HistorySigner
 from .warmup import Warmup
 from .a1111.routes import build_router
 from .a1111.service import SdApi
@@ -45,11 +47,11 @@ OPEN_TAB = f"() => [({NEW_TAB_KEY})(), ({LOAD_HISTORY})()]"
 class PageOptions:
     """How the page serves (the engine's own settings live in the Studio's StudioConfig)."""
 
-    queue_size: int = 16
-    max_queued: int = DEFAULT_MAX_WAITING  # requests one visitor may have waiting behind the running one
-    preview_method: str = "auto"  # the Live preview control's starting value
+    queue_size: int = default("queue_size")
+    max_queued: int = default("max_queued")  # requests one visitor may have waiting behind the running one
+    preview_method: str = default("preview")  # the Live preview control's starting value
     fast_decode: bool = False  # the Fast decode box's starting value (app.py: ticked on a CPU)
-    gpu_duration_s: int = 120  # ZeroGPU: most GPU seconds one Generate may ask for (GpuBudget's cap)
+    gpu_duration_s: int = default("gpu_duration")  # ZeroGPU: most GPU seconds one Generate may ask for
     # Gradio's cache (uploads, result copies): every hour, files older than a day are deleted.
     delete_cache: tuple[int, int] | None = (3600, 24 * 3600)
     # A1111's HTTP API (studio/sdapi): served or not; its users (None: no auth); why a studio refuses it
@@ -58,13 +60,13 @@ class PageOptions:
     api_refusal: str | None = None
 
 
-def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None,
+def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None,
              options: PageOptions = PageOptions(), table: FieldTable = TABLE) -> gr.Blocks:
     """The page. The form starts with the starting model's defaults and size range."""
     config = studio.config
     outputs = outputs or OutputFolder(None)
-    jobs = SessionJobs()  # running jobs by session: what Stop may cancel
-    runner = Runner(studio, outputs, jobs, options.gpu_duration_s, warmup.model)  # here, or on ZeroGPU's GPU
+    jobs = SessionJobs()  # running runs by caller, every door's: what Stop may cancel
+    service = Service(studio, outputs, jobs, options.gpu_duration_s, warmup.model)  # here, or on ZeroGPU's GPU
     form = Form(table, models.resolve_model(warmup.requested),
                 {"model": warmup.model, "preview": options.preview_method, "fast_decode": options.fast_decode})
     w = form.widget
@@ -206,7 +208,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
         # GPU slot). Defined first: the page sends a click's events in this order.
         run.click(lambda: gr.Timer(active=True), outputs=queue_timer, concurrency_limit=None, **PRIVATE)
         event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
-            fn=reported(handlers.make_generate(runner, form, editor, tab_key, shown, controls)),
+            fn=reported(handlers.make_generate(service, form, editor, tab_key, shown, controls)),
             inputs={*form.components.values(), editor, history, tab_key, *controls.inputs()},
             outputs=[*shown.values(), *controls.maps()],
             api_name="page_generate",
@@ -215,7 +217,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
             concurrency_id=GPU_SLOT,
             concurrency_limit=studio.slots,  # 1 on one device; one per replica on a cluster
         )
-        gr.api(reported(make_generate_api(runner, table, lambda: warmup.model)), api_name="generate",
+        gr.api(reported(make_generate_api(service, table, lambda: warmup.model)), api_name="generate",
                concurrency_id=GPU_SLOT, concurrency_limit=studio.slots)
         # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
         # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.
@@ -334,7 +336,7 @@ def build_ui(studio: Studio, warmup: Warmup, outputs: OutputFolder | None = None
     # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
     app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)]}
     if options.api:  # A1111's /sdapi/v1 next to the page, on the same engine, outputs and run registry
-        api = SdApi(studio, outputs, lambda: warmup.model, jobs, options.max_queued)
+        api = SdApi(service, lambda: warmup.model, options.max_queued)
         app_kwargs["routes"] = build_router(api, options.api_credentials, options.api_refusal).routes
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
                                         launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},

@@ -7,7 +7,7 @@ import html
 from typing import Any, Callable, Iterable
 
 from .. import validation
-from ..engine import Studio
+from ..engine.interface import Engine
 from ..errors import StudioError
 from ..fields import TABLE
 from ..styles import apply_styles
@@ -24,7 +24,7 @@ def view_json(view: Any) -> dict:
     }
 
 
-def make_parse_prompt(studio: Studio) -> Callable[..., dict]:
+def make_parse_prompt(studio: Engine) -> Callable[..., dict]:
     """The handler behind `/parse_prompt`: the parsed view of a prompt, as JSON."""
 
     def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default) -> dict:
@@ -72,7 +72,7 @@ def parsed_html(view: dict, title: str) -> str:
     return "\n".join(parts)
 
 
-def make_prompt_preview(studio: Studio) -> Callable[..., tuple[str, str, str, str]]:
+def make_prompt_preview(studio: Engine) -> Callable[..., tuple[str, str, str, str]]:
     """The page's prompt preview: (prompt counter, negative counter, final prompts with styles,
     parsed view HTML) for what Generate would send now."""
     parse = make_parse_prompt(studio)

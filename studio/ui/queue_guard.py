@@ -4,7 +4,7 @@ and Stop removing a visitor's waiting requests before they start.
 Gradio offers no hook for either: its queue has one size for everybody, and its own cancel removes a
 single event by id while cancelling *every* running task of a session id. So this is the one module
 that reaches into `Blocks._queue` (its `push`, its per-concurrency queues and its message queues);
-tests/test_queue.py drives both through a real server and fails if Gradio changes them.
+tests/app/test_visitor_queue.py drives both through a real server and fails if Gradio changes them.
 
 A visitor is a Gradio session id plus the page's tab key (the API's calls have the empty key): the
 session id travels in URLs (`/queue/data?session_hash=...`), the tab key only in request bodies, so
@@ -20,7 +20,9 @@ from typing import Any, Callable, Iterable
 
 from gradio.server_messages import ProcessCompletedMessage
 
-DEFAULT_MAX_WAITING = 2  # requests one visitor may have waiting behind the running one
+from ..options import default
+
+DEFAULT_MAX_WAITING = default("max_queued")  # requests one visitor may have waiting behind the running one
 STOPPED_BEFORE_START = "Stopped before it started (cancelled while it waited in the queue)."
 
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .. import models
-from ..engine import Studio
+from ..engine.interface import Engine
 from ..errors import ModelLoadError, StudioError
 
 log = logging.getLogger("studio")
@@ -22,7 +22,7 @@ class Warmup:
     offline `tiny` model instead and `notice` says why and how to get real weights.
     """
 
-    studio: Studio
+    studio: Engine
     requested: str
     why: str = ""  # why this model (e.g. the CPU default), said first in the notice
     model: str = ""

@@ -114,7 +114,7 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
     """The routes. `credentials`: user -> password (None: no auth); `refusal`: why this studio does
     not serve the API (a shared one without credentials), answered as 403 by every route."""
     router = APIRouter()
-    config = api.studio.config
+    config = api.service.config
 
     def route(path: str, method: str = "GET", threaded: bool = False) -> Callable:
         def wrap(fn: Callable[..., Any]) -> Callable:

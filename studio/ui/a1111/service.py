@@ -1,6 +1,7 @@
-"""What the `/sdapi/v1` routes do, without HTTP: runs on the studio's own engine (its one device
-queue, shared with the page: a job waits its turn on the device thread), saved to the same outputs
-with the same metadata, and each caller's own progress, options and runs.
+"""What the `/sdapi/v1` routes do, without HTTP: A1111's shapes translated to the studio's settings,
+planned and executed by the same service as the page's clicks (the same checks, the one device queue,
+the same outputs and metadata, the run registry the page's queue estimates count, ZeroGPU's GPU
+worker on a Space), and each caller's own progress, options and runs.
 
 A caller is the API user (HTTP Basic) or, without credentials, "anonymous" (one local user: a
 studio others can reach requires credentials). Interrupt and skip act on the caller's own runs only;
@@ -9,23 +10,19 @@ progress shows the caller's own; the model a caller sets with POST /options is t
 
 from __future__ import annotations
 
-import contextlib
 import io
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from ... import models
 from ...engine.paths import check_model_name
-from ...engine.studio import Studio
 from ...errors import InvalidValue, StudioError
-from ...events import Cancelled, Preview, Progress, Result
 from ...fields import TABLE
-from ...outputs import OutputFolder
-from .. import runs
+from ...service import RunView, Service
 from ..queue_guard import DEFAULT_MAX_WAITING
-from ..sessions import Run
 from ...version import __version__
 from . import translate
 
@@ -52,8 +49,12 @@ class Board:
     skipped: bool = False
     job_timestamp: str = "0"
     job: str = ""  # A1111's name of the work: txt2img, img2img
-    running: Any = None  # the batch's Job, for interrupt / skip
-    cancel_all: threading.Event = field(default_factory=threading.Event)
+
+    def show(self, view: RunView) -> None:
+        """The call's view as A1111's state: the batch, its step, the newest preview."""
+        if view.batch != self.job_no:
+            self.skipped = False  # a skip ends one batch only
+        self.job_no, self.step, self.steps, self.image = view.batch, view.step, view.total, view.preview
 
     def state(self) -> dict[str, Any]:
         return {"skipped": self.skipped, "interrupted": self.interrupted, "stopping_generation": False,
@@ -63,11 +64,9 @@ class Board:
 
 
 class SdApi:
-    def __init__(self, studio: Studio, outputs: OutputFolder, server_model: Any, jobs: Any = None,
-                 max_waiting: int = DEFAULT_MAX_WAITING):
-        self.studio, self.outputs = studio, outputs
+    def __init__(self, service: Service, server_model: Callable[[], str], max_waiting: int = DEFAULT_MAX_WAITING):
+        self.service = service  # the page's: its run registry counts API runs in the queue estimates
         self.server_model = server_model  # () -> the model the studio started with (or fell back to)
-        self.jobs = jobs  # the page's SessionJobs: API runs count in its queue estimates
         self.max_waiting = max_waiting  # a caller's requests waiting behind its running one, as the page's
         self._in_flight: dict[str, int] = {}
         self._boards: dict[str, Board] = {}
@@ -88,7 +87,7 @@ class SdApi:
         values = dict(values)
         if values.get("sd_model_checkpoint") is not None:
             model = values["sd_model_checkpoint"]
-            check_model_name(model, self.studio.config.allowed_roots, "sd_model_checkpoint")
+            check_model_name(model, self.service.config.allowed_roots, "sd_model_checkpoint")
             models.resolve_model(model)  # a clear error now for a model that does not exist
         if values.get("CLIP_stop_at_last_layers") is not None:
             values["CLIP_stop_at_last_layers"] = TABLE["clip_skip"].validate(values["CLIP_stop_at_last_layers"], {})
@@ -97,7 +96,7 @@ class SdApi:
 
     # -- lists -------------------------------------------------------------------------------------
     def sd_models(self) -> list[dict[str, Any]]:
-        config = self.studio.config
+        config = self.service.config
         items = [(name, name) for name in models.preset_names()]
         items += [(label, path) for label, path in models.local_models(config.models_dir, config.allow_pickle)]
         return [{"title": ref, "model_name": label, "hash": None, "sha256": None, "filename": ref, "config": None}
@@ -123,42 +122,27 @@ class SdApi:
         options = self.options(caller)
         settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
                                                           options.get("CLIP_stop_at_last_layers"))
-        config = self.studio.config
-        plan = runs.plan(settings, config.allowed_roots, config.max_cost)
+        plan = self.service.plan(settings)
         board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"),
                       job=task)
+        key = run_key(caller)
         with self._lock:
             self._boards[caller] = board
-        images: list[dict[str, Any]] = []
-        model_name = ""
-        run = Run()  # in the page's registry too: its queue estimates count API runs
-        with contextlib.ExitStack() as stack:
-            if self.jobs is not None:
-                stack.enter_context(self.jobs.running(f"sdapi:{caller}", run))
-            stack.callback(self._boards_done, caller, board)
-            for n, request in enumerate(plan):
-                if board.cancel_all.is_set():
-                    break
-                board.job_no, board.step, board.steps, board.skipped = n, 0, request.steps, False
-                board.running = self.studio.generate(request)
-                run.start(board.running)
-                for event in board.running:
-                    if isinstance(event, Progress):
-                        board.step, board.steps = event.step, event.total
-                        run.eta_s = event.eta_s
-                    elif isinstance(event, Preview):
-                        board.image = event.image
-                    elif isinstance(event, Result):
-                        model_name = event.model_name
-                        for path, seed, infotext in zip(self.outputs.save(event), event.seeds, event.infotexts):
-                            images.append({"png": path.read_bytes(), "seed": seed, "infotext": infotext})
-                    elif isinstance(event, Cancelled):
-                        notes.append(f"batch {n + 1} stopped at step {event.step}/{event.total}")
+        view = RunView()
+        try:
+            for view in self.service.execute(key, plan):
+                board.show(view)
+                if board.interrupted:  # also when it came before the run was registered
+                    self.service.jobs.cancel(key)
+        finally:
+            self._boards_done(caller, board)
+        images = [{"png": Path(image.path).read_bytes(), "seed": image.seed, "infotext": image.infotext}
+                  for image in view.saved]
         send = payload.get("send_images", True) is not False
         return {"images": [translate.encode_png(i["png"]) for i in images] if send else [],
                 "parameters": translate.parameters(payload),
-                "info": translate.info(plan, images, ignored, notes, model_name, f"studio {__version__}",
-                                       board.job_timestamp)}
+                "info": translate.info(plan, images, ignored, notes + view.notes, view.model_name,
+                                       f"studio {__version__}", board.job_timestamp)}
 
     def _boards_done(self, caller: str, board: Board) -> None:
         with self._lock:
@@ -190,14 +174,18 @@ class SdApi:
             board = self._boards.get(caller)
         if board is not None:
             board.interrupted = True
-            board.cancel_all.set()
-            if board.running is not None:
-                board.running.cancel()
+            self.service.jobs.cancel(run_key(caller))
 
     def skip(self, caller: str) -> None:
-        """The caller's current batch stops at its next step; the next batch starts."""
+        """The caller's current batch stops at its next step; the next batch starts. (On ZeroGPU the
+        batches run in the GPU worker, out of reach of a skip: interrupt stops them.)"""
         with self._lock:
             board = self._boards.get(caller)
-        if board is not None and board.running is not None:
+        if board is not None:
             board.skipped = True
-            board.running.cancel()
+            self.service.jobs.skip(run_key(caller))
+
+
+def run_key(caller: str) -> str:
+    """An API caller's name in the run registry, apart from the page's visitors."""
+    return f"sdapi:{caller}"

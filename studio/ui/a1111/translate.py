@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import json
 from typing import Any, Mapping
@@ -19,8 +20,9 @@ from PIL import Image
 
 from ... import samplers
 from ...control.image_prompts import MODULE_PREFIX
-from ...control.units import CONTROL_MODES
+from ...control.units import CONTROL_MODES, ControlUnit
 from ...errors import InvalidValue
+from ...fields import TABLE, FieldTable
 
 # A1111's fields that change nothing here, with the value that asks for nothing.
 NO_EFFECT = {
@@ -43,17 +45,29 @@ SCHEDULES = {"automatic": "Automatic", "uniform": "Uniform", "karras": "Karras",
              "simple": "Automatic"}
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize")  # 3: A1111's latent upscale
 MASKED_CONTENT = ("fill", "original", "latent noise", "latent noise")  # 3: A1111's "latent nothing"
-# A1111's fields that are the studio's under another name, value as it is: txt2img's hires pass, inpainting's.
-HIRES = {"hr_scale": "hires_scale", "hr_upscaler": "hires_upscaler", "hr_second_pass_steps": "hires_steps",
-         "denoising_strength": "hires_strength"}
-INPAINT = {"mask_blur": "mask_blur", "inpaint_full_res_padding": "masked_padding"}
-# The studio's field names as A1111's requests name them (a 422's `loc` names the field the caller sent).
-A1111_NAMES = {**{ours: theirs for theirs, ours in {**HIRES, **INPAINT}.items()},
-               "sampler": "sampler_name", "schedule": "scheduler", "batch_count": "n_iter", "hires": "enable_hr",
-               "init_image": "init_images", "masked_content": "inpainting_fill", "inpaint_area": "inpaint_full_res",
-               "inpaint_mode": "inpainting_mask_invert", "model": "override_settings.sd_model_checkpoint",
-               "clip_skip": "override_settings.CLIP_stop_at_last_layers"}
-DIRECT = ("prompt", "negative_prompt", "seed", "steps", "cfg_scale", "width", "height", "batch_size", "styles")
+# The studio's fields as A1111's requests name them (each field declares its A1111 key in the field
+# table): what a request's keys become, and what a 422's `loc` names (the field the caller sent).
+A1111_NAMES = {f.name: f.a1111.key for f in TABLE if f.a1111 is not None and f.a1111.key is not None}
+# Keys read here besides the table's: older spellings, a target size instead of a scale.
+ALSO_READ = {"sampler_index", "hr_resize_x", "hr_resize_y", "mask_blur_x", "mask_blur_y"}
+KNOWN = {key.split(".")[0] for key in A1111_NAMES.values()} | ALSO_READ | ACCEPTED
+
+
+def route_task(route: str, payload: Mapping[str, Any]) -> str:
+    """The studio's task for an A1111 route: img2img with a mask is inpainting."""
+    return "txt2img" if route == "txt2img" else "inpaint" if payload.get("mask") else "img2img"
+
+
+def direct_settings(payload: Mapping[str, Any], task: str, table: FieldTable = TABLE) -> dict[str, Any]:
+    """The fields A1111 names the same way and gives in the same shape, as the request has them."""
+    settings = {}
+    for f in table:
+        spec = f.a1111
+        if spec is None or not spec.direct or task not in spec.tasks:
+            continue
+        if (spec.when is None or payload.get(spec.when)) and payload.get(spec.key) is not None:
+            settings[f.name] = payload[spec.key]
+    return settings
 
 
 def schedule_name(name: str) -> str:
@@ -103,9 +117,10 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
     `model` and `clip_skip` are the caller's own options (override_settings win for this request)."""
     if not isinstance(payload, Mapping):
         raise InvalidValue("body", type(payload).__name__, "a JSON object")
-    settings: dict[str, Any] = {name: payload[name] for name in DIRECT if payload.get(name) is not None}
-    if isinstance(settings.get("prompt"), list):  # A1111 takes one prompt per image; the first is used
-        settings["prompt"] = settings["prompt"][0] if settings["prompt"] else ""
+    settings = direct_settings(payload, route_task(task, payload))
+    if payload.get("prompt") is not None:
+        prompt = payload["prompt"]  # A1111 takes one prompt per image; the first is used
+        settings["prompt"] = (prompt[0] if prompt else "") if isinstance(prompt, list) else prompt
     settings["batch_count"] = 1 if payload.get("n_iter") is None else payload["n_iter"]
     notes: list[str] = []
     settings["sampler"], schedule = _sampler(payload, notes)
@@ -126,9 +141,6 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
     if task == "txt2img":
         if payload.get("enable_hr"):
             settings["hires"] = True
-            for theirs, ours in HIRES.items():
-                if payload.get(theirs) is not None:
-                    settings[ours] = payload[theirs]
             for side, size in (("hr_resize_x", "width"), ("hr_resize_y", "height")):
                 if payload.get(side) and not payload.get("hr_scale"):  # a target size: its scale
                     settings["hires_scale"] = payload[side] / float(settings.get(size) or 512)
@@ -141,8 +153,6 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
         if len(images) > 1:
             ignored["init_images[1:]"] = f"{len(images) - 1} more picture(s): the first is used"
         settings["init_image"] = decode_image("init_images[0]", images[0])
-        if payload.get("denoising_strength") is not None:
-            settings["denoising_strength"] = payload["denoising_strength"]
         mode = payload.get("resize_mode")
         if mode is not None:
             settings["resize_mode"] = _indexed("resize_mode", mode, RESIZE_MODES)
@@ -151,7 +161,6 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
             settings["task"] = "inpaint"
             if payload.get("mask_blur") is None and payload.get("mask_blur_x") is not None:
                 settings["mask_blur"] = payload["mask_blur_x"]  # A1111's older spelling
-            settings.update({ours: payload[theirs] for theirs, ours in INPAINT.items() if payload.get(theirs) is not None})
             if payload.get("inpainting_fill") is not None:
                 settings["masked_content"] = _indexed("inpainting_fill", payload["inpainting_fill"], MASKED_CONTENT)
             if payload.get("inpaint_full_res") is not None:
@@ -168,17 +177,15 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
             settings["controlnets"], settings["image_prompts"] = controlnet_units(script)
         else:
             ignored[f"alwayson_scripts.{name}"] = "(not run here)"
-    used = {*DIRECT, *HIRES, *INPAINT, *A1111_NAMES.values(), *ACCEPTED, "override_settings", "alwayson_scripts",
-            "sampler_index", "hr_resize_x", "hr_resize_y", "resize_mode", "mask", "mask_blur_x", "mask_blur_y"}
     for key, value in payload.items():
-        if key in used or (key in NO_EFFECT and value in (NO_EFFECT[key], None)):
+        if key in KNOWN or (key in NO_EFFECT and value in (NO_EFFECT[key], None)):
             continue
         ignored[key] = value if key in NO_EFFECT else "(not an A1111 field)"
     return settings, ignored, notes
 
 
-UNIT_KEYS = ("module", "model", "weight", "resize_mode", "processor_res", "threshold_a", "threshold_b",
-             "guidance_start", "guidance_end", "pixel_perfect", "control_mode")
+# sd-webui-controlnet's unit keys that are the studio's ControlUnit's (its picture and module are read apart).
+UNIT_KEYS = tuple(f.name for f in dataclasses.fields(ControlUnit) if f.name not in ("image", "module"))
 
 
 def controlnet_units(script: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

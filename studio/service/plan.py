@@ -1,0 +1,55 @@
+"""A call's plan: its settings (by field name) made into checked requests, one per batch, before
+anything runs or any GPU time is asked for. The page's clicks, `/generate` and A1111's API all plan
+through here; a Ray replica checks what it receives with the same path rule and cost cap
+(studio/engine/admit.py), so a check exists once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from ..config import StudioConfig
+from ..engine.admit import check_cost
+from ..engine.paths import check_model_name
+from ..fields import TABLE, FieldTable
+from ..request import RequestBase, request_class
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The checked requests of one call, in the order they run (batch count = how many)."""
+
+    requests: tuple[RequestBase, ...]
+
+    @property
+    def cost(self) -> float:
+        """Megapixel-steps, every batch and pass included (what --max-cost caps)."""
+        return sum(request.cost() for request in self.requests)
+
+    def __iter__(self) -> Iterator[RequestBase]:
+        return iter(self.requests)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def __getitem__(self, index: int) -> RequestBase:
+        return self.requests[index]
+
+
+def build_requests(settings: Mapping[str, Any], table: FieldTable = TABLE) -> list[RequestBase]:
+    """The call's requests, one per batch (batch count), from settings by field name. Settings
+    left out (or None where the model gives the default) take their defaults."""
+    count = settings.get("batch_count")
+    return request_class(table).from_settings(settings).batches(1 if count is None else count)
+
+
+def make_plan(settings: Mapping[str, Any], config: StudioConfig, table: FieldTable = TABLE) -> Plan:
+    """A call's requests, checked (paths, every field, the cost); a StudioError names what is wrong."""
+    # A shared studio refuses paths outside its folders before the model string touches the disk.
+    check_model_name(settings.get("model"), config.allowed_roots)
+    requests = build_requests(settings, table)
+    check_cost(requests, config.max_cost)
+    return Plan(tuple(requests))
+
+
+__all__ = ["Plan", "build_requests", "check_cost", "make_plan"]

@@ -1,0 +1,122 @@
+"""`python app.py --engine ray --replicas 2 --model tiny`: a real local Ray cluster (two CPU
+replicas, Serve's router and controller) behind the page, driven as two users drive it: both
+generate at once with previews, one presses Stop and the other finishes, a replica killed mid-run
+is one user's clear error while the page keeps serving and Serve brings the replica back.
+
+Starting the cluster takes tens of seconds (imports in every replica), so one app serves the module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+pytest.importorskip("ray.serve", reason="the Ray engine is an optional extra: pip install -r requirements-ray.txt")
+
+from gradio_client import Client  # noqa: E402
+
+from support import DISCONNECTING_CLIENT, client_that_vanishes, running_app  # noqa: E402
+
+REPLICA = re.compile(r"job on replica \S+ \(pid (\d+)")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with running_app(tmp_path_factory, "--engine", "ray", "--replicas", "2", start_s=600, stop_s=60) as running:
+        yield running
+
+
+def replica_pids(app, after: int = 0) -> list[int]:
+    """The replica of each job the front door started, in order (its log line), from line `after` on."""
+    lines = app.log.read_text(errors="replace").splitlines()[after:]
+    return [int(m.group(1)) for line in lines if (m := REPLICA.search(line))]
+
+
+def log_length(app) -> int:
+    return len(app.log.read_text(errors="replace").splitlines())
+
+
+def wait_for(check, timeout: float = 180, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
+        time.sleep(0.1)
+
+
+def statuses(job) -> list[str]:
+    return [out[3] or "" for out in job.outputs()]
+
+
+def stepping(job) -> bool:
+    return any(s.startswith("Step") for s in statuses(job))
+
+
+def submit(url: str, steps: int):
+    client = Client(url, verbose=False)
+    return client, client.submit(prompt="a lighthouse", model="tiny", steps=steps, width=64, height=64,
+                                 preview="latent2rgb", api_name="/generate")
+
+
+def test_two_users_generate_at_once_on_two_replicas_and_a_stop_leaves_the_other(app):
+    start = log_length(app)
+    a_client, a = submit(app.url, 60)
+    b_client, b = submit(app.url, 150)
+    wait_for(lambda: stepping(a) and stepping(b), what="both users' first steps")
+    assert not a.done() and not b.done()  # both run at once: with one slot the second would be waiting
+    assert b_client.predict(api_name="/stop").startswith("Stopped at step")
+    b_final = b.result()
+    assert b_final[3].startswith("Stopped at step") and b_final[0] in (None, [])
+    a_final = a.result()
+    assert a_final[3].startswith("Done") and len(a_final[0]) == 1  # Stop was b's alone
+    assert any(out[4] is not None for out in a.outputs())  # live previews came from the replica
+    pids = replica_pids(app, start)
+    assert len(pids) == 2 and pids[0] != pids[1], pids  # two replicas, one job each
+
+
+def test_a_replica_killed_mid_run_is_one_users_error_and_serve_brings_it_back(app):
+    start = log_length(app)
+    _, victim = submit(app.url, 150)
+    wait_for(lambda: stepping(victim), what="the first step")
+    killed = replica_pids(app, start)[-1]
+    os.kill(killed, signal.SIGKILL)  # as the OOM killer or a crash would
+    with pytest.raises(Exception, match="stopped.*Generate again"):
+        victim.result()
+    client = Client(app.url, verbose=False)  # the page keeps serving, on the healthy replica
+    assert client.predict(prompt="next", model="tiny", steps=4, width=64, height=64,
+                          api_name="/generate")[3].startswith("Done")
+
+    def two_replicas_again() -> bool:  # two jobs at once land on two live replicas
+        mark = log_length(app)
+        jobs = [submit(app.url, 12)[1] for _ in range(2)]
+        done = [job.result()[3] for job in jobs]
+        pids = replica_pids(app, mark)
+        return all(s.startswith("Done") for s in done) and len(set(pids)) == 2 and killed not in pids
+
+    wait_for(two_replicas_again, timeout=240, what="Serve to restart the killed replica")
+
+
+def assert_both_replicas_free(app) -> None:
+    """Two new jobs step at the same time: every replica is free. A cancelled job that ran its 150
+    steps to the end would hold one replica, and the second job would never step while the first does.
+    Each new job is long enough (150 steps) that it cannot end before the other has had its replica's
+    first step on a busy machine (40 steps could: seen on a loaded 2-core CI machine)."""
+    jobs = [submit(app.url, 150)[1] for _ in range(2)]
+    wait_for(lambda: all(stepping(j) for j in jobs) or any(j.done() for j in jobs), what="two new jobs")
+    assert all(stepping(j) for j in jobs) and not any(j.done() for j in jobs)
+    assert all(j.result()[3].startswith("Done") for j in jobs)
+
+
+def test_a_clients_cancel_frees_its_replica_at_once(app):
+    client, job = submit(app.url, 150)
+    wait_for(lambda: stepping(job), what="the first step")
+    job.cancel()  # gradio_client's cancel: the front door cancels the stream, Serve cancels the replica's task
+    assert_both_replicas_free(app)
+
+
+def test_a_client_killed_mid_run_frees_its_replica(app, tmp_path):
+    client_that_vanishes(DISCONNECTING_CLIENT, app.url, tmp_path)  # a closed tab, a lost network
+    assert_both_replicas_free(app)
