@@ -86,7 +86,7 @@ def api_options(args: argparse.Namespace) -> dict:
     others can reach without them answers every API call with why. (On ZeroGPU its calls ask for GPU
     time through the same service as the page's.)"""
     from studio.errors import StudioError
-    from studio.ui.a1111.routes import parse_credentials
+    from studio.web.sdapi.routes import parse_credentials
 
     try:
         credentials = parse_credentials(args.api_auth) or (dict([args.auth]) if args.auth else None)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.outputs import OutputFolder
     from PIL import Image
 
-    from studio.ui import PageOptions, Warmup, build_ui
+    from studio.web import PageOptions, Warmup, build_ui
     from studio.validation import MAX_INPUT_PIXELS
 
     try:

@@ -3,7 +3,7 @@ flags and the HTTP endpoints, each rendered from the code that declares it.
 
 `python3 -m studio.docs` prints it and `python3 -m studio.docs --write` rewrites docs/reference.md;
 tests/unit/test_reference_docs.py keeps the file equal to what this module renders. The renderers
-take what they document as data; only `render` imports the web front doors (`studio.ui`), when it
+take what they document as data; only `render` imports the web front doors (`studio.web`), when it
 runs, never when this module is imported.
 """
 
@@ -59,7 +59,7 @@ def _a1111(f: Field) -> str:
     return f"`{spec.key}`{when}" + (f" ({spec.note})" if spec.note else "")
 
 
-# Settings the page gathers in a panel of its own (studio/ui/control_view.py), not one widget.
+# Settings the page gathers in a panel of its own (studio/web/control_view.py), not one widget.
 PANELS = {"controlnets": "the ControlNet panel", "image_prompts": "the Image prompts panel"}
 
 
@@ -101,7 +101,7 @@ def _type_name(annotation: Any) -> str:
 
 
 def generate_api_markdown(signature: inspect.Signature, outputs: Any) -> str:
-    """`/generate`'s parameters (`studio/ui/api.py` types them from the field table) and its updates."""
+    """`/generate`'s parameters (`studio/web/generate_api.py` types them from the field table) and its updates."""
     lines = ["| parameter | type | default |", "|---|---|---|"]
     for p in signature.parameters.values():
         if p.name == "request":  # Gradio's own, not sent by clients
@@ -165,13 +165,13 @@ def reference_markdown(sources: Sources) -> str:
         "",
         "### `/generate` (Gradio API)",
         "",
-        "Its parameters are the field table's (`studio/ui/api.py`); explained in [api.md](api.md#http-api).",
+        "Its parameters are the field table's (`studio/web/generate_api.py`); explained in [api.md](api.md#http-api).",
         "",
         generate_api_markdown(sources.generate_signature, sources.generate_outputs),
         "",
         "### A1111's API (`/sdapi/v1`)",
         "",
-        "The routes of `studio/ui/a1111/routes.py`; explained in [a1111-api.md](a1111-api.md).",
+        "The routes of `studio/web/sdapi/routes.py`; explained in [a1111-api.md](a1111-api.md).",
         "",
         a1111_routes_markdown(sources.a1111_routes),
         "",
@@ -181,8 +181,8 @@ def reference_markdown(sources: Sources) -> str:
 def render() -> str:
     """The reference as the code declares it now. The one function here that reaches above the parts:
     it imports the web front doors, when it runs."""
-    from .ui.a1111.routes import build_router
-    from .ui.api import OUTPUTS, api_signature
+    from .web.sdapi.routes import build_router
+    from .web.generate_api import OUTPUTS, api_signature
 
     # Declaring the routes calls nothing on the A1111 service behind them: a stand-in serves.
     router = build_router(mock.MagicMock(name="SdApi"), credentials=None)

@@ -49,7 +49,7 @@ class Infotext:
 
 @dataclass(frozen=True)
 class A1111:
-    """The field in A1111's `/sdapi/v1` requests (studio/ui/a1111/translate.py reads these): its key
+    """The field in A1111's `/sdapi/v1` requests (studio/web/sdapi/translate.py reads these): its key
     (dotted inside an object), the tasks it means this field in (img2img's route with a mask is
     inpaint), the key that must be set for it to count (`enable_hr` for the hires pass's), and whether
     A1111's value has another shape (an index, a flag, a list: translate converts it). key None: A1111's
@@ -88,7 +88,7 @@ class Field:
     tasks: tuple[str, ...] = TASK_NAMES  # the tasks it changes anything in
     families: tuple[str, ...] | None = None  # None: every family
     infotext: tuple[Infotext, ...] = ()
-    widget: str | None = None  # the page's control (see studio/ui/widgets.py); None: not on the page
+    widget: str | None = None  # the page's control (see studio/web/widgets.py); None: not on the page
     step: float | None = None  # slider step
     page: Mapping[str, Any] = field(default_factory=dict)  # extra widget arguments (lines, placeholder...)
     scope: str = "request"  # "request": a GenerationRequest field; "run": per click (batch count)

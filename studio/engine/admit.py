@@ -4,7 +4,7 @@ The service layer's plan uses the same checks, so each is written once."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from ..config import StudioConfig
 from ..errors import InvalidValue
@@ -12,9 +12,9 @@ from ..request import RequestBase, request_class
 from .paths import check_model_name
 
 
-def check_cost(requests: Iterable[Any], cap: float | None) -> None:
-    """Refuse a call that asks more of the device than this studio allows, before it runs."""
-    cost = sum(request.cost() for request in requests)
+def check_cost(cost: float, cap: float | None) -> None:
+    """Refuse a call whose cost (megapixel-steps, every batch and pass) is more than this studio
+    allows, before it runs."""
     if cap is not None and cost > cap:
         raise InvalidValue("cost", f"{cost:.0f} megapixel-steps",
                            f"at most {cap:g} per Generate on this studio (--max-cost; width x height x steps x "
@@ -29,5 +29,5 @@ def admit(request: Any, config: StudioConfig) -> RequestBase:
     table = type(request).FIELDS
     check_model_name(getattr(request, "model", None), config.allowed_roots)
     own = request_class(table)(**{f.name: getattr(request, f.name) for f in table.request})
-    check_cost([own], config.max_cost)
+    check_cost(own.cost(), config.max_cost)
     return own

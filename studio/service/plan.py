@@ -47,9 +47,9 @@ def make_plan(settings: Mapping[str, Any], config: StudioConfig, table: FieldTab
     """A call's requests, checked (paths, every field, the cost); a StudioError names what is wrong."""
     # A shared studio refuses paths outside its folders before the model string touches the disk.
     check_model_name(settings.get("model"), config.allowed_roots)
-    requests = build_requests(settings, table)
-    check_cost(requests, config.max_cost)
-    return Plan(tuple(requests))
+    plan = Plan(tuple(build_requests(settings, table)))
+    check_cost(plan.cost, config.max_cost)
+    return plan
 
 
 __all__ = ["Plan", "build_requests", "check_cost", "make_plan"]

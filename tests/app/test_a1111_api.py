@@ -20,8 +20,8 @@ from PIL import Image
 from support import running_app
 from studio.outputs import OutputFolder
 from studio.service import Service
-from studio.ui.a1111.routes import build_router
-from studio.ui.a1111.service import SdApi
+from studio.web.sdapi.routes import build_router
+from studio.web.sdapi.calls import SdApi
 
 USERS = {"alice": "wonder", "bob": "builder"}
 

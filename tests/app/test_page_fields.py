@@ -9,7 +9,7 @@ import pytest
 from support import dummy_table, free_port
 from studio import TABLE, Studio
 from studio.models import resolve_model
-from studio.ui import Warmup, build_ui
+from studio.web import Warmup, build_ui
 
 
 @pytest.fixture(scope="module")

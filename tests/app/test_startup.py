@@ -11,7 +11,7 @@ import torch
 
 from support import ROOT
 from studio import TABLE, Studio
-from studio.ui import FALLBACK_MODEL, Warmup, build_ui
+from studio.web import FALLBACK_MODEL, Warmup, build_ui
 
 
 def test_default_model_unavailable_falls_back_to_tiny_with_a_notice(monkeypatch):

@@ -1,6 +1,6 @@
 """The GPU queue per visitor, through a real server: a cap on one visitor's waiting requests, Stop
 and cancel removing waiting requests before they run a single step, and cancels that need more
-than a session id (studio/ui/queue_guard.py reaches into Gradio's queue: these fail if it changes)."""
+than a session id (studio/web/queue_guard.py reaches into Gradio's queue: these fail if it changes)."""
 
 from __future__ import annotations
 

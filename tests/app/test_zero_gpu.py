@@ -29,7 +29,7 @@ from studio.families import FAMILIES
 from studio.hosting import GPU_OVERHEAD_S, MODEL_LOAD_S, GpuBudget
 from studio.outputs import OutputFolder
 from studio.service import Service, SessionJobs, build_requests
-from studio.ui.a1111.service import SdApi
+from studio.web.sdapi.calls import SdApi
 
 CAP_S = 90
 QUOTA_LEFT_S = 7

@@ -77,7 +77,7 @@ def test_prompts_are_counted_in_the_front_door_once_a_replica_sent_the_tokenizer
 
 
 def test_the_replica_count_becomes_the_pages_gpu_concurrency(remote):
-    from studio.ui import Warmup, build_ui
+    from studio.web import Warmup, build_ui
 
     demo = build_ui(remote, Warmup(remote, "tiny", model="tiny"))
     limits = {fn.api_name: fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "gpu"}
@@ -172,6 +172,6 @@ def test_ray_flags_need_the_ray_engine_and_an_unreachable_cluster_is_named():
 
 
 def test_the_default_install_needs_no_ray():
-    code = ("import sys, app, studio, studio.ui, studio.engine; "
+    code = ("import sys, app, studio, studio.web, studio.engine; "
             "assert not any(m == 'ray' or m.startswith('ray.') for m in sys.modules), 'ray imported'")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0

@@ -55,7 +55,7 @@ def test_no_negative_pass_when_cfg_is_off(studio, cfg):
 
 
 def test_a_cpu_start_says_why_and_falls_back_to_tiny_offline(studio):
-    from studio.ui import Warmup
+    from studio.web import Warmup
 
     model, why = app.starting_model("auto", "cpu")
     warmup = Warmup(studio, model, why).start(background=False)  # offline here: sd-turbo is not cached

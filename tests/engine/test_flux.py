@@ -78,7 +78,7 @@ def test_the_token_counter_counts_t5_tokens(flux_studio):
     view = flux_studio.describe_prompt("a red cube", "tiny-flux", "A1111")
     count = len(build_tiny_flux().tokenizer_2("a red cube")["input_ids"])
     assert view.chunk_tokens == (count,) and view.token_limit == 512
-    from studio.ui.prompt_view import token_counter
+    from studio.web.prompt_view import token_counter
 
     assert token_counter({"chunk_tokens": [count], "token_limit": 512, "warnings": []}) == f"Tokens: {count}/512"
 
@@ -109,7 +109,7 @@ def test_a_flux_lora_changes_the_image_and_leaving_it_out_restores_it_exactly(tm
                                           ("tiny-flux-schnell", "CFG scale (not used by this model)"),
                                           ("sd-turbo", "CFG scale (not used by this model)")])
 def test_the_page_says_what_the_cfg_scale_drives_for_the_model_picked(model, label):
-    from studio.ui.handlers import model_form_updates
+    from studio.web.handlers import model_form_updates
 
     updates = model_form_updates(model)
     assert updates["cfg_scale"]["label"] == label

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from studio import Studio
-from studio.ui import handlers, prompt_view
+from studio.web import handlers, prompt_view
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_model_choices_mark_loaded_models(studio, tmp_path):
 
 
 def test_the_prompt_preview_counts_both_prompts_with_styles_and_shows_warnings_first():
-    from studio.ui.prompt_view import make_prompt_preview, parsed_html
+    from studio.web.prompt_view import make_prompt_preview, parsed_html
 
     studio = Studio(device="cpu", cache_size=1)
     studio.load("tiny")

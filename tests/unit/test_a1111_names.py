@@ -10,7 +10,7 @@ import io
 from PIL import Image
 
 from studio.fields import TABLE, A1111, Field
-from studio.ui.a1111 import translate
+from studio.web.sdapi import translate
 
 
 def picture() -> str:

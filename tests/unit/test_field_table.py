@@ -15,7 +15,7 @@ from studio.fields import FROM_MODEL
 from studio.infotext import format_infotext, parse_infotext, request_fields
 from studio.models import resolve_model
 from studio.request import request_class
-from studio.ui.api import API_TYPES, SERVER_DEFAULTS, api_signature
+from studio.web.generate_api import API_TYPES, SERVER_DEFAULTS, api_signature
 
 
 KIND_TYPES = {"text": str, "model": str, "choice": str, "int": int, "float": float, "bool": bool}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from studio.ui import FALLBACK_MODEL, handlers
+from studio.web import FALLBACK_MODEL, handlers
 
 
 def test_switching_model_keeps_what_fits_and_says_what_it_changed():
@@ -61,7 +61,7 @@ def test_an_aspect_preset_gives_sizes_the_model_takes():
 
 
 def test_fallback_switches_the_form_to_the_fallback_models_defaults():
-    from studio.ui.handlers import model_form_updates
+    from studio.web.handlers import model_form_updates
 
     updates = model_form_updates(FALLBACK_MODEL)
     assert updates["model"]["value"] == "tiny" and updates["sampler"]["value"] == "Euler a"

@@ -91,7 +91,7 @@ def test_every_text_door_has_the_same_cap(studio, door):
         elif door == "parsed view":
             studio.describe_prompt(too_long, "tiny")
         else:
-            from studio.ui.restore import lora_tag
+            from studio.web.restore import lora_tag
 
             lora_tag(too_long, "detail", 1.0)
 
@@ -141,7 +141,7 @@ def png_claiming(width: int, height: int) -> bytes:
 def test_pictures_are_measured_before_they_are_decoded(tmp_path):
     import gradio as gr
 
-    from studio.ui.bounded import BoundedImage, check_picture
+    from studio.web.bounded import BoundedImage, check_picture
 
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_claiming(10_000, 10_000))
@@ -156,7 +156,7 @@ def test_pictures_are_measured_before_they_are_decoded(tmp_path):
 def test_the_editor_keeps_few_small_blobs_at_layers_it_has(tmp_path):
     import gradio as gr
 
-    from studio.ui import bounded
+    from studio.web import bounded
 
     editor = bounded.BoundedImageEditor(type="pil", elem_id="inpaint-editor")
     small = io.BytesIO()

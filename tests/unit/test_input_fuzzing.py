@@ -25,7 +25,7 @@ from studio import TABLE, samplers
 from studio.infotext import format_infotext, parse_infotext, request_fields
 from studio.metadata import MetadataError, png_bytes, read_png
 from studio.pnginfo import recall
-from studio.ui.restore import make_png_info
+from studio.web.restore import make_png_info
 
 png_info = make_png_info(None, False)
 

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 
 from studio.errors import InvalidValue
-from studio.ui import handlers
-from studio.ui.queue_guard import QueueGuard, visitor
+from studio.web import handlers
+from studio.web.queue_guard import QueueGuard, visitor
 from studio.service import Run, SessionJobs
-from studio.ui.sessions import History, HistorySigner, own_history
+from studio.web.sessions import History, HistorySigner, own_history
 
 
 class FakeJob:

@@ -26,7 +26,7 @@ from ..fields import FROM_MODEL, TABLE, Field, FieldTable
 from ..validation import image as check_image
 from .queue_guard import visitor
 from ..service import RunView, Service
-from .runs import as_gradio_error, click, session_of
+from .calls import as_gradio_error, click, session_of
 
 PREVIEW_QUALITY = 85
 API_PREVIEW_INTERVAL_S = 0.5  # previews through the API: at most two a second

@@ -11,7 +11,7 @@ from ..engine.interface import Engine
 from ..errors import StudioError
 from ..fields import TABLE
 from ..styles import apply_styles
-from .runs import as_gradio_error
+from .calls import as_gradio_error
 
 
 def view_json(view: Any) -> dict:

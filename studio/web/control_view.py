@@ -19,7 +19,7 @@ from ..control.units import CONTROL_MODES, MAX_UNITS, UNION_NAMES, WEIGHT_RANGE
 from ..errors import StudioError
 from ..images import RESIZE_MODES
 from .bounded import BoundedImageEditor
-from .runs import as_gradio_error
+from .calls import as_gradio_error
 
 # Offered in the model box (any hub id, folder or file can be typed): the tiny models' own, and the
 # ControlNet 1.1 models A1111 users know.

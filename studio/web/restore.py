@@ -18,7 +18,7 @@ from ..fields import TABLE, FieldTable
 from ..metadata import MetadataError, read_png
 from ..models import resolve_model
 from ..pnginfo import checked_settings, recall
-from .runs import as_gradio_error
+from .calls import as_gradio_error
 from .widgets import Form
 
 NOTHING_PICKED = "Pick an image in the history first: nothing was changed."

@@ -21,7 +21,7 @@ from ..sizes import snap, size_for_aspect
 from ..tasks import TASKS
 from .control_view import Controls
 from ..service import NOTHING_TO_STOP, Service, SessionJobs
-from .runs import as_gradio_error, click, session_of
+from .calls import as_gradio_error, click, session_of
 from .queue_guard import QueueGuard, visitor
 from .sessions import History, HistorySigner, own_history
 from .widgets import Form, guidance_label

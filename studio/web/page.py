@@ -24,17 +24,17 @@ from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
 from . import control_view, handlers, restore
-from .api import make_generate_api
+from .generate_api import make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard
 from .assets import LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY
 from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
 from ..service import HISTORY_LIMIT, Service, SessionJobs
-from .runs import reported
+from .calls import reported
 from .sessions import HistorySigner
 from .warmup import Warmup
-from .a1111.routes import build_router
-from .a1111.service import SdApi
+from .sdapi.routes import build_router
+from .sdapi.calls import SdApi
 from .widgets import Form
 
 GPU_SLOT = "gpu"  # every event that runs on the device shares this concurrency slot

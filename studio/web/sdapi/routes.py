@@ -29,7 +29,7 @@ from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
 from . import translate
-from .service import LATENT_MODES, Busy, SdApi
+from .calls import LATENT_MODES, Busy, SdApi
 
 log = logging.getLogger("studio")
 ANONYMOUS = "anonymous"
