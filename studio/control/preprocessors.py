@@ -196,6 +196,7 @@ PREPROCESSORS: dict[str, Preprocessor] = {p.name: p for p in (
     Preprocessor("softedge_hed", "Soft edge (HED)", _aux("HEDdetector"), needs="controlnet_aux"),
 )}
 DEFAULT_RESOLUTION = 512  # A1111's "Preprocessor resolution"
+RESOLUTION_RANGE = (64, 2048)  # pixels of the picture a preprocessor reads
 
 
 def find(name: str) -> Preprocessor:
@@ -229,7 +230,8 @@ def preprocess(image: Image.Image, module: str, size: tuple[int, int], resize_mo
     pre = find(module)
     a, b = pre.check(a, b)
     res = pixel_perfect(image, size, resize_mode) if resolution is None else int(resolution)
-    if not 64 <= res <= 2048:
-        raise InvalidValue("processor_res", res, "64 to 2048 pixels")
+    low, high = RESOLUTION_RANGE
+    if not low <= res <= high:
+        raise InvalidValue("processor_res", res, f"{low} to {high} pixels")
     picture = image.convert("RGB") if module == "none" else at_resolution(image, res)
     return resize(pre.run(picture, a, b, seed), *size, resize_mode)

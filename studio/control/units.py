@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from .. import validation
 from ..errors import InvalidValue
 from ..images import RESIZE_MODES
-from .preprocessors import DEFAULT_RESOLUTION, find
+from .preprocessors import DEFAULT_RESOLUTION, RESOLUTION_RANGE, find
 
 MAX_UNITS = 3
 WEIGHT_RANGE = (0.0, 2.0)
@@ -117,7 +117,7 @@ def parse_unit(value: Any, index: int) -> ControlUnit:
         guidance_start=validation.float_in_range(f"{where}.guidance_start", data["guidance_start"], 0.0, 1.0),
         guidance_end=validation.float_in_range(f"{where}.guidance_end", data["guidance_end"], 0.0, 1.0),
         resize_mode=validation.choice(f"{where}.resize_mode", resize, list(RESIZE_MODES)),
-        processor_res=validation.int_in_range(f"{where}.processor_res", data["processor_res"], 64, 2048),
+        processor_res=validation.int_in_range(f"{where}.processor_res", data["processor_res"], *RESOLUTION_RANGE),
         threshold_a=None if data["threshold_a"] is None else validation.float_in_range(
             f"{where}.threshold_a", data["threshold_a"], -1e9, 1e9),
         threshold_b=None if data["threshold_b"] is None else validation.float_in_range(

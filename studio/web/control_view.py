@@ -6,16 +6,17 @@ with a picture is on."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 
-from ..control.preprocessors import PREPROCESSORS, find, preprocess
+from ..control.preprocessors import DEFAULT_RESOLUTION, PREPROCESSORS, RESOLUTION_RANGE, find, preprocess
 from ..control import image_prompts
 from ..control.folder import folder_models
-from ..control.units import CONTROL_MODES, MAX_UNITS, UNION_NAMES, WEIGHT_RANGE
+from ..control.units import CONTROL_MODES, MAX_UNITS, UNION_NAMES, WEIGHT_RANGE, ControlUnit
 from ..errors import StudioError
 from ..images import RESIZE_MODES
 from .bounded import BoundedImageEditor
@@ -34,8 +35,8 @@ KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:c
 # The image prompts' adapters: the tiny models' own, the ones A1111 users know (h94/IP-Adapter), XLabs' FLUX one.
 KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", "builtin:ip-adapter/flux",
                   *image_prompts.A1111_MODULES, "XLabs-AI/flux-ip-adapter")
-UNIT_KEYS = ("enabled", "image", "module", "model", "weight", "guidance_start", "guidance_end", "resize_mode",
-             "pixel_perfect", "processor_res", "threshold_a", "threshold_b", "control_mode", "union_type")
+# A unit's controls: its switch, then one per ControlUnit field (declared there once).
+UNIT_KEYS = ("enabled", *(f.name for f in dataclasses.fields(ControlUnit)))
 
 
 @dataclass
@@ -101,7 +102,8 @@ def _unit(n: int, models: list[str]) -> Unit:
     with gr.Row():
         parts["resize_mode"] = gr.Dropdown(list(RESIZE_MODES), value="Crop and resize", label="Resize mode")
         parts["pixel_perfect"] = gr.Checkbox(False, label="Pixel perfect")
-        parts["processor_res"] = gr.Slider(64, 2048, value=512, step=8, label="Preprocessor resolution")
+        parts["processor_res"] = gr.Slider(*RESOLUTION_RANGE, value=DEFAULT_RESOLUTION, step=8,
+                                           label="Preprocessor resolution")
     canny = PREPROCESSORS["canny"]
     with gr.Row():
         parts["threshold_a"] = gr.Slider(canny.a.low, canny.a.high, value=canny.a.default, label=canny.a.label)
