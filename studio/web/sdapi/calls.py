@@ -26,6 +26,7 @@ from ..queue_guard import DEFAULT_MAX_WAITING
 from ...version import __version__
 from . import translate
 
+
 class Busy(StudioError):
     """The caller has as many requests in flight as it may (answered 429)."""
 
