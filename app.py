@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from studio import options  # the flags, declared once; imports neither torch nor gradio
-from studio.options import AUTO_MODEL, LOCAL_MAX_COST, SHARED_MAX_COST, parse_auth  # noqa: F401 (app.parse_auth)
+from studio.options import AUTO_MODEL, LOCAL_MAX_COST, SHARED_MAX_COST
 
 if TYPE_CHECKING:
     from studio import StudioConfig

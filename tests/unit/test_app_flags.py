@@ -8,13 +8,13 @@ import argparse
 import pytest
 
 import app
-from studio import Studio
+from studio import Studio, options
 
 
 @pytest.mark.parametrize("value", ["user", ":pass", "user:", ""])
 def test_bad_auth_flag_is_refused_with_the_expected_form(value):
     with pytest.raises(argparse.ArgumentTypeError, match="user:password"):
-        app.parse_auth(value)
+        options.parse_auth(value)
 
 
 def test_flags_parse():
