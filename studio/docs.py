@@ -1,8 +1,9 @@
 """The generated reference, `docs/reference.md`: the field table, the sampler tables, the server's
 flags and the HTTP endpoints, each rendered from the code that declares it.
 
-`python3 -m studio.docs` prints it and `python3 -m studio.docs --write` rewrites docs/reference.md;
-tests/unit/test_reference_docs.py keeps the file equal to what this module renders. The renderers
+`python3 -m studio.docs` prints it and `python3 -m studio.docs --write` rewrites docs/reference.md and
+studio/request_fields.py (the request's fields typed, studio/request_types.py);
+tests/unit/test_reference_docs.py and test_request_types.py keep both equal to what is rendered. The renderers
 take what they document as data; only `render` imports the web front doors (`studio.web`), when it
 runs, never when this module is imported.
 """
@@ -38,8 +39,8 @@ def _allowed(f: Field) -> str:
         return ", ".join(f"`{c}`" for c in f.choice_list())
     return {"text": "text", "bool": "true / false", "image": "an image", "model": "a preset, hub id, folder or "
             ".safetensors file", "loras": "[name, weight] pairs",
-            "controlnets": "up to 3 units",
-            "image_prompts": "up to 4 pictures"}.get(f.kind, f.kind)
+            "records": f"up to {f.items.max_items} {f.items.plural or f.items.noun + 's'} (below)" if f.items else ""
+            }.get(f.kind, f.help or f.kind)
 
 
 def _default(f: Field) -> str:
@@ -63,6 +64,23 @@ def _a1111(f: Field) -> str:
 PANELS = {"controlnets": "the ControlNet panel", "image_prompts": "the Image prompts panel"}
 
 
+def records_markdown(table: FieldTable = TABLE) -> str:
+    """Each records field's items (a ControlNet unit, an image prompt): the fields their class declares."""
+    parts = []
+    for f in table:
+        if f.items is None:
+            continue
+        lines = [f"### `{f.name}[i]`: {f.items.one} (`{f.items.cls.__module__}.{f.items.cls.__name__}`)", "",
+                 "| field | type | default | allowed | infotext key | page | A1111 API |",
+                 "|---|---|---|---|---|---|---|"]
+        for p in f.items.fields:
+            keys = ", ".join(spec.key for spec in p.infotext if spec.key)
+            lines.append(f"| `{p.name}` | {p.kind} | {_default(p)} | {_allowed(p)} | {keys} | "
+                         f"{p.label if p.widget else ''} | {_a1111(p)} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 def table_markdown(table: FieldTable = TABLE) -> str:
     """The field table: every generation setting as `studio/fields.py` declares it."""
     lines = ["| field | type | default | allowed | tasks | families | infotext key | page | A1111 API |",
@@ -72,7 +90,7 @@ def table_markdown(table: FieldTable = TABLE) -> str:
         tasks = "all" if set(f.tasks) == set(TASK_NAMES) else ", ".join(f.tasks)
         scope = " (per click)" if f.scope == "run" else ""
         page = f.label if f.widget and f.widget != "task" else ("the open tab" if f.widget == "task" else
-                                                                PANELS.get(f.kind, "API only"))
+                                                                PANELS.get(f.name, "API only"))
         families = "all" if f.families is None else ", ".join(f.families)
         lines.append(f"| `{f.name}` | {f.kind}{scope} | {_default(f)} | {_allowed(f)} | {tasks} | {families} | {keys} "
                      f"| {page} | {_a1111(f)} |")
@@ -148,6 +166,10 @@ def reference_markdown(sources: Sources) -> str:
         "",
         table_markdown(),
         "",
+        "Records: the fields of each item of a list-valued setting, declared on its class (`part`).",
+        "",
+        records_markdown(),
+        "",
         "## Samplers",
         "",
         "The sampler registries of `studio/samplers.py`; explained in [settings.md](settings.md#samplers).",
@@ -189,16 +211,24 @@ def render() -> str:
     return reference_markdown(Sources(api_signature(), OUTPUTS, router.routes))
 
 
+# The request's fields typed for type checkers (studio/request_types.py renders it from the table).
+REQUEST_FIELDS = ROOT / "studio" / "request_fields.py"
+
+
 def main(argv: list[str] | None = None) -> None:
+    from .request_types import fields_source
+
     cli = argparse.ArgumentParser(prog="python3 -m studio.docs", description="Print the generated reference "
-                                  "(docs/reference.md), or rewrite it with --write.")
-    cli.add_argument("--write", action="store_true", help=f"rewrite {REFERENCE.relative_to(ROOT)}")
+                                  "(docs/reference.md), or rewrite it and studio/request_fields.py with --write.")
+    cli.add_argument("--write", action="store_true", help=f"rewrite {REFERENCE.relative_to(ROOT)} and "
+                     f"{REQUEST_FIELDS.relative_to(ROOT)}")
     args = cli.parse_args(argv)
     text = render()
     if args.write:
         REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-        REFERENCE.write_text(text, encoding="utf-8")
-        print(f"wrote {REFERENCE.relative_to(ROOT)}")
+        for path, content in ((REFERENCE, text), (REQUEST_FIELDS, fields_source(TABLE))):
+            path.write_text(content, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
     else:
         print(text, end="")
 

@@ -1,16 +1,18 @@
 """The kinds of thing the field table declares: a `Field` (a generation setting), how it is written
 to and read from A1111's infotext (`Infotext`) and named in A1111's API (`A1111`), the checks per
-kind, and the `FieldTable` with the views each door needs. The table itself is studio/fields.py.
+kind, the `FieldTable` with the views each door needs, and the `Record` of a list-valued field (a
+ControlNet unit, an image prompt), whose own fields are declared with `part` on its typed class.
+The table itself is studio/fields.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import loras, validation
-from .control import image_prompts
-from .control import units as control_units
+from .errors import InvalidValue
 from .models import ModelSource
 from .tasks import TASK_NAMES
 
@@ -77,7 +79,7 @@ def number_text(value: float) -> str:
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # text, int, float, bool, choice, names, image, model, loras, controlnets, image_prompts
+    kind: str  # text, int, float, bool, choice, names, image, model, loras, records (a list of `items`)
     default: Any  # FROM_MODEL: the requested model's preset default
     label: str
     help: str = ""
@@ -96,6 +98,7 @@ class Field:
     api: bool = True  # a parameter of the /generate API
     check: Callable[["Field", Any, Context], Any] | None = None  # replaces the kind's check
     a1111: A1111 | None = None  # how A1111's API names it (every field says, a test checks)
+    items: "Record | None" = None  # kind records: what each item is
 
     def choice_list(self) -> list[str]:
         choices = self.choices() if callable(self.choices) else self.choices
@@ -153,8 +156,7 @@ KIND_CHECKS: dict[str, Callable[[Field, Any, Context], Any]] = {
     "names": lambda f, v, c: validation.names(f.name, v, f.choice_list()),
     "image": lambda f, v, c: validation.image(f.name, v),
     "loras": lambda f, v, c: loras.parse_refs(v),
-    "controlnets": lambda f, v, c: control_units.parse_units(v),
-    "image_prompts": lambda f, v, c: image_prompts.parse_prompts(v),
+    "records": lambda f, v, c: f.items.parse_all(f.name, v, c),
     "model": lambda f, v, c: c.source.name if c.source.preset else str(v).strip(),
 }
 
@@ -197,3 +199,97 @@ class FieldTable:
         """Every field's default for a model: preset values where the field takes them."""
         recommended = self.model_defaults(source)
         return {f.name: recommended.get(f.name, f.default) for f in self.fields}
+
+
+# -- records: the items of a list-valued field ------------------------------------------------------
+
+def part(kind: str, default: Any, label: str, **spec: Any) -> Any:
+    """A field of a record, declared on the record's typed class as InvokeAI declares an invocation's
+    inputs: the attribute's default here, the rest of its `Field` (checks, infotext key, A1111 name,
+    widget) in the dataclass field's metadata. `Record` reads them back as a `FieldTable`."""
+    return dataclasses.field(default=default, metadata={"part": (kind, label, spec)})
+
+
+def record_fields(cls: type) -> FieldTable:
+    """The fields a record class declares with `part`, in its attribute order."""
+    return FieldTable(tuple(Field(f.name, f.metadata["part"][0], f.default, f.metadata["part"][1],
+                                  **f.metadata["part"][2]) for f in dataclasses.fields(cls)))
+
+
+def _no_rules(item: Any, where: str, context: Context) -> Any:
+    return item
+
+
+@dataclass(frozen=True)
+class Record:
+    """What each item of a list-valued field is (a ControlNet unit, an image prompt): a frozen, typed
+    class whose attributes are `part`s. From its fields: the check of an item (every field by its kind,
+    named `field[i].part`), the infotext line it writes (`Key: value, ...` in its keys' positions) and
+    reads back, A1111's names for it, the page's controls and the reference's table. `finish` adds the
+    rules between its fields."""
+
+    cls: type
+    max_items: int
+    noun: str  # one item, in messages: "ControlNet unit"
+    finish: Callable[[Any, str, Context], Any] = _no_rules  # (item, "field[i]", context) -> item
+    plural: str = ""  # "": the noun and an s
+    fields: FieldTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", record_fields(self.cls))
+
+    @property
+    def one(self) -> str:
+        """The noun with its article, for messages: "a ControlNet unit", "an image prompt"."""
+        return ("an " if self.noun[0] in "aeiou" else "a ") + self.noun
+
+    def shape(self) -> str:
+        return "{" + ", ".join(f.name for f in self.fields) + "}"
+
+    def parse(self, value: Any, where: str, context: Context) -> Any:
+        """One item from an instance or a mapping (the API's, a PNG's record); None is a field's default."""
+        if isinstance(value, self.cls):
+            value = {f.name: getattr(value, f.name) for f in self.fields}
+        if not isinstance(value, Mapping):
+            raise InvalidValue(where, type(value).__name__, f"{self.one}: {self.shape()}")
+        unknown = sorted(set(value) - set(self.fields.by_name))
+        if unknown:
+            raise InvalidValue(f"{where}.{unknown[0]}", value[unknown[0]], "one of " + ", ".join(self.fields.by_name))
+        checked = {}
+        for f in self.fields:
+            given = value.get(f.name)
+            try:
+                checked[f.name] = f.validate(f.default if given is None else given, context)
+            except InvalidValue as exc:
+                raise InvalidValue(f"{where}.{exc.field}", exc.value, exc.allowed) from None
+        return self.finish(self.cls(**checked), where, context)
+
+    def parse_all(self, name: str, value: Any, context: Context) -> tuple[Any, ...]:
+        return validation.items(name, value, self.max_items, self.plural or self.noun + "s",
+                                lambda item, i: self.parse(item, f"{name}[{i}]", context))
+
+    def record(self, item: Any) -> dict[str, Any]:
+        """JSON-safe, pictures described (never stored, as the request's input images)."""
+        return {f.name: describe_image(getattr(item, f.name)) if f.kind == "image" else getattr(item, f.name)
+                for f in self.fields}
+
+    def line(self, item: Any) -> str:
+        """The item's infotext value: `Key: value, ...` in its keys' positions."""
+        pairs = sorted(pair for f in self.fields for pair in f.infotext_pairs(item, 0))  # (position, key, value)
+        return ", ".join(f"{key}: {value}" for _, key, value in pairs)
+
+    def read_line(self, text: str) -> dict[str, Any]:
+        """The fields an infotext value gives (the others are left to their defaults). Raises
+        ValueError for a bad value."""
+        pairs = {}
+        for piece in text.split(", "):
+            key, sep, value = piece.partition(": ")
+            if sep:
+                pairs[key.strip()] = value.strip()
+        read = {f.name: f.from_infotext(pairs) for f in self.fields}
+        return {name: value for name, value in read.items() if value is not MISSING}
+
+
+def describe_image(picture: Any) -> dict[str, Any] | None:
+    """An input picture as a PNG's request JSON records it: its size, never its pixels."""
+    return None if picture is None else {"width": picture.width, "height": picture.height, "stored": False}

@@ -11,20 +11,23 @@ Adding a setting = one entry here + its effect in the engine. What an entry can 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import prompts, samplers, validation
 from .control import units as control_units
 from .control import image_prompts
 from .control import infotext as control_infotext
 from .field_spec import (A1111, FROM_MODEL, KIND_CHECKS, MISSING, Context, Field, FieldTable, Infotext,
-                         number_text)
+                         describe_image, number_text)
 from .images import RESIZE_MODES
 from .families import FAMILIES
 from .previews import METHOD_NAMES as PREVIEW_METHODS
 from .styles import style_names
 from .tasks import TASK_NAMES
 from .tasks.hires import UPSCALERS
+
+if TYPE_CHECKING:
+    from .request import GenerationRequest
 
 DEFAULT_MODEL = "sd15"
 MAX_SEED = 2**32 - 1
@@ -33,7 +36,7 @@ MASKED_CONTENT = ("original", "fill", "latent noise")
 INPAINT_AREAS = ("Whole picture", "Only masked")
 RNG_SOURCES = ("cpu", "device")
 __all__ = ["A1111", "DEFAULT_MODEL", "FIELDS", "FROM_MODEL", "KIND_CHECKS", "MAX_SEED", "MISSING", "TABLE", "Context",
-           "Field", "FieldTable", "Infotext", "number_text"]
+           "Field", "FieldTable", "Infotext", "describe_image", "number_text"]
 
 
 def _check_size(f: Field, value: Any, context: Context) -> int:
@@ -86,15 +89,15 @@ def _strength(hires: bool) -> Callable[[Mapping[str, str]], Any]:
     return read
 
 
-def _is_img(request: Any) -> bool:
+def _is_img(request: GenerationRequest) -> bool:
     return request.task != "txt2img"
 
 
-def _is_inpaint(request: Any) -> bool:
+def _is_inpaint(request: GenerationRequest) -> bool:
     return request.task == "inpaint"
 
 
-def _is_hires(request: Any) -> bool:
+def _is_hires(request: GenerationRequest) -> bool:
     return bool(request.hires)
 
 
@@ -253,18 +256,17 @@ FIELDS: tuple[Field, ...] = (
           infotext=(Infotext(None, read=lambda p: (), note="tags in the prompt; Lora hashes"),),
           a1111=A1111(None, note="<lora:name:weight> tags in the prompt, as A1111 reads them")),
     # -- ControlNet units (A1111's extension format in the infotext; their pictures are not stored) --
-    Field("controlnets", "controlnets", (), "ControlNet units",
+    Field("controlnets", "records", (), "ControlNet units", items=control_units.UNIT,
           families=tuple(name for name, fam in FAMILIES.items() if fam.control_pipelines),
-          help=f"up to {control_units.MAX_UNITS} units: {{image, module, model, weight, guidance_start, "
-               "guidance_end, resize_mode, processor_res, threshold_a, threshold_b, pixel_perfect}",
+          help=f"up to {control_units.MAX_UNITS} units: {control_units.UNIT.shape()}",
           infotext=tuple(Infotext(f"ControlNet {k}", 200 + k, write=control_infotext.line(k),
                                   read=control_infotext.read_units if k == 0 else lambda p: MISSING)
                          for k in range(control_infotext.MAX_LINES)),
           a1111=A1111("alwayson_scripts.controlnet.args", converted=True)),
     # -- image prompts (IP-Adapter; written after the units as A1111's extension writes them) --
-    Field("image_prompts", "image_prompts", (), "Image prompts (IP-Adapter)",
+    Field("image_prompts", "records", (), "Image prompts (IP-Adapter)", items=image_prompts.PROMPT,
           families=tuple(name for name, fam in FAMILIES.items() if fam.image_prompts),
-          help=f"up to {image_prompts.MAX_PROMPTS} reference pictures: {{image, model, weight}}",
+          help=f"up to {image_prompts.MAX_PROMPTS} reference pictures: {image_prompts.PROMPT.shape()}",
           infotext=(Infotext(None, read=control_infotext.read_image_prompts,
                              note="ControlNet N lines whose module is an ip-adapter one"),),
           a1111=A1111("alwayson_scripts.controlnet.args", converted=True, note="units whose module is ip-adapter*")),

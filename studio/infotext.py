@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .fields import MISSING, TABLE, FieldTable
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .request import GenerationRequest
 
 VERSION_KEY = "Version"
 # Keys only the engine knows the value of (not a request's field), and their place on A1111's line.
@@ -41,8 +44,8 @@ def join(prompt: str, negative_prompt: str, pairs: Iterable[tuple[str, object]])
     return "\n".join(lines)
 
 
-def format_infotext(request: Any, index: int = 0, *, prompt: str | None = None, negative_prompt: str | None = None,
-                    extras: Mapping[str, object] | None = None) -> str:
+def format_infotext(request: GenerationRequest, index: int = 0, *, prompt: str | None = None,
+                    negative_prompt: str | None = None, extras: Mapping[str, object] | None = None) -> str:
     """The infotext of image `index` of a request's batch, from the field table the request was made
     from. `prompt` / `negative_prompt` are the final prompts (styles applied); `extras` are what only
     the engine knows, by key of ENGINE_KEYS (Model hash, Lora hashes...)."""

@@ -11,15 +11,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import secrets
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import loras, samplers
 from .errors import InvalidValue
 from .families import family
-from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, TABLE, Context, FieldTable
+from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, TABLE, Context, FieldTable, describe_image
 from .models import ModelSource, resolve_model
 from .tasks import TASKS, plan_passes
 from .validation import int_in_range
+
+from .request_fields import RequestFields
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; annotations only, so 3.10 still runs this module
 
 __all__ = ["GenerationRequest", "request_class", "DEFAULT_MODEL", "MAX_SEED"]
 
@@ -90,10 +95,12 @@ def _lora_tags(request: Any, context: Context) -> None:
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _sampler, _hires, _true_cfg, _lora_tags)
 
 
-class RequestBase:
-    """Behaviour shared by request classes; the fields come from the table (`request_class`)."""
+class RequestBase(RequestFields):
+    """Behaviour shared by request classes; the fields come from the table (`request_class`). The base
+    only annotates them for type checkers (it is no dataclass: the table's fields are the class's)."""
 
     FIELDS: FieldTable = TABLE
+    _source: ModelSource  # the model resolved once, in __post_init__ (not a field)
 
     def __post_init__(self) -> None:
         # 1. The model first: the defaults and the size range depend on it.
@@ -115,7 +122,7 @@ class RequestBase:
         object.__setattr__(self, name, value)  # normalising inside __post_init__ of a frozen class
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], **images: Any) -> Any:
+    def from_settings(cls, settings: Mapping[str, Any], **images: Any) -> Self:
         """A request from settings by field name, as the page, the API and PNG Info hold them:
         per-click settings (batch count) are not the request's, and None means "the default"."""
         table = cls.FIELDS
@@ -124,7 +131,7 @@ class RequestBase:
         return cls(**{**fields, **images})
 
     @classmethod
-    def for_model(cls, model: str = DEFAULT_MODEL, **fields: Any) -> Any:
+    def for_model(cls, model: str = DEFAULT_MODEL, **fields: Any) -> Self:
         """A request on `model` (its preset's steps, CFG, size and sampler unless given)."""
         return cls(model=model, **fields)
 
@@ -170,14 +177,15 @@ class RequestBase:
         for f in self.FIELDS.request:
             value = getattr(self, f.name)
             if f.kind == "image":
-                data[f.name] = None if value is None else {"width": value.width, "height": value.height,
-                                                           "stored": False}
+                data[f.name] = describe_image(value)
+            elif f.items is not None:
+                data[f.name] = [f.items.record(item) for item in value]
             elif f.record:
-                data[f.name] = [v.record() if hasattr(v, "record") else list(v) if isinstance(v, tuple) else v
-                                for v in value] if isinstance(value, tuple) else value
+                data[f.name] = [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) \
+                    else value
         return data
 
-    def with_seed(self) -> Any:
+    def with_seed(self) -> Self:
         """This request with -1 replaced by a freshly drawn seed (the one reported back)."""
         if self.seed != -1:
             return self
@@ -189,7 +197,7 @@ class RequestBase:
             raise ValueError("draw the seed first (with_seed)")
         return [self.seed + i for i in range(self.batch_size)]
 
-    def batches(self, count: int) -> list[Any]:
+    def batches(self, count: int) -> list[Self]:
         """`count` requests run one after another, as A1111's batch count: batch n starts at
         seed + n * batch_size, so every image of every batch has its own seed (wrapping past 2**32-1).
         A seed of -1 is drawn once, for the first batch."""
@@ -214,4 +222,12 @@ def request_class(table: FieldTable, name: str = "GenerationRequest") -> type:
     return dataclasses.make_dataclass(name, spec, bases=(RequestBase,), frozen=True, namespace=namespace)
 
 
-GenerationRequest = request_class(TABLE)
+if TYPE_CHECKING:
+    class GenerationRequest(RequestBase):
+        """Everything one generation needs, as a type checker sees it: the fields typed as they are after
+        construction (studio/request_fields.py, generated from the table by `python3 -m studio.docs --write`)."""
+
+        def __init__(self, **fields: Any) -> None:  # the run-time class checks every value
+            ...
+else:
+    GenerationRequest = request_class(TABLE)

@@ -11,13 +11,14 @@ from typing import Any, Mapping
 
 from .. import validation
 from ..errors import InvalidValue
+from ..field_spec import A1111, Context, Field, Record, part
+from . import units
 from .folder import HASH  # A1111 writes "ip-adapter_sd15 [6a3f6166]"
 from .units import ControlUnit
 
 MAX_PROMPTS = 4  # Fooocus offers four
 WEIGHT_RANGE = (0.0, 2.0)
 MODULE_PREFIX = "ip-adapter"  # A1111's IP-Adapter preprocessors all start so
-FIELDS = ("image", "model", "weight")
 
 # A1111's preprocessor for the IP-Adapters it knows (which CLIP vision model encodes the picture);
 # any other adapter is written with its automatic one.
@@ -27,20 +28,32 @@ CLIP_H = ("ip-adapter_sd15", "ip-adapter_sd15_light", "ip-adapter-plus_sd15", "i
 A1111_MODULES.update(dict.fromkeys(CLIP_H, "ip-adapter_clip_h"))
 
 
+def _model(f: Field, value: Any, context: Context) -> str:
+    model = validation.text(f.name, value).strip()
+    if not model:
+        raise InvalidValue(f.name, "", "an IP-Adapter: " + ", ".join(sorted(A1111_MODULES)) +
+                           ", XLabs-AI/flux-ip-adapter, a .safetensors or .bin file, or builtin:ip-adapter/sd15, "
+                           "sdxl or flux")
+    return model
+
+
 @dataclass(frozen=True)
 class ImagePrompt:
-    image: Any = None  # the reference picture
-    model: str = ""  # the IP-Adapter: a known name, a .safetensors / .bin file or builtin:ip-adapter/<family>
-    weight: float = 1.0
+    """One image prompt: its fields declared once here; PROMPT below derives the rest."""
+
+    image: Any = part("image", None, "Reference picture (a picture here turns it on)", check=units.picture_check,
+                      widget="image",
+                      a1111=A1111("image", converted=True, note="base64, in a unit of module ip-adapter*"))
+    model: str = part("text", "", "IP-Adapter", check=_model, widget="dropdown",
+                      help="made for the model's family; or a .safetensors / .bin file",
+                      page={"allow_custom_value": True, "value": None}, a1111=A1111("model"))
+    weight: float = part("float", 1.0, "Weight", range=WEIGHT_RANGE, widget="slider", step=0.05, a1111=A1111("weight"))
 
     def active(self) -> bool:
         return self.weight > 0
 
     def record(self) -> dict[str, Any]:
-        """JSON-safe, the picture described (never stored, as the request's input images)."""
-        image = None if self.image is None else {"width": self.image.width, "height": self.image.height,
-                                                 "stored": False}
-        return {"image": image, "model": self.model, "weight": self.weight}
+        return PROMPT.record(self)
 
     def infotext(self) -> str:
         """As A1111's extension writes an IP-Adapter unit."""
@@ -48,33 +61,14 @@ class ImagePrompt:
                            weight=self.weight).infotext()
 
 
-def parse_prompt(value: Any, index: int) -> ImagePrompt:
-    where = f"image_prompts[{index}]"
-    if isinstance(value, ImagePrompt):
-        value = value.record() | {"image": value.image}
-    if not isinstance(value, Mapping):
-        raise InvalidValue(where, type(value).__name__, "an image prompt: {image, model, weight}")
-    unknown = sorted(set(value) - set(FIELDS))
-    if unknown:
-        raise InvalidValue(f"{where}.{unknown[0]}", value[unknown[0]], "one of " + ", ".join(FIELDS))
-    image = value.get("image")
-    model = validation.text(f"{where}.model", value.get("model") or "").strip()
-    if not model:
-        raise InvalidValue(f"{where}.model", "", "an IP-Adapter: " + ", ".join(sorted(A1111_MODULES)) +
-                           ", XLabs-AI/flux-ip-adapter, a .safetensors or .bin file, or builtin:ip-adapter/sd15, "
-                           "sdxl or flux")
-    return ImagePrompt(
-        # A PNG's record describes the picture it never stored: it has to be given again.
-        image=None if image is None or isinstance(image, dict) else validation.image(f"{where}.image", image),
-        model=model,
-        weight=validation.float_in_range(f"{where}.weight", 1.0 if value.get("weight") is None else value["weight"],
-                                         *WEIGHT_RANGE))
+PROMPT = Record(ImagePrompt, MAX_PROMPTS, "image prompt")
+FIELDS = tuple(PROMPT.fields.by_name)
 
 
-def parse_prompts(value: Any) -> tuple[ImagePrompt, ...]:
-    return validation.items("image_prompts", value, MAX_PROMPTS, "image prompts", parse_prompt)
+def parse_prompts(value: Any, context: Context) -> tuple[ImagePrompt, ...]:
+    return PROMPT.parse_all("image_prompts", value, context)
 
 
 def from_unit(unit: Mapping[str, Any]) -> dict[str, Any]:
     """An image prompt's settings from an IP-Adapter `ControlNet N` unit (its picture is never in a PNG)."""
-    return {"model": HASH.sub("", unit["model"]), "weight": unit["weight"]}
+    return {"model": HASH.sub("", unit["model"]), "weight": unit.get("weight", 1.0)}

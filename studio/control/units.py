@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .. import validation
 from ..errors import InvalidValue
+from ..field_spec import A1111, Context, Field, Infotext, Record, part
 from ..images import RESIZE_MODES
-from .preprocessors import DEFAULT_RESOLUTION, RESOLUTION_RANGE, find
+from .preprocessors import DEFAULT_RESOLUTION, PREPROCESSORS, RESOLUTION_RANGE, find
 
 MAX_UNITS = 3
 WEIGHT_RANGE = (0.0, 2.0)
@@ -53,122 +54,132 @@ def union_index(kind: str, unit: "ControlUnit", field: str) -> int:
                                   "ControlNet")
 
 
+def picture_check(f: Field, value: Any, context: Context) -> Any:
+    # A PNG's record describes the picture it never stored: it has to be given again.
+    return None if value is None or isinstance(value, dict) else validation.image(f.name, value)
+
+
+def _module(f: Field, value: Any, context: Context) -> str:
+    try:
+        return find(validation.text(f.name, value).strip()).name
+    except InvalidValue as exc:
+        raise InvalidValue(f.name, value, exc.allowed) from None
+
+
+def _model(f: Field, value: Any, context: Context) -> str:
+    return validation.text(f.name, value).strip()
+
+
+def _threshold(f: Field, value: Any, context: Context) -> float | None:
+    return None if value is None else validation.float_in_range(f.name, value, -1e9, 1e9)
+
+
+def _resize(f: Field, value: Any, context: Context) -> str:
+    return validation.choice(f.name, A1111_READ.get(value, value) if isinstance(value, str) else value, f.choice_list())
+
+
+def _union(f: Field, value: Any, context: Context) -> str:
+    return "" if value == "" else validation.choice(f.name, value, f.choice_list())
+
+
+def _threshold_text(value: float | None) -> float:
+    return float(-1 if value is None else value)  # -1: A1111's "none"
+
+
+def _threshold_read(text: str) -> float | None:
+    return None if float(text) == -1 else float(text)
+
+
+def _is_union(unit: "ControlUnit") -> bool:
+    return bool(unit.union_type)
+
+
+A1111_READ = {a1111: ours for ours, a1111 in A1111_RESIZE.items()}
+
+
 @dataclass(frozen=True)
 class ControlUnit:
-    image: Any = None  # the picture (preprocessed by `module`), or a ready control map with "none"
-    module: str = "none"
-    model: str = ""
-    weight: float = 1.0
-    guidance_start: float = 0.0  # the fraction of the steps where it starts steering
-    guidance_end: float = 1.0
-    resize_mode: str = "Crop and resize"
-    processor_res: int = DEFAULT_RESOLUTION
-    threshold_a: float | None = None  # the module's numbers (None: its defaults)
-    threshold_b: float | None = None
-    pixel_perfect: bool = False  # processor_res from the image and the generation size
-    control_mode: str = CONTROL_MODES[0]
-    union_type: str = ""  # a union ControlNet's control type ("": the preprocessor's)
+    """One ControlNet unit: its fields declared once here (checks, infotext keys in A1111's extension's
+    order, A1111's API names, page controls); UNIT below derives the rest."""
+
+    image: Any = part("image", None, "Picture (upload one, or draw a sketch)", check=picture_check, widget="canvas",
+                      help="the picture (preprocessed by `module`), or a ready control map with module none",
+                      a1111=A1111("image", converted=True, note="base64; or input_image, or {image, mask}"))
+    module: str = part("choice", "none", "Preprocessor", choices=lambda: list(PREPROCESSORS), check=_module,
+                       widget="dropdown", page={"value": "canny"},
+                       infotext=(Infotext("Module", 1),),
+                       a1111=A1111("module", converted=True, note="an ip-adapter* module makes an image prompt"))
+    model: str = part("text", "", "ControlNet model", check=_model, widget="dropdown",
+                      help="the controlnets folder's, a hub id, a folder or .safetensors file",
+                      page={"allow_custom_value": True, "value": None}, infotext=(Infotext("Model", 2),),
+                      a1111=A1111("model"))
+    weight: float = part("float", 1.0, "Weight", range=WEIGHT_RANGE, widget="slider", step=0.05,
+                         infotext=(Infotext("Weight", 3, parse=float),), a1111=A1111("weight"))
+    guidance_start: float = part("float", 0.0, "Starting step", range=(0.0, 1.0), widget="slider", step=0.01,
+                                 help="the fraction of the steps where it starts steering",
+                                 infotext=(Infotext("Guidance Start", 8, parse=float),), a1111=A1111("guidance_start"))
+    guidance_end: float = part("float", 1.0, "Ending step", range=(0.0, 1.0), widget="slider", step=0.01,
+                               infotext=(Infotext("Guidance End", 9, parse=float),), a1111=A1111("guidance_end"))
+    resize_mode: str = part("choice", "Crop and resize", "Resize mode", choices=tuple(RESIZE_MODES), check=_resize,
+                            widget="dropdown", infotext=(Infotext("Resize Mode", 4, format=A1111_RESIZE.get),),
+                            a1111=A1111("resize_mode", converted=True, note="a name or its index"))
+    processor_res: int = part("int", DEFAULT_RESOLUTION, "Preprocessor resolution", range=RESOLUTION_RANGE,
+                              widget="slider", step=8,
+                              infotext=(Infotext("Processor Res", 5, parse=lambda v: int(float(v))),),
+                              a1111=A1111("processor_res"))
+    threshold_a: float | None = part("float", None, "Threshold A", check=_threshold, widget="threshold",
+                                     help="the module's first number (none: its default)",
+                                     infotext=(Infotext("Threshold A", 6, format=_threshold_text,
+                                                        parse=_threshold_read),),
+                                     a1111=A1111("threshold_a"))
+    threshold_b: float | None = part("float", None, "Threshold B", check=_threshold, widget="threshold",
+                                     help="the module's second number (none: its default)",
+                                     infotext=(Infotext("Threshold B", 7, format=_threshold_text,
+                                                        parse=_threshold_read),),
+                                     a1111=A1111("threshold_b"))
+    pixel_perfect: bool = part("bool", False, "Pixel perfect", widget="checkbox",
+                               help="processor_res from the picture and the generation size",
+                               infotext=(Infotext("Pixel Perfect", 10, parse=lambda v: v == "True"),),
+                               a1111=A1111("pixel_perfect"))
+    control_mode: str = part("choice", CONTROL_MODES[0], "Control mode", choices=CONTROL_MODES, widget="radio",
+                             infotext=(Infotext("Control Mode", 11),),
+                             a1111=A1111("control_mode", converted=True, note="a name or its index"))
+    union_type: str = part("choice", "", "Union control type", choices=UNION_NAMES, check=_union, widget="dropdown",
+                           help="union ControlNets only; none: the preprocessor's",
+                           page={"choices": [("from the preprocessor", ""), *((t, t) for t in UNION_NAMES)]},
+                           infotext=(Infotext("Union Control Type", 12, when=_is_union),),
+                           a1111=A1111("union_control_type", converted=True, note="or its A1111 label: Hard Edge..."))
 
     def active(self) -> bool:
         return self.weight > 0 and self.guidance_end > self.guidance_start
 
     def record(self) -> dict[str, Any]:
-        """JSON-safe, the picture described (never stored, as the request's input images)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "image"}
-        data["image"] = None if self.image is None else {"width": self.image.width, "height": self.image.height,
-                                                        "stored": False}
-        return data
+        return UNIT.record(self)
 
     def infotext(self) -> str:
-        a, b = (-1 if v is None else v for v in (self.threshold_a, self.threshold_b))
-        return ", ".join(f"{key}: {value}" for key, value in (
-            ("Module", self.module), ("Model", self.model), ("Weight", self.weight),
-            ("Resize Mode", A1111_RESIZE[self.resize_mode]), ("Processor Res", self.processor_res),
-            ("Threshold A", float(a)), ("Threshold B", float(b)),
-            ("Guidance Start", self.guidance_start), ("Guidance End", self.guidance_end),
-            ("Pixel Perfect", self.pixel_perfect), ("Control Mode", self.control_mode),
-            *((("Union Control Type", self.union_type),) if self.union_type else ())))
+        return UNIT.line(self)
 
 
-FIELDS = {f.name for f in dataclasses.fields(ControlUnit)}
-
-
-def parse_unit(value: Any, index: int) -> ControlUnit:
-    """One unit from a ControlUnit or a mapping (the API's, a PNG's record); every field checked and
-    named `controlnets[i].field`."""
-    where = f"controlnets[{index}]"
-    if isinstance(value, ControlUnit):
-        value = {f: getattr(value, f) for f in FIELDS}
-    if not isinstance(value, Mapping):
-        raise InvalidValue(where, type(value).__name__, "a unit: {image, module, model, weight, ...}")
-    unknown = sorted(set(value) - FIELDS)
-    if unknown:
-        raise InvalidValue(f"{where}.{unknown[0]}", value[unknown[0]], "one of " + ", ".join(sorted(FIELDS)))
-    data = {**{f.name: f.default for f in dataclasses.fields(ControlUnit)},
-            **{k: v for k, v in value.items() if v is not None}}
-    resize = {a1111: ours for ours, a1111 in A1111_RESIZE.items()}.get(data["resize_mode"], data["resize_mode"])
-    unit = ControlUnit(
-        # A PNG's record describes the picture it never stored: it has to be given again.
-        image=None if data["image"] is None or isinstance(data["image"], dict)
-        else validation.image(f"{where}.image", data["image"]),
-        module=find_module(f"{where}.module", data["module"]),
-        model=validation.text(f"{where}.model", data["model"]).strip(),
-        weight=validation.float_in_range(f"{where}.weight", data["weight"], *WEIGHT_RANGE),
-        guidance_start=validation.float_in_range(f"{where}.guidance_start", data["guidance_start"], 0.0, 1.0),
-        guidance_end=validation.float_in_range(f"{where}.guidance_end", data["guidance_end"], 0.0, 1.0),
-        resize_mode=validation.choice(f"{where}.resize_mode", resize, list(RESIZE_MODES)),
-        processor_res=validation.int_in_range(f"{where}.processor_res", data["processor_res"], *RESOLUTION_RANGE),
-        threshold_a=None if data["threshold_a"] is None else validation.float_in_range(
-            f"{where}.threshold_a", data["threshold_a"], -1e9, 1e9),
-        threshold_b=None if data["threshold_b"] is None else validation.float_in_range(
-            f"{where}.threshold_b", data["threshold_b"], -1e9, 1e9),
-        pixel_perfect=validation.boolean(f"{where}.pixel_perfect", data["pixel_perfect"]),
-        control_mode=validation.choice(f"{where}.control_mode", data["control_mode"], CONTROL_MODES),
-        union_type=validation.choice(f"{where}.union_type", data["union_type"], UNION_NAMES)
-        if data["union_type"] != "" else "",
-    )
+def _rules(unit: ControlUnit, where: str, context: Context) -> ControlUnit:
+    """The rules between a unit's fields; the module's numbers as they will be used (its defaults
+    filled in; None where it has none): a unit read back from its infotext is then equal to the one
+    that was written."""
     if not unit.model:
         raise InvalidValue(f"{where}.model", "", "a ControlNet: a hub id, a folder or a .safetensors file")
     if unit.guidance_start > unit.guidance_end:
-        raise InvalidValue(f"{where}.guidance_start", unit.guidance_start, f"at most guidance_end ({unit.guidance_end:g})")
+        raise InvalidValue(f"{where}.guidance_start", unit.guidance_start,
+                           f"at most guidance_end ({unit.guidance_end:g})")
     pre = find(unit.module)
     try:
         a, b = pre.check(*(None if v == -1 else v for v in (unit.threshold_a, unit.threshold_b)))  # -1: A1111's none
     except InvalidValue as exc:
         raise InvalidValue(f"{where}.{exc.field}", exc.value, exc.allowed) from None
-    # The module's numbers as they will be used (its defaults filled in; None where it has none): a unit
-    # read back from its infotext is then equal to the one that was written.
     return dataclasses.replace(unit, threshold_a=a if pre.a else None, threshold_b=b if pre.b else None)
 
 
-def find_module(field: str, name: Any) -> str:
-    try:
-        return find(validation.text(field, name).strip()).name
-    except InvalidValue as exc:
-        raise InvalidValue(field, name, exc.allowed) from None
+UNIT = Record(ControlUnit, MAX_UNITS, "ControlNet unit", _rules)
+FIELDS = set(UNIT.fields.by_name)
 
 
-def parse_units(value: Any) -> tuple[ControlUnit, ...]:
-    return validation.items("controlnets", value, MAX_UNITS, "units", parse_unit)
-
-
-def from_infotext(text: str) -> dict[str, Any]:
-    """A unit's settings from its `ControlNet N` value (its picture is never in a PNG)."""
-    pairs = {}
-    for part in text.split(", "):
-        key, sep, value = part.partition(": ")
-        if sep:
-            pairs[key.strip()] = value.strip()
-    if "Model" not in pairs:
-        raise ValueError(f"{text!r} names no Model")
-    number = {k: float(pairs[k]) for k in ("Weight", "Guidance Start", "Guidance End", "Threshold A", "Threshold B")
-              if k in pairs}
-    return {"module": pairs.get("Module", "none"), "model": pairs["Model"], "weight": number.get("Weight", 1.0),
-            "guidance_start": number.get("Guidance Start", 0.0), "guidance_end": number.get("Guidance End", 1.0),
-            "resize_mode": pairs.get("Resize Mode", "Crop and Resize"),
-            "processor_res": int(float(pairs.get("Processor Res", DEFAULT_RESOLUTION))),
-            "threshold_a": None if number.get("Threshold A", -1) == -1 else number["Threshold A"],
-            "threshold_b": None if number.get("Threshold B", -1) == -1 else number["Threshold B"],
-            "pixel_perfect": pairs.get("Pixel Perfect", "False") == "True",
-            "control_mode": pairs.get("Control Mode", CONTROL_MODES[0]),
-            "union_type": pairs.get("Union Control Type", "")}
+def parse_units(value: Any, context: Context) -> tuple[ControlUnit, ...]:
+    return UNIT.parse_all("controlnets", value, context)

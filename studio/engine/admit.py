@@ -4,11 +4,9 @@ The service layer's plan uses the same checks, so each is written once."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import StudioConfig
 from ..errors import InvalidValue
-from ..request import RequestBase, request_class
+from ..request import GenerationRequest, RequestBase, request_class
 from .paths import check_model_name
 
 
@@ -21,7 +19,7 @@ def check_cost(cost: float, cap: float | None) -> None:
                            "batch size x batch count, hires pass included): fewer steps, a smaller size or batch")
 
 
-def admit(request: Any, config: StudioConfig) -> RequestBase:
+def admit(request: GenerationRequest, config: StudioConfig) -> GenerationRequest:
     """A request from elsewhere, rebuilt from its fields by this process's own request class (so every
     field and rule is checked here), within this studio's path rule and cost cap."""
     if not isinstance(request, RequestBase):

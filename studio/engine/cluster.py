@@ -32,7 +32,7 @@ from ..devices import DeviceChoice
 from ..errors import InvalidValue, StudioError
 from ..events import Cancelled, Event, Progress, PromptView
 from ..models import resolve_model
-from ..request import RequestBase
+from ..request import GenerationRequest, RequestBase
 from .jobs import Job
 from .replica import Hello, ReplicaState, StudioReplica
 from .studio import PromptReader, Studio, describe_prompt, model_key, peek_named
@@ -205,7 +205,7 @@ class RemoteStudio:
 
     # -- what the page asks ----------------------------------------------------------------------
 
-    def generate(self, request: Any) -> Job:
+    def generate(self, request: GenerationRequest) -> Job:
         """A job streaming from a replica; nothing is sent until it is iterated."""
         if not isinstance(request, RequestBase):
             raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
@@ -245,7 +245,7 @@ class RemoteStudio:
         if state.reader is not None:
             self._readers.get_or_load(model_key(model), lambda: state.reader)
 
-    def _stream(self, request: Any, emit: Callable[[Event], None], cancel: threading.Event) -> None:
+    def _stream(self, request: GenerationRequest, emit: Callable[[Event], None], cancel: threading.Event) -> None:
         from ray.serve.exceptions import RequestCancelledError
 
         model = request.model

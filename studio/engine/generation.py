@@ -26,13 +26,14 @@ from .paths import check_paths
 from .prompt_plan import PromptPlan, plan_prompts
 
 if TYPE_CHECKING:
+    from ..request import GenerationRequest
     from .studio import Studio
 
 log = logging.getLogger("studio")
 Emit = Callable[[Event], None]
 
 
-def run(studio: "Studio", request: Any, emit: Emit, cancel: threading.Event) -> None:
+def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: threading.Event) -> None:
     start = time.perf_counter()
     config = studio.config
     # 1. Prompts: styles applied, LoRA tags found, both prompts parsed.
@@ -62,8 +63,8 @@ def run(studio: "Studio", request: Any, emit: Emit, cancel: threading.Event) -> 
                 return
 
 
-def denoise(studio: "Studio", request: Any, plan: PromptPlan, seeds: list[int], loaded: loading.LoadedModel,
-            emit: Emit, cancel: threading.Event, start: float, load_s: float) -> None:
+def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seeds: list[int],
+            loaded: loading.LoadedModel, emit: Emit, cancel: threading.Event, start: float, load_s: float) -> None:
     """On the device thread, with the device held."""
     passes = plan_passes(request)
     if cancel.is_set():

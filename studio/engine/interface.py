@@ -3,12 +3,15 @@ process) and `RemoteStudio` (Ray Serve replicas) both implement it; a test check
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..events import PromptView, Result
 from .jobs import Job
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 
 @runtime_checkable
@@ -23,11 +26,11 @@ class Engine(Protocol):
         """How many generations run at once (the page's GPU concurrency)."""
         ...
 
-    def generate(self, request: Any) -> Job:
+    def generate(self, request: GenerationRequest) -> Job:
         """A cancellable job for a GenerationRequest; nothing runs until it is iterated."""
         ...
 
-    def run(self, request: Any) -> Result:
+    def run(self, request: GenerationRequest) -> Result:
         """Generate and return the result (StudioError on failure or cancel)."""
         ...
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..events import Cancelled, Event, Preview, Progress, Result
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 _END = object()  # queue sentinel: the work has finished
 Work = Callable[[Callable[[Event], None], threading.Event], None]  # (emit, cancel) -> None
@@ -29,7 +32,7 @@ def coalesce(batch: list[Event]) -> list[Event]:
 class Job:
     """One generation. Iterate it for events; `cancel()` from any thread stops it."""
 
-    def __init__(self, request: Any, work: Work):
+    def __init__(self, request: GenerationRequest, work: Work):
         self.request = request
         self._work = work
         self._cancel = threading.Event()

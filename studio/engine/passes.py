@@ -10,7 +10,7 @@ import functools
 import math
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -22,6 +22,9 @@ from ..loading import LoadedModel
 from ..previews import PreviewDecoders, PreviewWorker
 from ..previews.x0 import X0Tap
 from ..tasks.common import repeat_conditioning
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 
 class Stop(Exception):
@@ -112,7 +115,7 @@ def seed_step_noise(scheduler: Any, generators: list[torch.Generator]) -> None:
 class PassContext:
     """What every pipeline pass of one generation shares; `run` makes one pass."""
 
-    def __init__(self, request: Any, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
+    def __init__(self, request: GenerationRequest, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
                  cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float,
                  control: Control | None = None, image_prompts: ImagePrompts | None = None):
         self.request, self.seeds, self.loaded = request, seeds, loaded

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import loras, naming
 from ..control.folder import folder_models, resolve
 from ..control.image_prompts import A1111_MODULES
 from ..errors import InvalidValue
 from ..models import find_preset
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 SHARED_ONLY = "a preset, a Hub id (owner/name) or a file in this studio's models or loras folder (it is shared: " \
               "other paths are refused)"
@@ -43,19 +46,21 @@ def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None, field: 
         raise InvalidValue(field, model, SHARED_ONLY)  # the shown value is cut at 80 characters
 
 
-def check_paths(request: Any, lora_names: Sequence[tuple[str, float]], allowed_roots: tuple[Path, ...] | None,
-                loras_dir: Path | None, controlnets_dir: Path | None = None) -> None:
+def check_paths(request: GenerationRequest, lora_names: Sequence[tuple[str, float]],
+                allowed_roots: tuple[Path, ...] | None, loras_dir: Path | None,
+                controlnets_dir: Path | None = None) -> None:
     """Refuse local files outside the allowed folders: the model, ControlNets, IP-Adapters and LoRAs of
     a request, before anything is opened. Symlinks and `..` are resolved first: there is no way out."""
     if allowed_roots is None:
         return
     check_model_name(request.model, allowed_roots)
     in_controlnets = {str(path) for path in folder_models(controlnets_dir).values()}
-    for name in ("controlnets", "image_prompts"):
-        for i, unit in enumerate(getattr(request, name)):
-            ref = resolve(unit.model, controlnets_dir)  # a name in the folder is fine
+    # Every record with a model of its own (a ControlNet unit's, an image prompt's adapter).
+    for field in (f for f in request.FIELDS.request if f.items is not None and "model" in f.items.fields):
+        for i, item in enumerate(getattr(request, field.name)):
+            ref = resolve(item.model, controlnets_dir)  # a name in the folder is fine
             if ref not in in_controlnets:
-                check_model_name(ref, allowed_roots, f"{name}[{i}].model")
+                check_model_name(ref, allowed_roots, f"{field.name}[{i}].model")
     in_folder = loras.folder_loras(loras_dir)
     for name, _ in lora_names:
         if name in in_folder or naming.is_hub_id(name):

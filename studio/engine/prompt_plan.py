@@ -8,7 +8,7 @@ by (model, syntax, clip skip, active LoRAs, text): an unchanged prompt is not en
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import loras, prompts
 from ..cache import LRUCache
@@ -16,6 +16,9 @@ from ..conditioning import Conditioning
 from ..loading import LoadedModel
 from ..prompts import ParsedPrompt
 from ..styles import apply_styles
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 PROMPT_CACHE_SIZE = 32  # encoded prompts kept (a few KB to a few MB each)
 
@@ -32,7 +35,7 @@ class PromptPlan:
     warnings: tuple[str, ...]  # "prompt: ..." / "negative prompt: ..."
 
 
-def plan_prompts(request: Any) -> PromptPlan:
+def plan_prompts(request: GenerationRequest) -> PromptPlan:
     prompt, negative = apply_styles(request.prompt, request.negative_prompt, request.styles)
     text, tags = loras.extract(prompt)
     negative_text, _ = loras.extract(negative)  # tags in the negative prompt are not words either
@@ -57,7 +60,7 @@ class PromptCache:
         """How many prompts have actually been run through a text encoder (tests read it)."""
         return self._cache.loads
 
-    def conditioning(self, loaded: LoadedModel, model_key: tuple, request: Any, plan: PromptPlan) -> dict:
+    def conditioning(self, loaded: LoadedModel, model_key: tuple, request: GenerationRequest, plan: PromptPlan) -> dict:
         """The pipeline's keyword arguments for both prompts, as the model's family encodes them."""
         fam = loaded.family_def
         clip_skip = request.clip_skip if fam.clip_skip else 1

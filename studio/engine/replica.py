@@ -23,13 +23,16 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..errors import StudioError
 from .admit import admit
 from .studio import PromptReader, Studio
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 log = logging.getLogger("studio")
 
@@ -94,7 +97,8 @@ class StudioReplica:
     async def place(self, model: str | None) -> None:
         """Tell the router this replica holds `model` (the deployment marks it serve.multiplexed)."""
 
-    async def generate(self, request: Any, want_reader: bool = False, lease: Any = None) -> AsyncIterator[Any]:
+    async def generate(self, request: GenerationRequest, want_reader: bool = False,
+                       lease: Any = None) -> AsyncIterator[Any]:
         """The job's events, framed by Hello and ReplicaState. The job runs in its own thread; this
         coroutine only passes events on, so the replica's event loop stays free to hear a cancel.
         `lease`: the caller's cluster.Lease actor, which ends with the caller's process: the job is

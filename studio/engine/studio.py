@@ -29,7 +29,7 @@ from ..families import Family, family as family_of
 from ..events import Cancelled, PromptView, Result
 from ..models import ModelSource, resolve_model
 from ..previews import PreviewDecoders
-from ..request import RequestBase
+from ..request import GenerationRequest, RequestBase
 from . import generation
 from ..control.models import ControlNets
 from ..control.ip_adapter import ImageEncoders
@@ -176,13 +176,13 @@ class Studio:
 
     # -- generation -------------------------------------------------------------------------
 
-    def generate(self, request: Any) -> Job:
+    def generate(self, request: GenerationRequest) -> Job:
         """A job for this request; nothing runs until it is iterated."""
         if not isinstance(request, RequestBase):
             raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
         return Job(request, lambda emit, cancel: generation.run(self, request, emit, cancel))
 
-    def run(self, request: Any) -> Result:
+    def run(self, request: GenerationRequest) -> Result:
         """Generate and return the result (raises StudioError on failure)."""
         final = self.generate(request).result()
         if isinstance(final, Cancelled):

@@ -8,10 +8,13 @@ and is checked against `needs`; the engine looks the task up here and runs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import img2img, inpaint, txt2img
 from .common import img2img_steps
+
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class Task:
     name: str
     title: str
     needs: tuple[str, ...]  # the request's image fields it requires (and the only ones it takes)
-    plan: Callable[[Any], list[int]]  # request -> user steps of each pass
+    plan: Callable[[GenerationRequest], list[int]]  # request -> user steps of each pass
     run: Callable[[Any, dict, list[int]], list[Any]]  # (pass context, conditioning, plan) -> images
 
 
@@ -31,7 +34,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 TASK_NAMES = tuple(TASKS)
 
 
-def plan_passes(request: Any) -> list[int]:
+def plan_passes(request: GenerationRequest) -> list[int]:
     """User steps of each pass of this request: what progress counts (k of their sum)."""
     return TASKS[request.task].plan(request)
 

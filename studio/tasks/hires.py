@@ -16,6 +16,8 @@ from .common import img2img_steps, repeat_conditioning
 if TYPE_CHECKING:
     import torch
 
+    from ..request import GenerationRequest
+
 
 @dataclass(frozen=True)
 class Upscaler:
@@ -48,12 +50,12 @@ def upscale_image(image: Image.Image, size: tuple[int, int], mode: str) -> Image
     return image.resize(size, getattr(Image.Resampling, mode))
 
 
-def first_pass_output(request: Any) -> str:
+def first_pass_output(request: GenerationRequest) -> str:
     """What the first pass hands over: latents for a latent upscaler, pictures otherwise."""
     return "latent" if request.hires and UPSCALERS[request.hires_upscaler].space == "latent" else "pil"
 
 
-def planned_steps(request: Any) -> int:
+def planned_steps(request: GenerationRequest) -> int:
     """User steps of the hires pass: its strength times its own steps (0 = the first pass's)."""
     return img2img_steps(request.hires_steps or request.steps, request.hires_strength)[1]
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import images
 from .common import img2img_steps, whole_picture
 
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
-def plan(request: Any) -> list[int]:
+
+def plan(request: GenerationRequest) -> list[int]:
     return [img2img_steps(request.steps, request.denoising_strength)[1]]
 
 

@@ -10,8 +10,10 @@ from .common import img2img_steps, repeat_conditioning
 if TYPE_CHECKING:
     import torch
 
+    from ..request import GenerationRequest
 
-def plan(request: Any) -> list[int]:
+
+def plan(request: GenerationRequest) -> list[int]:
     return [img2img_steps(request.steps, request.denoising_strength)[1]]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -10,8 +10,11 @@ from ..errors import InvalidValue
 from . import hires
 from .common import whole_picture
 
+if TYPE_CHECKING:
+    from ..request import GenerationRequest
 
-def plan(request: Any) -> list[int]:
+
+def plan(request: GenerationRequest) -> list[int]:
     return [request.steps] + ([hires.planned_steps(request)] if request.hires else [])
 
 

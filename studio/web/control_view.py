@@ -6,21 +6,20 @@ with a picture is on."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 from PIL import Image
 
-from ..control.preprocessors import DEFAULT_RESOLUTION, PREPROCESSORS, RESOLUTION_RANGE, find, preprocess
+from ..control.preprocessors import PREPROCESSORS, find, preprocess
 from ..control import image_prompts
 from ..control.folder import folder_models
-from ..control.units import CONTROL_MODES, MAX_UNITS, UNION_NAMES, WEIGHT_RANGE, ControlUnit
+from ..control.units import MAX_UNITS, UNIT
 from ..errors import StudioError
-from ..images import RESIZE_MODES
 from .bounded import BoundedImageEditor
 from .calls import as_gradio_error
+from .widgets import part_widget
 
 # Offered in the model box (any hub id, folder or file can be typed): the tiny models' own, and the
 # ControlNet 1.1 models A1111 users know.
@@ -35,8 +34,16 @@ KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:c
 # The image prompts' adapters: the tiny models' own, the ones A1111 users know (h94/IP-Adapter), XLabs' FLUX one.
 KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", "builtin:ip-adapter/flux",
                   *image_prompts.A1111_MODULES, "XLabs-AI/flux-ip-adapter")
-# A unit's controls: its switch, then one per ControlUnit field (declared there once).
-UNIT_KEYS = ("enabled", *(f.name for f in dataclasses.fields(ControlUnit)))
+# A unit's controls: its switch, then one per ControlUnit field (declared there once), laid out in these
+# rows (the picture beside its control map); a test checks every field has its place.
+UNIT_KEYS = ("enabled", *UNIT.fields.by_name)
+UNIT_ROWS = (("image",), ("module", "model"), ("weight", "guidance_start", "guidance_end"),
+             ("resize_mode", "pixel_perfect", "processor_res"), ("threshold_a", "threshold_b"),
+             ("control_mode", "union_type"))
+# Layout only: the control mode wide; in rows of sliders no help line (it would push one slider down).
+UNIT_PAGE = {"control_mode": {"scale": 3}, "union_type": {"scale": 1}, "guidance_start": {"info": None},
+             "pixel_perfect": {"info": None}}
+ELEM_IDS = {"control_mode": "mode", "union_type": "union"}  # the element ids tests and users' scripts know
 
 
 @dataclass
@@ -84,36 +91,25 @@ def build_units(folder: Any = None) -> list[Unit]:
 
 def _unit(n: int, models: list[str]) -> Unit:
     parts: dict[str, Any] = {"enabled": gr.Checkbox(False, label="Enable", elem_id=f"cn-enabled-{n}")}
-    with gr.Row():
-        parts["image"] = BoundedImageEditor(
-            type="pil", label="Picture (upload one, or draw a sketch)", height=300, sources=["upload", "clipboard"],
-            transforms=[], layers=False, format="png", canvas_size=(512, 512), elem_id=f"cn-image-{n}",
-            brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=6))
-        preview = gr.Image(label="Control map", interactive=False, format="png", height=300, elem_id=f"cn-map-{n}")
-    with gr.Row():
-        parts["module"] = gr.Dropdown(list(PREPROCESSORS), value="canny", label="Preprocessor", elem_id=f"cn-module-{n}")
-        parts["model"] = gr.Dropdown(models, value=None, label="ControlNet model", allow_custom_value=True,
-                                     elem_id=f"cn-model-{n}", info="the controlnets folder's, a hub id, a folder or "
-                                                                  ".safetensors file")
-    with gr.Row():
-        parts["weight"] = gr.Slider(*WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", elem_id=f"cn-weight-{n}")
-        parts["guidance_start"] = gr.Slider(0, 1, value=0.0, step=0.01, label="Starting step")
-        parts["guidance_end"] = gr.Slider(0, 1, value=1.0, step=0.01, label="Ending step")
-    with gr.Row():
-        parts["resize_mode"] = gr.Dropdown(list(RESIZE_MODES), value="Crop and resize", label="Resize mode")
-        parts["pixel_perfect"] = gr.Checkbox(False, label="Pixel perfect")
-        parts["processor_res"] = gr.Slider(*RESOLUTION_RANGE, value=DEFAULT_RESOLUTION, step=8,
-                                           label="Preprocessor resolution")
-    canny = PREPROCESSORS["canny"]
-    with gr.Row():
-        parts["threshold_a"] = gr.Slider(canny.a.low, canny.a.high, value=canny.a.default, label=canny.a.label)
-        parts["threshold_b"] = gr.Slider(canny.b.low, canny.b.high, value=canny.b.default, label=canny.b.label)
-    with gr.Row():
-        parts["control_mode"] = gr.Radio(list(CONTROL_MODES), value=CONTROL_MODES[0], label="Control mode",
-                                         elem_id=f"cn-mode-{n}", scale=3)
-        parts["union_type"] = gr.Dropdown([("from the preprocessor", ""), *((t, t) for t in UNION_NAMES)], value="",
-                                          label="Union control type", info="union ControlNets only",
-                                          elem_id=f"cn-union-{n}", scale=1)
+    fields = UNIT.fields
+    canny = PREPROCESSORS["canny"]  # the module the page starts with: its two numbers' sliders
+    for row in UNIT_ROWS:
+        with gr.Row():
+            for name in row:
+                elem_id = f"cn-{ELEM_IDS.get(name, name.replace('_', '-'))}-{n}"
+                if name == "image":
+                    parts[name] = BoundedImageEditor(
+                        type="pil", label=fields[name].label, height=300, sources=["upload", "clipboard"],
+                        transforms=[], layers=False, format="png", canvas_size=(512, 512), elem_id=elem_id,
+                        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=6))
+                    preview = gr.Image(label="Control map", interactive=False, format="png", height=300,
+                                       elem_id=f"cn-map-{n}")
+                elif fields[name].widget == "threshold":  # named and bounded by the module (`sliders`)
+                    s = canny.a if name == "threshold_a" else canny.b
+                    parts[name] = gr.Slider(s.low, s.high, value=s.default, label=s.label, elem_id=elem_id)
+                else:
+                    parts[name] = part_widget(fields[name], elem_id, **UNIT_PAGE.get(name, {}),
+                                              **({"choices": models} if name == "model" else {}))
     with gr.Row():
         show = gr.Button("Preview map", size="sm", elem_id=f"cn-show-{n}")
         use_result = gr.Button("Use the result", size="sm", elem_id=f"cn-use-result-{n}")
@@ -183,30 +179,31 @@ def outputs(units: list[Unit]) -> list[Any]:
 
 @dataclass
 class Slot:
-    """One image prompt: its picture (on when there is one), adapter and weight."""
-    image: Any
-    model: Any
-    weight: Any
+    """One image prompt: a control per ImagePrompt field (on when it has a picture), and its button."""
+    parts: dict[str, Any]  # ImagePrompt's field names -> component
     use_result: Any
+
+    @property
+    def image(self) -> Any:
+        return self.parts["image"]
 
 
 def build_slots(folder: Any = None) -> list[Slot]:
-    slots, adapters = [], choices(folder, KNOWN_ADAPTERS)
+    slots, adapters, fields = [], choices(folder, KNOWN_ADAPTERS), image_prompts.PROMPT.fields
     with gr.Accordion("Image prompts (IP-Adapter)", open=False, elem_id="image-prompts"):
         with gr.Tabs():
             for n in range(image_prompts.MAX_PROMPTS):
                 with gr.Tab(f"Image {n + 1}", elem_id=f"ip-tab-{n}"):
+                    parts = {}
                     with gr.Row():
-                        image = gr.Image(type="pil", label="Reference picture (a picture here turns it on)", height=220,
-                                         sources=["upload", "clipboard"], elem_id=f"ip-image-{n}")
+                        parts["image"] = part_widget(fields["image"], f"ip-image-{n}", height=220)
                         with gr.Column():
-                            model = gr.Dropdown(adapters, value=None, label="IP-Adapter",
-                                                allow_custom_value=True, elem_id=f"ip-model-{n}",
-                                                info="made for the model's family; or a .safetensors / .bin file")
-                            weight = gr.Slider(*image_prompts.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight",
-                                               elem_id=f"ip-weight-{n}")
+                            for name in fields.by_name:  # the adapter, the weight (and any field added)
+                                if name != "image":
+                                    parts[name] = part_widget(fields[name], f"ip-{name.replace('_', '-')}-{n}",
+                                                              **({"choices": adapters} if name == "model" else {}))
                             use_result = gr.Button("Use the result", size="sm", elem_id=f"ip-use-result-{n}")
-                    slots.append(Slot(image, model, weight, use_result))
+                    slots.append(Slot(parts, use_result))
     return slots
 
 
@@ -218,13 +215,12 @@ class Controls:
 
     def inputs(self) -> list[Any]:
         return [*(c for unit in self.units for c in unit.parts.values()),
-                *(c for slot in self.slots for c in (slot.image, slot.model, slot.weight))]
+                *(c for slot in self.slots for c in slot.parts.values())]
 
     def settings(self, data: dict) -> dict[str, Any]:
         """The request's `controlnets` and `image_prompts` from the page's values."""
         return {"controlnets": [u for u in (unit_settings(unit, data) for unit in self.units) if u],
-                "image_prompts": [{"image": data.get(slot.image), "model": data.get(slot.model),
-                                   "weight": data.get(slot.weight)}
+                "image_prompts": [{name: data.get(c) for name, c in slot.parts.items()}
                                   for slot in self.slots if data.get(slot.image) is not None]}
 
     def maps(self) -> list[Any]:
@@ -239,15 +235,16 @@ class Controls:
     def outputs(self) -> list[Any]:
         """What restoring settings changes (units' numbers; slots' adapters, weights, and pictures past
         the restored ones)."""
-        return [*outputs(self.units), *(c for slot in self.slots for c in (slot.image, slot.model, slot.weight))]
+        return [*outputs(self.units), *(c for slot in self.slots for c in slot.parts.values())]
 
     def updates(self, fields: dict) -> tuple[dict[Any, Any], list[str]]:
         changes, notes = unit_updates(self.units, fields.get("controlnets"))
         restored = list(fields.get("image_prompts") or ())
         for n, slot in enumerate(self.slots):
             if n < len(restored):
-                changes[slot.model] = gr.update(value=restored[n].model)
-                changes[slot.weight] = gr.update(value=restored[n].weight)
+                for name, component in slot.parts.items():
+                    if name != "image":  # PNGs never hold the picture
+                        changes[component] = gr.update(value=getattr(restored[n], name))
             else:  # a slot with a picture is on: those the PNG did not use are emptied
                 changes[slot.image] = gr.update(value=None)
         if restored:

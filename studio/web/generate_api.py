@@ -42,7 +42,7 @@ class GalleryImage(TypedDict):
 API_TYPES: dict[str, Any] = {
     "text": str, "model": str, "choice": str, "int": int, "float": float, "bool": bool,
     "names": list[str], "loras": list[tuple[str, float]], "image": Optional[FileData],
-    "controlnets": list[dict[str, Any]], "image_prompts": list[dict[str, Any]],
+    "records": list[dict[str, Any]],  # each item an object of its record's fields (studio/field_spec.py)
 }
 OUTPUTS = tuple[list[GalleryImage], str, Optional[int], str, Optional[FileData]]
 
@@ -93,13 +93,15 @@ def open_image(name: str, value: Any) -> Image.Image | None:
     return ImageOps.exif_transpose(picture)  # as the page's image upload does
 
 
-def unit_images(units: Any, name: str = "controlnets") -> Any:
-    """ControlNet units (or image prompts) with their uploaded pictures opened (each checked as any
-    input image)."""
-    if not isinstance(units, list):
-        return units
-    return [{**unit, "image": open_image(f"{name}[{i}].image", unit.get("image"))}
-            if isinstance(unit, dict) and unit.get("image") is not None else unit for i, unit in enumerate(units)]
+def item_images(field: Field, items: Any) -> Any:
+    """A records field's items (ControlNet units, image prompts) with their uploaded pictures opened
+    (each checked as any input image)."""
+    if not isinstance(items, list):
+        return items
+    pictures = [f.name for f in field.items.fields if f.kind == "image"]
+    return [{**item, **{name: open_image(f"{field.name}[{i}].{name}", item[name]) for name in pictures
+                        if item.get(name) is not None}}
+            if isinstance(item, dict) else item for i, item in enumerate(items)]
 
 
 class PreviewFiles:
@@ -126,6 +128,7 @@ def make_generate_api(service: Service, table: FieldTable = TABLE,
     names no model gets `server_model()` (the model the studio started with, or fell back to)."""
     names = [f.name for f in table.api]
     images = {f.name for f in table.api if f.kind == "image"}
+    records = [f for f in table.api if f.kind == "records"]
     previews = PreviewFiles()
 
     def generate(*args: Any) -> Iterator[tuple]:
@@ -133,8 +136,8 @@ def make_generate_api(service: Service, table: FieldTable = TABLE,
         request = args[len(names)] if len(args) > len(names) else None
         try:
             settings = {name: open_image(name, value) if name in images else value for name, value in values.items()}
-            for name in ("controlnets", "image_prompts"):
-                settings[name] = unit_images(settings.get(name), name)
+            for field in records:
+                settings[field.name] = item_images(field, settings.get(field.name))
         except StudioError as exc:
             raise as_gradio_error(exc) from None
         if settings.get("model") is None and server_model is not None:

@@ -44,19 +44,23 @@ def _slider(field: Field, value: Any, source: ModelSource) -> gr.Slider:
     return gr.Slider(low, high, value=value, step=step, **options)
 
 
-def _dropdown(field: Field, value: Any, source: ModelSource) -> gr.Dropdown:
+def _dropdown(field: Field, value: Any, source: ModelSource | None) -> gr.Dropdown:
     # Sampler names accept A1111's aliases and old combined names: typed values are checked by the request.
     # The sampler list is the starting model's kind (FLUX: the flow-matching samplers).
-    choices = family_sampler_names(source.family) if field.name == "sampler" else field.choice_list()
-    return gr.Dropdown(choices, value=value, allow_custom_value=field.name in ("sampler", "schedule"),
-                       **_common(field))
+    options = _common(field)
+    choices = options.pop("choices", None)  # the page's own list (labelled choices, a folder's files)
+    if choices is None:
+        choices = family_sampler_names(source.family) if field.name == "sampler" and source else field.choice_list()
+    options.setdefault("allow_custom_value", field.name in ("sampler", "schedule"))
+    return gr.Dropdown(choices, value=value, **options)
 
 
 def _image(field: Field, value: Any, source: ModelSource) -> gr.Image:
     return BoundedImage(type="pil", sources=["upload", "clipboard"], **_common(field))
 
 
-WIDGETS: dict[str, Callable[[Field, Any, ModelSource], gr.components.Component]] = {
+# The source is the starting model (None for a record's field: nothing of it depends on the model).
+WIDGETS: dict[str, Callable[[Field, Any, Any], gr.components.Component]] = {
     "textbox": lambda f, v, s: gr.Textbox(v, **_common(f)),
     "slider": _slider,
     "seed": lambda f, v, s: gr.Number(value=v, precision=0, minimum=f.range[0], maximum=f.range[1], **_common(f)),
@@ -70,6 +74,15 @@ WIDGETS: dict[str, Callable[[Field, Any, ModelSource], gr.components.Component]]
     # The task is the open tab: the page keeps it in a hidden control.
     "task": lambda f, v, s: gr.Radio(f.choice_list(), value=v or "txt2img", visible=False, **_common(f)),
 }
+
+
+def part_widget(field: Field, elem_id: str, **overrides: Any) -> gr.components.Component:
+    """A record's field (a ControlNet unit's weight...) as its widget, with an element id of its own
+    (each of three units has a weight). The page's starting value is `value` in its page arguments,
+    else the field's default."""
+    page = {**field.page, "elem_id": elem_id, **overrides}
+    value = page.pop("value", field.default)
+    return WIDGETS[field.widget](dataclasses.replace(field, page=page), value, None)
 
 
 class Form:

@@ -267,7 +267,8 @@ def test_override_settings_change_this_request_only_and_controlnet_units_come_th
     assert not np.array_equal(np.asarray(png(steered["images"][0])), np.asarray(png(plain["images"][0])))
     res = anonymous.post("/sdapi/v1/txt2img", json={**base, "alwayson_scripts": {"controlnet": {"args": [
         {"module": "canny", "model": "builtin:controlnet/sd15", "image": b64_png(picture), "weight": 5}]}}})
-    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "controlnets[0]", "weight"]
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "alwayson_scripts", "controlnet", "args[0]",
+                                                                 "weight"]  # the key the caller sent
 
 
 def test_a_caller_has_one_running_and_a_few_waiting_at_most(studio, outputs):

@@ -93,7 +93,7 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
             continue
         if name == "image_prompts":  # into the first slot without its picture; the other slots emptied
             first, second = parts.controls.slots[:2]
-            assert updates[first.model]["value"] == "builtin:ip-adapter/sdxl" and updates[first.weight]["value"] == 0.6
+            assert updates[first.parts["model"]]["value"] == "builtin:ip-adapter/sdxl" and updates[first.parts["weight"]]["value"] == 0.6
             assert first.image not in updates and updates[second.image]["value"] is None
             assert "1 image prompt(s) restored without their pictures" in updates[parts.png_note]
             continue

@@ -235,7 +235,7 @@ def test_units_are_in_the_infotext_as_a1111_writes_them_and_the_png_regenerates(
     ([unit(image=None)], r"controlnets\[0\].image"),
     ([unit("sdxl")], r"controlnets\[0\].model: 'builtin:controlnet/sdxl'.*tiny"),
     ([unit(module="cany")], r"controlnets\[0\].module: 'cany'.*canny"),
-    ([unit()] * 4, r"controlnets: '4 units'.*at most 3"),
+    ([unit()] * 4, r"controlnets: '4 ControlNet units'.*at most 3"),
     ([unit(weight=3)], r"controlnets\[0\].weight: 3.*0..2|controlnets\[0\].weight"),
     ([unit(guidance_start=0.8, guidance_end=0.2)], r"controlnets\[0\].guidance_start.*guidance_end"),
     ([unit(threshold_a=300)], r"controlnets\[0\].threshold_a: 300"),

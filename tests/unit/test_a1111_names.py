@@ -67,4 +67,15 @@ def test_a_422_names_the_key_the_caller_sent():
 
 
 def test_a_controlnet_units_keys_are_the_units_own():
-    assert "union_type" in translate.UNIT_KEYS and "image" not in translate.UNIT_KEYS
+    assert "union_type" in translate.UNIT_NAMES and "image" not in translate.UNIT_KEYS.values()
+
+
+def test_a_422_names_a_units_field_by_its_place_in_the_args_the_caller_sent():
+    body = {"alwayson_scripts": {"ControlNet": {"args": [
+        {"enabled": False}, {"module": "ip-adapter_clip_h"}, {"module": "canny"}, {"module": "depth"}]}}}
+    assert translate.a1111_field("controlnets[1].union_type", body) == \
+        "alwayson_scripts.controlnet.args[3].union_control_type"
+    assert translate.a1111_field("image_prompts[0].weight", body) == "alwayson_scripts.controlnet.args[1].weight"
+    assert translate.a1111_field("controlnets[0]", body) == "alwayson_scripts.controlnet.args[2]"
+    assert translate.a1111_field("controlnets[5].weight", body) == "controlnets[5].weight"  # not from args
+    assert translate.a1111_field("batch_count", body) == "n_iter"

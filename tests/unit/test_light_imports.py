@@ -11,12 +11,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "diffusers", "transformers", "compel")
-# The field table and everything it reads; the request and its checks; infotext, PNG Info and docs.
+# The field table and everything it reads; the request, its checks and its typed fields; infotext, PNG Info, docs.
 LIGHT_MODULES = (
     "studio.fields", "studio.families", "studio.families.sd", "studio.families.sd3", "studio.families.flux",
     "studio.families.zimage", "studio.samplers", "studio.prompts", "studio.validation", "studio.infotext",
     "studio.pnginfo", "studio.docs", "studio.request", "studio.models", "studio.styles", "studio.previews",
     "studio.tasks", "studio.tasks.hires", "studio.control.units", "studio.control.image_prompts",
+    "studio.request_types", "studio.request_fields",
 )
 
 

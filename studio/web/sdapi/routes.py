@@ -39,9 +39,9 @@ def a1111_error(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail, "body": "", "errors": detail}, status_code=status)
 
 
-def invalid(exc: InvalidValue) -> JSONResponse:
-    field = str(getattr(exc, "field", "body"))
-    field = translate.A1111_NAMES.get(field, field)
+def invalid(exc: InvalidValue, body: Any = None) -> JSONResponse:
+    """A1111's 422, its `loc` the key the caller sent (a ControlNet unit's field by its place in args)."""
+    field = translate.a1111_field(str(getattr(exc, "field", "body")), body)
     return JSONResponse({"detail": [{"loc": ["body", *field.split(".")], "msg": str(exc), "type": "value_error"}]},
                         status_code=422)
 
@@ -136,7 +136,7 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
                     call = (lambda: fn(caller, body, request))
                     result = await run_in_threadpool(call) if threaded else call()
                 except InvalidValue as exc:
-                    return invalid(exc)
+                    return invalid(exc, body)
                 except Busy as exc:
                     return a1111_error(429, "Busy", str(exc))
                 except StudioError as exc:

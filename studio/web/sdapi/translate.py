@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import io
 import json
-from typing import Any, Mapping
+import re
+from typing import Any, Iterator, Mapping
 
 from PIL import Image
 
 from ... import samplers
-from ...control.image_prompts import MODULE_PREFIX
-from ...control.units import CONTROL_MODES, ControlUnit
+from ...control.image_prompts import MODULE_PREFIX, PROMPT
+from ...control.units import CONTROL_MODES, UNIT
 from ...errors import InvalidValue
 from ...fields import TABLE, FieldTable
 
@@ -184,39 +184,80 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
     return settings, ignored, notes
 
 
-# sd-webui-controlnet's unit keys that are the studio's ControlUnit's (its picture and module are read apart).
-UNIT_KEYS = tuple(f.name for f in dataclasses.fields(ControlUnit) if f.name not in ("image", "module"))
+# sd-webui-controlnet's unit keys (each ControlUnit and ImagePrompt field declares its own): those taken as
+# they are, and the ones converted below (the picture, the module, a mode given by its index).
+UNIT_KEYS = {f.a1111.key: f.name for f in UNIT.fields if f.a1111 is not None and f.a1111.direct}
+PROMPT_KEYS = {f.a1111.key: f.name for f in PROMPT.fields if f.a1111 is not None and f.a1111.direct}
+UNIT_NAMES = {f.name: f.a1111.key for f in UNIT.fields if f.a1111 is not None and f.a1111.key is not None}
+INDEXED = {"resize_mode": RESIZE_MODES[:3], "control_mode": CONTROL_MODES}
+# sd-webui-controlnet's union control types (its ControlNetUnionControlType labels) to the studio's.
+UNION_LABELS = {"openpose": "openpose", "depth": "depth", "soft edge": "hed", "hard edge": "canny",
+                "normal map": "normal", "segmentation": "segment", "tile": "tile", "inpaint": "repaint", "unknown": ""}
+
+
+def _unit_args(script: Any) -> Iterator[tuple[int, Mapping[str, Any], bool]]:
+    """(index in args, unit, whether it is an image prompt) for each unit switched on."""
+    args = script.get("args") if isinstance(script, Mapping) else None
+    if not isinstance(args, list):
+        raise InvalidValue("alwayson_scripts.controlnet.args", type(args).__name__, "a list of units")
+    for i, unit in enumerate(args):
+        if not isinstance(unit, Mapping):
+            raise InvalidValue(f"alwayson_scripts.controlnet.args[{i}]", type(unit).__name__, "a ControlNet unit object")
+        if unit.get("enabled") is not False:
+            yield i, unit, str(unit.get(UNIT_NAMES["module"]) or "none").startswith(MODULE_PREFIX)
 
 
 def controlnet_units(script: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """sd-webui-controlnet's `alwayson_scripts.controlnet.args` units: ControlNet units and, for an
     `ip-adapter*` module, image prompts (as A1111's extension runs IP-Adapters). Units switched off
     (`enabled: false`) are left out; their other keys (low_vram, ...) change nothing here."""
-    args = script.get("args") if isinstance(script, Mapping) else None
-    if not isinstance(args, list):
-        raise InvalidValue("alwayson_scripts.controlnet.args", type(args).__name__, "a list of units")
     units, prompts = [], []
-    for i, unit in enumerate(args):
+    for i, unit, is_prompt in _unit_args(script):
         where = f"alwayson_scripts.controlnet.args[{i}]"
-        if not isinstance(unit, Mapping):
-            raise InvalidValue(where, type(unit).__name__, "a ControlNet unit object")
-        if unit.get("enabled") is False:
-            continue
-        picture = unit.get("image", unit.get("input_image"))
+        picture = unit.get(UNIT_NAMES["image"], unit.get("input_image"))
         if isinstance(picture, Mapping):  # {"image": b64, "mask": b64}
             picture = picture.get("image")
         image = decode_image(f"{where}.image", picture) if picture is not None else None
-        module = str(unit.get("module") or "none")
-        if module.startswith(MODULE_PREFIX):
-            prompts.append({"image": image, "model": unit.get("model"), "weight": unit.get("weight", 1.0)})
+        if is_prompt:
+            prompts.append({"image": image, **{ours: unit[key] for key, ours in PROMPT_KEYS.items()
+                                               if unit.get(key) is not None}})
             continue
-        values = {k: unit[k] for k in UNIT_KEYS if unit.get(k) is not None}
-        if isinstance(values.get("resize_mode"), int):
-            values["resize_mode"] = _indexed(f"{where}.resize_mode", values["resize_mode"], RESIZE_MODES[:3])
-        if isinstance(values.get("control_mode"), int):
-            values["control_mode"] = _indexed(f"{where}.control_mode", values["control_mode"], CONTROL_MODES)
-        units.append({**values, "image": image, "module": module})
+        values = {ours: unit[key] for key, ours in UNIT_KEYS.items() if unit.get(key) is not None}
+        for name, names in INDEXED.items():
+            value = unit.get(UNIT_NAMES[name])
+            if value is not None:
+                values[name] = _indexed(f"{where}.{UNIT_NAMES[name]}", value, names) if isinstance(value, int) else value
+        union = unit.get(UNIT_NAMES["union_type"])
+        if union is not None:
+            values["union_type"] = UNION_LABELS.get(union.lower(), union) if isinstance(union, str) else union
+        units.append({**values, "image": image, "module": str(unit.get(UNIT_NAMES["module"]) or "none")})
     return units, prompts
+
+
+ITEM = re.compile(r"^(controlnets|image_prompts)\[(\d+)\](?:\.(\w+))?$")
+
+
+def a1111_field(field: str, payload: Any) -> str:
+    """The key a caller sent, for a field the studio names: `controlnets[1].weight` is the weight of the
+    second ControlNet unit switched on in `alwayson_scripts.controlnet.args` (an image prompt, of an
+    ip-adapter one), named there by its A1111 key."""
+    match = ITEM.match(field)
+    if match is None:
+        return A1111_NAMES.get(field, field)
+    name, index, part = match.group(1), int(match.group(2)), match.group(3)
+    scripts = payload.get("alwayson_scripts") if isinstance(payload, Mapping) else None
+    script = next((v for k, v in scripts.items() if k.lower() == "controlnet"), None) \
+        if isinstance(scripts, Mapping) else None
+    try:
+        places = [i for i, _, is_prompt in _unit_args(script) if is_prompt == (name == "image_prompts")]
+    except InvalidValue:
+        places = []
+    if index >= len(places):
+        return field
+    record = PROMPT if name == "image_prompts" else UNIT
+    spec = record.fields[part].a1111 if part in record.fields else None
+    key = spec.key if spec is not None and spec.key else part
+    return f"alwayson_scripts.controlnet.args[{places[index]}]" + (f".{key}" if key else "")
 
 
 def _indexed(field: str, value: Any, names: tuple[str, ...]) -> str:
