@@ -58,15 +58,17 @@ PAGE_CSS = f"""
 NEW_TAB_KEY = """() => Array.from(crypto.getRandomValues(new Uint8Array(16)),
                                   (b) => b.toString(16).padStart(2, "0")).join("")"""
 
-# History across reloads: the tab keeps its image paths in this browser's storage (never on the
-# server, never shared); on load it hands them back and the server keeps the ones it really wrote.
+# History across reloads: the tab keeps its image paths in its own session storage (never on the
+# server, never shared): a reload gives the tab its list back, and other tabs keep theirs (one key for
+# the whole browser made a reload show another tab's images). On load it hands them back and the
+# server keeps the ones it really wrote.
 HISTORY_STORE = "studio-history"
 SAVE_HISTORY = f"""(paths) => {{
-  try {{ localStorage.setItem("{HISTORY_STORE}", JSON.stringify(paths || [])); }} catch (e) {{}}
+  try {{ sessionStorage.setItem("{HISTORY_STORE}", JSON.stringify(paths || [])); }} catch (e) {{}}
   return paths;
 }}"""
 LOAD_HISTORY = f"""() => {{
-  try {{ return JSON.parse(localStorage.getItem("{HISTORY_STORE}") || "[]"); }} catch (e) {{ return []; }}
+  try {{ return JSON.parse(sessionStorage.getItem("{HISTORY_STORE}") || "[]"); }} catch (e) {{ return []; }}
 }}"""
 
 # Ctrl+Enter (Cmd+Enter on a Mac) generates from anywhere in the page, as in A1111. Plain Enter and

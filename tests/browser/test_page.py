@@ -9,42 +9,22 @@ from __future__ import annotations
 
 import io
 import json
-
-import os
 import re
-import shutil
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from support import ROOT, running_app
+from support.browser import (ARTIFACTS, checked, in_view, infotext, needs_chromium, number, pick, preview_src,
+                             set_number, studio_page, wait_for, wait_stable)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts"
-
-# Skipped on a developer machine without chromium; in CI (which installs it) a missing browser fails.
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (.ci/run installs it with apt-get)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with running_app(tmp_path_factory, "--preview-fps", "30") as app, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(app.url)
-        page.wait_for_selector("#prompt textarea", timeout=60_000)
-        page.app = app
+    with studio_page(tmp_path_factory, "--preview-fps", "30") as page:
         yield page
-        browser.close()
 
 
 @pytest.fixture(autouse=True)
@@ -57,16 +37,6 @@ def back_to_text_to_image(request):
     yield
 
 
-def set_number(page, label: str, value: int) -> None:
-    box = page.locator(f"input[aria-label='number input for {label}']")
-    box.fill(str(value))
-    box.press("Enter")
-
-
-def infotext(page) -> str:
-    return page.locator("#infotext textarea").input_value()
-
-
 def generate(page, prompt: str, shot: str) -> str:
     """Type the prompt, click Generate, wait for its infotext (a screenshot of the page either way)."""
     page.fill("#prompt textarea", prompt)
@@ -76,34 +46,6 @@ def generate(page, prompt: str, shot: str) -> str:
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
-
-
-def wait_for(condition, timeout: float = 60.0, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting in the browser")
-
-
-def wait_stable(read, timeout: float = 60.0, every: float = 0.25):
-    """A value once it has stopped changing (and is not None)."""
-    previous = object()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = read()
-        if value is not None and value == previous:
-            return value
-        previous = value
-        time.sleep(every)
-    raise AssertionError("the value kept changing")
-
-
-def preview_src(page) -> str | None:
-    img = page.locator("#result img")
-    return img.first.get_attribute("src") if img.count() else None
 
 
 def test_generate_shows_live_previews_then_the_image_and_infotext(page):
@@ -159,16 +101,6 @@ def test_png_info_reads_a_png_and_sends_it_to_the_form(page):
     page.fill("#prompt textarea", "something else")
     page.click("#send-to-form")
     wait_for(lambda: page.locator("#prompt textarea").input_value() == "a lighthouse at dusk")
-
-
-def number(page, label: str) -> float:
-    return float(page.locator(f"input[aria-label='number input for {label}']").input_value())
-
-
-def pick(page, elem_id: str, *labels: str) -> None:
-    """Choose the dropdown option shown with any of these labels."""
-    page.click(f"#{elem_id} input")
-    page.locator(", ".join(f"li[role=option][aria-label='{label}']" for label in labels)).first.click()
 
 
 def test_form_helpers_token_counter_aspect_swap_and_seed_buttons(page):
@@ -345,10 +277,6 @@ def test_send_a_result_to_image_to_image_and_generate_from_it(page):
     assert "Denoising strength: 0.75" in infotext(page) and "Mask blur" not in infotext(page)
 
 
-def checked(page, elem_id: str) -> bool:
-    return page.locator(f"#{elem_id} input[type=checkbox]").is_checked()
-
-
 def test_restore_brings_back_every_setting_and_with_nothing_picked_changes_nothing(page):
     page.reload()  # a new session: no image picked in its history
     page.wait_for_selector("#prompt textarea", timeout=60_000)
@@ -404,13 +332,6 @@ def test_an_a1111_png_of_a_checkpoint_we_lack_keeps_the_model_and_says_so(page, 
     page.click("#generate")  # the next Generate works on the model the form kept
     wait_for(lambda: "a cat from elsewhere" in infotext(page), timeout=120)
     assert "Seed: 9," in infotext(page) and "Schedule type: Karras" in infotext(page)
-
-
-def in_view(page, selector: str) -> bool:
-    box = page.locator(selector).first.bounding_box()
-    size = page.viewport_size
-    return bool(box) and box["y"] >= 0 and box["y"] + min(box["height"], 60) <= size["height"] \
-        and box["x"] >= 0 and box["x"] + min(box["width"], 60) <= size["width"]
 
 
 @pytest.mark.parametrize("width, height", [(1920, 1080), (1400, 1000), (1024, 768), (420, 900)])
@@ -486,7 +407,7 @@ def test_reuse_does_nothing_on_a_fresh_page_and_history_survives_a_reload(page):
         fresh.click("#generate")
         wait_for(lambda: "kept across a reload" in fresh.locator("#infotext textarea").input_value())
         # The browser keeps the tab's history (signed paths) once the run's events are done.
-        wait_for(lambda: ".png" in (fresh.evaluate("localStorage.getItem('studio-history')") or ""))
+        wait_for(lambda: ".png" in (fresh.evaluate("sessionStorage.getItem('studio-history')") or ""))
         fresh.reload()
         fresh.wait_for_selector("#prompt textarea", timeout=60_000)
         fresh.click("#history button") if fresh.locator("#history button").count() else fresh.click("text=History")
