@@ -136,7 +136,9 @@ FIELDS: tuple[Field, ...] = (
     Field("cfg_scale", "float", FROM_MODEL, "CFG scale", range=(0.0, 30.0), widget="slider", step=0.5,
           help="how closely to follow the prompt (FLUX dev: its distilled guidance)",
           infotext=(Infotext("CFG scale", 40, format=number_text, parse=float,
-                             # Forge writes FLUX dev's guidance as "Distilled CFG Scale" (and CFG scale 1)
+                             # A guidance-distilled model (FLUX dev): written as Forge writes it, the value
+                             # as "Distilled CFG Scale" and "CFG scale" the real CFG (1: off; infotext.py
+                             # format_infotext), so Forge reads no CFG 7 where none ran; read back so too
                              read=lambda p: float(p.get("Distilled CFG Scale", p.get("CFG scale", "nan")))
                              if "Distilled CFG Scale" in p or "CFG scale" in p else MISSING),),
           a1111=A1111("cfg_scale")),

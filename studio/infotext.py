@@ -14,15 +14,16 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from .fields import MISSING, TABLE, FieldTable
+from .fields import MISSING, TABLE, FieldTable, number_text
 from .version import __version__
 
 if TYPE_CHECKING:
     from .request import GenerationRequest
 
 VERSION_KEY = "Version"
+CFG_KEY, DISTILLED_KEY = "CFG scale", "Distilled CFG Scale"
 # Keys only the engine knows the value of (not a request's field), and their place on A1111's line.
-ENGINE_KEYS = {"Distilled CFG Scale": 41, "Model hash": 85, "Lora hashes": 150, VERSION_KEY: 10_000}
+ENGINE_KEYS = {DISTILLED_KEY: 41, "Model hash": 85, "Lora hashes": 150, VERSION_KEY: 10_000}
 # A1111's own pattern, kept as the specification `param_pairs` is tested against (not used: slow).
 A1111_PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
@@ -51,6 +52,10 @@ def format_infotext(request: GenerationRequest, index: int = 0, *, prompt: str |
     the engine knows, by key of ENGINE_KEYS (Model hash, Lora hashes...)."""
     entries = [entry for f in request.FIELDS.request for entry in f.infotext_pairs(request, index)]
     known = {**(extras or {}), VERSION_KEY: f"studio {__version__}"}
+    if DISTILLED_KEY in known:  # Forge's form for a guidance-distilled model (FLUX dev): the CFG scale
+        # drove the distilled guidance, and `CFG scale` is the real CFG (1: off; true CFG when on)
+        real = number_text(getattr(request, "true_cfg_scale", 1.0))
+        entries = [(pos, key, real if key == CFG_KEY else value) for pos, key, value in entries]
     entries += [(ENGINE_KEYS[key], key, value) for key, value in known.items()]
     entries.sort(key=lambda entry: entry[0])  # stable: fields sharing a position keep table order
     return join(request.prompt if prompt is None else prompt,
@@ -72,6 +77,18 @@ def fields_from_params(params: Mapping[str, str], table: FieldTable = TABLE) -> 
         if value is not MISSING:
             found[f.name] = value
     return found, notes
+
+
+def read_keys(table: FieldTable = TABLE) -> set[str]:
+    """The parameter-line keys the studio reads: each field's keys (the table's), and the engine's."""
+    return {spec.key for f in table for spec in f.infotext if spec.key} | set(ENGINE_KEYS)
+
+
+def unused_params(params: Mapping[str, str], table: FieldTable = TABLE) -> dict[str, str]:
+    """The pairs of an infotext no field reads (other tools' settings: Variation seed, ENSD, Emphasis,
+    TI hashes...): what an import must name, since the studio's image will not follow them."""
+    known = read_keys(table)
+    return {key: value for key, value in params.items() if key not in known}
 
 
 @dataclass(frozen=True)

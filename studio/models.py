@@ -49,6 +49,11 @@ class ModelPreset:
     preview: PreviewData | None = None  # None: the family's
     order: int = 100  # position in the model dropdown
     guidance: str | None = None  # what its CFG scale drives (cfg, distilled, none); None: the family's
+    # Other tools' names of this model: A1111's `Model:` (the checkpoint's file stem) and `Model hash:`
+    # (the file's sha256, first 10 hex digits; or A1111's old 8-digit hash), as PNGs from A1111, Forge
+    # and Civitai carry them: PNG Info finds the preset from these
+    a1111_names: tuple[str, ...] = ()
+    hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,11 @@ def _size_range(value: Any, where: str) -> tuple[int, int]:
 
 
 GUIDANCE_KINDS = ("cfg", "distilled", "none")
+# The CFG scales that mean something to each kind of guidance. A value outside was made for a model
+# of another kind (SD's CFG 7 read as FLUX dev's distilled guidance, which is used near 3.5; a turbo
+# model's 0 read as SD's CFG), so fitting settings to a model takes its recommended value instead.
+# "none": the value is not used.
+GUIDANCE_SENSE = {"cfg": (1.0, 30.0), "distilled": (1.0, 5.0)}
 
 
 def _guidance(value: Any, where: str) -> str | None:
@@ -174,6 +184,8 @@ def parse_preset(data: Mapping[str, Any], where: str) -> ModelPreset:
             preview=_preview(data["preview"], where) if "preview" in data else None,
             order=int(data.get("order", 100)),
             guidance=_guidance(data.get("guidance"), where),
+            a1111_names=tuple(str(a) for a in data.get("a1111_names", ())),
+            hashes=tuple(str(h).casefold() for h in data.get("hashes", ())),
         )
     except KeyError as exc:
         raise PresetFileError(f"{where}: missing key {exc}") from None
@@ -194,6 +206,17 @@ def find_preset(name: str) -> ModelPreset | None:
     key = naming.fold(name)
     for preset in presets().values():
         if key in (naming.fold(n) for n in (preset.name, *preset.aliases)):
+            return preset
+    return None
+
+
+def preset_of_file(name: str | None, model_hash: str | None) -> ModelPreset | None:
+    """The preset another tool's checkpoint is (A1111's `Model:` file stem, or `Model hash:`), by the
+    names and hashes the presets declare."""
+    key = naming.fold(name) if isinstance(name, str) and name.strip() else None
+    digest = model_hash.strip().casefold() if isinstance(model_hash, str) and model_hash.strip() else None
+    for preset in presets().values():
+        if (key is not None and key in (naming.fold(n) for n in preset.a1111_names)) or digest in preset.hashes:
             return preset
     return None
 
@@ -285,7 +308,8 @@ def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[
 def find_checkpoint(name: str | None, model_hash: str | None, models_dir: str | Path | None,
                     allow_pickle: bool = False) -> str | None:
     """The model a PNG names (A1111 writes `Model: <file stem>, Model hash: <sha256[:10]>`): a preset
-    or hub id by name, a checkpoint of the models folder by name, else by hash. None if nothing here
+    or hub id by name, a checkpoint of the models folder by name, a preset whose `a1111_names` or
+    `hashes` say it is that file, else a checkpoint of the folder by hash. None if nothing here
     matches."""
     if isinstance(name, str) and name.strip():
         preset = find_preset(name)
@@ -299,6 +323,9 @@ def find_checkpoint(name: str | None, model_hash: str | None, models_dir: str | 
         stem = label.rsplit(".", 1)[0] if Path(path).is_file() else label
         if key is not None and key in (naming.fold(stem), naming.fold(Path(stem).name), naming.fold(label)):
             return path
+    known = preset_of_file(name, model_hash)  # a well-known file (v1-5-pruned-emaonly): its preset
+    if known is not None:
+        return known.name
     if isinstance(model_hash, str) and model_hash.strip():
         wanted = model_hash.strip().casefold()
         for _, path in local:

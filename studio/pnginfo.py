@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import samplers
+from . import loras, naming, samplers
 from .errors import StudioError
 from .fields import FROM_MODEL, TABLE, Context, FieldTable
-from .infotext import fields_from_params, parse_infotext
+from .infotext import fields_from_params, parse_infotext, unused_params
 from .metadata import PngMetadata
 from .models import ModelSource, find_checkpoint, resolve_model
 from .tasks import TASKS
 
 BATCH_INDEX_KEY = "batch_index"  # in our request JSON: which image of the batch a PNG holds
+# Other tools' schedules that are the model's own spacing: the studio's Automatic (A1111's API reads
+# them so too: studio/web/sdapi/translate.py SCHEDULES).
+MODEL_SPACING = ("simple", "normal")
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,16 @@ class Recalled:
 
 
 def recall(meta: PngMetadata, models_dir: str | Path | None = None, allow_pickle: bool = False,
-           table: FieldTable = TABLE) -> Recalled:
+           table: FieldTable = TABLE, loras_dir: str | Path | None = None) -> Recalled:
     """The settings a PNG holds, checked, with notes."""
     if meta.request is not None:
         found, notes, index = _from_request(meta.request, table)
         model_hash = None
     elif meta.infotext is not None:
         info = parse_infotext(meta.infotext)
-        found, read_notes = fields_from_params(info.params, table)
+        found, notes = infotext_settings(info.params, table)
         found.update(prompt=info.prompt, negative_prompt=info.negative_prompt)
-        notes = list(read_notes)
+        notes += lora_notes(info.prompt, info.params.get("Lora hashes", ""), loras_dir)
         model_hash = info.params.get("Model hash")
         index = _int(info.params.get("Batch pos"), 0)
     else:
@@ -68,6 +71,48 @@ def recall(meta: PngMetadata, models_dir: str | Path | None = None, allow_pickle
         notes.append(f"Image {index + 1} of a batch of {fields['batch_size']}: these settings make the whole "
                      f"batch again, this image at position {index + 1}.")
     return Recalled(meta.message, fields, tuple(notes), index)
+
+
+def infotext_settings(params: Mapping[str, str], table: FieldTable = TABLE) -> tuple[dict[str, Any], list[str]]:
+    """The fields an infotext's parameter line gives, read as the studio reads other tools' values
+    (Forge's `Schedule type: Simple` is Automatic), and notes naming every key the studio does not use."""
+    found, notes = fields_from_params(params, table)
+    schedule = params.get("Schedule type", "")
+    if schedule.casefold() in MODEL_SPACING:
+        found["schedule"] = samplers.AUTOMATIC
+        notes.append(f"Schedule type {schedule}: read as {samplers.AUTOMATIC} (the model's own spacing)")
+    rng = params.get("RNG", "")
+    if rng and rng.upper() not in ("CPU", "GPU"):
+        notes.append(f"RNG {rng}: not a noise source here, the device's noise is used: the image may differ")
+    unused = unused_params(params, table)
+    if unused:
+        pairs = "; ".join(f"{key}: {_short(value)}" for key, value in unused.items())
+        notes.append(f"Not used by the studio (the image may differ): {pairs}")
+    return found, notes
+
+
+def lora_notes(prompt: str, hashes: str, loras_dir: str | Path | None) -> list[str]:
+    """A note for each LoRA the image used (its prompt's tags, A1111's `Lora hashes`) that the loras
+    folder does not have: Generate would refuse its tag."""
+    named: dict[str, str] = {}
+    for pair in hashes.split(","):
+        name, sep, digest = pair.rpartition(":")
+        if sep and name.strip():
+            named[name.strip()] = digest.strip()
+    for tag in loras.find_tags(prompt):
+        named.setdefault(tag.name.strip(), "")
+    have = loras.folder_loras(loras_dir)
+    missing = [f"{_short(name)}" + (f" (hash {_short(digest)})" if digest else "")
+               for name, digest in named.items() if name and name not in have and not naming.is_hub_id(name)]
+    if not missing:
+        return []
+    where = "the loras folder" if loras_dir is not None else "a loras folder (the studio has none: --loras)"
+    return [f"LoRA {', '.join(missing)}: not in {where}; add the file or take its <lora:...> tag out of the prompt"]
+
+
+def _short(text: Any, limit: int = 60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _int(value: Any, default: int) -> int:
@@ -99,13 +144,17 @@ def _model(found: dict[str, Any], model_hash: Any, models_dir: Any, allow_pickle
     except StudioError:
         pass
     match = find_checkpoint(name, model_hash if isinstance(model_hash, str) else None, models_dir, allow_pickle)
+    wanted = f"{name[:80]!r}" + (f" (hash {_short(model_hash, 20)})" if model_hash else "")
     if match is None:
-        wanted = f"{name[:80]!r}" + (f" (hash {model_hash})" if model_hash else "")
         notes.append(f"This image was made with the checkpoint {wanted}, which is not in the presets or the "
                      "models folder: the form keeps its current model.")
         return None
     found["model"] = match
-    return resolve_model(match)
+    source = resolve_model(match)
+    if naming.fold(match) != naming.fold(name):
+        where = f"the {source.name} preset" if source.preset else f"{match} in the models folder"
+        notes.append(f"The checkpoint {wanted} is {where}: the form takes it.")
+    return source
 
 
 def checked_settings(found: Any, table: FieldTable = TABLE) -> tuple[dict[str, Any], list[str]]:

@@ -17,8 +17,10 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
 
 
 def snap(value: float, low: int, high: int, multiple: int = 8) -> int:
-    """The nearest size a model takes: a multiple of `multiple` from `low` to `high`."""
-    return int(min(high, max(low, multiple * round(value / multiple))))
+    """The nearest size a model takes: the multiple of `multiple` nearest to `value` (200 in
+    multiples of 16: 192, not the model's default), kept from `low` to `high`."""
+    first, last = multiple * math.ceil(low / multiple), multiple * (high // multiple)
+    return int(min(last, max(first, multiple * round(value / multiple))))
 
 
 def size_for_aspect(ratio: str, area: int, low: int, high: int, multiple: int = 8) -> tuple[int, int]:

@@ -15,6 +15,13 @@ from ..loras import folder_loras
 
 HASH = re.compile(r"\s*\[[0-9a-fA-F]{8,}\]$")
 CONTROLNET_11 = re.compile(r"control_v11[a-z0-9]*_sd15_[a-z0-9_]+")
+# The family a ControlNet or IP-Adapter is made for, as its usual names say (A1111's, the Hub's):
+# checked in this order; a name that says none is listed on every model.
+NAME_FAMILIES = (("flux", re.compile(r"flux", re.I)),
+                 ("sd3", re.compile(r"sd3|sd_3|stable-diffusion-3", re.I)),
+                 ("sdxl", re.compile(r"sdxl|(?<![a-z])xl(?![a-z])", re.I)),
+                 ("sd15", re.compile(r"sd15|sd_15|sd1\.5|sd-1-5|sd2|control_v11|control_sd", re.I)))
+ADAPTER_NAME = re.compile(r"ip[-_ ]?adapter", re.I)  # an IP-Adapter's file, not a ControlNet's
 
 
 def folder_models(folder: str | Path | None) -> dict[str, Path]:
@@ -40,3 +47,13 @@ def resolve(ref: str, folder: str | Path | None) -> str:
     if CONTROLNET_11.fullmatch(name):
         return f"lllyasviel/{name}"
     return name
+
+
+def family_by_name(name: str) -> str | None:
+    """The family a ControlNet or adapter is made for as its name says (`control_v11p_sd15_canny`:
+    sd15, `diffusers_xl_canny_full`: sdxl), or None when it says none."""
+    return next((family for family, pattern in NAME_FAMILIES if pattern.search(name)), None)
+
+
+def is_adapter_name(name: str) -> bool:
+    return bool(ADAPTER_NAME.search(name))

@@ -13,7 +13,7 @@ from .. import validation
 from ..errors import InvalidValue
 from ..field_spec import A1111, Context, Field, Record, part
 from . import units
-from .folder import HASH  # A1111 writes "ip-adapter_sd15 [6a3f6166]"
+from .folder import HASH, family_by_name  # A1111 writes "ip-adapter_sd15 [6a3f6166]"
 from .units import ControlUnit
 
 MAX_PROMPTS = 4  # Fooocus offers four
@@ -31,10 +31,19 @@ A1111_MODULES.update(dict.fromkeys(CLIP_H, "ip-adapter_clip_h"))
 def _model(f: Field, value: Any, context: Context) -> str:
     model = validation.text(f.name, value).strip()
     if not model:
-        raise InvalidValue(f.name, "", "an IP-Adapter: " + ", ".join(sorted(A1111_MODULES)) +
-                           ", XLabs-AI/flux-ip-adapter, a .safetensors or .bin file, or builtin:ip-adapter/sd15, "
-                           "sdxl or flux")
+        raise InvalidValue(f.name, "", _to_pick(context.source))
     return model
+
+
+def _to_pick(source: Any) -> str:
+    """What to pick: the adapters made for the model's family (the tiny model's own first)."""
+    family = source.family
+    names = [name for name in (*A1111_MODULES, "XLabs-AI/flux-ip-adapter") if family_by_name(name) == family]
+    if not names:
+        return "an IP-Adapter made for the model (ip-adapter_sd15, ip-adapter_sdxl, XLabs-AI/flux-ip-adapter...)"
+    if source.kind == "builtin":
+        names.insert(0, f"builtin:ip-adapter/{family}")
+    return f"an IP-Adapter made for {family} models: {', '.join(names)}, or a .safetensors / .bin file"
 
 
 @dataclass(frozen=True)

@@ -66,10 +66,15 @@ class RunView:
         return [image.path for image in self.saved]
 
 
-def status_line(event: Progress, batch: int = 0, batches: int = 1) -> str:
+def status_line(event: Progress, batch: int = 0, batches: int = 1, eta_s: float | None = None,
+                elapsed_s: float | None = None) -> str:
+    """The status while a batch runs. `eta_s` and `elapsed_s`: the whole call's (every batch), where
+    the caller knows them; else the batch's own."""
     prefix = f"Batch {batch + 1}/{batches} · " if batches > 1 else ""
+    eta = event.eta_s if eta_s is None else eta_s
+    elapsed = event.elapsed_s if elapsed_s is None else elapsed_s
     return (f"{prefix}Step {event.step}/{event.total} · {event.it_per_s:.2f} it/s · "
-            f"ETA {event.eta_s:.1f}s · {event.elapsed_s:.1f}s elapsed")
+            f"ETA {eta:.1f}s · {elapsed:.1f}s elapsed")
 
 
 class Service:
@@ -147,6 +152,7 @@ class Service:
             # (Stop, a client's cancel, a closed tab) is stopped here, before its first step.
             view.status = "Starting"
             yield changed("status")
+            started = time.monotonic()
             for n, batch in enumerate(plan):
                 if run.cancelled:
                     break
@@ -164,10 +170,11 @@ class Service:
                             view.status = event.message
                             yield changed("status")
                         elif isinstance(event, Progress):
-                            view.status = status_line(event, n, len(plan))
-                            view.step, view.total = event.step, event.total
                             per_batch = event.elapsed_s + event.eta_s
-                            run.eta_s = event.eta_s + (len(plan) - n - 1) * per_batch  # for the queue's estimate
+                            # The whole call's: this batch's rest and the batches to come, each as long.
+                            run.eta_s = event.eta_s + (len(plan) - n - 1) * per_batch
+                            view.status = status_line(event, n, len(plan), run.eta_s, time.monotonic() - started)
+                            view.step, view.total = event.step, event.total
                             if due("status", final=event.step == event.total):
                                 if progress:
                                     progress((n * event.total + event.step, len(plan) * event.total),
@@ -211,4 +218,8 @@ class Service:
             view.control_maps = dict(result.control_maps)
         notes = " ".join(result.notices)
         where = f"Batch {n + 1}/{batches} done" if batches > 1 else "Done"
-        view.status = f"{where} in {result.timings.total_s:.1f}s (seed {result.seed}). {notes}".strip()
+        seeds = f"seed {result.seed}" if len(view.saved) == 1 else \
+            f"seeds {result.seeds[0]}–{result.seeds[-1]}; shown: seed {view.seed}"  # the status names the shown one
+        if len(view.saved) > 1 and len(result.seeds) == 1:
+            seeds = f"seed {result.seed}; shown: seed {view.seed}"
+        view.status = f"{where} in {result.timings.total_s:.1f}s ({seeds}). {notes}".strip()

@@ -21,6 +21,9 @@ from ..validation import MAX_INPUT_PIXELS
 MAX_LAYERS = 4  # the page's editor has one layer; a little room, no more
 MAX_BLOB_BYTES = 16 * 2**20  # one uploaded picture (a 4096 px photo as PNG fits)
 MAX_BLOB_SETS = 8  # editors waiting for their Generate at the same moment
+# The inpaint brush's strokes are this opaque, so the picture shows through what is masked; the mask is
+# read back from the layer's alpha at full strength (handlers.drawn_mask).
+MASK_OPACITY = 0.5
 
 
 def check_picture(field: str, source: Any) -> None:
@@ -62,6 +65,7 @@ class BoundedImageEditor(gr.ImageEditor):
     """gr.ImageEditor with bounded layers and blob storage; sizes checked before decoding."""
 
     # No __init__ of its own: Gradio reads a component's settings from its constructor's signature.
+    MASK_OPACITY = MASK_OPACITY  # for a see-through mask brush: gr.Brush(colors=[(colour, MASK_OPACITY)])
 
     def accept_blobs(self, data: Any) -> None:
         if not isinstance(self.blob_storage, OrderedDict):  # oldest first, to drop the oldest set

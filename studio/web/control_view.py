@@ -2,7 +2,8 @@
 scribble), its preprocessor and ControlNet, and its numbers, up to three units in tabs; "Preview map"
 shows the control map the unit makes at the generation size (downloadable from the image's own button).
 Image prompts (IP-Adapter): up to four reference pictures, each with its adapter and weight; a slot
-with a picture is on."""
+with a picture is on. The model boxes list the ControlNets and adapters made for the page's model
+(`wire_models`), a fitting one picked; "Show all" lists every family's."""
 
 from __future__ import annotations
 
@@ -14,26 +15,32 @@ from PIL import Image
 
 from ..control.preprocessors import PREPROCESSORS, find, preprocess
 from ..control import image_prompts
-from ..control.folder import folder_models
+from ..control.folder import family_by_name, folder_models, is_adapter_name
 from ..control.units import MAX_UNITS, UNIT
 from ..errors import StudioError
+from ..models import resolve_model
 from .bounded import BoundedImageEditor
 from .calls import as_gradio_error
 from .widgets import part_widget
 
-# Offered in the model box (any hub id, folder or file can be typed): the tiny models' own, and the
-# ControlNet 1.1 models A1111 users know.
-KNOWN_MODELS = ("builtin:controlnet/sd15", "builtin:controlnet/sdxl", "builtin:controlnet/sdxl-union",
-                "builtin:controlnet/flux", "builtin:controlnet/flux-union", "xinsir/controlnet-union-sdxl-1.0",
-                "InstantX/FLUX.1-dev-Controlnet-Union", "builtin:controlnet/sd3",
-                "stabilityai/stable-diffusion-3.5-large-controlnet-canny",
-                "lllyasviel/control_v11p_sd15_canny",
-                "lllyasviel/control_v11p_sd15_scribble", "lllyasviel/control_v11f1p_sd15_depth",
-                "lllyasviel/control_v11f1e_sd15_tile", "lllyasviel/control_v11p_sd15_openpose",
-                "diffusers/controlnet-canny-sdxl-1.0", "InstantX/FLUX.1-dev-Controlnet-Canny")
+# Offered in the model box (any hub id, folder or file can be typed), each with the family it is made
+# for: the tiny models' own (builtin: they fit only the tiny models), and the real ones A1111 users know.
+# A box lists those that fit the model (its family, tiny or not); the first that fits is its default.
+KNOWN_MODELS = {"builtin:controlnet/sd15": "sd15", "builtin:controlnet/sdxl": "sdxl",
+                "builtin:controlnet/sdxl-union": "sdxl", "builtin:controlnet/flux": "flux",
+                "builtin:controlnet/flux-union": "flux", "builtin:controlnet/sd3": "sd3",
+                "lllyasviel/control_v11p_sd15_canny": "sd15", "lllyasviel/control_v11p_sd15_scribble": "sd15",
+                "lllyasviel/control_v11f1p_sd15_depth": "sd15", "lllyasviel/control_v11f1e_sd15_tile": "sd15",
+                "lllyasviel/control_v11p_sd15_openpose": "sd15", "xinsir/controlnet-union-sdxl-1.0": "sdxl",
+                "diffusers/controlnet-canny-sdxl-1.0": "sdxl", "InstantX/FLUX.1-dev-Controlnet-Union": "flux",
+                "InstantX/FLUX.1-dev-Controlnet-Canny": "flux",
+                "stabilityai/stable-diffusion-3.5-large-controlnet-canny": "sd3"}
 # The image prompts' adapters: the tiny models' own, the ones A1111 users know (h94/IP-Adapter), XLabs' FLUX one.
-KNOWN_ADAPTERS = ("builtin:ip-adapter/sd15", "builtin:ip-adapter/sdxl", "builtin:ip-adapter/flux",
-                  *image_prompts.A1111_MODULES, "XLabs-AI/flux-ip-adapter")
+KNOWN_ADAPTERS = {"builtin:ip-adapter/sd15": "sd15", "builtin:ip-adapter/sdxl": "sdxl",
+                  "builtin:ip-adapter/flux": "flux", "ip-adapter_sd15": "sd15", "ip-adapter_sd15_light": "sd15",
+                  "ip-adapter-plus_sd15": "sd15", "ip-adapter-plus-face_sd15": "sd15", "ip-adapter_sdxl": "sdxl",
+                  "ip-adapter_sdxl_vit-h": "sdxl", "ip-adapter-plus_sdxl_vit-h": "sdxl",
+                  "ip-adapter-plus-face_sdxl_vit-h": "sdxl", "XLabs-AI/flux-ip-adapter": "flux"}
 # A unit's controls: its switch, then one per ControlUnit field (declared there once), laid out in these
 # rows (the picture beside its control map); a test checks every field has its place.
 UNIT_KEYS = ("enabled", *UNIT.fields.by_name)
@@ -44,6 +51,7 @@ UNIT_ROWS = (("image",), ("module", "model"), ("weight", "guidance_start", "guid
 UNIT_PAGE = {"control_mode": {"scale": 3}, "union_type": {"scale": 1}, "guidance_start": {"info": None},
              "pixel_perfect": {"info": None}}
 ELEM_IDS = {"control_mode": "mode", "union_type": "union"}  # the element ids tests and users' scripts know
+BUILTIN = "builtin:"  # the tiny models' own ControlNets and adapters
 
 
 @dataclass
@@ -53,6 +61,8 @@ class Unit:
     show: Any  # the "Preview map" button
     use_result: Any  # buttons: the shown result / the init image as the unit's picture
     use_init: Any
+    show_all: Any = None  # the panel's "Show all" box (every family's ControlNets listed)
+    folder: Any = None  # the controlnets folder its list names
 
 
 def picture(value: Any) -> Image.Image | None:
@@ -74,18 +84,62 @@ def sliders(module: str) -> tuple[Any, Any]:
                  for s in (pre.a, pre.b))
 
 
-def choices(folder: Any, known: tuple[str, ...]) -> list[str]:
-    """A model box's list: the controlnets folder's files by name, then the known ones."""
-    return [*folder_models(folder), *known]
+def model_fit(model: Any) -> tuple[str | None, bool]:
+    """The model's family (None: no model, or not known before it loads) and whether it is a tiny one
+    (a builtin: the builtin ControlNets and adapters are the ones that fit it)."""
+    try:
+        source = resolve_model(model)
+    except StudioError:
+        return None, False
+    return source.family, source.kind == "builtin"
+
+
+def fits(name: str, made_for: str | None, family: str | None, tiny: bool) -> bool:
+    """Whether a ControlNet or adapter made for `made_for` (None: its name does not say) fits the model."""
+    return family is None or made_for is None or (made_for == family and name.startswith(BUILTIN) == tiny)
+
+
+def choices(folder: Any, known: dict[str, str], family: str | None = None, tiny: bool = False,
+            show_all: bool = False, adapters: bool = False) -> list[str]:
+    """A model box's list: the controlnets folder's files by name (the IP-Adapters' in the adapters' box,
+    the others in the ControlNets'), then the known ones; only those that fit the model (every one
+    while its family is not known), or with `show_all` every one, those that fit first."""
+    names = {name: family_by_name(name) for name in folder_models(folder)
+             if show_all or is_adapter_name(name) == adapters}
+    names.update((name, made_for) for name, made_for in known.items() if name not in names)
+    fitting = [name for name, made_for in names.items() if fits(name, made_for, family, tiny)]
+    return [*fitting, *(name for name in names if name not in fitting)] if show_all else fitting
+
+
+def default_model(known: dict[str, str], family: str | None, tiny: bool) -> str | None:
+    """The box's default: the first known one made for the model (the builtin one on a tiny model)."""
+    return next((name for name, made_for in known.items()
+                 if made_for == family and name.startswith(BUILTIN) == tiny), None)
+
+
+def fitted(current: Any, known: dict[str, str], folder: Any, family: str | None, tiny: bool,
+           show_all: bool = False) -> str | None:
+    """A box's value for the model: kept when it fits (or is typed by hand, or every family is shown),
+    else the model's default; an empty box takes the default."""
+    current = current.strip() if isinstance(current, str) else ""
+    if not current:
+        return default_model(known, family, tiny)
+    made_for = known[current] if current in known else (
+        family_by_name(current) if current in folder_models(folder) else None)
+    return current if show_all or fits(current, made_for, family, tiny) else default_model(known, family, tiny)
 
 
 def build_units(folder: Any = None) -> list[Unit]:
     units = []
     with gr.Accordion("ControlNet", open=False, elem_id="controlnet"):
+        show_all = gr.Checkbox(False, label="Show all ControlNets (those made for other families too)",
+                               elem_id="cn-show-all")
         with gr.Tabs():
             for n in range(MAX_UNITS):
                 with gr.Tab(f"Unit {n + 1}", elem_id=f"cn-tab-{n}"):
                     units.append(_unit(n, choices(folder, KNOWN_MODELS)))
+    for unit in units:
+        unit.show_all, unit.folder = show_all, folder
     return units
 
 
@@ -182,6 +236,8 @@ class Slot:
     """One image prompt: a control per ImagePrompt field (on when it has a picture), and its button."""
     parts: dict[str, Any]  # ImagePrompt's field names -> component
     use_result: Any
+    show_all: Any = None  # the panel's "Show all" box (every family's adapters listed)
+    folder: Any = None
 
     @property
     def image(self) -> Any:
@@ -189,8 +245,10 @@ class Slot:
 
 
 def build_slots(folder: Any = None) -> list[Slot]:
-    slots, adapters, fields = [], choices(folder, KNOWN_ADAPTERS), image_prompts.PROMPT.fields
+    slots, adapters, fields = [], choices(folder, KNOWN_ADAPTERS, adapters=True), image_prompts.PROMPT.fields
     with gr.Accordion("Image prompts (IP-Adapter)", open=False, elem_id="image-prompts"):
+        show_all = gr.Checkbox(False, label="Show all adapters (those made for other families too)",
+                               elem_id="ip-show-all")
         with gr.Tabs():
             for n in range(image_prompts.MAX_PROMPTS):
                 with gr.Tab(f"Image {n + 1}", elem_id=f"ip-tab-{n}"):
@@ -203,7 +261,7 @@ def build_slots(folder: Any = None) -> list[Slot]:
                                     parts[name] = part_widget(fields[name], f"ip-{name.replace('_', '-')}-{n}",
                                                               **({"choices": adapters} if name == "model" else {}))
                             use_result = gr.Button("Use the result", size="sm", elem_id=f"ip-use-result-{n}")
-                    slots.append(Slot(parts, use_result))
+                    slots.append(Slot(parts, use_result, show_all, folder))
     return slots
 
 
@@ -212,16 +270,23 @@ class Controls:
     """The page's ControlNet units and image prompt slots, as the Generate, restore and wiring see them."""
     units: list[Unit]
     slots: list[Slot]
+    model: Any = None  # the page's model box (`wire_models`): an empty ControlNet or adapter box takes its default
 
     def inputs(self) -> list[Any]:
         return [*(c for unit in self.units for c in unit.parts.values()),
                 *(c for slot in self.slots for c in slot.parts.values())]
 
     def settings(self, data: dict) -> dict[str, Any]:
-        """The request's `controlnets` and `image_prompts` from the page's values."""
-        return {"controlnets": [u for u in (unit_settings(unit, data) for unit in self.units) if u],
-                "image_prompts": [{name: data.get(c) for name, c in slot.parts.items()}
-                                  for slot in self.slots if data.get(slot.image) is not None]}
+        """The request's `controlnets` and `image_prompts` from the page's values; an empty model box
+        takes the default made for the model (the API's callers name theirs)."""
+        fit = model_fit(data.get(self.model)) if self.model is not None else (None, False)
+        units = [u for u in (unit_settings(unit, data) for unit in self.units) if u]
+        prompts = [{name: data.get(c) for name, c in slot.parts.items()}
+                   for slot in self.slots if data.get(slot.image) is not None]
+        for values, known in [*((u, KNOWN_MODELS) for u in units), *((p, KNOWN_ADAPTERS) for p in prompts)]:
+            if not values.get("model"):
+                values["model"] = default_model(known, *fit) or values.get("model")
+        return {"controlnets": units, "image_prompts": prompts}
 
     def maps(self) -> list[Any]:
         """The units' control map images (a generation shows there the maps it used)."""
@@ -251,3 +316,36 @@ class Controls:
             notes.append(f"{len(restored)} image prompt(s) restored without their pictures (PNGs do not hold them): "
                          f"add each reference picture again.")
         return changes, notes
+
+
+def model_boxes(controls: Controls) -> list[Any]:
+    """Each unit's ControlNet box, then each slot's adapter box."""
+    return [*(unit.parts["model"] for unit in controls.units), *(slot.parts["model"] for slot in controls.slots)]
+
+
+def fit_to_model(controls: Controls, model: Any, show_all_models: bool, show_all_adapters: bool,
+                 *current: Any) -> list[Any]:
+    """Each box (`model_boxes`) for the model: what fits it listed (every one with "Show all"), its value
+    kept when it fits, else the model's default."""
+    family, tiny = model_fit(model)
+    boxes = [*((KNOWN_MODELS, unit.folder, show_all_models, False) for unit in controls.units),
+             *((KNOWN_ADAPTERS, slot.folder, show_all_adapters, True) for slot in controls.slots)]
+    return [gr.update(choices=choices(folder, known, family, tiny, bool(show_all), adapters),
+                      value=fitted(value, known, folder, family, tiny, bool(show_all)))
+            for (known, folder, show_all, adapters), value in zip(boxes, current)]
+
+
+def wire_models(controls: Controls, model: Any) -> None:
+    """The boxes list what fits the page's model from the start, and again when it changes or a "Show
+    all" box is ticked; a Generate's empty box takes the model's default (`Controls.settings`)."""
+    controls.model = model
+    boxes = model_boxes(controls)
+    show = [part.show_all for part in (*controls.units[:1], *controls.slots[:1])]
+    if len(show) != 2 or None in show:  # a page without both panels
+        return
+    # The starting model's lists, set before the page's config is made (no empty box while it loads).
+    for box, update in zip(boxes, fit_to_model(controls, model.value, False, False, *(b.value for b in boxes))):
+        box.choices, box.value = [(name, name) for name in update["choices"]], update["value"]
+    gr.on([model.change, *(box.change for box in show)], lambda *values: fit_to_model(controls, *values),
+          inputs=[model, *show, *boxes], outputs=boxes, api_visibility="private", show_progress="hidden",
+          concurrency_limit=None)

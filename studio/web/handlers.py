@@ -23,6 +23,7 @@ from .control_view import Controls
 from ..service import NOTHING_TO_STOP, Service, SessionJobs
 from .calls import as_gradio_error, click, session_of
 from .queue_guard import QueueGuard, visitor
+from .restore import fit_to_model
 from .sessions import History, HistorySigner, own_history
 from .widgets import Form, guidance_label
 
@@ -66,15 +67,20 @@ def task_images(task: str, init_image: Any, editor: Any, mask: Any) -> dict[str,
 
 
 def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
-    """What was painted on the editor's layers, as one grey mask (None if nothing was)."""
+    """What was painted on the editor's layers, as one grey mask (None if nothing was). The page's brush
+    paints see-through (bounded.MASK_OPACITY): its strokes' alpha is read at full strength, white."""
     from PIL import ImageChops
 
+    from .bounded import MASK_OPACITY
+
+    full = int(255 * MASK_OPACITY)  # a stroke's alpha (127 at 0.5)
+    strength = [min(255, round(alpha * 255 / full)) for alpha in range(256)]
     combined = None
     for layer in layers:
         if layer is None:
             continue
         # Any colour counts: a layer's alpha says where it was painted.
-        grey = layer.getchannel("A") if layer.mode in ("RGBA", "LA") else layer.convert("L")
+        grey = layer.getchannel("A").point(strength) if layer.mode in ("RGBA", "LA") else layer.convert("L")
         grey = grey.resize(size) if grey.size != size else grey
         combined = grey if combined is None else ImageChops.lighter(combined, grey)
     if combined is None or combined.getbbox() is None:
@@ -105,8 +111,10 @@ def make_generate(service: Service, form: Form, editor: Any, tab_key: Any, shown
             caller = visitor(session_of(request, object()), key)
             for view in click(service, caller, settings, history, progress, table):
                 update: dict[Any, Any] = {shown["status"]: view.status}
-                if first:  # a new Generate: nothing picked in the old batch any more
-                    update.update({shown["picked"]: None, shown["picked_seed"]: None})
+                if first:  # a new Generate: the result area describes no old image any more (the
+                    # preview takes the picture's place: the infotext and seed come with the image)
+                    update.update({shown["picked"]: None, shown["picked_seed"]: None, shown["infotext"]: "",
+                                   shown["seed"]: "", shown["gallery"]: gr.Gallery([], visible=False)})
                     first = False
                 if "preview" in view.changed and not view.images:
                     update[shown["preview"]] = view.preview  # the result area: JPEG-encoded by the component
@@ -129,19 +137,25 @@ def make_generate(service: Service, form: Form, editor: Any, tab_key: Any, shown
 
 def make_stop(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., Awaitable[str]]:
     async def stop(key: str = "", request: gr.Request = None) -> str:
-        """Stop the caller's own work, nobody else's: their requests still waiting in the queue are
-        removed before they start, and their running generation (with its remaining batches) ends
-        at its next step. The caller is the session id and the tab key (empty for API clients)."""
-        key = key if isinstance(key, str) else ""
-        session = getattr(request, "session_hash", None)
-        dropped = await guard.drop(session, key)
-        reply = await anyio.to_thread.run_sync(jobs.stop, visitor(session_of(request, object()), key))
-        if not dropped:
-            return reply
-        waiting = "Removed from the queue" + (f" ({dropped} waiting requests)." if dropped > 1 else ".")
-        return waiting if reply == NOTHING_TO_STOP else f"{reply} {waiting}"
+        """Stop the caller's own work (the API's Stop: the page's goes through its WebSocket)."""
+        return await stop_visitor(jobs, guard, getattr(request, "session_hash", None), key,
+                                  session_of(request, object()))
 
     return stop
+
+
+async def stop_visitor(jobs: SessionJobs, guard: QueueGuard, session: str | None, key: Any,
+                       caller: str | None = None) -> str:
+    """Stop a visitor's own work, nobody else's: their requests still waiting in the queue are removed
+    before they start, and their running generation (with its remaining batches) ends at its next
+    step. The visitor is the session id and the tab key (empty for API clients)."""
+    key = key if isinstance(key, str) else ""
+    dropped = await guard.drop(session, key)
+    reply = await anyio.to_thread.run_sync(jobs.stop, visitor(caller if caller is not None else session, key))
+    if not dropped:
+        return reply
+    waiting = "Removed from the queue" + (f" ({dropped} waiting requests)." if dropped > 1 else ".")
+    return waiting if reply == NOTHING_TO_STOP else f"{reply} {waiting}"
 
 
 def waiting_text(ahead: int, eta_s: float | None) -> str:
@@ -284,32 +298,13 @@ def recommended(source: models.ModelSource) -> str:
 
 def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
     """Picking a model keeps the user's sampler, steps, CFG and size where they fit it, changes what
-    does not (saying what and why), and offers its recommended settings: (updates by field name, the
-    note, whether the recommended settings differ from the form's)."""
+    does not (saying what and why: `fit_to_model`), and offers its recommended settings: (updates by
+    field name, the note, whether the recommended settings differ from the form's)."""
     source = models.resolve_model(model)
     rec = TABLE.model_defaults(source)
-    low, high = source.size_range
-    multiple = source.size_rule.multiple
-    updates: dict[str, Any] = {}
-    changed = []
-    for name in ("width", "height"):
-        value = current.get(name)
-        try:  # the family's own size rule, as a request checks it
-            source.size_rule.check(name, value, source.name, source.size_range)
-            fits = True
-        except InvalidValue:
-            fits = False
-        if not fits:
-            changed.append(f"{name} {value} → {rec[name]} (this model takes {low}-{high}, multiples of {multiple})")
-        updates[name] = gr.update(value=value if fits else rec[name], minimum=low, maximum=high, step=multiple)
-    names = family_sampler_names(source.family)
-    sampler = current.get("sampler")
-    if sampler not in names:
-        changed.append(f"sampler {sampler} → {rec['sampler']} (not one this model runs)")
-        sampler = rec["sampler"]
-    updates["sampler"] = gr.update(value=sampler, choices=names)
-    updates["cfg_scale"] = gr.update(**guidance_label(source))
-    kept = {**current, **{n: u.get("value", current.get(n)) for n, u in updates.items()}}
+    fitted, changed = fit_to_model(source, current)
+    updates = {name: gr.update(**change) for name, change in fitted.items()}
+    kept = {**current, **{name: change["value"] for name, change in fitted.items() if "value" in change}}
     differs = any(kept.get(name) != rec[name] for name in MODEL_DEFAULTS)
     note = f"Recommended for {source.name}: {recommended(source)}." if differs else ""
     if changed:

@@ -27,7 +27,9 @@ from . import control_view, handlers, restore
 from .generate_api import make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard
-from .assets import LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY
+from .connections import QUICK, STOP_JS, session_id, stop_route, without_heartbeat
+from .assets import (GENERATE_ENDS, GENERATE_STARTS, LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY,
+                     sent)
 from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
 from ..service import HISTORY_LIMIT, Service, SessionJobs
 from .calls import reported
@@ -85,6 +87,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         # The tab's key: made in the browser when the page opens, sent only in request bodies. Stop
         # and History need it besides Gradio's session id (which travels in URLs).
         tab_key = gr.Textbox("", visible=False, elem_id="tab-key")
+        session_box = gr.Textbox("", visible=False, elem_id="session-id")  # for Stop's WebSocket
         stored_history = gr.JSON(None, visible=False)  # the browser's signed history paths, on load
         notice = gr.Markdown(warmup.notice, elem_id="notice")
         with gr.Row(elem_id="workspace"):  # a grid: see assets.PAGE_CSS
@@ -102,13 +105,13 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                     run = gr.Button("Generate", variant="primary", elem_id="generate", scale=3)
                     stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=80)
                 status = gr.Markdown("", elem_id="status")
-                result = gr.Image(label="Result", format="jpeg", interactive=False, elem_id="result", buttons=[],
-                                  show_label=False)
+                result = gr.Image(label="Result", format="jpeg", interactive=False, elem_id="result",
+                                  buttons=["download", "fullscreen"], show_label=False)
                 gallery = gr.Gallery(label="Images of this Generate (click one to show it)", columns=8, height=120,
                                      format="png", type="filepath", interactive=False, elem_id="gallery",
                                      object_fit="contain", allow_preview=False, visible=False)
                 infotext = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="infotext")
-                with gr.Row():
+                with gr.Row(elem_id="send-row"):
                     seed_used = gr.Textbox("", label="Seed of the image shown", interactive=False, elem_id="seed_used",
                                            min_width=120)
                     to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
@@ -130,10 +133,12 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                 with gr.Row():
                     w("steps")
                     w("cfg_scale", info=None)
-                with gr.Row():
+                with gr.Row(elem_id="size-row"):
                     width = w("width")
                     height = w("height")
-                    aspect = gr.Dropdown(list(ASPECT_RATIOS), value=None, label="Aspect", elem_id="aspect",
+                    aspect = gr.Dropdown(list(ASPECT_RATIOS), value=handlers.aspect_name(form.values["width"],
+                                                                         form.values["height"]),
+                                         label="Aspect", elem_id="aspect",
                                          min_width=90, scale=0)
                     swap = gr.Button("⇅", scale=0, min_width=44, elem_id="swap-size")
                 with gr.Row():
@@ -156,7 +161,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                             type="pil", label="Load a picture, then paint over what to repaint", height=420,
                             sources=["upload", "clipboard"], transforms=[], layers=False, elem_id="inpaint-editor",
                             format="png",  # lossless: pixels outside the mask must stay the picture's own
-                            brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size="auto"),
+                            brush=gr.Brush(colors=[("#ffffff", BoundedImageEditor.MASK_OPACITY)],  # see-through
+                                           color_mode="fixed", default_size="auto"),
                         )
                         row("inpaint_mode", "mask_blur")
                         row("masked_content", "inpaint_area", "masked_padding")
@@ -180,25 +186,31 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                 with gr.Accordion("More settings", open=False, elem_id="more-settings"):
                     for name in form.remaining():
                         w(name)
-        with gr.Accordion("History", open=False, elem_id="history"):
-            history = gr.State(handlers.History())  # this tab's image paths, newest first, under its key
-            history_gallery = gr.Gallery(label="This tab's images, newest first (kept in this browser)", columns=6,
-                                         height=300, interactive=False, type="filepath", elem_id="history-gallery")
-            with gr.Row():
-                history_text = gr.Textbox(label="Infotext", lines=3, interactive=False, elem_id="history-text",
-                                          scale=4)
-                with gr.Column(scale=1):
-                    restore_button = gr.Button("Restore these settings", elem_id="restore")
-                    history_note = gr.Markdown("", elem_id="history-note")
-            history_pick = gr.State(None)
-        with gr.Accordion("PNG Info", open=False, elem_id="png-info"):
-            with gr.Row():
-                png_file = gr.File(label="Drop a PNG", file_types=["image"], type="binary", elem_id="png-file")
-                with gr.Column():
-                    png_text = gr.Textbox(label="Parameters", lines=6, interactive=False, elem_id="png-text")
-                    png_fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
-                    send = gr.Button("Send to the form", elem_id="send-to-form")
-                    png_note = gr.Markdown("", elem_id="png-note")
+                # History and PNG Info end the settings column: the result stays in view beside them.
+                with gr.Accordion("History", open=False, elem_id="history"):
+                    history = gr.State(handlers.History())  # this tab's image paths, newest first, under its key
+                    history_gallery = gr.Gallery(label="This tab's images, newest first (kept in this browser)",
+                                                 columns=6, height=300, interactive=False, type="filepath",
+                                                 elem_id="history-gallery")
+                    with gr.Row():
+                        history_text = gr.Textbox(label="Infotext", lines=3, interactive=False,
+                                                  elem_id="history-text", scale=4)
+                        with gr.Column(scale=1):
+                            restore_button = gr.Button("Restore these settings", elem_id="restore")
+                            history_note = gr.Markdown("", elem_id="history-note")
+                    history_pick = gr.State(None)
+                with gr.Accordion("PNG Info", open=False, elem_id="png-info"):
+                    with gr.Row():
+                        png_file = gr.File(label="Drop a PNG", file_types=["image"], type="binary",
+                                           elem_id="png-file")
+                        with gr.Column():
+                            png_text = gr.Textbox(label="Parameters", lines=6, interactive=False,
+                                                  elem_id="png-text")
+                            png_table = gr.Markdown("", elem_id="png-table")  # the settings, readable
+                            with gr.Accordion("As JSON (what /png_info returns)", open=False):
+                                png_fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
+                            send = gr.Button("Send to the form", elem_id="send-to-form")
+                            png_note = gr.Markdown("", elem_id="png-note")
         queue_timer = gr.Timer(1.0, active=False)  # "Waiting: n ahead" while this tab's Generate is queued
 
         # -- generation: the page's event (every form component by name) and the typed API ---------
@@ -206,7 +218,10 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                  "history": history, "picked": picked, "picked_seed": picked_seed}
         # While the Generate waits its turn, the status says how many are ahead (a timer outside the
         # GPU slot). Defined first: the page sends a click's events in this order.
-        run.click(lambda: gr.Timer(active=True), outputs=queue_timer, concurrency_limit=None, **PRIVATE)
+        run.click(lambda: gr.Timer(active=True), outputs=queue_timer, api_visibility="private", **QUICK)
+        # The button says "Generating…" from the click until this tab's run ends (however it ends). Before
+        # the Generate event: the page runs a click's events in order, each after the one before.
+        run.click(None, js=GENERATE_STARTS, **PRIVATE)
         event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
             fn=reported(handlers.make_generate(service, form, editor, tab_key, shown, controls)),
             inputs={*form.components.values(), editor, history, tab_key, *controls.inputs()},
@@ -222,17 +237,22 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
         # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.
         guard = QueueGuard(GPU_SLOT, tab_key, options.max_queued, page_fns=["page_generate"])
-        stop.click(reported(handlers.make_stop(jobs, guard)), inputs=tab_key, outputs=status, api_name="stop",
-                   concurrency_limit=None, show_progress="hidden")
+        # The page's Stop and the queue position answer at once with any number of tabs open
+        # (studio/web/connections.py); API clients stop through `/stop`.
+        stop_answer = gr.Textbox("", visible=False, elem_id="stop-answer")  # what the last Stop said
+        stop.click(None, inputs=[tab_key, session_box], outputs=stop_answer, js=STOP_JS, **PRIVATE)
+        gr.api(reported(handlers.make_stop(jobs, guard)), api_name="stop", queue=False)
         queue_timer.tick(reported(handlers.make_queue_status(jobs, guard, studio.slots)), inputs=tab_key,
-                         outputs=[status, queue_timer], concurrency_limit=None, **PRIVATE)
+                         outputs=[status, queue_timer], api_visibility="private", **QUICK)
         signer = HistorySigner()
         event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key],
                    outputs=[history_gallery, stored_history], **PRIVATE
                    ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)  # kept in the browser
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
+        event.then(None, js=GENERATE_ENDS, **PRIVATE)  # the button busy since the click is Generate again
 
         control_view.wire(controls.units, width, height)  # each unit's "Preview map"
+        control_view.wire_models(controls, model)  # the ControlNet / adapter boxes list what fits the model
 
         # -- prompt: what Generate would send, counted and parsed -----------------------------------
         preview_prompt = reported(make_prompt_preview(studio))
@@ -265,10 +285,13 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
             except StudioError:  # a half-typed name or path: leave the form alone
                 return {}
             return {**{form.components[n]: u for n, u in updates.items()}, model_note: note,
-                    model_note_row: gr.Row(visible=bool(note)), use_recommended: gr.Button(visible=differs)}
+                    model_note_row: gr.Row(visible=bool(note)), use_recommended: gr.Button(visible=differs),
+                    notice: restore.model_notice(models.resolve_model(name))}
 
+        family_fields = [form.components[n] for n in restore.family_visibility(form.source)]  # True CFG (FLUX)
         model.input(reported(model_picked), inputs=[model, *switched],
-                    outputs=[*switched, model_note, model_note_row, use_recommended], **PRIVATE)
+                    outputs=[*switched, *family_fields, model_note, model_note_row, use_recommended, notice],
+                    **PRIVATE)
 
         def apply_recommended(name: str) -> dict:
             updates = handlers.model_form_updates(name)
@@ -283,15 +306,19 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         aspect.input(reported(handlers.aspect_size), inputs=[aspect, model], outputs=[width, height], **PRIVATE)
         swap.click(lambda w_, h_: (h_, w_, handlers.aspect_name(h_, w_)), inputs=[width, height],
                    outputs=[width, height, aspect], **PRIVATE)
+        gr.on(triggers=[width.change, height.change], fn=handlers.aspect_name, inputs=[width, height],
+              outputs=aspect, **PRIVATE)  # the Aspect box names the size's ratio, or none
         init_image.upload(reported(handlers.image_size), inputs=[init_image, model], outputs=[width, height], **PRIVATE)
         random_seed.click(lambda: -1, outputs=seed, **PRIVATE)
         reuse_seed.click(lambda used: gr.skip() if used is None else used, inputs=picked_seed, outputs=seed, **PRIVATE)
         gallery.select(reported(handlers.show_picked), inputs=gallery, outputs=[infotext, picked, picked_seed, result,
                                                                                  seed_used], **PRIVATE)
         to_img2img.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="img2img"), "img2img")),
-                         inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE)
+                         inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE
+                         ).success(None, js=sent("#tasks", "Sent to Image to image"), **PRIVATE)  # shown where it landed
         to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
-                         inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE)
+                         inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE
+                         ).success(None, js=sent("#tasks", "Sent to Inpaint"), **PRIVATE)
         for unit in controls.units:  # a unit's picture from the shown result or the init image
             unit.use_result.click(reported(handlers.picked_image), inputs=[gallery, picked],
                                   outputs=unit.parts["image"], **PRIVATE)
@@ -301,19 +328,25 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                   **PRIVATE)
 
         # -- history and PNG Info send every setting back to the form ---------------------------------
-        png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table)
-        restore_history = restore.make_restore(form, tabs, history_note, png_info, controls)
-        send_to_form = restore.make_send(form, tabs, png_note, controls)
+        UNCHANGED = (restore.NOTHING_PICKED, restore.NOTHING_LOADED)  # notes of a send that changed nothing
+        png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table, config.loras_dir)
+        restore_history = restore.make_restore(form, tabs, history_note, png_info, controls, notice)
+        send_to_form = restore.make_send(form, tabs, png_note, controls, notice)
         history_gallery.select(reported(handlers.history_picked), inputs=history_gallery,
                                outputs=[history_text, history_pick], **PRIVATE)
-        restore_button.click(reported(restore_history), inputs=history_pick,
-                             outputs=restore.restorable_outputs(form, tabs, history_note, controls), **PRIVATE)
+        restore_button.click(reported(restore_history), inputs=[history_pick, model],  # fitted to the form's model
+                             outputs=restore.restorable_outputs(form, tabs, history_note, controls, notice), **PRIVATE
+                             ).success(None, inputs=history_note, **PRIVATE,
+                                       js=sent("#prompt-block", "Settings restored from History", UNCHANGED))
         png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
-        send.click(reported(send_to_form), inputs=png_fields,
-                   outputs=restore.restorable_outputs(form, tabs, png_note, controls), **PRIVATE)
+        png_fields.change(restore.settings_markdown, inputs=png_fields, outputs=png_table, **PRIVATE)
+        send.click(reported(send_to_form), inputs=[png_fields, model],
+                   outputs=restore.restorable_outputs(form, tabs, png_note, controls, notice), **PRIVATE
+                   ).success(None, inputs=png_note, js=sent("#prompt-block", "Sent to the form", UNCHANGED), **PRIVATE)
 
         # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
+        demo.load(session_id, outputs=session_box, api_visibility="private", **QUICK)
         demo.load(None, js=OPEN_TAB, outputs=[tab_key, stored_history], **PRIVATE).then(
             reported(lambda entries, key: handlers.reopened_history(signer.verify(entries, HISTORY_LIMIT), key)),
             inputs=[stored_history, tab_key], outputs=[history, history_gallery], **PRIVATE)
@@ -332,12 +365,14 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                    ).then(preview_prompt, inputs=prompt_inputs, outputs=prompt_outputs, **PRIVATE)
     demo.queue(max_size=options.queue_size, default_concurrency_limit=1)
     guard.install(demo)
+    without_heartbeat(demo)
     # The parts tests and tools reach for: the widgets by field name, and the restore handlers.
     # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
-    app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)]}
+    routes = [stop_route(lambda session, key: handlers.stop_visitor(jobs, guard, session, key))]
+    app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)], "routes": routes}
     if options.api:  # A1111's /sdapi/v1 next to the page, on the same engine, outputs and run registry
         api = SdApi(service, lambda: warmup.model, options.max_queued)
-        app_kwargs["routes"] = build_router(api, options.api_credentials, options.api_refusal).routes
+        routes += build_router(api, options.api_credentials, options.api_refusal).routes
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
                                         launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,

@@ -156,8 +156,9 @@ class QueueGuard:
                 queue.event_ids_to_events.pop(event._id, None)
                 with self._lock:
                     self._waiting.pop(event._id, None)
-                if who.page:  # the page's status line says what Stop did
-                    output, success = {}, True
+                if who.page:  # the page's status line says what Stop did: its outputs are left as they are
+                    outputs = getattr(getattr(event, "fn", None), "outputs", ()) or ()
+                    output, success = {"data": [{"__type__": "update"}] * len(outputs)}, True
                 else:  # an API client gets an error it can read, not an empty result
                     output, success = {"error": STOPPED_BEFORE_START, "visible": True}, False
                 queue.send_message(event, ProcessCompletedMessage(output=output, success=success))

@@ -14,7 +14,7 @@ import gradio as gr
 from ..fields import FROM_MODEL, Field, FieldTable
 from ..models import ModelSource
 from ..request import family_sampler_names
-from .bounded import BoundedImage
+from .bounded import BoundedImage, drawn_as_base
 
 
 def _common(field: Field) -> dict[str, Any]:
@@ -37,11 +37,28 @@ def guidance_label(source: ModelSource) -> dict[str, str]:
     return {"label": GUIDANCE_LABELS[source.guidance]}
 
 
+def used_by(field: Field, source: ModelSource) -> bool:
+    """Whether the model's family uses a setting the table gives to some families only (True CFG
+    scale: FLUX): the page shows it only then (every one while the family is not known)."""
+    return field.families is None or source.family is None or source.family in field.families
+
+
+@drawn_as_base
+class SizeSlider(gr.Slider):
+    """A slider whose range is the model's (width, height): the value is passed on as it is, whatever
+    range the slider had when it was sent (a model switch may narrow it while an event is under way),
+    and the request's own check refuses a size the model does not take, naming the field in the
+    status line, never as Gradio's bare "Value 768 is greater than maximum value 512." toast."""
+
+    def preprocess(self, payload: float | None) -> float | None:
+        return None if payload is None else gr.Number.round_to_precision(payload, self.precision)
+
+
 def _slider(field: Field, value: Any, source: ModelSource) -> gr.Slider:
     low, high = source.size_range if field.model_range else field.range
     step = source.size_rule.multiple if field.model_range else field.step
     options = {**_common(field), **(guidance_label(source) if field.name == "cfg_scale" else {}), **field.page}
-    return gr.Slider(low, high, value=value, step=step, **options)
+    return (SizeSlider if field.model_range else gr.Slider)(low, high, value=value, step=step, **options)
 
 
 def _dropdown(field: Field, value: Any, source: ModelSource | None) -> gr.Dropdown:
@@ -99,6 +116,8 @@ class Form:
         field = self.table[name]
         value = self.values[name]
         assert value is not FROM_MODEL
+        if not used_by(field, self.source):
+            overrides = {"visible": False, **overrides}
         if overrides:
             field = dataclasses.replace(field, page={**field.page, **overrides})
         component = WIDGETS[field.widget](field, value, self.source)

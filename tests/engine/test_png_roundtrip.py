@@ -127,9 +127,10 @@ def test_an_a1111_checkpoint_is_found_in_the_models_folder_by_name_or_by_hash(tm
 
 
 def test_an_a1111_checkpoint_we_lack_keeps_the_forms_model_and_says_which(tmp_path):
-    recalled = recall(read_png(a1111_png(tmp_path / "a.png", "v1-5-pruned-emaonly")), tmp_path)
+    # (v1-5-pruned-emaonly / 6ce0161689 is the sd15 preset: tests/unit/test_imports.py)
+    recalled = recall(read_png(a1111_png(tmp_path / "a.png", "someone-elses-mix", "0123abcdef")), tmp_path)
     assert "model" not in recalled.fields
-    assert any("v1-5-pruned-emaonly" in note and "6ce0161689" in note and "current model" in note
+    assert any("someone-elses-mix" in note and "0123abcdef" in note and "current model" in note
                for note in recalled.notes)
     # Everything else maps, and the next generation (on the form's model) works.
     assert (recalled.fields["steps"], recalled.fields["schedule"], recalled.fields["seed"]) == (5, "Karras", 9)

@@ -32,7 +32,8 @@ def studio_page(tmp_path_factory, *flags: str, width: int = 1280, height: int = 
 
     with running_app(tmp_path_factory, *flags) as app, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": width, "height": height})
+        # One context: its tabs (page.context.new_page()) share the browser's connections, as a person's do.
+        page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         page.goto(app.url)
         page.wait_for_selector("#prompt textarea", timeout=60_000)
         page.app = app
@@ -99,3 +100,21 @@ def in_view(page, selector: str) -> bool:
     size = page.viewport_size
     return bool(box) and box["y"] >= 0 and box["y"] + min(box["height"], 60) <= size["height"] \
         and box["x"] >= 0 and box["x"] + min(box["width"], 60) <= size["width"]
+
+
+def load_into_editor(page, path) -> None:
+    """A picture into the Inpaint editor. Its canvas starts asynchronously (it shows its zoom level once
+    it has): an upload before that is dropped, so a dropped upload is retried rather than waited on."""
+    import re
+
+    editor = page.locator("#inpaint-editor")
+    editor.wait_for(state="visible")
+    wait_for(lambda: re.search(r"\d+%", editor.inner_text()), timeout=60)
+    for attempt in range(3):
+        page.locator("#inpaint-editor input[type=file]").set_input_files(str(path))
+        try:
+            wait_for(lambda: "Upload an image" not in editor.inner_text(), timeout=20)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
