@@ -219,8 +219,10 @@ def settings_markdown(recalled: dict | None, table: FieldTable = TABLE) -> str:
     lines = [recalled["message"], ""] if recalled.get("message") else []
     if fields:
         lines += ["| setting | value |", "|---|---|"]
+        task = fields.get("task")  # the settings of other tasks (inpaint's on a txt2img PNG) left out
         lines += [f"| {table[name].label if name in table else name} | {_shown(value)} |"
-                  for name, value in fields.items() if value not in (None, "", [], ())]
+                  for name, value in fields.items() if value not in (None, "", [], ())
+                  and not (name in table and task and task not in table[name].tasks)]
     notes = recalled.get("notes") or []
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]

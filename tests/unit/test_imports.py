@@ -112,6 +112,8 @@ def test_png_info_shows_the_settings_by_label_with_the_notes():
     assert "| LoRAs | detail:0.5 |" in text and "Negative prompt" not in text  # empty values left out
     assert text.endswith("- Not used by the studio: ENSD: 31337")
     assert restore.settings_markdown({}) == ""
+    txt2img = restore.settings_markdown({"fields": {"task": "txt2img", "steps": 3, "mask_blur": 4}})
+    assert "| Steps | 3 |" in txt2img and "Mask blur" not in txt2img  # inpaint's settings left out
 
 
 def test_the_status_line_counts_down_the_whole_call_not_one_batch():
