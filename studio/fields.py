@@ -89,6 +89,15 @@ def _strength(hires: bool) -> Callable[[Mapping[str, str]], Any]:
     return read
 
 
+def _true_cfg(params: Mapping[str, str]) -> float:
+    """Ours, or Forge's: beside "Distilled CFG Scale", Forge's "CFG scale" is FLUX's real CFG (1: off)."""
+    if "True CFG scale" in params:
+        return float(params["True CFG scale"])
+    if "Distilled CFG Scale" in params and "CFG scale" in params:
+        return max(1.0, float(params["CFG scale"]))
+    return 1.0
+
+
 def _is_img(request: GenerationRequest) -> bool:
     return request.task != "txt2img"
 
@@ -146,7 +155,7 @@ FIELDS: tuple[Field, ...] = (
           families=tuple(f.name for f in FAMILIES.values() if f.true_cfg),  # the families say which
           help="FLUX: real CFG with the negative prompt, two passes a step (1 = off, one pass)",
           infotext=(Infotext("True CFG scale", 42, when=lambda r: r.true_cfg_scale != 1, format=number_text,
-                             parse=float, read=lambda p: float(p.get("True CFG scale", "1"))),),
+                             parse=float, read=_true_cfg),),
           a1111=A1111(None, note="not in A1111's API (Forge's FLUX field): /generate takes it")),
     Field("seed", "int", -1, "Seed (-1 = random)", range=(-1, MAX_SEED), range_note=" (-1 = random)",
           widget="seed", infotext=(

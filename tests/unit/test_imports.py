@@ -124,3 +124,13 @@ def test_the_status_line_counts_down_the_whole_call_not_one_batch():
     assert status_line(event) == "Step 5/10 · 2.00 it/s · ETA 2.5s · 2.5s elapsed"
     assert status_line(event, 0, 3, eta_s=12.5, elapsed_s=2.5) == \
         "Batch 1/3 · Step 5/10 · 2.00 it/s · ETA 12.5s · 2.5s elapsed"
+
+
+def test_forges_real_cfg_beside_distilled_cfg_is_read_as_true_cfg():
+    from studio.fields import TABLE
+
+    read = TABLE["true_cfg_scale"].from_infotext
+    assert read({"CFG scale": "3.5", "Distilled CFG Scale": "3.5"}) == 3.5  # Forge's FLUX dev with real CFG
+    assert read({"CFG scale": "1", "Distilled CFG Scale": "3.5"}) == 1.0  # Forge's FLUX dev, real CFG off
+    assert read({"CFG scale": "7"}) == 1.0  # SD: its CFG is real CFG already
+    assert read({"True CFG scale": "4", "CFG scale": "4", "Distilled CFG Scale": "3.5"}) == 4.0  # ours
