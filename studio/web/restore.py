@@ -23,16 +23,11 @@ from ..pnginfo import checked_settings, recall
 from ..request import family_sampler_names
 from ..sizes import snap
 from .calls import as_gradio_error
+from .warmup import model_notice
 from .widgets import Form, guidance_label, used_by
 
 NOTHING_PICKED = "Pick an image in the history first: nothing was changed."
 NOTHING_LOADED = "Drop a PNG with generation parameters first: nothing was changed."
-
-
-def model_notice(source: models.ModelSource) -> str:
-    """The header's line for the model in the form (#notice): the offline tiny models' noise."""
-    return f"Running the offline **{source.name}** model: random weights, its images are noise." \
-        if source.is_noise else ""
 
 
 def family_visibility(source: models.ModelSource) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,12 @@ log = logging.getLogger("studio")
 FALLBACK_MODEL = "tiny"
 
 
+def model_notice(source: models.ModelSource) -> str:
+    """The header's line for a model (#notice): the offline tiny models' noise, said; else nothing."""
+    return f"Running the offline **{source.name}** model: random weights, its images are noise." \
+        if source.is_noise else ""
+
+
 @dataclass
 class Warmup:
     """Loads the starting model in the background so the page is up at once.
@@ -42,9 +48,8 @@ class Warmup:
         try:
             self.studio.load(self.requested)
             log.info("Starting model %s loaded (thread: %s)", self.requested, threading.current_thread().name)
-            source = models.resolve_model(self.requested)
-            noise = f"Running the offline **{source.name}** model: random weights, its images are noise."
-            self.notice = " ".join(part for part in (self.why, noise if source.is_noise else "") if part)
+            noise = model_notice(models.resolve_model(self.requested))
+            self.notice = " ".join(part for part in (self.why, noise) if part)
         except (ModelLoadError, StudioError) as exc:
             self.model = FALLBACK_MODEL
             self.notice = " ".join(part for part in (self.why, (
