@@ -78,18 +78,37 @@ def stop_route(stop: Callable[[str, str], Awaitable[str]]) -> WebSocketRoute:
         await socket.accept()
         try:
             text = await asyncio.wait_for(socket.receive_text(), STOP_WAIT_S)
-            message = json.loads(text) if len(text) <= MAX_MESSAGE else None
-            session = message.get("session") if isinstance(message, dict) else None
-            key = message.get("key") if isinstance(message, dict) else None
-            if not isinstance(session, str) or not session or not isinstance(key, str):
-                await socket.send_json({"status": NO_VISITOR})
-            else:
-                await socket.send_json({"status": await stop(session, key)})
-            await socket.close()
-        except (WebSocketDisconnect, asyncio.TimeoutError, ValueError):
-            pass  # the page went away or sent nothing sensible: nothing to answer
+        except (WebSocketDisconnect, asyncio.TimeoutError, KeyError):  # gone, silent, or bytes
+            await _close(socket)
+            return
+        session, key = _visitor(text)
+        try:
+            await socket.send_json({"status": NO_VISITOR if session is None else await stop(session, key)})
+        except WebSocketDisconnect:
+            return
+        await _close(socket)
 
     return WebSocketRoute(STOP_PATH, endpoint)
+
+
+def _visitor(text: str) -> tuple[str | None, str]:
+    """(session id, tab key) from Stop's message; session None when it names no visitor."""
+    try:
+        message = json.loads(text) if len(text) <= MAX_MESSAGE else None
+    except ValueError:
+        message = None
+    session = message.get("session") if isinstance(message, dict) else None
+    key = message.get("key") if isinstance(message, dict) else None
+    if not isinstance(session, str) or not session or not isinstance(key, str):
+        return None, ""
+    return session, key
+
+
+async def _close(socket: WebSocket) -> None:
+    try:
+        await socket.close()
+    except RuntimeError:  # already closed by the other side
+        pass
 
 
 def session_id(request: gr.Request) -> str:
