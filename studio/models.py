@@ -54,6 +54,10 @@ class ModelPreset:
     # and Civitai carry them: PNG Info finds the preset from these
     a1111_names: tuple[str, ...] = ()
     hashes: tuple[str, ...] = ()
+    # The base model its add-ons (ControlNets, IP-Adapters) are made for, where that is not its family's
+    # first one: SD-Turbo runs in the sd15 family's pipeline but is SD 2.1 inside (1024-wide text
+    # features), so SD 1.5 ControlNets do not fit it. None: the family's name.
+    base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class ModelSource:
     @property
     def is_noise(self) -> bool:
         return bool(self.preset and self.preset.is_noise)
+
+    @property
+    def base(self) -> str | None:
+        """What its add-ons must be made for (a family name, or a preset's own `base`)."""
+        return (self.preset.base if self.preset else None) or self.family
 
     @property
     def size_range(self) -> tuple[int, int]:
@@ -186,6 +195,7 @@ def parse_preset(data: Mapping[str, Any], where: str) -> ModelPreset:
             guidance=_guidance(data.get("guidance"), where),
             a1111_names=tuple(str(a) for a in data.get("a1111_names", ())),
             hashes=tuple(str(h).casefold() for h in data.get("hashes", ())),
+            base=str(data["base"]) if "base" in data else None,
         )
     except KeyError as exc:
         raise PresetFileError(f"{where}: missing key {exc}") from None

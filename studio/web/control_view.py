@@ -85,13 +85,14 @@ def sliders(module: str) -> tuple[Any, Any]:
 
 
 def model_fit(model: Any) -> tuple[str | None, bool]:
-    """The model's family (None: no model, or not known before it loads) and whether it is a tiny one
-    (a builtin: the builtin ControlNets and adapters are the ones that fit it)."""
+    """What the model's add-ons are made for (its family, or its preset's `base`; None: no model, or not
+    known before it loads) and whether it is a tiny one (a builtin: the builtin ControlNets and adapters
+    are the ones that fit it)."""
     try:
         source = resolve_model(model)
     except StudioError:
         return None, False
-    return source.family, source.kind == "builtin"
+    return source.base, source.kind == "builtin"
 
 
 def fits(name: str, made_for: str | None, family: str | None, tiny: bool) -> bool:

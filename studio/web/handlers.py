@@ -163,23 +163,21 @@ def waiting_text(ahead: int, eta_s: float | None) -> str:
     return f"Waiting: {ahead} ahead{about}" if ahead else f"Waiting: next{about}"
 
 
-def make_queue_status(jobs: SessionJobs, guard: QueueGuard, slots: int = 1) -> Callable[..., tuple[Any, Any]]:
-    """While the tab's Generate waits for the GPU: "Waiting: 2 ahead, about 40 s" (the running
-    runs' ETA plus the typical run time of each request ahead, shared by the `slots` that run at
-    once: one per replica) for its status line; once it has started (or was never queued), the timer
-    stops and the status is the run's own."""
+def make_queue_line(jobs: SessionJobs, guard: QueueGuard, slots: int = 1) -> Callable[[str, str], str | None]:
+    """While a tab's Generate waits for the GPU: "Waiting: 2 ahead, about 40 s" (the running runs' ETA
+    plus the typical run time of each request ahead, shared by the `slots` that run at once: one per
+    replica) for its status line (the queue socket's, connections.queue_route); None once it has
+    started, or was never queued."""
 
-    def queue_status(key: str = "", request: gr.Request = None) -> tuple[Any, Any]:
-        session = getattr(request, "session_hash", None)
-        place = guard.place(session or "", key if isinstance(key, str) else "")
+    def queue_line(session: str, key: str) -> str | None:
+        place = guard.place(session, key)  # requests waiting ahead of this one
         if place is None:
-            return gr.skip(), gr.Timer(active=False)
-        running, typical = jobs.busy(), jobs.typical_s()  # place: requests waiting ahead of this one
+            return None
+        running, typical = jobs.busy(), jobs.typical_s()
         eta = None if running is None and typical is None else ((running or 0.0) + place * (typical or 0.0)) / slots
-        ahead = place + jobs.running_total()
-        return waiting_text(ahead, eta), gr.Timer(active=True)
+        return waiting_text(place + jobs.running_total(), eta)
 
-    return queue_status
+    return queue_line
 
 
 def selected_infotext(paths: list[str] | None, evt: gr.SelectData) -> tuple[str, str | None, int | None]:

@@ -27,7 +27,7 @@ from . import control_view, handlers, restore
 from .generate_api import make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard
-from .connections import QUICK, STOP_JS, session_id, stop_route, without_heartbeat
+from .connections import QUEUE_JS, QUICK, SOCKET_HEAD, STOP_JS, queue_route, session_id, stop_route, without_heartbeat
 from .assets import (GENERATE_ENDS, GENERATE_STARTS, LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY,
                      sent)
 from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
@@ -211,14 +211,13 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                 png_fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
                             send = gr.Button("Send to the form", elem_id="send-to-form")
                             png_note = gr.Markdown("", elem_id="png-note")
-        queue_timer = gr.Timer(1.0, active=False)  # "Waiting: n ahead" while this tab's Generate is queued
 
         # -- generation: the page's event (every form component by name) and the typed API ---------
         shown = {"gallery": gallery, "infotext": infotext, "seed": seed_used, "status": status, "preview": result,
                  "history": history, "picked": picked, "picked_seed": picked_seed}
-        # While the Generate waits its turn, the status says how many are ahead (a timer outside the
-        # GPU slot). Defined first: the page sends a click's events in this order.
-        run.click(lambda: gr.Timer(active=True), outputs=queue_timer, api_visibility="private", **QUICK)
+        # While the Generate waits its turn, the status says how many are ahead (over a WebSocket:
+        # studio/web/connections.py). Defined first: the page sends a click's events in this order.
+        run.click(None, inputs=[tab_key, session_box], js=QUEUE_JS, **PRIVATE)
         # The button says "Generating…" from the click until this tab's run ends (however it ends). Before
         # the Generate event: the page runs a click's events in order, each after the one before.
         run.click(None, js=GENERATE_STARTS, **PRIVATE)
@@ -242,8 +241,6 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         stop_answer = gr.Textbox("", visible=False, elem_id="stop-answer")  # what the last Stop said
         stop.click(None, inputs=[tab_key, session_box], outputs=stop_answer, js=STOP_JS, **PRIVATE)
         gr.api(reported(handlers.make_stop(jobs, guard)), api_name="stop", queue=False)
-        queue_timer.tick(reported(handlers.make_queue_status(jobs, guard, studio.slots)), inputs=tab_key,
-                         outputs=[status, queue_timer], api_visibility="private", **QUICK)
         signer = HistorySigner()
         event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key],
                    outputs=[history_gallery, stored_history], **PRIVATE
@@ -368,13 +365,14 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
     without_heartbeat(demo)
     # The parts tests and tools reach for: the widgets by field name, and the restore handlers.
     # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
-    routes = [stop_route(lambda session, key: handlers.stop_visitor(jobs, guard, session, key))]
+    routes = [stop_route(lambda session, key: handlers.stop_visitor(jobs, guard, session, key)),
+              queue_route(handlers.make_queue_line(jobs, guard, studio.slots))]
     app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)], "routes": routes}
     if options.api:  # A1111's /sdapi/v1 next to the page, on the same engine, outputs and run registry
         api = SdApi(service, lambda: warmup.model, options.max_queued)
         routes += build_router(api, options.api_credentials, options.api_refusal).routes
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
-                                        launch_kwargs={"head": PAGE_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
+                                        launch_kwargs={"head": PAGE_HEAD + SOCKET_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
                                         send_to_form=send_to_form, history_note=history_note, png_note=png_note,
                                         units=controls.units, controls=controls)

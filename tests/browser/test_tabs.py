@@ -1,5 +1,5 @@
 """Several tabs of one browser, as an artist keeps them: each has its own history across a reload,
-and Stop lands at once however many tabs wait (a browser opens at most six connections to a plain
+and the queue position and Stop land at once however many tabs wait (a browser opens at most six connections to a plain
 http:// host, all tabs together: studio/web/connections.py)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def open_tab(page, width: int = 1280, height: int = 1000):
     return tab
 
 
-def test_stop_lands_at_once_with_six_tabs_waiting_and_their_requests_never_run(page):
+def test_place_and_stop_land_at_once_with_six_tabs_waiting_and_their_requests_never_run(page):
     tabs = [page] + [open_tab(page) for _ in range(TABS - 1)]
     try:
         page.fill("#prompt textarea", "the long run in the first tab")
@@ -45,11 +45,14 @@ def test_stop_lands_at_once_with_six_tabs_waiting_and_their_requests_never_run(p
             tab.fill("#prompt textarea", f"tab {n} waits")
             set_number(tab, "Steps", 2)
             tab.click("#generate")
-        last = tabs[-1]
-        # Every connection the browser allows is held by the tabs' pending Generates now.
+        last, middle = tabs[-1], tabs[2]
+        # Every connection the browser allows is held by the tabs' pending Generates now; each waiting
+        # tab still says its place (over its WebSocket), the last one behind everyone.
+        for tab in tabs[1:]:
+            wait_for(lambda: re.search(r"Waiting: \d+ ahead", status(tab)), timeout=30)
+        assert "Waiting: 5 ahead" in status(last)
         last.click("#stop")
         wait_for(lambda: "Removed from the queue" in status(last), timeout=15)
-        middle = tabs[2]
         middle.click("#stop")
         wait_for(lambda: "Removed from the queue" in status(middle), timeout=15)
         page.click("#stop")

@@ -65,12 +65,21 @@ def test_show_all_lists_every_one_those_that_fit_first_and_an_unknown_family_lis
     ("sdxl", "xinsir/controlnet-union-sdxl-1.0", "ip-adapter_sdxl"),
     ("flux-dev", "InstantX/FLUX.1-dev-Controlnet-Union", "XLabs-AI/flux-ip-adapter"),
     ("z-image-turbo", None, None),  # nothing fits: nothing picked
+    ("sd-turbo", None, None),  # SD 2.1 inside (its preset's `base`): SD 1.5's do not fit
 ])
 def test_each_family_has_a_fitting_default(model, controlnet, adapter):
     fit = cv.model_fit(model)
     assert cv.default_model(cv.KNOWN_MODELS, *fit) == controlnet
     assert cv.default_model(cv.KNOWN_ADAPTERS, *fit) == adapter
     assert cv.fitted(None, cv.KNOWN_MODELS, None, *fit) == controlnet  # an empty box takes it
+
+
+def test_sd_turbo_is_offered_no_sd15_controlnet_though_it_runs_in_the_sd15_pipeline():
+    fit = cv.model_fit("sd-turbo")
+    assert fit == ("sd21", False)
+    assert cv.choices(None, cv.KNOWN_MODELS, *fit) == []
+    assert cv.choices(None, cv.KNOWN_ADAPTERS, *fit, adapters=True) == []
+    assert "lllyasviel/control_v11p_sd15_canny" in cv.choices(None, cv.KNOWN_MODELS, *fit, show_all=True)
 
 
 def test_a_value_is_kept_when_it_fits_and_replaced_when_it_is_made_for_another_family():
