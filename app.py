@@ -105,11 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     # torch.cuda before torch is used). studio.hosting itself imports neither.
     from studio import hosting
 
+    built_cache = hosting.hub_cache()  # where a Space's build preloads its models, before HF_HOME moves
     for name, value in hosting.space_defaults().items():
         os.environ.setdefault(name, value)
+    preloaded = hosting.link_preloaded(built_cache, hosting.hub_cache()) if os.environ.get("SPACE_ID") else []
     zero_gpu = hosting.import_spaces_first()
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if preloaded:
+        logging.getLogger("studio").info("The Space's preloaded models, found in the build's cache: %s",
+                                         ", ".join(preloaded))
     from studio.errors import StudioError
     from studio.outputs import OutputFolder
     from PIL import Image

@@ -15,7 +15,7 @@ import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence, get_args
 from unittest import mock
 
 from . import options, samplers
@@ -118,15 +118,25 @@ def _type_name(annotation: Any) -> str:
     return re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", inspect.formatannotation(annotation))
 
 
-def generate_api_markdown(signature: inspect.Signature, outputs: Any) -> str:
-    """`/generate`'s parameters (`studio/web/generate_api.py` types them from the field table) and its updates."""
-    lines = ["| parameter | type | default |", "|---|---|---|"]
+def generate_api_markdown(signature: inspect.Signature, outputs: Any, descriptions: Mapping[str, str],
+                          results: Sequence[tuple[str, str]]) -> str:
+    """`/generate`'s parameters (`studio/web/generate_api.py` types and describes them from the field table)
+    and its updates' values, named and described as `view_api()` shows them."""
+    lines = ["| parameter | type | default | description |", "|---|---|---|---|"]
     for p in signature.parameters.values():
         if p.name == "request":  # Gradio's own, not sent by clients
             continue
-        lines.append(f"| `{p.name}` | `{_type_name(p.annotation)}` | `{p.default!r}` |")
-    lines += ["", f"Each streamed update: `{_type_name(outputs)}`."]
+        lines.append(f"| `{p.name}` | `{_type_name(p.annotation)}` | `{p.default!r}` | {_cell(descriptions[p.name])} |")
+    lines += ["", f"Each streamed update: `{_type_name(outputs)}`, named:", "",
+              "| value | type | description |", "|---|---|---|"]
+    lines += [f"| `{name}` | `{_type_name(kind)}` | {_cell(text)} |"
+              for (name, text), kind in zip(results, get_args(outputs), strict=True)]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text in a Markdown table cell: a `|` would end the cell, and `<lora:name:0.8>` read as HTML vanishes."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def a1111_routes_markdown(routes: Sequence[Any]) -> str:
@@ -149,6 +159,8 @@ class Sources:
     generate_signature: inspect.Signature
     generate_outputs: Any
     a1111_routes: Sequence[Any]
+    generate_descriptions: Mapping[str, str]  # parameter name -> what view_api says of it
+    generate_results: Sequence[tuple[str, str]]  # each update's values: name, description
 
 
 def reference_markdown(sources: Sources) -> str:
@@ -187,9 +199,11 @@ def reference_markdown(sources: Sources) -> str:
         "",
         "### `/generate` (Gradio API)",
         "",
-        "Its parameters are the field table's (`studio/web/generate_api.py`); explained in [api.md](api.md#http-api).",
+        ("Its parameters are the field table's (`studio/web/generate_api.py`), described as "
+         "`gradio_client`'s `view_api()` shows them; explained in [api.md](api.md#http-api)."),
         "",
-        generate_api_markdown(sources.generate_signature, sources.generate_outputs),
+        generate_api_markdown(sources.generate_signature, sources.generate_outputs, sources.generate_descriptions,
+                              sources.generate_results),
         "",
         "### A1111's API (`/sdapi/v1`)",
         "",
@@ -204,11 +218,12 @@ def render() -> str:
     """The reference as the code declares it now. The one function here that reaches above the parts:
     it imports the web front doors, when it runs."""
     from .web.sdapi.routes import build_router
-    from .web.generate_api import OUTPUTS, api_signature
+    from .web.generate_api import OUTPUTS, RESULTS, api_signature, parameter_description
 
     # Declaring the routes calls nothing on the A1111 service behind them: a stand-in serves.
     router = build_router(mock.MagicMock(name="SdApi"), credentials=None)
-    return reference_markdown(Sources(api_signature(), OUTPUTS, router.routes))
+    descriptions = {f.name: parameter_description(f) for f in TABLE.api}
+    return reference_markdown(Sources(api_signature(), OUTPUTS, router.routes, descriptions, RESULTS))
 
 
 # The request's fields typed for type checkers (studio/request_types.py renders it from the table).

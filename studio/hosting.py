@@ -137,3 +137,34 @@ def space_defaults(environ: Mapping[str, str] = os.environ, data: Path = SPACE_D
     else:
         defaults |= {"STUDIO_NO_OUTPUTS": "1"}
     return {name: value for name, value in defaults.items() if name not in environ}
+
+
+def hub_cache(environ: Mapping[str, str] = os.environ, home: Path | None = None) -> Path:
+    """The Hub cache huggingface_hub uses with these variables (HF_HUB_CACHE, else HF_HOME/hub, else
+    $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub)."""
+    if environ.get("HF_HUB_CACHE"):
+        return Path(environ["HF_HUB_CACHE"]).expanduser()
+    if environ.get("HF_HOME"):
+        return Path(environ["HF_HOME"]).expanduser() / "hub"
+    cache = Path(environ["XDG_CACHE_HOME"]) if environ.get("XDG_CACHE_HOME") else (home or Path.home()) / ".cache"
+    return cache / "huggingface" / "hub"
+
+
+def link_preloaded(built: Path, used: Path) -> list[str]:
+    """Make the repos a Space's build preloaded (`preload_from_hub` writes them to the default cache,
+    `built`) visible in the cache the studio uses (`used`: /data's with persistent storage), so they
+    are not downloaded again: each repo folder the used cache lacks is linked to the built one. Links
+    left by an earlier build whose repos it no longer preloads are removed. Returns the repos linked."""
+    if built.resolve() == used.resolve() or not built.is_dir():
+        return []
+    used.mkdir(parents=True, exist_ok=True)
+    for entry in used.glob("models--*"):
+        if entry.is_symlink() and not entry.exists():  # an older build's preload, gone
+            entry.unlink()
+    linked = []
+    for repo in sorted(built.glob("models--*")):
+        target = used / repo.name
+        if repo.is_dir() and not target.exists() and not target.is_symlink():
+            target.symlink_to(repo, target_is_directory=True)
+            linked.append(repo.name.removeprefix("models--").replace("--", "/"))
+    return linked

@@ -248,6 +248,19 @@ def resolve(sampler_name: str, schedule_name: str = AUTOMATIC, kind: str = DIFFU
     return SamplerChoice(sampler, schedule)
 
 
+def parse_name(sampler_name: str, kind: str = DIFFUSION) -> tuple[Sampler, Schedule]:
+    """(sampler, the schedule its name carries: Automatic if none) for a name among a kind's samplers,
+    an old combined one too ('DPM++ 2M Karras'); not checked against each other (resolve checks).
+    Raises UnknownName for a name that is no sampler of the kind."""
+    if not isinstance(sampler_name, str):
+        raise UnknownName("sampler", sampler_name, sampler_names(kind))
+    index = _SAMPLER_INDEXES[kind]
+    automatic = get_schedule(AUTOMATIC)
+    if _fold(sampler_name) in index:
+        return index[_fold(sampler_name)], automatic
+    return _split_combined(sampler_name, automatic, index, kind)
+
+
 def _split_combined(sampler_name: str, schedule: Schedule, index: Mapping[str, Sampler],
                     kind: str) -> tuple[Sampler, Schedule]:
     key = _fold(sampler_name)

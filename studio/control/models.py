@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
+from .. import naming
 from ..cache import LRUCache
+from ..checkpoints import PICKLE_SUFFIXES
 from ..devices import DeviceChoice
 from ..errors import InvalidValue, ModelLoadError
 from ..hub import hub_or_cache
@@ -159,8 +161,9 @@ def kind_of(ref: str, family: Any) -> str:
 class ControlNets:
     """The ControlNet models loaded so far, least recently used out past CACHE_SIZE."""
 
-    def __init__(self, device: DeviceChoice, size: int = CACHE_SIZE):
+    def __init__(self, device: DeviceChoice, size: int = CACHE_SIZE, allow_pickle: bool = False):
         self.device = device
+        self.allow_pickle = allow_pickle  # pickled files (.pth, .ckpt) run code when loaded: only when allowed
         self._cache: LRUCache[Any] = LRUCache(size)
 
     def get(self, ref: str, kind: str = "ControlNetModel") -> Any:
@@ -176,11 +179,18 @@ class ControlNets:
         if ref.startswith(BUILTIN):
             return build_tiny_controlnet(ref[len(BUILTIN):]).to(self.device.device, dtype)
         path = Path(ref).expanduser()
+        if path.suffix.lower() in PICKLE_SUFFIXES and not self.allow_pickle:
+            raise ModelLoadError(f"ControlNet {path.name} is a pickle file, which can run code when loaded: "
+                                 "convert it to .safetensors, or start the studio with --allow-pickle")
         try:
             if path.is_file():
                 net = ControlNetModel.from_single_file(str(path), torch_dtype=dtype)
             elif path.is_dir():
                 net = ControlNetModel.from_pretrained(str(path), torch_dtype=dtype)
+            elif not naming.is_hub_id(ref):  # a name found nowhere (folder.resolve): never guessed as a repo
+                raise ModelLoadError(f"ControlNet {ref} was not found: name a file or folder of the controlnets "
+                                     "folder (--controlnets-dir), one of A1111's ControlNet 1.x names, a hub id "
+                                     "(owner/name) or a path")
             else:
                 net = hub_or_cache(f"ControlNet {ref}", lambda local: ControlNetModel.from_pretrained(
                     ref, torch_dtype=dtype, local_files_only=local))

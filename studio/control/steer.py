@@ -74,7 +74,7 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
         if unit.control_mode != CONTROL_MODES[0] and family.denoiser != "unet":
             raise InvalidValue(f"controlnets[{i}].control_mode", unit.control_mode,
                                f"{CONTROL_MODES[0]} on {loaded.name} (the other modes are for SD 1.x and SDXL)")
-        ref = resolve(unit.model, folder)
+        ref = resolve(unit.model, folder, controlnets.allow_pickle)
         kind = kind_of(ref, family)
         net = controlnets.get(ref, kind)
         check_fits(net, unit.model, loaded.pipe, family.denoiser, loaded.name, f"controlnets[{i}].model")

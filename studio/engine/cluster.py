@@ -205,8 +205,9 @@ class RemoteStudio:
 
     # -- what the page asks ----------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> Job:
-        """A job streaming from a replica; nothing is sent until it is iterated."""
+    def generate(self, request: GenerationRequest, partial: bool = False) -> Job:
+        """A job streaming from a replica; nothing is sent until it is iterated. `partial` is not
+        honoured: a cancel ends the replica's stream, so its partial images could not come back."""
         if not isinstance(request, RequestBase):
             raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
         return Job(request, lambda emit, cancel: self._stream(request, emit, cancel))

@@ -21,6 +21,7 @@ from ..fields import number_text
 from ..events import Cancelled, Event, Result, Status, Timings
 from ..infotext import format_infotext
 from ..tasks import TASKS, plan_passes
+from .partial import LatestX0, interrupted
 from .passes import PassContext, Stop
 from .paths import check_paths
 from .prompt_plan import PromptPlan, plan_prompts
@@ -33,13 +34,17 @@ log = logging.getLogger("studio")
 Emit = Callable[[Event], None]
 
 
-def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: threading.Event) -> None:
+def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: threading.Event,
+        partial: bool = False) -> None:
+    """One generation's events through `emit`. `partial`: a cancel mid-denoising ends with the images
+    it had reached (partial.Interrupted), as A1111's API answers an interrupt."""
     start = time.perf_counter()
     config = studio.config
     # 1. Prompts: styles applied, LoRA tags found, both prompts parsed.
     plan = plan_prompts(request)
     # 2. A shared studio opens files only inside its folders: checked before anything is opened.
-    check_paths(request, plan.loras, config.allowed_roots, config.loras_dir, config.controlnets_dir)
+    check_paths(request, plan.loras, config.allowed_roots, config.loras_dir, config.controlnets_dir,
+                config.allow_pickle)
     # 3. Seeds: -1 becomes a real seed here, so the result can report it.
     request = request.with_seed()
     seeds = request.seeds()
@@ -53,7 +58,8 @@ def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: thread
     # 5. One job on the device at a time, on the device thread; a cancel while waiting ends the wait.
     if studio.busy:
         emit(Status("Waiting for the device"))
-    future = studio.device_thread.submit(denoise, studio, request, plan, seeds, loaded, emit, cancel, start, load_s)
+    future = studio.device_thread.submit(denoise, studio, request, plan, seeds, loaded, emit, cancel, start, load_s,
+                                         partial)
     while True:
         try:
             return future.result(timeout=0.05)
@@ -64,13 +70,16 @@ def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: thread
 
 
 def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seeds: list[int],
-            loaded: loading.LoadedModel, emit: Emit, cancel: threading.Event, start: float, load_s: float) -> None:
+            loaded: loading.LoadedModel, emit: Emit, cancel: threading.Event, start: float, load_s: float,
+            partial: bool = False) -> None:
     """On the device thread, with the device held."""
     passes = plan_passes(request)
     if cancel.is_set():
         emit(Cancelled(0, sum(passes)))
         return
     t0 = time.perf_counter()
+    kept = LatestX0() if partial else None
+    lora_hashes: tuple[tuple[str, str], ...] = ()
     try:
         # 6. LoRAs first: a text-encoder LoRA changes the prompt's embeddings.
         lora_hashes = apply_loras(loaded, plan.loras, studio.config.loras_dir)
@@ -84,7 +93,7 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
                                            studio.config.controlnets_dir)
         # 10. The task's passes, with the image prompts' adapters in the UNet for them only.
         context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
-                              studio.config.preview_interval_s, control, image_prompts)
+                              studio.config.preview_interval_s, control, image_prompts, kept)
         if image_prompts is not None:
             image_prompts.check_passes({task: context.pipe_for(task) for task in request.pass_tasks()}, loaded.name)
         denoiser = getattr(loaded.pipe, loaded.family_def.denoiser)
@@ -92,7 +101,8 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
             images = TASKS[request.task].run(context, conditioning, passes)
     except Stop as stop:
         log.info("Cancelled at step %d/%d", stop.step, sum(passes))
-        emit(Cancelled(stop.step, sum(passes)))
+        emit(interrupted(kept, loaded, studio.previews, stop.step, sum(passes), seeds,
+                         infotexts(request, plan, loaded, lora_hashes, len(seeds)) if kept is not None else ()))
         return
     except torch.OutOfMemoryError as exc:
         free_device_memory(loaded.device)
@@ -102,26 +112,32 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
         ) from exc
     generate_s = time.perf_counter() - t0
     # 11. The infotext of every image (its own seed), with what only the engine knows.
-    extras: dict[str, object] = {"Model hash": loaded.model_hash}
-    if loaded.family_def.guidance(loaded.pipe) == "distilled":  # FLUX dev: what the CFG scale drove
-        extras["Distilled CFG Scale"] = number_text(request.cfg_scale)
-    if lora_hashes:
-        extras["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)
-    infotexts = tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
-                                      extras=extras) for i in range(len(seeds)))
+    texts = infotexts(request, plan, loaded, lora_hashes, len(seeds))
     notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
     notices += encoder_warnings(loaded, plan)
     emit(Result(
         request=request,
         images=tuple(images),
         seeds=tuple(seeds),
-        infotexts=infotexts,
+        infotexts=texts,
         timings=Timings(load_s=load_s, generate_s=generate_s, total_s=time.perf_counter() - start),
         model_name=loaded.name,
         notices=notices + context.notices + plan.warnings,
         prompt_warnings=plan.warnings,
         control_maps=tuple(zip(control.indices, control.maps)) if control else (),
     ))
+
+
+def infotexts(request: GenerationRequest, plan: PromptPlan, loaded: loading.LoadedModel,
+              lora_hashes: Sequence[tuple[str, str]], count: int) -> tuple[str, ...]:
+    """The infotext of each image of the batch (its own seed), with what only the engine knows."""
+    extras: dict[str, object] = {"Model hash": loaded.model_hash}
+    if loaded.family_def.guidance(loaded.pipe) == "distilled":  # FLUX dev: what the CFG scale drove
+        extras["Distilled CFG Scale"] = number_text(request.cfg_scale)
+    if lora_hashes:
+        extras["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)
+    return tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
+                                 extras=extras) for i in range(count))
 
 
 def encoder_notes(loaded: loading.LoadedModel, parsed: Any, counts: Any = None) -> list[str]:

@@ -26,8 +26,9 @@ class Engine(Protocol):
         """How many generations run at once (the page's GPU concurrency)."""
         ...
 
-    def generate(self, request: GenerationRequest) -> Job:
-        """A cancellable job for a GenerationRequest; nothing runs until it is iterated."""
+    def generate(self, request: GenerationRequest, partial: bool = False) -> Job:
+        """A cancellable job for a GenerationRequest; nothing runs until it is iterated. `partial`: a
+        cancel mid-denoising ends with the images reached (partial.Interrupted), where the engine can."""
         ...
 
     def run(self, request: GenerationRequest) -> Result:

@@ -22,6 +22,7 @@ from ..loading import LoadedModel
 from ..previews import PreviewDecoders, PreviewWorker
 from ..previews.x0 import X0Tap
 from ..tasks.common import repeat_conditioning
+from .partial import LatestX0
 
 if TYPE_CHECKING:
     from ..request import GenerationRequest
@@ -75,7 +76,7 @@ class ProgressReporter:
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
         if self.cancel.is_set():
-            raise Stop(self.offset + self.step)  # before decoding: a half-denoised image is never returned
+            raise Stop(self.offset + self.step)  # before decoding: no half-denoised image, unless asked (partial.py)
         total = pipeline_timestep_count(pipe)
         if index == total - 1 and self.on_last_step:
             self.on_last_step()
@@ -117,8 +118,10 @@ class PassContext:
 
     def __init__(self, request: GenerationRequest, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
                  cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float,
-                 control: Control | None = None, image_prompts: ImagePrompts | None = None):
+                 control: Control | None = None, image_prompts: ImagePrompts | None = None,
+                 partial: LatestX0 | None = None):
         self.request, self.seeds, self.loaded = request, seeds, loaded
+        self.partial = partial  # keeps each step's x0 for a partial result at a cancel; None: not asked
         self.control = control  # the request's active ControlNet units, or None
         self.image_prompts = image_prompts  # its active image prompts (IP-Adapter), or None
         self.emit, self.cancel, self.total = emit, cancel, total
@@ -161,6 +164,9 @@ class PassContext:
         if fallback:
             self.notice(fallback)
         done, total = self.done, self.total
+        # Fast decode: a pass that would decode with the VAE hands back latents, and TAESD decodes them
+        # (on a CPU the full VAE costs several steps of a Turbo model).
+        fast = request.fast_decode and kwargs.get("output_type", "pil") == "pil"
         worker = None
         if decoder is not None:
             worker = PreviewWorker(
@@ -170,8 +176,16 @@ class PassContext:
                     f"Live previews stopped: the {request.preview} preview decoder failed "
                     f"({type(exc).__name__}: {exc}). The image itself is not affected."),
             )
-            tap = X0Tap(pipe.scheduler, lambda x0: worker.offer(
-                user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps), x0))
+        kept = self.partial
+        if worker is not None or kept is not None:
+            def on_x0(x0: torch.Tensor) -> None:
+                step = user_step(tap.calls - 1, pipeline_timestep_count(pipe), steps)
+                if kept is not None:
+                    kept.keep(done + step, x0, size, fast)
+                if worker is not None:
+                    worker.offer(step, x0)
+
+            tap = X0Tap(pipe.scheduler, on_x0)
         progress = ProgressReporter(steps, self.emit, self.cancel, on_last_step=worker.close if worker else None,
                                     offset=done, total=total, started=self.started, work=self.work(steps))
         count = kwargs.get("num_images_per_prompt") or 1
@@ -188,9 +202,6 @@ class PassContext:
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
             kwargs.setdefault("width", size[0])
             kwargs.setdefault("height", size[1])
-        # Fast decode: a pass that would decode with the VAE hands back latents, and TAESD decodes them
-        # (on a CPU the full VAE costs several steps of a Turbo model).
-        fast = request.fast_decode and kwargs.get("output_type", "pil") == "pil"
         if fast:
             kwargs["output_type"] = "latent"
         try:

@@ -48,17 +48,17 @@ def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None, field: 
 
 def check_paths(request: GenerationRequest, lora_names: Sequence[tuple[str, float]],
                 allowed_roots: tuple[Path, ...] | None, loras_dir: Path | None,
-                controlnets_dir: Path | None = None) -> None:
+                controlnets_dir: Path | None = None, allow_pickle: bool = False) -> None:
     """Refuse local files outside the allowed folders: the model, ControlNets, IP-Adapters and LoRAs of
     a request, before anything is opened. Symlinks and `..` are resolved first: there is no way out."""
     if allowed_roots is None:
         return
     check_model_name(request.model, allowed_roots)
-    in_controlnets = {str(path) for path in folder_models(controlnets_dir).values()}
+    in_controlnets = {str(path) for path in folder_models(controlnets_dir, allow_pickle).values()}
     # Every record with a model of its own (a ControlNet unit's, an image prompt's adapter).
     for field in (f for f in request.FIELDS.request if f.items is not None and "model" in f.items.fields):
         for i, item in enumerate(getattr(request, field.name)):
-            ref = resolve(item.model, controlnets_dir)  # a name in the folder is fine
+            ref = resolve(item.model, controlnets_dir, allow_pickle)  # a name in the folder is fine
             if ref not in in_controlnets:
                 check_model_name(ref, allowed_roots, f"{field.name}[{i}].model")
     in_folder = loras.folder_loras(loras_dir)

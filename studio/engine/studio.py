@@ -113,7 +113,7 @@ class Studio:
         self.device_thread = DeviceThread()
         self.prompt_cache = PromptCache()
         self.previews = PreviewDecoders(self.device, self.config.taesd_sources)
-        self.controlnets = ControlNets(self.device)  # ControlNet models, loaded once each
+        self.controlnets = ControlNets(self.device, allow_pickle=self.config.allow_pickle)  # ControlNet models, loaded once each
         self.image_encoders = ImageEncoders(self.device)  # the IP-Adapters' CLIP vision models
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(),
                  self.config.cache_size)
@@ -176,11 +176,12 @@ class Studio:
 
     # -- generation -------------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> Job:
-        """A job for this request; nothing runs until it is iterated."""
+    def generate(self, request: GenerationRequest, partial: bool = False) -> Job:
+        """A job for this request; nothing runs until it is iterated. `partial`: cancelled mid-denoising,
+        it ends with the images it had reached (partial.Interrupted) instead of a bare Cancelled."""
         if not isinstance(request, RequestBase):
             raise TypeError(f"generate() takes a GenerationRequest, got {type(request).__name__}")
-        return Job(request, lambda emit, cancel: generation.run(self, request, emit, cancel))
+        return Job(request, lambda emit, cancel: generation.run(self, request, emit, cancel, partial))
 
     def run(self, request: GenerationRequest) -> Result:
         """Generate and return the result (raises StudioError on failure)."""

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from .. import hosting
 from ..config import StudioConfig
 from ..engine.interface import Engine
+from ..engine.partial import Interrupted
 from ..errors import StudioError
 from ..events import Cancelled, Preview, Progress, Result, Status
 from ..fields import TABLE, FieldTable
@@ -59,6 +60,9 @@ class RunView:
     total: int = 0
     model_name: str = ""  # the model the results came from, as their infotext names it
     notes: list[str] = field(default_factory=list)  # batches stopped or skipped, and where
+    # Interrupted where the call asked for it (`execute(partial=True)`): the stopped batch's images as
+    # far as they got, their seeds and infotexts (never saved: a door hands them out as they are)
+    partial: Interrupted | None = None
     changed: frozenset[str] = frozenset()
 
     @property
@@ -101,11 +105,13 @@ class Service:
         return make_plan(settings, self.config, table)
 
     def execute(self, key: str, plan: Plan, history: Sequence[str] = (),
-                progress: ProgressFn | None = None) -> Iterator[RunView]:
+                progress: ProgressFn | None = None, partial: bool = False) -> Iterator[RunView]:
         """Run a plan's batches one after another for caller `key`, yielding the view after each
-        event. Raises StudioError only (anything unexpected is logged and named)."""
+        event. Raises StudioError only (anything unexpected is logged and named). `partial`: a Stop
+        mid-denoising leaves the images reached in `view.partial` (A1111's interrupt), where the batches
+        run in this process (on ZeroGPU a Stop closes the worker's stream: nothing more comes back)."""
         if not self.remote:
-            yield from self._batches(key, plan, list(history), progress)
+            yield from self._batches(key, plan, list(history), progress, partial)
             return
         run = Run()  # what Stop finds in this process; the worker's own runs live in its memory
         view = RunView(history=list(history), status="Waiting for a GPU", batches=len(plan),
@@ -125,7 +131,7 @@ class Service:
                 yield view
 
     def _batches(self, key: str, plan: Plan, history: list[str],
-                 progress: ProgressFn | None = None) -> Iterator[RunView]:
+                 progress: ProgressFn | None = None, partial: bool = False) -> Iterator[RunView]:
         engine = self.engine
         view = RunView(history=list(history), batches=len(plan))
         run = Run()
@@ -157,7 +163,8 @@ class Service:
                 if run.cancelled:
                     break
                 view.batch, view.step, view.total = n, 0, batch.steps
-                job = engine.generate(batch)
+                # Asked only where wanted: an engine that cannot hand back partial images takes the request alone.
+                job = engine.generate(batch, partial=True) if partial else engine.generate(batch)
                 run.start(job)
                 events = job.events(idle_s=HEARTBEAT_S)
                 try:
@@ -189,6 +196,9 @@ class Service:
                             if run.cancelled:  # Stop: this batch and every one to come
                                 run.stopped_at = (event.step, event.total)
                                 view.status = f"Stopped at {where}."
+                                if isinstance(event, Interrupted):
+                                    view.partial = event
+                                    pending.add("partial")
                             else:  # skipped: the next batch starts
                                 view.status = f"Batch {n + 1}/{len(plan)} skipped at {where}."
                             view.notes.append(f"batch {n + 1} stopped at {where}")

@@ -16,6 +16,7 @@ from PIL import Image
 from ..control.preprocessors import PREPROCESSORS, find, preprocess
 from ..control import image_prompts
 from ..control.folder import family_by_name, folder_models, is_adapter_name
+from ..control.known import KNOWN_ADAPTERS, KNOWN_MODELS
 from ..control.units import MAX_UNITS, UNIT
 from ..errors import StudioError
 from ..models import resolve_model
@@ -23,24 +24,6 @@ from .bounded import BoundedImageEditor
 from .calls import as_gradio_error
 from .widgets import part_widget
 
-# Offered in the model box (any hub id, folder or file can be typed), each with the family it is made
-# for: the tiny models' own (builtin: they fit only the tiny models), and the real ones A1111 users know.
-# A box lists those that fit the model (its family, tiny or not); the first that fits is its default.
-KNOWN_MODELS = {"builtin:controlnet/sd15": "sd15", "builtin:controlnet/sdxl": "sdxl",
-                "builtin:controlnet/sdxl-union": "sdxl", "builtin:controlnet/flux": "flux",
-                "builtin:controlnet/flux-union": "flux", "builtin:controlnet/sd3": "sd3",
-                "lllyasviel/control_v11p_sd15_canny": "sd15", "lllyasviel/control_v11p_sd15_scribble": "sd15",
-                "lllyasviel/control_v11f1p_sd15_depth": "sd15", "lllyasviel/control_v11f1e_sd15_tile": "sd15",
-                "lllyasviel/control_v11p_sd15_openpose": "sd15", "xinsir/controlnet-union-sdxl-1.0": "sdxl",
-                "diffusers/controlnet-canny-sdxl-1.0": "sdxl", "InstantX/FLUX.1-dev-Controlnet-Union": "flux",
-                "InstantX/FLUX.1-dev-Controlnet-Canny": "flux",
-                "stabilityai/stable-diffusion-3.5-large-controlnet-canny": "sd3"}
-# The image prompts' adapters: the tiny models' own, the ones A1111 users know (h94/IP-Adapter), XLabs' FLUX one.
-KNOWN_ADAPTERS = {"builtin:ip-adapter/sd15": "sd15", "builtin:ip-adapter/sdxl": "sdxl",
-                  "builtin:ip-adapter/flux": "flux", "ip-adapter_sd15": "sd15", "ip-adapter_sd15_light": "sd15",
-                  "ip-adapter-plus_sd15": "sd15", "ip-adapter-plus-face_sd15": "sd15", "ip-adapter_sdxl": "sdxl",
-                  "ip-adapter_sdxl_vit-h": "sdxl", "ip-adapter-plus_sdxl_vit-h": "sdxl",
-                  "ip-adapter-plus-face_sdxl_vit-h": "sdxl", "XLabs-AI/flux-ip-adapter": "flux"}
 # A unit's controls: its switch, then one per ControlUnit field (declared there once), laid out in these
 # rows (the picture beside its control map); a test checks every field has its place.
 UNIT_KEYS = ("enabled", *UNIT.fields.by_name)

@@ -137,7 +137,15 @@ def make_generate(service: Service, form: Form, editor: Any, tab_key: Any, shown
 
 def make_stop(jobs: SessionJobs, guard: QueueGuard) -> Callable[..., Awaitable[str]]:
     async def stop(key: str = "", request: gr.Request = None) -> str:
-        """Stop the caller's own work (the API's Stop: the page's goes through its WebSocket)."""
+        """Stop your own work: your requests still waiting for the GPU are removed before they start, and
+        your running generation (with its remaining batches) ends at its next step; nobody else's.
+
+        Parameters:
+            key: the page's tab key (one tab's work); API clients leave it "" to stop their own calls
+        Returns:
+            status: what was stopped, e.g. "Stopped at step 3/20. Removed from the queue." or "Nothing to stop."
+        """
+        # The API's Stop; the page's goes through its WebSocket (studio/web/connections.py).
         return await stop_visitor(jobs, guard, getattr(request, "session_hash", None), key,
                                   session_of(request, object()))
 

@@ -24,7 +24,7 @@ from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
 from . import control_view, handlers, restore
-from .generate_api import make_generate_api
+from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard
 from .connections import QUEUE_JS, QUICK, SOCKET_HEAD, STOP_JS, queue_route, session_id, stop_route, without_heartbeat
@@ -231,8 +231,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
             concurrency_id=GPU_SLOT,
             concurrency_limit=studio.slots,  # 1 on one device; one per replica on a cluster
         )
-        gr.api(reported(make_generate_api(service, table, lambda: warmup.model)), api_name="generate",
-               concurrency_id=GPU_SLOT, concurrency_limit=studio.slots)
+        documented_api(reported(make_generate_api(service, table, lambda: warmup.model)), api_name="generate",
+                       concurrency_id=GPU_SLOT, concurrency_limit=studio.slots)
         # Stop removes the visitor's waiting requests and ends their running one; it never waits for the
         # GPU slot. Not Gradio's `cancels=`: that cancels by session id alone, which travels in URLs.
         guard = QueueGuard(GPU_SLOT, tab_key, options.max_queued, page_fns=["page_generate"])
@@ -240,7 +240,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         # (studio/web/connections.py); API clients stop through `/stop`.
         stop_answer = gr.Textbox("", visible=False, elem_id="stop-answer")  # what the last Stop said
         stop.click(None, inputs=[tab_key, session_box], outputs=stop_answer, js=STOP_JS, **PRIVATE)
-        gr.api(reported(handlers.make_stop(jobs, guard)), api_name="stop", queue=False)
+        documented_api(reported(handlers.make_stop(jobs, guard)), api_name="stop", queue=False)
         signer = HistorySigner()
         event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key],
                    outputs=[history_gallery, stored_history], **PRIVATE
@@ -259,7 +259,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         gr.on(triggers=[c.change for c in prompt_inputs], fn=preview_prompt, inputs=prompt_inputs,
               outputs=prompt_outputs, trigger_mode="always_last", **PRIVATE)
         event.then(preview_prompt, inputs=prompt_inputs, outputs=prompt_outputs, **PRIVATE)  # counts once loaded
-        gr.api(make_parse_prompt(studio), api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
+        documented_api(make_parse_prompt(studio), api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
 
         # -- form helpers ---------------------------------------------------------------------------
         for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint")):

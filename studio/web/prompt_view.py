@@ -28,7 +28,16 @@ def make_parse_prompt(studio: Engine) -> Callable[..., dict]:
     """The handler behind `/parse_prompt`: the parsed view of a prompt, as JSON."""
 
     def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default) -> dict:
-        """Fragments with their final weights, tokens in each 75-token chunk, and warnings."""
+        """The prompt as the model will read it: fragments with their final weights, tokens in each
+        75-token chunk (or of the encoder's limit), and warnings.
+
+        Parameters:
+            prompt: the prompt, in the syntax below
+            prompt_syntax: "A1111" (weights, BREAK) or "compel"
+            model: the model whose encoder counts the tokens (a preset, hub id, folder or file)
+        Returns:
+            view: {"fragments": [{"text", "weight"}...], "chunk_tokens": [...], "token_limit": n or null, "warnings": [...]}
+        """
         try:
             view = studio.describe_prompt(prompt or "", validation.text("model", model), prompt_syntax)
         except StudioError as exc:

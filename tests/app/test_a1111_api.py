@@ -5,7 +5,6 @@ caller's own runs only, errors naming fields, auth, PNG Info."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import threading
 import time
@@ -17,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from support import running_app
+from support import b64_png, png, running_app
 from studio.outputs import OutputFolder
 from studio.service import Service
 from studio.web.sdapi.routes import build_router
@@ -52,10 +51,6 @@ def anonymous(studio, outputs):
 @pytest.fixture(scope="module")
 def users(studio, outputs):
     return client_for(studio, outputs, USERS)
-
-
-def png(b64: str) -> Image.Image:
-    return Image.open(io.BytesIO(base64.b64decode(b64)))
 
 
 def test_open_webui_lists_models_switches_its_model_and_generates(anonymous):
@@ -143,12 +138,6 @@ def test_fields_that_would_change_nothing_here_are_reported_and_bad_values_named
     assert res.status_code == 422
 
 
-def b64_png(image: Image.Image, prefix: str = "") -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return prefix + base64.b64encode(buffer.getvalue()).decode()
-
-
 def test_img2img_and_inpainting_take_a1111s_fields(anonymous):
     picture = Image.new("RGB", (64, 64), (200, 80, 40))
     mask = Image.new("L", (64, 64), 0)
@@ -200,8 +189,11 @@ def test_progress_shows_the_callers_run_with_a_live_image_and_interrupt_stops_on
     thread.join(60)
     assert not thread.is_alive()
     info = json.loads(out["info"])
-    assert out["images"] == [] and any("batch 1 stopped at step" in n for n in info["notes"])  # batches 2, 3 never ran
-    step = int(info["notes"][0].split("step ")[1].split("/")[0])
+    # Batches 2 and 3 never ran; batch 1 answers with its partial image, as A1111's does.
+    assert len(out["images"]) == 1 and png(out["images"][0]).size == (64, 64)
+    assert any("interrupted at step" in n for n in info["notes"])
+    note = next(n for n in info["notes"] if "batch 1 stopped at step" in n)
+    step = int(note.split("step ")[1].split("/")[0])
     assert step <= stopped_at + 5  # within a step or so of the interrupt, not the 150
     assert users.get("/sdapi/v1/progress", headers=alice).json()["state"]["job_count"] == 0
 
@@ -335,3 +327,48 @@ def test_page_and_api_users_are_isolated(tmp_path_factory):
         call("POST", "/sdapi/v1/interrupt", "alice")
         thread.join(120)
         assert any("stopped at step" in n for n in json.loads(out["info"])["notes"])
+
+
+def test_a_bots_loose_body_runs_as_a1111_runs_it_and_says_what_changed(anonymous):
+    """AIYA-like: numbers as text, styles ["None"], a width off the model's step, a LoRA the folder
+    lacks, Euler a with Karras (Open WebUI's default): it runs, and info.notes says each replacement."""
+    body = {"prompt": "a fox <lora:nowhere:0.7>", "negative_prompt": "", "steps": "3", "cfg_scale": "7.0",
+            "seed": "42", "width": "100", "height": 64, "styles": ["None"], "sampler_name": "Euler a",
+            "scheduler": "Karras", "n_iter": 1, "batch_size": 1}
+    res = anonymous.post("/sdapi/v1/txt2img", json=body)
+    assert res.status_code == 200, res.json()
+    info = json.loads(res.json()["info"])
+    notes = "\n".join(info["notes"])
+    assert png(res.json()["images"][0]).size == (104, 64) and info["seed"] == 42 and info["steps"] == 3
+    assert info["sampler_name"] == "Euler a" and "lora" not in info["prompt"]
+    for said in ("cfg_scale '7.0'", "style 'None' not found", "width 100 ran as 104",
+                 "LoRA 'nowhere' not found: ran without it", "schedule Karras ran as Automatic"):
+        assert said in notes, (said, notes)
+    res = anonymous.post("/sdapi/v1/txt2img", json={**body, "width": "wide"})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "width"]
+
+
+def test_a1111s_upscaler_models_and_target_size_run_as_the_nearest(anonymous):
+    body = {"prompt": "a dune", "steps": 2, "width": 64, "height": 64, "seed": 1, "enable_hr": True,
+            "hr_upscaler": "R-ESRGAN 4x+", "hr_scale": 3, "hr_resize_x": 128, "hr_resize_y": 0,
+            "denoising_strength": 0.5, "sampler_name": "DPM adaptive", "scheduler": "kl_optimal"}
+    res = anonymous.post("/sdapi/v1/txt2img", json=body).json()
+    info = json.loads(res["info"])
+    assert png(res["images"][0]).size == (128, 128)  # the target size won over hr_scale 3
+    assert "Hires upscaler: Lanczos" in info["infotexts"][0] and info["sampler_name"] == "DPM++ 2M"
+    assert sum("ran as" in note for note in info["notes"]) == 4  # upscaler, target size, sampler, schedule
+
+
+def test_a_controlnet_unit_without_image_runs_on_the_init_image_in_img2img(anonymous):
+    picture = Image.new("RGB", (64, 64), (30, 30, 30))
+    picture.paste((240, 240, 240), (16, 16, 48, 48))
+    unit = {"enabled": True, "module": "canny", "model": "builtin:controlnet/sd15", "image": "", "weight": 1.0}
+    body = {"prompt": "a lantern", "steps": 2, "width": 64, "height": 64, "seed": 9, "init_images": [b64_png(picture)],
+            "alwayson_scripts": {"controlnet": {"args": [unit]}}}
+    res = anonymous.post("/sdapi/v1/img2img", json=body)
+    assert res.status_code == 200, res.json()
+    info = json.loads(res.json()["info"])
+    assert "ControlNet 0" in info["infotexts"][0] and any("init image" in note for note in info["notes"])
+    res = anonymous.post("/sdapi/v1/txt2img", json={k: v for k, v in body.items() if k != "init_images"})
+    assert res.status_code == 422
+    assert res.json()["detail"][0]["loc"] == ["body", "alwayson_scripts", "controlnet", "args[0]", "image"]

@@ -104,6 +104,72 @@ def test_the_api_is_typed_by_the_settings_not_by_the_page(client):
     assert "CFG scale: 6," in infotext and "Size: 64x64" in infotext and "Sampler: Euler a" in infotext
 
 
+def test_view_api_describes_every_parameter_types_choices_as_enums_and_names_the_outputs(client):
+    """What a script writer reads in `Client.view_api()`: each parameter described from its field, a
+    choice among names an enum, the streamed values named, `/stop` explained."""
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    generate_api = endpoints["/generate"]
+    api = {p["parameter_name"]: p for p in generate_api["parameters"]}
+    assert all(p["python_type"]["description"] for p in api.values()), [n for n, p in api.items()
+                                                                          if not p["python_type"]["description"]]
+    assert api["steps"]["python_type"]["description"].startswith("Steps; an integer from 1 to 150")
+    assert "'DPM++ 2M Karras' work too" in api["sampler"]["python_type"]["description"]
+    sampler = api["sampler"]["type"]["oneOf"][1]  # None: the model's default
+    assert "Euler a" in sampler["enum"] and "DPM++ 2M" in sampler["enum"]
+    assert "Literal[" in api["sampler"]["python_type"]["type"] and "'Euler a'" in api["sampler"]["python_type"]["type"]
+    assert api["resize_mode"]["type"]["enum"] == ["Just resize", "Crop and resize", "Resize and fill"]
+    assert "Lanczos" in api["hires_upscaler"]["type"]["enum"] and "Karras" in api["schedule"]["type"]["oneOf"][1]["enum"]
+    assert api["model"]["python_type"]["type"] == "None | str"  # free text stays free text
+    returns = generate_api["returns"]
+    assert [r["label"] for r in returns] == ["images", "infotext", "seed", "status", "preview"]
+    assert all(r["python_type"]["description"] for r in returns)
+    assert generate_api["description"].startswith("Generate images")
+
+    stop = endpoints["/stop"]
+    (key,) = stop["parameters"]
+    assert key["parameter_name"] == "key" and key["parameter_default"] == ""
+    assert "tab key" in key["python_type"]["description"] and '""' in key["python_type"]["description"]
+    (status,) = stop["returns"]
+    assert status["label"] == "status" and status["python_type"]["type"] == "str"
+    assert "Nothing to stop." in status["python_type"]["description"] and stop["description"].startswith("Stop your")
+    printed = client.view_api(print_info=False, return_format="str")
+    assert "-> (images, infotext, seed, status, preview)" in printed and 'api_name="/stop") -> status' in printed
+
+
+def test_documented_api_reads_the_docstring_and_refuses_one_that_does_not_name_the_outputs():
+    """The helper wraps Gradio's private detail (an Api component's label and schema): checked on a
+    small Blocks, without a server."""
+    import gradio as gr
+
+    from studio.web.generate_api import documented_api
+
+    def add(a: int, b: int = 2) -> tuple[int, str]:
+        """Add two numbers.
+
+        Parameters:
+            a: the first
+            b: the second
+        Returns:
+            total: their sum
+            words: the sum in words
+        """
+        return a + b, str(a + b)
+
+    def bare(a: int) -> int:
+        """No sections."""
+        return a
+
+    with gr.Blocks() as demo:
+        documented_api(add, api_name="add")
+        with pytest.raises(ValueError, match="bare: its docstring's Returns: needs one 'name: text' line"):
+            documented_api(bare, api_name="bare")
+    info = demo.get_api_info()["named_endpoints"]["/add"]
+    assert [(p["parameter_name"], p["python_type"]["description"]) for p in info["parameters"]] == [
+        ("a", "the first"), ("b", "the second")]
+    assert [(r["label"], r["python_type"]["type"], r["python_type"]["description"]) for r in info["returns"]] == [
+        ("total", "int", "their sum"), ("words", "str", "the sum in words")]
+
+
 def test_cancel_stops_the_job_and_frees_the_device(client):
     job = client.submit(prompt="slow", model="tiny", steps=150, width=256, height=256, seed=1,
                         api_name="/generate")

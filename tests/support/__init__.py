@@ -69,6 +69,24 @@ def picture(seed: int = 0, size=(64, 64)) -> Image.Image:
     return Image.fromarray((rng.rand(size[1], size[0], 3) * 255).astype("uint8"))
 
 
+def b64_png(image: Image.Image, prefix: str = "") -> str:
+    """A picture as A1111's API takes it: base64 PNG (after `prefix`, e.g. "data:image/png;base64,")."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return prefix + base64.b64encode(buffer.getvalue()).decode()
+
+
+def png(b64: str) -> Image.Image:
+    """A base64 PNG from an A1111 answer, opened."""
+    import base64
+    import io
+
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
 def square_mask(size=(64, 64), box=(16, 16, 40, 40)) -> Image.Image:
     """A mask that is white (repaint) inside `box` and black elsewhere."""
     mask = Image.new("L", size, 0)

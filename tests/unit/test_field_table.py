@@ -15,7 +15,7 @@ from studio.fields import FROM_MODEL
 from studio.infotext import format_infotext, parse_infotext, request_fields
 from studio.models import resolve_model
 from studio.request import request_class
-from studio.web.generate_api import API_TYPES, SERVER_DEFAULTS, api_signature
+from studio.web.generate_api import SERVER_DEFAULTS, api_signature, api_type
 
 
 KIND_TYPES = {"text": str, "model": str, "choice": str, "int": int, "float": float, "bool": bool}
@@ -44,7 +44,7 @@ def test_the_api_parameters_are_the_tables_with_their_types_and_defaults():
     assert [name for name in parameters if name != "request"] == [f.name for f in TABLE.api]
     for f in TABLE.api:
         p = parameters[f.name]
-        base = API_TYPES[f.kind]
+        base = api_type(f)
         if f.default is FROM_MODEL or f.default is None or f.name in SERVER_DEFAULTS:
             assert p.default is None and type(None) in typing.get_args(p.annotation), f.name
         else:

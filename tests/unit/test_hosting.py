@@ -4,6 +4,8 @@ switch off Spaces."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,31 @@ def test_a_space_keeps_its_cache_and_outputs_on_persistent_storage(tmp_path):
         "STUDIO_MODEL": "sd-turbo", "STUDIO_NO_OUTPUTS": "1"}
     mine = hosting.space_defaults({"SPACE_ID": "me/studio", "HF_HOME": "/elsewhere"}, tmp_path)
     assert "HF_HOME" not in mine  # the Space's own variables win
+
+
+def test_the_cache_is_where_huggingface_hub_looks(tmp_path):
+    assert hosting.hub_cache({}, home=tmp_path) == tmp_path / ".cache/huggingface/hub"
+    assert hosting.hub_cache({"XDG_CACHE_HOME": "/x"}, home=tmp_path) == Path("/x/huggingface/hub")
+    assert hosting.hub_cache({"HF_HOME": "/data/.huggingface"}) == Path("/data/.huggingface/hub")
+    assert hosting.hub_cache({"HF_HOME": "/a", "HF_HUB_CACHE": "/b"}) == Path("/b")
+
+
+def test_models_the_space_build_preloaded_are_found_in_the_persistent_cache(tmp_path):
+    """preload_from_hub writes to the default cache at build time; with persistent storage the studio
+    uses /data's cache: the preloaded repos are linked there, not downloaded again."""
+    built, used = tmp_path / "built" / "hub", tmp_path / "data" / ".huggingface" / "hub"
+    snapshot = built / "models--stabilityai--sd-turbo" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model_index.json").write_text("{}")
+    (built / "models--madebyollin--taesd").mkdir()
+    (used / "models--madebyollin--taesd").mkdir(parents=True)  # downloaded at run time before: kept
+    (used / "models--old--gone").symlink_to(tmp_path / "an-older-build", target_is_directory=True)
+    assert hosting.link_preloaded(built, used) == ["stabilityai/sd-turbo"]
+    assert (used / "models--stabilityai--sd-turbo" / "snapshots" / "abc" / "model_index.json").read_text() == "{}"
+    assert not (used / "models--madebyollin--taesd").is_symlink()
+    assert not (used / "models--old--gone").is_symlink() and not (used / "models--old--gone").exists()
+    assert hosting.link_preloaded(built, used) == []  # a restart: already there
+    assert hosting.link_preloaded(built, built) == [] and hosting.link_preloaded(tmp_path / "none", used) == []
 
 
 def test_gpu_budget_for_a_model_of_unknown_family_uses_the_slowest_rate():

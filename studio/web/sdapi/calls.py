@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ... import models
+from ... import loras, metadata, models
 from ...engine.paths import check_model_name
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
@@ -121,8 +121,11 @@ class SdApi:
 
     def _generate(self, caller: str, payload: Mapping[str, Any], task: str) -> dict[str, Any]:
         options = self.options(caller)
+        config = self.service.config
         settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
-                                                          options.get("CLIP_stop_at_last_layers"))
+                                                          options.get("CLIP_stop_at_last_layers"),
+                                                          source_of=self._model_source,
+                                                          lora_names=loras.folder_loras(config.loras_dir))
         plan = self.service.plan(settings)
         board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"),
                       job=task)
@@ -131,7 +134,7 @@ class SdApi:
             self._boards[caller] = board
         view = RunView()
         try:
-            for view in self.service.execute(key, plan):
+            for view in self.service.execute(key, plan, partial=True):  # a partial image on interrupt
                 board.show(view)
                 if board.interrupted:  # also when it came before the run was registered
                     self.service.jobs.cancel(key)
@@ -139,11 +142,23 @@ class SdApi:
             self._boards_done(caller, board)
         images = [{"png": Path(image.path).read_bytes(), "seed": image.seed, "infotext": image.infotext}
                   for image in view.saved]
+        if view.partial is not None:  # interrupted: the batch as far as it got, as A1111 answers (never saved)
+            part = view.partial
+            images += [{"png": metadata.png_bytes(image, text), "seed": seed, "infotext": text}
+                       for image, seed, text in zip(part.images, part.seeds, part.infotexts)]
+            notes = [*notes, f"interrupted at step {part.step}/{part.total}: the last {len(part.images)} image(s) "
+                             "are the partial result there, not saved"]
         send = payload.get("send_images", True) is not False
         return {"images": [translate.encode_png(i["png"]) for i in images] if send else [],
                 "parameters": translate.parameters(payload),
                 "info": translate.info(plan, images, ignored, notes + view.notes, view.model_name,
                                        f"studio {__version__}", board.job_timestamp)}
+
+    def _model_source(self, model: str) -> models.ModelSource:
+        """The model a request names, to fit its settings to (a shared studio's path rule first, as the
+        plan checks it: the name touches the disk only once it passed)."""
+        check_model_name(model, self.service.config.allowed_roots)
+        return models.resolve_model(model)
 
     def _boards_done(self, caller: str, board: Board) -> None:
         with self._lock:

@@ -28,11 +28,13 @@ from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
-from . import translate
+from . import controlnet, extras, translate
 from .calls import LATENT_MODES, Busy, SdApi
 
 log = logging.getLogger("studio")
 ANONYMOUS = "anonymous"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # app.py's: a host other than these is reachable by others
+TRUE = ("1", "true", "yes", "on")  # a query flag as FastAPI reads a bool
 
 
 def a1111_error(status: int, error: str, detail: str) -> JSONResponse:
@@ -81,6 +83,35 @@ def png_info(image_b64: Any) -> dict[str, Any]:
     if "Size" in params and "x" in params["Size"]:
         params["Size-1"], params["Size-2"] = params["Size"].split("x", 1)
     return {"info": text, "items": items, "parameters": params}
+
+
+def served_at(request: Request) -> dict[str, Any]:
+    """The host, port and share link the page was launched with (Gradio keeps them on its Blocks);
+    empty when the routes are served without Gradio's launch (tests' own FastAPI apps)."""
+    get_blocks = getattr(request.app, "get_blocks", None)
+    blocks = get_blocks() if callable(get_blocks) else None
+    host = getattr(blocks, "server_name", None)
+    if not isinstance(host, str):
+        return {}
+    return {"host": host, "port": getattr(blocks, "server_port", None), "share": bool(getattr(blocks, "share", False))}
+
+
+def cmd_flags(config: Any, credentials: Mapping[str, str] | None, refusal: str | None,
+              served: Mapping[str, Any]) -> dict[str, Any]:
+    """GET /cmd-flags: this server's settings under A1111's flag names. Never a password (A1111 shows
+    --api-auth as given; here its users alone); a studio others reach names none of its folders (its
+    messages never do either)."""
+    listen = served.get("host", "127.0.0.1") not in LOOPBACK
+    shared = listen or bool(served.get("share")) or config.allowed_roots is not None or refusal is not None
+    folder = (lambda path: None if shared or path is None else str(path))
+    return {"api": True, "nowebui": False, "api_auth": ",".join(f"{user}:***" for user in credentials)
+            if credentials else None, "listen": listen,
+            "server_name": served.get("host"), "port": served.get("port"), "share": bool(served.get("share")),
+            "ckpt_dir": folder(config.models_dir), "lora_dir": folder(config.loras_dir),
+            "controlnet_dir": folder(config.controlnets_dir), "disable_safe_unpickle": config.allow_pickle,
+            "medvram": config.offload == "model", "lowvram": config.offload == "sequential",
+            "no_half": config.dtype == "fp32", "use_cpu": ["all"] if config.device == "cpu" else [],
+            "device_id": config.device.partition(":")[2] or None}
 
 
 def memory() -> dict[str, Any]:
@@ -144,7 +175,7 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
                 except Exception as exc:  # keep serving; the message names what failed
                     log.exception("sdapi %s failed", path)
                     return a1111_error(500, type(exc).__name__, f"{type(exc).__name__}: {exc}")
-                return JSONResponse(result)
+                return result if isinstance(result, JSONResponse) else JSONResponse(result)
 
             router.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
             return fn
@@ -183,8 +214,8 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
         return None
 
     @route("/sdapi/v1/cmd-flags")
-    def cmd_flags(caller: str, body: Any, request: Request) -> Any:
-        return {"api": True, "api_auth": None, "nowebui": False, "listen": False}
+    def cmd_flags_route(caller: str, body: Any, request: Request) -> Any:
+        return cmd_flags(config, credentials, refusal, served_at(request))
 
     @route("/sdapi/v1/sd-models", threaded=True)
     def sd_models(caller: str, body: Any, request: Request) -> Any:
@@ -200,9 +231,10 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
 
     @route("/sdapi/v1/upscalers")
     def upscalers(caller: str, body: Any, request: Request) -> Any:
+        # Pixel filters: no scale of their own (a model upscaler's would be its factor); any other name a
+        # client sends runs as the nearest of these, said in the answer (translate, extras).
         names = ["None", *(n for n in TABLE["hires_upscaler"].choice_list() if not n.startswith("Latent"))]
-        return [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4.0 if n != "None"
-                 else None} for n in names]
+        return [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": None} for n in names]
 
     @route("/sdapi/v1/latent-upscale-modes")
     def latent_modes(caller: str, body: Any, request: Request) -> Any:
@@ -235,9 +267,45 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
             raise InvalidValue("body", type(body).__name__, '{"image": base64 PNG}')
         return png_info(body.get("image"))
 
+    @route("/sdapi/v1/extra-single-image", "POST", threaded=True)
+    def extra_single(caller: str, body: Any, request: Request) -> Any:
+        return extras.single(body)
+
+    @route("/sdapi/v1/extra-batch-images", "POST", threaded=True)
+    def extra_batch(caller: str, body: Any, request: Request) -> Any:
+        return extras.batch(body)
+
+    @route("/sdapi/v1/interrogate", "POST")
+    def interrogate(caller: str, body: Any, request: Request) -> Any:
+        # A1111 captions with CLIP or DeepBooru models the studio does not carry: said, not faked.
+        return a1111_error(501, "NotImplemented", "Interrogate (CLIP / DeepBooru captions) is not available in "
+                           "this studio: it has no captioning model. Write the prompt by hand, or read a PNG's "
+                           "own prompt with /sdapi/v1/png-info.")
+
     @route("/sdapi/v1/memory", threaded=True)
     def memory_route(caller: str, body: Any, request: Request) -> Any:
         return memory()
+
+    # sd-webui-controlnet's routes (studio/web/sdapi/controlnet.py)
+    @route("/controlnet/version")
+    def controlnet_version(caller: str, body: Any, request: Request) -> Any:
+        return {"version": controlnet.API_VERSION}
+
+    @route("/controlnet/model_list", threaded=True)
+    def controlnet_models(caller: str, body: Any, request: Request) -> Any:
+        return {"model_list": controlnet.model_list(config)}  # `update` changes nothing: read on every call
+
+    @route("/controlnet/module_list")
+    def controlnet_modules(caller: str, body: Any, request: Request) -> Any:
+        return controlnet.module_list(request.query_params.get("alias_names", "false").lower() in TRUE)
+
+    @route("/controlnet/settings")
+    def controlnet_settings(caller: str, body: Any, request: Request) -> Any:
+        return {"control_net_unit_count": controlnet.MAX_UNITS}
+
+    @route("/controlnet/detect", "POST", threaded=True)
+    def controlnet_detect(caller: str, body: Any, request: Request) -> Any:
+        return controlnet.detect(body)
 
     async def ping() -> Any:  # A1111 leaves it open: clients check the server is up
         return {}

@@ -5,6 +5,10 @@ A field A1111 has and the studio does not run is accepted; when it asks for some
 A1111's default it is reported in the response's `info` under `ignored` (never silently changing
 the result). Keys A1111 does not know either (SillyTavern sends its `url` and `auth`) are ignored as
 A1111 ignores them, and listed there too.
+
+The door is as lenient as A1111 1.10 and Forge (studio/web/sdapi/lenient.py): what it replaces is
+said in `info`'s `notes`, one line each; the field table behind it stays strict (the page and
+/generate refuse such values).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import binascii
 import io
 import json
 import re
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 from PIL import Image
 
@@ -22,7 +26,10 @@ from ... import samplers
 from ...control.image_prompts import MODULE_PREFIX, PROMPT
 from ...control.units import CONTROL_MODES, UNIT
 from ...errors import InvalidValue
-from ...fields import TABLE, FieldTable
+from ...fields import DEFAULT_MODEL, TABLE, FieldTable
+from ...infotext import parse_infotext
+from ...models import ModelSource
+from . import lenient
 
 # A1111's fields that change nothing here, with the value that asks for nothing.
 NO_EFFECT = {
@@ -48,10 +55,9 @@ MASKED_CONTENT = ("fill", "original", "latent noise", "latent noise")  # 3: A111
 # The studio's fields as A1111's requests name them (each field declares its A1111 key in the field
 # table): what a request's keys become, and what a 422's `loc` names (the field the caller sent).
 A1111_NAMES = {f.name: f.a1111.key for f in TABLE if f.a1111 is not None and f.a1111.key is not None}
-# Keys read here besides the table's: older spellings, a target size instead of a scale.
-ALSO_READ = {"sampler_index", "hr_resize_x", "hr_resize_y", "mask_blur_x", "mask_blur_y"}
+# Keys read here besides the table's: older spellings, a target size instead of a scale, Forge's FLUX guidance.
+ALSO_READ = {"sampler_index", "hr_resize_x", "hr_resize_y", "mask_blur_x", "mask_blur_y", "distilled_cfg_scale"}
 KNOWN = {key.split(".")[0] for key in A1111_NAMES.values()} | ALSO_READ | ACCEPTED
-
 
 def route_task(route: str, payload: Mapping[str, Any]) -> str:
     """The studio's task for an A1111 route: img2img with a mask is inpainting."""
@@ -96,36 +102,47 @@ def encode_png(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _sampler(payload: Mapping[str, Any], notes: list[str]) -> tuple[str | None, str | None]:
-    """(sampler, schedule) from `sampler_name` (or the older `sampler_index`) and `scheduler`."""
-    name = payload.get("sampler_name") or payload.get("sampler_index")
+def _schedule(payload: Mapping[str, Any], notes: list[str]) -> str | None:
+    """The studio's schedule for A1111's `scheduler` (its name or label): A1111 1.10's and Forge's that
+    the studio lacks run as the nearest it has, any other as Automatic, each said in `notes`."""
     scheduler = payload.get("scheduler")
-    schedule = None
-    if scheduler not in (None, ""):
-        if not isinstance(scheduler, str):
-            raise InvalidValue("scheduler", scheduler, "a schedule name")
-        key = schedule_name(scheduler)
-        schedule = SCHEDULES.get(key, scheduler)
-        if key in ("normal", "simple"):
-            notes.append(f"scheduler {scheduler!r} ran as Automatic (the model's own spacing)")
-    return name, schedule
+    if scheduler in (None, ""):
+        return None
+    if not isinstance(scheduler, str):
+        raise InvalidValue("scheduler", scheduler, "a schedule name")
+    key = schedule_name(scheduler)
+    if key in ("normal", "simple"):
+        notes.append(f"scheduler {scheduler!r} ran as Automatic (the model's own spacing)")
+    if key in SCHEDULES:
+        return SCHEDULES[key]
+    nearest = lenient.NEAREST_SCHEDULES.get(key, samplers.AUTOMATIC)
+    notes.append(f"scheduler {scheduler!r} ran as {nearest} (the nearest schedule the studio has)")
+    return nearest
 
 
-def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
-                clip_skip: int | None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_skip: int | None,
+                source_of: Callable[[str], ModelSource] | None = None,
+                lora_names: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(the studio's settings, what was ignored, notes) for an A1111 txt2img or img2img body.
-    `model` and `clip_skip` are the caller's own options (override_settings win for this request)."""
+    `model` and `clip_skip` are the caller's own options (override_settings win for this request).
+    With `source_of` (the model a name refers to, its path checked) the settings are fitted to the
+    model as A1111 would run them (sizes, samplers, Forge's distilled CFG); with `lora_names` (the loras
+    folder's) a prompt's tag naming a LoRA not there is left out."""
     if not isinstance(payload, Mapping):
         raise InvalidValue("body", type(payload).__name__, "a JSON object")
+    notes: list[str] = []
+    original, payload = payload, lenient.read_numbers(payload, notes)
     settings = direct_settings(payload, route_task(task, payload))
     if payload.get("prompt") is not None:
         prompt = payload["prompt"]  # A1111 takes one prompt per image; the first is used
         settings["prompt"] = (prompt[0] if prompt else "") if isinstance(prompt, list) else prompt
+    if "styles" in settings:
+        settings["styles"] = lenient.known_styles(settings["styles"], notes)
     settings["batch_count"] = 1 if payload.get("n_iter") is None else payload["n_iter"]
-    notes: list[str] = []
-    settings["sampler"], schedule = _sampler(payload, notes)
-    if settings["sampler"] is None:
-        settings.pop("sampler")
+    name = payload.get("sampler_name") or payload.get("sampler_index")
+    if name is not None:
+        settings["sampler"] = name
+    schedule = _schedule(payload, notes)
     if schedule is not None:
         settings["schedule"] = schedule
     overrides = payload.get("override_settings") or {}
@@ -138,12 +155,15 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
     ignored = {k: v for k, v in overrides.items() if k not in ("sd_model_checkpoint", "CLIP_stop_at_last_layers")
                and not (k == "sd_vae" and v in (None, "Automatic", "None"))}
     ignored = {f"override_settings.{k}": v for k, v in ignored.items()}
+    source = source_of(settings["model"] or DEFAULT_MODEL) if source_of is not None else None
+    if source is not None:
+        lenient.fit_sizes(settings, source, notes)
     if task == "txt2img":
         if payload.get("enable_hr"):
             settings["hires"] = True
-            for side, size in (("hr_resize_x", "width"), ("hr_resize_y", "height")):
-                if payload.get(side) and not payload.get("hr_scale"):  # a target size: its scale
-                    settings["hires_scale"] = payload[side] / float(settings.get(size) or 512)
+            if "hires_upscaler" in settings:
+                settings["hires_upscaler"] = lenient.nearest_upscaler(settings["hires_upscaler"], notes)
+            lenient.hires_target(settings, payload, source, notes)
     else:
         images = payload.get("init_images")
         if not images:
@@ -174,10 +194,16 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None,
         raise InvalidValue("alwayson_scripts", type(scripts).__name__, '{"controlnet": {"args": [units]}}')
     for name, script in scripts.items():
         if name.lower() == "controlnet":
-            settings["controlnets"], settings["image_prompts"] = controlnet_units(script)
+            settings["controlnets"], settings["image_prompts"] = controlnet_units(
+                script, settings.get("init_image"), notes, need_image=task == "txt2img")
         else:
             ignored[f"alwayson_scripts.{name}"] = "(not run here)"
-    for key, value in payload.items():
+    if source is not None:
+        lenient.fit_sampler(settings, source, notes)
+    lenient.distilled_guidance(settings, payload, source, notes, ignored)
+    if lora_names is not None:
+        lenient.drop_missing_loras(settings, lora_names, notes)
+    for key, value in original.items():
         if key in KNOWN or (key in NO_EFFECT and value in (NO_EFFECT[key], None)):
             continue
         ignored[key] = value if key in NO_EFFECT else "(not an A1111 field)"
@@ -207,17 +233,30 @@ def _unit_args(script: Any) -> Iterator[tuple[int, Mapping[str, Any], bool]]:
             yield i, unit, str(unit.get(UNIT_NAMES["module"]) or "none").startswith(MODULE_PREFIX)
 
 
-def controlnet_units(script: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def controlnet_units(script: Any, init_image: Image.Image | None = None, notes: list[str] | None = None,
+                     need_image: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """sd-webui-controlnet's `alwayson_scripts.controlnet.args` units: ControlNet units and, for an
     `ip-adapter*` module, image prompts (as A1111's extension runs IP-Adapters). Units switched off
-    (`enabled: false`) are left out; their other keys (low_vram, ...) change nothing here."""
+    (`enabled: false`) are left out; their other keys (low_vram, ...) change nothing here. A unit
+    without a picture (webuiapi sends `"image": ""`) takes `init_image` as the extension does on img2img
+    (said in `notes`); with `need_image` (txt2img: no init image) it is refused, naming its image."""
     units, prompts = [], []
     for i, unit, is_prompt in _unit_args(script):
         where = f"alwayson_scripts.controlnet.args[{i}]"
         picture = unit.get(UNIT_NAMES["image"], unit.get("input_image"))
         if isinstance(picture, Mapping):  # {"image": b64, "mask": b64}
             picture = picture.get("image")
-        image = decode_image(f"{where}.image", picture) if picture is not None else None
+        if picture is None or (isinstance(picture, str) and not picture.strip()):
+            if init_image is not None:
+                image = init_image
+                if notes is not None:
+                    notes.append(f"{where} has no image: it ran on the init image, as A1111's extension does")
+            elif need_image:
+                raise InvalidValue(f"{where}.image", picture, "a base64 image (txt2img has no init image to use)")
+            else:
+                image = None
+        else:
+            image = decode_image(f"{where}.image", picture)
         if is_prompt:
             prompts.append({"image": image, **{ours: unit[key] for key, ours in PROMPT_KEYS.items()
                                                if unit.get(key) is not None}})
@@ -273,6 +312,8 @@ def info(result_requests: list[Any], images: list[dict[str, Any]], ignored: Mapp
     seeds = [i["seed"] for i in images]
     prompts = [first.prompt if first else ""] * len(images)
     negatives = [first.negative_prompt if first else ""] * len(images)
+    # The checkpoint's hash as the engine wrote it in the image's infotext (A1111's sd_model_hash).
+    model_hash = parse_infotext(images[0]["infotext"]).params.get("Model hash") if images else None
     obj = {
         "prompt": prompts[0] if prompts else (first.prompt if first else ""), "all_prompts": prompts,
         "negative_prompt": negatives[0] if negatives else "", "all_negative_prompts": negatives,
@@ -281,7 +322,7 @@ def info(result_requests: list[Any], images: list[dict[str, Any]], ignored: Mapp
         "width": first.width if first else 0, "height": first.height if first else 0,
         "sampler_name": first.sampler if first else "", "cfg_scale": first.cfg_scale if first else 0,
         "steps": first.steps if first else 0, "batch_size": first.batch_size if first else 0,
-        "restore_faces": False, "face_restoration_model": None, "sd_model_name": model_name, "sd_model_hash": None,
+        "restore_faces": False, "face_restoration_model": None, "sd_model_name": model_name, "sd_model_hash": model_hash,
         "sd_vae_name": None, "sd_vae_hash": None, "seed_resize_from_w": -1, "seed_resize_from_h": -1,
         "denoising_strength": (first.denoising_strength if first and first.task != "txt2img" else
                                first.hires_strength if first and first.hires else None),

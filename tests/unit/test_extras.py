@@ -1,0 +1,80 @@
+"""A1111's Extras requests (studio/web/sdapi/extras.py): sizes by factor or to a size, the filters the
+studio has, a model upscaler's name said to run as Lanczos, and limits checked before any work."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from studio.errors import InvalidValue
+from studio.web.sdapi import extras
+
+
+def b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_scale_by_a_factor_or_to_a_size_cropped_or_stretched():
+    picture = Image.new("RGB", (40, 20), (10, 200, 30))
+    by = extras.parse({"upscaling_resize": "2.5", "upscaler_1": "Lanczos"})
+    assert extras.run(by, picture).size == (100, 50) and by.notes == ()
+    to = extras.parse({"resize_mode": 1, "upscaling_resize_w": 64, "upscaling_resize_h": 64})
+    cropped = extras.run(to, picture)
+    assert cropped.size == (64, 64) and cropped.getpixel((32, 32)) == (10, 200, 30)
+    stretched = extras.run(extras.parse({"resize_mode": 1, "upscaling_resize_w": 64, "upscaling_resize_h": 64,
+                                         "upscaling_crop": False}), picture)
+    assert stretched.size == (64, 64)
+
+
+def test_a_model_upscaler_and_face_restoration_are_said_not_silently_replaced():
+    asked = extras.parse({"upscaler_1": "R-ESRGAN 4x+", "upscaler_2": "Nearest", "extras_upscaler_2_visibility": 0.5,
+                          "codeformer_visibility": 1})
+    assert asked.upscaler_1 == "lanczos" and asked.upscaler_2 == "nearest"
+    assert any("R-ESRGAN 4x+" in note and "Lanczos" in note for note in asked.notes)
+    assert any("CodeFormer" in note for note in asked.notes)
+    result = extras.run(asked, Image.new("RGB", (16, 16)))
+    assert result.size == (32, 32)
+    assert "R-ESRGAN 4x+" in extras.html_info(asked, [result.size])
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"upscaling_resize": 20}, "upscaling_resize"), ({"upscaling_resize": "lots"}, "upscaling_resize"),
+    ({"resize_mode": 3}, "resize_mode"), ({"extras_upscaler_2_visibility": 2}, "extras_upscaler_2_visibility"),
+    ({"upscaler_1": ["Lanczos"]}, "upscaler_1"), ([], "body"),
+])
+def test_bad_values_are_named(body, field):
+    with pytest.raises(InvalidValue) as caught:
+        extras.parse(body)
+    assert caught.value.field == field
+
+
+def test_results_too_large_together_are_refused_before_any_work():
+    big = extras.parse({"upscaling_resize": 8})
+    with pytest.raises(InvalidValue) as caught:
+        extras.check_cost(big, [(1024, 1024)])
+    assert caught.value.field == "upscaling_resize"
+    extras.check_cost(extras.parse({"upscaling_resize": 4}), [(1024, 1024)] * 2)  # at the limit
+    with pytest.raises(InvalidValue, match="x 3 pictures"):
+        extras.check_cost(extras.parse({"upscaling_resize": 4}), [(1024, 1024)] * 3)
+
+
+def test_a_picture_too_large_is_refused_from_its_header_without_decoding():
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 65536, 65536, 8, 2, 0, 0, 0))
+    bomb = b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    with pytest.raises(InvalidValue) as caught:
+        extras.decode("image", base64.b64encode(bomb).decode())
+    assert caught.value.field == "image" and "pixels" in str(caught.value)
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 5000, 8, 2, 0, 0, 0))  # past ours, under PIL's
+    with pytest.raises(InvalidValue, match="5000x5000"):
+        extras.decode("image", base64.b64encode(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IEND", b"")).decode())
+    assert extras.decode("image", b64(Image.new("RGB", (8, 8)))).size == (8, 8)
