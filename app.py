@@ -56,12 +56,21 @@ def starting_model(requested: str, device_kind: str) -> tuple[str, str]:
         return model, ""
     return model, (f"No GPU here, so the studio chose **{model}**, made for few steps (1 step at 512 px: "
                    f"seconds an image on a CPU). Pick another model above, or start with --model.")
-MAX_UPLOAD = "50mb"  # init images, masks and PNG Info uploads; Gradio refuses bigger files itself
 
 
 def shared(args: argparse.Namespace) -> bool:
     """Can others reach this studio? Then it is run as a shared one (see --allow-any-path)."""
     return bool(args.share) or args.host not in LOOPBACK
+
+
+def forwarded(args: argparse.Namespace) -> str:
+    """Whose X-Forwarded-For names a visitor (studio/web/limits.py): on a Space any peer's (only its proxy
+    reaches the container); with --share the tunnel's, which connects from this machine; else nobody's."""
+    from studio.web import limits
+
+    if os.environ.get("SPACE_ID"):
+        return limits.FORWARDED_ALWAYS
+    return limits.FORWARDED_FROM_LOOPBACK if args.share else limits.FORWARDED_NEVER
 
 
 def config_from(args: argparse.Namespace) -> "StudioConfig":
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     from studio.outputs import OutputFolder
     from PIL import Image
 
-    from studio.web import PageOptions, Warmup, build_ui
+    from studio.web import PageOptions, Warmup, build_ui, limits
     from studio.validation import MAX_INPUT_PIXELS
 
     try:
@@ -141,13 +150,18 @@ def main(argv: list[str] | None = None) -> None:
                                                          preview_method=args.preview,
                                                          fast_decode=studio.device.kind == "cpu",
                                                          gpu_duration_s=args.gpu_duration,
+                                                         delete_cache=limits.cache_sweep(shared(args)),
                                                          **api_options(args)))
     # Nothing is served by path but Gradio's own files: results reach the page as copies in Gradio's
     # cache (named by content). Pictures are never decoded past the studio's pixel limit.
     Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2  # PIL refuses twice its limit (it only warns below)
+    # Bodies, uploads and sessions bounded before any check (studio/web/limits.py): a cap per route in
+    # front of the app, Gradio's own file cap, and on a shared studio an upload allowance per visitor,
+    # fewer sessions forgotten sooner.
+    bounds = limits.launch_options(demo.studio_parts.app_kwargs, shared(args), forwarded(args))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                max_file_size=MAX_UPLOAD, enable_monitoring=False if shared(args) else None,
-                **demo.studio_parts.launch_kwargs)  # the page's CSS and scripts, the guard in front of /cancel
+                enable_monitoring=False if shared(args) else None,
+                **{**demo.studio_parts.launch_kwargs, **bounds})  # the page's CSS, scripts and guards
 
 
 if __name__ == "__main__":

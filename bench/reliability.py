@@ -44,6 +44,22 @@ AREAS = {
                       "adversarial prompts doubled (linear time), caps at every text door, pictures measured "
                       "before decoding, editor blobs and layers bounded, exact LoRA names, pickle folders, wrong "
                       "types at every API parameter, the cost cap"),
+    "Work the cost counts": (("tests/unit/test_cost_limits.py", "tests/engine/test_cost_of_work.py"),
+                             "BREAK floods of prompt chunks refused by name and counted per encoder, Stop between "
+                             "chunks, ControlNet pictures of extreme aspect or size refused before preprocessing, "
+                             "preprocessing counted per module"),
+    "Bodies, uploads and sessions": (("tests/unit/test_body_caps.py", "tests/app/test_body_limits.py"),
+                                     "a 900 MB upload, a 100 MB queue join, chunked bodies cut off with nothing "
+                                     "left on disk, upload quotas per address, sessions kept and dropped"),
+    "The A1111 door": (("tests/app/test_a1111_hardening.py", "tests/app/test_real_clients.py"),
+                       "body cap, nesting, options keys, units counted and pictures measured before decoding, "
+                       "decompression bombs, wrong types, a caller hanging up mid-batch; webuiapi still works"),
+    "One path rule": (("tests/unit/test_path_rule.py", "tests/app/test_null_errors.py"),
+                      "owner/name never a local folder, one answer whether a path exists, no absolute paths in "
+                      "messages, damaged pictures named instead of null errors"),
+    "One visitor's reach": (("tests/unit/test_queue_share.py", "tests/app/test_visitor_reach.py"),
+                            "made-up session ids from one address held to its queue share, helpers answering with "
+                            "the GPU queue full, a stranger's stream of another's session refused"),
     "The queue per visitor": (("tests/app/test_visitor_queue.py", "tests/unit/test_sessions.py"),
                               "one visitor's waiting requests capped (--max-queued), Stop and cancel removing "
                               "waiting requests before a step runs, a client gone with requests waiting, a forged "

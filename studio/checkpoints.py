@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ModelLoadError
+from .hub import plain
 from .families import FAMILIES, family_of_checkpoint
 
 SAFE_SUFFIXES = (".safetensors",)
@@ -37,7 +38,7 @@ def _safetensors_keys(path: str) -> list[str]:
         with safe_open(path, framework="pt") as f:
             return list(f.keys())
     except Exception as exc:
-        raise ModelLoadError(f"{Path(path).name} is not a readable .safetensors file: {exc}") from exc
+        raise ModelLoadError(f"{Path(path).name} is not a readable .safetensors file: {plain(exc)}") from exc
 
 
 def _gguf_keys(path: str) -> list[str]:
@@ -49,7 +50,7 @@ def _gguf_keys(path: str) -> list[str]:
     try:
         return [tensor.name for tensor in GGUFReader(path).tensors]  # memory-mapped: nothing is read yet
     except Exception as exc:
-        raise ModelLoadError(f"{Path(path).name} is not a readable GGUF file: {exc}") from exc
+        raise ModelLoadError(f"{Path(path).name} is not a readable GGUF file: {plain(exc)}") from exc
 
 
 def _pickle_keys(path: str) -> list[str]:

@@ -10,17 +10,62 @@ Which encoders a model family uses, and which of their layers, is the family's c
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from compel import Compel, ReturnedEmbeddingsType
 from compel.prompt_parser import Blend, FlattenedPrompt
 
-from .prompts import ParsedPrompt
+from . import prompts
+from .prompts import CHUNK_TOKENS, ParsedPrompt
 
-CHUNK_TOKENS = 75  # prompt tokens per chunk; plus start and end tokens = the encoder's 77
 COMMA_BACKTRACK = 20  # A1111's comma_padding_backtrack
+
+
+@dataclass(frozen=True)
+class EncodingScope:
+    """What the job that is encoding wants of the encoders: `check` raises its cancellation when Stop
+    was pressed (the engine's own, so a Stop during encoding ends the job as one during the steps
+    does); `fields` names the request field each parsed prompt came from, for a refusal."""
+
+    check: Callable[[], None]
+    fields: tuple[tuple[Any, str], ...] = ()
+
+    def field_of(self, parsed: Any) -> str:
+        return next((name for p, name in self.fields if p is parsed), "prompt")
+
+
+# Set by the engine around one job's encoding (a context variable, not a global: each device thread
+# and each job sees its own); the encoders' signatures, and the families' cached encode callbacks,
+# stay as they are.
+_SCOPE: contextvars.ContextVar[EncodingScope | None] = contextvars.ContextVar("encoding_scope", default=None)
+
+
+@contextlib.contextmanager
+def encoding(check: Callable[[], None], fields: Sequence[tuple[Any, str]] = ()) -> Iterator[None]:
+    """Encoders called inside check `check` between chunks and name refusals by `fields`."""
+    token = _SCOPE.set(EncodingScope(check, tuple(fields)))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def between_chunks() -> None:
+    """Where a Stop lands during encoding: before each chunk (or part) goes through an encoder."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.check()
+
+
+def check_chunks(parsed: Any, chunks: int) -> None:
+    """Refuse a prompt of more than MAX_PROMPT_CHUNKS chunks, before any of it is encoded. The request
+    was estimated without a tokenizer (`prompts.estimate_chunks`); this is the exact count."""
+    scope = _SCOPE.get()
+    prompts.check_chunks(scope.field_of(parsed) if scope is not None else "prompt", chunks)
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,8 +188,13 @@ class ClipEncoder:
         return torch.tensor(ids, dtype=torch.long, device=device), torch.tensor(mults, device=device)
 
     def encode(self, chunks: list[tuple[list[int], list[float]]]) -> torch.Tensor:
-        ids, weights = self.ids(chunks)
-        return self.provider.build_weighted_embedding_tensor(ids, weights)
+        # compel encodes each 77-token window on its own, so one call a chunk gives the same tensor
+        # and lets a Stop land between chunks.
+        pieces = []
+        for chunk in chunks:
+            between_chunks()
+            pieces.append(self.provider.build_weighted_embedding_tensor(*self.ids([chunk])))
+        return torch.cat(pieces, dim=1)
 
     def pooled(self, first_chunk: tuple[list[int], list[float]]) -> torch.Tensor:
         ids, _ = self.ids([first_chunk])
@@ -167,9 +217,12 @@ class PromptEncoder:
         self.encoders = list(encoders)
         self.with_pooled = pooled
 
-    def _encode_part(self, part: FlattenedPrompt) -> Conditioning:
+    def _chunks(self, part: FlattenedPrompt) -> list[tuple[list[int], list[float]]]:
         texts, weights = part_fragments(part)
-        chunks = split_chunks(self.tokenize(texts), weights, self.comma)
+        return split_chunks(self.tokenize(texts), weights, self.comma)
+
+    def _encode_part(self, part: FlattenedPrompt) -> Conditioning:
+        chunks = self._chunks(part)
         embeds = torch.cat([encoder.encode(chunks) for encoder in self.encoders], dim=-1)
         pooled = self.encoders[-1].pooled(chunks[0]) if self.with_pooled else None
         return Conditioning(embeds, pooled)
@@ -186,6 +239,9 @@ class PromptEncoder:
     def encode(self, parsed: ParsedPrompt) -> Conditioning:
         """Every part encoded on its own, weighted, then joined along the token axis."""
         conjunction = parsed.conjunction
+        # Tokenizing is cheap, encoding is not: the exact count (a blend's prompts each encoded) first.
+        check_chunks(parsed, sum(len(self._chunks(sub)) for part in conjunction.prompts
+                                 for sub in (part.prompts if isinstance(part, Blend) else [part])))
         pieces = []
         for part, weight in zip(conjunction.prompts, conjunction.weights):
             piece = self._blend(part) if isinstance(part, Blend) else self._encode_part(part)

@@ -4,9 +4,26 @@ when neither has the files ("not on this machine and the Hub cannot be reached")
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable
 
 from .errors import ModelLoadError, ModelUnavailable
+
+
+# A file-system path inside a message (`/home/me/models/x/config.json`; not a URL's `//host/...`).
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/]+/)+([^\s'\"/,;)]*)")
+
+
+def plain(text: object) -> str:
+    """A library's message with each absolute path cut to its last part: messages reach visitors, and
+    the folders of the host are none of theirs (`.../snapshots/abc/unet` -> `unet`)."""
+    return ABSOLUTE_PATH.sub(lambda m: m.group(1) or "", str(text))
+
+
+def shadowed(ref: str) -> bool:
+    """True when a folder or file of the working directory has the Hub id's name: diffusers' from_pretrained
+    would load it instead of the repository, so the repository's own snapshot is handed over."""
+    return os.path.lexists(ref)
 
 
 def _connection_problem(exc: BaseException) -> bool:
@@ -45,4 +62,4 @@ def hub_or_cache(what: str, fetch: Callable[[bool], Any]) -> Any:
     except Exception as exc:
         if _connection_problem(exc):
             raise _offline_advice(what, exc) from exc
-        raise ModelLoadError(f"{what} could not be loaded: {exc}") from exc
+        raise ModelLoadError(f"{what} could not be loaded: {plain(exc)}") from exc

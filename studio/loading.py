@@ -25,7 +25,7 @@ from . import models, samplers
 from .cache import LRUCache
 from .checkpoints import checkpoint_keys, denoiser_alone, family_of_keys, format_of, short_hash
 from .devices import DeviceChoice
-from .hub import hub_or_cache
+from .hub import hub_or_cache, plain, shadowed
 from .errors import ModelLoadError, PickleRefused
 from .quantize import quantize
 from .families import FAMILIES, Family, family, family_of_pipeline
@@ -130,8 +130,12 @@ def _load_hub(source: models.ModelSource, options: LoadOptions, report: Report) 
     report(f"Loading {source.ref} from the Hugging Face cache or Hub (downloads show in the log)")
 
     def fetch(local_only: bool):
+        ref = source.ref
+        if shadowed(ref):  # a folder of the working directory has the id's name: diffusers would load it
+            ref = DiffusionPipeline.download(ref, variant=variant, local_files_only=local_only, use_safetensors=True,
+                                             **options.component_kwargs(source))
         return DiffusionPipeline.from_pretrained(
-            source.ref, torch_dtype=options.device.dtype, variant=variant,
+            ref, torch_dtype=options.device.dtype, variant=variant,
             local_files_only=local_only, use_safetensors=True, **NO_SAFETY_CHECKER, **options.component_kwargs(source),
         )
 
@@ -162,7 +166,7 @@ def _load_folder(source: models.ModelSource, options: LoadOptions, report: Repor
                 f"The folder {Path(source.ref).name} holds pickle weights ({', '.join(pickles[:3])}): loading them can "
                 "run arbitrary code. Convert them to .safetensors, or start the studio with --allow-pickle if you "
                 "trust the files.") from exc
-        raise ModelLoadError(f"The folder {source.name} could not be loaded as a diffusers model: {exc}") from exc
+        raise ModelLoadError(f"The folder {source.name} could not be loaded as a diffusers model: {plain(exc)}") from exc
 
 
 def _load_single_file(source: models.ModelSource, options: LoadOptions, report: Report) -> Any:
@@ -205,7 +209,7 @@ def _load_single_file(source: models.ModelSource, options: LoadOptions, report: 
         try:
             return fetch(True)
         except Exception as exc:
-            raise ModelLoadError(f"{name} could not be loaded with configs from {Path(config).name}: {exc}") from exc
+            raise ModelLoadError(f"{name} could not be loaded with configs from {Path(config).name}: {plain(exc)}") from exc
     return hub_or_cache(what, fetch)
 
 
@@ -355,7 +359,7 @@ def load_lora(loaded: LoadedModel, file: Any) -> tuple[str, str]:
     try:
         state = load_file(path)
     except Exception as exc:
-        raise ModelLoadError(f"LoRA {file.name} is not a readable .safetensors file: {exc}") from exc
+        raise ModelLoadError(f"LoRA {file.name} is not a readable .safetensors file: {plain(exc)}") from exc
     adapter = f"lora_{hashlib.sha256(file.ref.encode()).hexdigest()[:12]}"
     try:
         with warnings.catch_warnings():  # peft warns on every adapter after the first: expected here
@@ -363,7 +367,7 @@ def load_lora(loaded: LoadedModel, file: Any) -> tuple[str, str]:
             loaded.pipe.load_lora_weights(state, adapter_name=adapter)
     except Exception as exc:
         raise ModelLoadError(
-            f"LoRA {file.name} does not fit {loaded.name} ({loaded.family}): {type(exc).__name__}: {exc}"
+            f"LoRA {file.name} does not fit {loaded.name} ({loaded.family}): {type(exc).__name__}: {plain(exc)}"
         ) from exc
     placed = {component for component, names in loaded.pipe.get_list_adapters().items() if adapter in names}
     denoiser = loaded.family_def.denoiser

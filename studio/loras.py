@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import naming
 from .errors import InvalidValue, UnknownName
 
 # A1111's tag pattern, kept as the specification `find_tags` is tested against (not used: a run of
@@ -164,9 +163,11 @@ def find(name: str, folder: str | Path | None) -> LoraFile:
     in_folder = folder_loras(folder).get(name)
     if in_folder is not None:
         return LoraFile(name, str(in_folder), False)
+    from .models import hub_id  # (models imports this module's neighbours; here only when a name is looked up)
+
+    if hub_id(name):  # owner/name is a Hub repo, whatever lies on disk: no answer tells a folder exists
+        return LoraFile(name, name, True)
     path = Path(name).expanduser()
     if path.suffix.lower() == ".safetensors" and path.is_file():
         return LoraFile(path.stem, str(path.resolve()), False)
-    if naming.is_hub_id(name) and not path.exists():
-        return LoraFile(name, name, True)
     raise UnknownName("lora", name, available(folder) + ["a .safetensors path", "a Hub id (owner/name)"])

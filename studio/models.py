@@ -246,6 +246,16 @@ def _folder_family(folder: Path) -> str | None:
     return fam.name if fam else None
 
 
+def hub_id(text: object) -> bool:
+    """`owner/name` written as a relative path is always a Hub id, never a folder of the working directory
+    (a shared studio would otherwise load, and answer differently for, whatever lies there). A Hub id has
+    no `.`/`..` part and no checkpoint suffix: `someone/model.safetensors` is a file path, refused on a
+    shared studio unless it is inside its folders. A local folder is named `./owner/name` or by a full path."""
+    if not isinstance(text, str) or not naming.is_hub_id(text) or text.startswith(".") or ".." in text:
+        return False
+    return not text.lower().endswith(CHECKPOINT_SUFFIXES)
+
+
 def resolve_model(model: str) -> ModelSource:
     try:
         return _resolve_model(model)
@@ -265,6 +275,8 @@ def _resolve_model(model: str) -> ModelSource:
     if len(text) > MAX_MODEL_CHARS or "\x00" in text:
         raise InvalidValue("model", f"<{len(text)} characters>" if len(text) > 60 else text,
                            f"a preset, hub id or path of at most {MAX_MODEL_CHARS} characters")
+    if hub_id(text):  # before the file system is asked anything: the same answer whatever lies there
+        return ModelSource(text, "hub", text, None)
     path = Path(text).expanduser()
     suffix = path.suffix.lower()
     if path.is_dir():
@@ -277,8 +289,6 @@ def _resolve_model(model: str) -> ModelSource:
         pickle = suffix in PICKLE_SUFFIXES  # never opened before loading, and then only if allowed
         return ModelSource(path.stem, "single_file", str(path.resolve()), None if pickle else header_family(path),
                            pickle=pickle)
-    if naming.is_hub_id(text) and not path.exists():
-        return ModelSource(text, "hub", text, None)
     raise UnknownName("model", model, _model_choices())
 
 
@@ -300,7 +310,7 @@ def local_models(folder: str | Path | None, allow_pickle: bool = False) -> list[
     """
     if folder is None:
         return []
-    root = Path(folder).expanduser()
+    root = Path(os.path.abspath(Path(folder).expanduser()))  # full paths: `models/x` would be a Hub id
     if not root.is_dir():
         return []
     suffixes = SAFE_SUFFIXES + GGUF_SUFFIXES + (PICKLE_SUFFIXES if allow_pickle else ())

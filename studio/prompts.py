@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from . import naming
-from .errors import UnknownName
+from .errors import InvalidValue, UnknownName
 
 # compel's parser classes are imported inside the functions that build or read them: importing
 # compel.prompt_parser runs compel/__init__.py, which imports torch and transformers.
@@ -261,6 +261,56 @@ def canonical_syntax(name: str) -> str:
 
 def parse(text: str, syntax: str = A1111) -> ParsedPrompt:
     return PARSERS[canonical_syntax(syntax)](text)
+
+
+# The work a prompt asks of the text encoders, counted before any model is loaded (no tokenizer).
+# A1111 has no bound; a shared studio must: 20 chunks of 75 tokens = 1500 tokens per prompt is past
+# any prompt people write (MAX_PROMPT_CHARS allows about 35), and keeps encoding to seconds.
+MAX_PROMPT_CHUNKS = 20
+CHUNK_TOKENS = 75  # prompt tokens per chunk (conditioning.py wraps each in start/end tokens: 77)
+# CLIP's pre-tokenizer (words, single digits, runs of punctuation): every piece is at least one token,
+# so this count is a lower bound of the real one; the encoder counts exactly before it encodes.
+_RE_CLIP_PIECE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+", re.IGNORECASE)
+_RE_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _chunks_of(text: str) -> int:
+    """75-token chunks of one part: an empty part is one chunk of padding (A1111 encodes it too)."""
+    pieces = sum(1 for _ in _RE_CLIP_PIECE.finditer(text))
+    return max(1, -(-pieces // CHUNK_TOKENS))
+
+
+def estimate_chunks(text: str, syntax: str = A1111) -> int:
+    """The 75-token chunks a prompt encodes to, counted without a model, at least as many as an
+    unweighted count of its words gives (a lower bound: the encoder refuses exactly, past the bound).
+
+    Consecutive BREAKs are counted, not collapsed: A1111 encodes each empty chunk between them (a
+    padding chunk changes the image), so collapsing them would change images made there; the bound on
+    chunks is what keeps a flood of them cheap.
+
+    >>> estimate_chunks("a cat"), estimate_chunks("a cat BREAK a dog"), estimate_chunks("BREAK BREAK")
+    (1, 2, 3)
+    """
+    if canonical_syntax(syntax) == A1111:
+        parts = [[]]  # the texts of each BREAK part, read as the parser reads them (no compel import)
+        for piece, weight in _a1111_attention(text, lambda warning: None):
+            if weight is _BREAK:
+                parts.append([])
+            else:
+                parts[-1].append(piece)
+        return sum(_chunks_of(" ".join(part)) for part in parts)
+    combined = ".and(" in text or ".blend(" in text
+    quoted = _RE_QUOTED.findall(text) if combined and len(text) <= COMPEL_MAX_CHARS else []  # longer: plain text
+    # compel's .and() and .blend() encode each quoted prompt on its own: each is at least one chunk
+    return max(_chunks_of(text), sum(_chunks_of(q) for q in quoted))
+
+
+def check_chunks(field: str, chunks: int) -> None:
+    """Refuse a prompt of more than MAX_PROMPT_CHUNKS chunks, naming its field."""
+    if chunks > MAX_PROMPT_CHUNKS:
+        raise InvalidValue(field, f"{chunks} chunks of {CHUNK_TOKENS} tokens",
+                           f"at most {MAX_PROMPT_CHUNKS} chunks ({MAX_PROMPT_CHUNKS * CHUNK_TOKENS} tokens; "
+                           "each BREAK starts a new chunk): a shorter prompt")
 
 
 def is_weighted(parsed: ParsedPrompt) -> bool:

@@ -13,7 +13,7 @@ import functools
 import secrets
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from . import loras, samplers
+from . import loras, prompts, samplers
 from .errors import InvalidValue
 from .families import family
 from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, TABLE, Context, FieldTable, describe_image
@@ -92,6 +92,25 @@ def _lora_tags(request: Any, context: Context) -> None:
     loras.extract(request.prompt)  # a <lora:name:weight> tag with a bad weight is refused here
 
 
+# Text encoding in the cost. Per family: its text encoders, and how a prompt's length reaches them:
+# "chunks" (SD, SDXL: every 75 tokens another pass through each), "parts" (SD3, FLUX: one fixed window
+# per BREAK / AND part, T5 cuts the rest) or "whole" (Z-Image: the plain text in one LLM pass).
+PROMPT_ENCODERS: dict[str, tuple[int, str]] = {"sd15": (1, "chunks"), "sdxl": (2, "chunks"), "sd3": (3, "parts"),
+                                                "flux": (2, "parts"), "zimage": (1, "whole")}
+# A chunk through one encoder, in megapixel-steps. In FLOPs a CLIP pass over 77 tokens is a few per cent
+# of a 512 px UNet step, but every chunk also lengthens the cross-attention context each step reads,
+# and issue 28 saw 626 chunks hold a device 150 s (0.24 s a chunk, about a megapixel-step at the
+# families' 0.3 s). Half a megapixel-step (two 512 px steps) per chunk per encoder sits between the two.
+# A prompt's first chunk is free: the megapixel-step price already covers an ordinary prompt.
+CHUNK_COST = 0.5
+
+
+def prompt_chunks(request: Any) -> dict[str, int]:
+    """Each prompt field's 75-token chunks, estimated from its text (`prompts.estimate_chunks`)."""
+    return {name: prompts.estimate_chunks(getattr(request, name), request.prompt_syntax)
+            for name in ("prompt", "negative_prompt")}
+
+
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _sampler, _hires, _true_cfg, _lora_tags)
 
 
@@ -147,7 +166,25 @@ class RequestBase(RequestFields):
         """What this request asks of the device, in megapixel-steps: each pass's pixels x the steps it
         runs x the batch (hires fix adds its larger pass). A 512 px SD 1.5 image at 25 steps is 6.6."""
         passes = 2 if self.true_cfg_active else 1  # FLUX's real CFG: two transformer passes a step
-        return passes * self.batch_size * sum(self.pass_costs()) / 1e6
+        steps = passes * self.batch_size * sum(self.pass_costs()) / 1e6
+        return steps + self.encoding_cost() + self.preprocessing_cost()  # both done once for the batch
+
+    def encoding_cost(self) -> float:
+        """The prompts' chunks past each one's first, through each of the family's text encoders."""
+        encoders, reads = PROMPT_ENCODERS.get(self.source.family or "", (2, "chunks"))
+        if reads == "whole":
+            return 0.0
+        extra = sum(chunks - 1 for chunks in prompt_chunks(self).values())
+        return encoders * extra * CHUNK_COST
+
+    def preprocessing_cost(self) -> float:
+        """Each active ControlNet unit's preprocessing: the pixels its module reads x its weight."""
+        from .control import preprocessors
+
+        size = (self.width, self.height)
+        return sum(preprocessors.work(unit.image.size, unit.module, size, unit.resize_mode,
+                                      None if unit.pixel_perfect else unit.processor_res)
+                   for unit in getattr(self, "controlnets", ()) if unit.active() and unit.image is not None)
 
     def pass_costs(self) -> list[float]:
         """Each pass's pixels x its steps, in plan order (hires fix: the first pass, then the larger

@@ -13,6 +13,7 @@ listed and found by name only when the studio allows pickles (`--allow-pickle`),
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def resolve(ref: str, folder: str | Path | None, allow_pickle: bool = False) -> 
     found = models.get(name) or next((path for key, path in models.items() if key.casefold() == name.casefold()),
                                      None)
     if found is not None:
-        return str(found)
+        return os.path.abspath(found)  # a full path: a relative `folder/name` would read as a Hub id
     return A1111_CONTROLNETS.get(name, name)
 
 

@@ -25,7 +25,7 @@ from PIL import Image
 from ..cache import LRUCache
 from ..devices import DeviceChoice
 from ..errors import InvalidValue, ModelLoadError
-from ..hub import hub_or_cache
+from ..hub import hub_or_cache, plain
 from ..loading import LoadedModel, call_parameters
 from ..tiny import TINY_SEED
 from .folder import resolve
@@ -156,7 +156,7 @@ def read_adapter(ref: str, field: str) -> dict[str, dict[str, torch.Tensor]]:
 
         return _split(load_file(path))
     except Exception as exc:  # a damaged or foreign file
-        raise ModelLoadError(f"IP-Adapter {ref} could not be read: {exc}") from exc
+        raise ModelLoadError(f"IP-Adapter {Path(ref).name} could not be read: {plain(exc)}") from exc
 
 
 def check_fits(state: dict, ref: str, denoiser: Any, model: str, field: str) -> None:

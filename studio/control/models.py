@@ -14,12 +14,11 @@ from typing import Any
 
 import torch
 
-from .. import naming
 from ..cache import LRUCache
 from ..checkpoints import PICKLE_SUFFIXES
 from ..devices import DeviceChoice
 from ..errors import InvalidValue, ModelLoadError
-from ..hub import hub_or_cache
+from ..hub import hub_or_cache, plain, shadowed
 from ..tiny import TINY_SEED
 
 BUILTIN = "builtin:controlnet/"  # + a family name: the tiny model's random-weight ControlNet
@@ -134,23 +133,26 @@ def kind_of(ref: str, family: Any) -> str:
     kinds = list(family.control_pipelines)
     if len(kinds) < 2:
         return kinds[0] if kinds else family.controlnet_class
+    from ..models import hub_id
+
     union = "ControlNetUnionModel"
+    hub = hub_id(ref)  # a Hub id even where the working directory has a folder of its name
     path = Path(ref).expanduser()
-    found = "union" in (path.name if path.exists() else ref).lower()
+    found = "union" in (path.name if not hub and path.exists() else ref).lower()
     try:
         config = None
-        if path.is_dir() and (path / "config.json").is_file():
+        if hub:
+            from huggingface_hub import hf_hub_download
+
+            config = json.loads(Path(hub_or_cache(f"ControlNet {ref}", lambda local: hf_hub_download(
+                ref, "config.json", local_files_only=local))).read_text())
+        elif path.is_dir() and (path / "config.json").is_file():
             config = json.loads((path / "config.json").read_text())
         elif path.is_file() and path.suffix == ".safetensors":
             from safetensors import safe_open
 
             with safe_open(str(path), "pt") as f:
                 found = found or "task_embedding" in f.keys()
-        elif not path.exists() and not ref.startswith(BUILTIN):
-            from huggingface_hub import hf_hub_download
-
-            config = json.loads(Path(hub_or_cache(f"ControlNet {ref}", lambda local: hf_hub_download(
-                ref, "config.json", local_files_only=local))).read_text())
         if config is not None:
             found = found or config.get("_class_name") == union or "num_control_type" in config
     except Exception:  # unreadable: loading it gives the clear message
@@ -178,22 +180,33 @@ class ControlNets:
         dtype = self.device.dtype
         if ref.startswith(BUILTIN):
             return build_tiny_controlnet(ref[len(BUILTIN):]).to(self.device.device, dtype)
+        from ..models import hub_id
+
+        hub = hub_id(ref)  # `owner/name` is the Hub's, whatever the working directory holds (one answer)
         path = Path(ref).expanduser()
+        name = ref if hub or not path.is_absolute() else path.name  # messages name no folder of this machine
         if path.suffix.lower() in PICKLE_SUFFIXES and not self.allow_pickle:
             raise ModelLoadError(f"ControlNet {path.name} is a pickle file, which can run code when loaded: "
                                  "convert it to .safetensors, or start the studio with --allow-pickle")
         try:
-            if path.is_file():
+            if hub:
+                net = hub_or_cache(f"ControlNet {ref}", lambda local: ControlNetModel.from_pretrained(
+                    _snapshot(ref, local) if shadowed(ref) else ref, torch_dtype=dtype, local_files_only=local))
+            elif path.is_file():
                 net = ControlNetModel.from_single_file(str(path), torch_dtype=dtype)
             elif path.is_dir():
                 net = ControlNetModel.from_pretrained(str(path), torch_dtype=dtype)
-            elif not naming.is_hub_id(ref):  # a name found nowhere (folder.resolve): never guessed as a repo
-                raise ModelLoadError(f"ControlNet {ref} was not found: name a file or folder of the controlnets "
+            else:  # a name found nowhere (folder.resolve): never guessed as a repo
+                raise ModelLoadError(f"ControlNet {name} was not found: name a file or folder of the controlnets "
                                      "folder (--controlnets-dir), one of A1111's ControlNet 1.x names, a hub id "
                                      "(owner/name) or a path")
-            else:
-                net = hub_or_cache(f"ControlNet {ref}", lambda local: ControlNetModel.from_pretrained(
-                    ref, torch_dtype=dtype, local_files_only=local))
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"ControlNet {ref} could not be loaded: {exc}") from exc
+            raise ModelLoadError(f"ControlNet {name} could not be loaded: {plain(exc)}") from exc
         return net.to(self.device.device)
+
+
+def _snapshot(ref: str, local: bool) -> str:
+    """The Hub repository `ref`'s files (config and safetensors weights) in the HF cache."""
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(ref, allow_patterns=["*.json", "*.safetensors"], local_files_only=local)

@@ -22,6 +22,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from ..errors import InvalidValue, ModelUnavailable, UnknownName
 from ..images import resize
+from ..validation import MAX_INPUT_PIXELS
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class Preprocessor:
     a: Slider | None = None
     b: Slider | None = None
     needs: str | None = None  # what it needs beyond the studio's own requirements, said when missing
+    # What it costs, in megapixel-steps (the cost cap's unit) per megapixel of the picture it reads at
+    # its processor resolution. A megapixel-step is ~0.3 s on the device the hosting estimates for
+    # (families' gpu_s_per_mp_step); these run on the CPU while the job holds the device. Measured on
+    # 2 CPU cores at 0.5 MP: shuffle 1.8 s/MP and worse as the picture grows (its blur's kernel grows
+    # with the long side), canny 0.5 s/MP, blur and scribble 0.03, the rest a few ms. The model-based
+    # ones run a network (not measured here: a guess between canny and shuffle).
+    work: float = 0.05
 
     def check(self, a: float | None, b: float | None) -> tuple[float, float]:
         """Its two numbers, defaults filled in; a value out of range names the field."""
@@ -180,23 +188,27 @@ def _aux(detector: str, checkpoint: str = "lllyasviel/Annotators") -> Callable[.
 
 
 PREPROCESSORS: dict[str, Preprocessor] = {p.name: p for p in (
-    Preprocessor("none", "none (the picture is the control map)", _none),
+    Preprocessor("none", "none (the picture is the control map)", _none, work=0.0),
     Preprocessor("canny", "Canny edges", _canny, Slider("Low threshold", 1, 255, 100),
-                 Slider("High threshold", 1, 255, 200)),
+                 Slider("High threshold", 1, 255, 200), work=2.0),
     Preprocessor("tile_resample", "Tile (resample)", _tile, Slider("Down sampling rate", 1, 8, 1)),
-    Preprocessor("blur_gaussian", "Tile (Gaussian blur)", _blur, Slider("Sigma", 0.01, 64, 9)),
+    Preprocessor("blur_gaussian", "Tile (Gaussian blur)", _blur, Slider("Sigma", 0.01, 64, 9), work=0.2),
     Preprocessor("recolor_luminance", "Recolor (luminance)", _recolor, Slider("Gamma", 0.1, 2, 1)),
     Preprocessor("invert", "Invert (white ground, black lines)", _invert),
-    Preprocessor("scribble", "Scribble (a drawn sketch)", _scribble, Slider("Threshold", 1, 254, 128)),
-    Preprocessor("shuffle", "Content shuffle", _shuffle),
-    Preprocessor("depth_anything_v2", "Depth (Depth Anything V2)", _depth, needs=f"the {DEPTH_MODEL} weights"),
-    Preprocessor("normal_bae", "Normal map (BAE)", _aux("NormalBaeDetector"), needs="controlnet_aux"),
-    Preprocessor("lineart_realistic", "Lineart", _aux("LineartDetector"), needs="controlnet_aux"),
-    Preprocessor("openpose", "OpenPose", _aux("OpenposeDetector"), needs="controlnet_aux"),
-    Preprocessor("softedge_hed", "Soft edge (HED)", _aux("HEDdetector"), needs="controlnet_aux"),
+    Preprocessor("scribble", "Scribble (a drawn sketch)", _scribble, Slider("Threshold", 1, 254, 128), work=0.2),
+    Preprocessor("shuffle", "Content shuffle", _shuffle, work=25.0),
+    Preprocessor("depth_anything_v2", "Depth (Depth Anything V2)", _depth, needs=f"the {DEPTH_MODEL} weights", work=10.0),
+    Preprocessor("normal_bae", "Normal map (BAE)", _aux("NormalBaeDetector"), needs="controlnet_aux", work=10.0),
+    Preprocessor("lineart_realistic", "Lineart", _aux("LineartDetector"), needs="controlnet_aux", work=10.0),
+    Preprocessor("openpose", "OpenPose", _aux("OpenposeDetector"), needs="controlnet_aux", work=10.0),
+    Preprocessor("softedge_hed", "Soft edge (HED)", _aux("HEDdetector"), needs="controlnet_aux", work=10.0),
 )}
 DEFAULT_RESOLUTION = 512  # A1111's "Preprocessor resolution"
 RESOLUTION_RANGE = (64, 2048)  # pixels of the picture a preprocessor reads
+# The resize to the processor resolution scales the short side: a few-KB PNG of 8 x 65536 pixels at
+# 512 would be 512 x 4 million. A ControlNet picture is a photo, a sketch or a pose, never a strip: one
+# longer than 8 times its width is refused (and the picture as read is at most MAX_INPUT_PIXELS).
+MAX_ASPECT = 8
 
 
 def find(name: str) -> Preprocessor:
@@ -205,33 +217,78 @@ def find(name: str) -> Preprocessor:
     return PREPROCESSORS[name]
 
 
+def resolution_size(picture: tuple[int, int], resolution: int) -> tuple[int, int]:
+    """(width, height) of a picture of size `picture` with its short side at `resolution` (multiples of 8)."""
+    scale = resolution / min(picture)
+    return tuple(max(8, 8 * round(v * scale / 8)) for v in picture)  # type: ignore[return-value]
+
+
 def at_resolution(image: Image.Image, resolution: int) -> Image.Image:
     """The picture with its short side at `resolution` pixels (multiples of 8), as A1111 feeds its
     preprocessors."""
-    scale = resolution / min(image.size)
-    return image.convert("RGB").resize(
-        tuple(max(8, 8 * round(v * scale / 8)) for v in image.size), Image.Resampling.LANCZOS)
+    return image.convert("RGB").resize(resolution_size(image.size, resolution), Image.Resampling.LANCZOS)
 
 
 def pixel_perfect(image: Image.Image, size: tuple[int, int], mode: str) -> int:
     """A1111's "Pixel Perfect": the processor resolution at which the map lands on the generation size
     without resampling (its short side after the resize mode fits the picture)."""
+    return pixel_perfect_res(image.size, size, mode)
+
+
+def pixel_perfect_res(picture: tuple[int, int], size: tuple[int, int], mode: str) -> int:
+    """`pixel_perfect` from the picture's (width, height) alone."""
     width, height = size
-    scales = (height / image.height, width / image.width)
+    scales = (height / picture[1], width / picture[0])
     scale = min(scales) if mode == "Resize and fill" else max(scales)
-    return max(64, round(scale * min(image.size)))
+    return max(64, round(scale * min(picture)))
+
+
+def read_size(picture: tuple[int, int], module: str, size: tuple[int, int], resize_mode: str,
+              resolution: int | None, where: str = "") -> tuple[int, tuple[int, int]]:
+    """The processor resolution and the (width, height) the preprocessor reads a picture of size
+    `picture` at, from the sizes alone (nothing resized or allocated): a picture beyond MAX_ASPECT,
+    or one read at more than MAX_INPUT_PIXELS, is refused, naming `where`.image (`where`: the unit,
+    as controlnets[0])."""
+    prefix = f"{where}." if where else ""
+    width, height = picture
+    if max(picture) > MAX_ASPECT * min(picture):
+        raise InvalidValue(f"{prefix}image", f"{width}x{height}",
+                           f"a picture at most {MAX_ASPECT} times as long as it is wide (it is resized by its "
+                           "short side to the preprocessor resolution)")
+    res = pixel_perfect_res(picture, size, resize_mode) if resolution is None else int(resolution)
+    low, high = RESOLUTION_RANGE
+    if not low <= res <= high:
+        raise InvalidValue(f"{prefix}processor_res", res, f"{low} to {high} pixels")
+    read = picture if module == "none" else resolution_size(picture, res)
+    if read[0] * read[1] > MAX_INPUT_PIXELS:
+        raise InvalidValue(f"{prefix}image", f"{width}x{height}",
+                           f"a picture of at most {MAX_INPUT_PIXELS} pixels at the preprocessor resolution "
+                           f"({res}: {read[0]}x{read[1]}): a lower resolution")
+    return res, read
+
+
+def work(picture: tuple[int, int], module: str, size: tuple[int, int], resize_mode: str,
+         resolution: int | None) -> float:
+    """What preprocessing a picture costs, in megapixel-steps: the megapixels the module reads x its
+    weight (Preprocessor.work). A picture `read_size` refuses costs what it would have read
+    (it never runs: it is refused first)."""
+    pre = find(module)
+    try:
+        _, (w, h) = read_size(picture, module, size, resize_mode, resolution)
+    except InvalidValue:
+        res = DEFAULT_RESOLUTION if resolution is None else int(resolution)
+        w, h = picture if module == "none" else resolution_size(picture, res)
+    return pre.work * w * h / 1e6
 
 
 def preprocess(image: Image.Image, module: str, size: tuple[int, int], resize_mode: str = "Crop and resize",
                resolution: int | None = DEFAULT_RESOLUTION, a: float | None = None, b: float | None = None,
-               seed: int = 0) -> Image.Image:
+               seed: int = 0, where: str = "") -> Image.Image:
     """The control map of `image` for a generation of `size` (width, height). `resolution` None:
-    pixel perfect. The map is at the generation size, resized with the unit's resize mode."""
+    pixel perfect. The map is at the generation size, resized with the unit's resize mode. Its size
+    is checked before anything is resized (`read_size`)."""
     pre = find(module)
     a, b = pre.check(a, b)
-    res = pixel_perfect(image, size, resize_mode) if resolution is None else int(resolution)
-    low, high = RESOLUTION_RANGE
-    if not low <= res <= high:
-        raise InvalidValue("processor_res", res, f"{low} to {high} pixels")
+    res, _ = read_size(image.size, module, size, resize_mode, resolution, where)
     picture = image.convert("RGB") if module == "none" else at_resolution(image, res)
     return resize(pre.run(picture, a, b, seed), *size, resize_mode)

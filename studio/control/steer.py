@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from PIL import Image
 
@@ -18,7 +18,7 @@ from ..loading import LoadedModel, call_parameters
 from .folder import resolve
 from .models import ControlNets, check_fits, kind_of
 from .pipes import MULTI, check_supported, control_pipe
-from .preprocessors import preprocess
+from .preprocessors import preprocess, read_size
 from .units import CONTROL_MODES, ControlUnit, union_index
 
 
@@ -54,13 +54,19 @@ class Control:
 
 
 def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: ControlNets, size: tuple[int, int],
-            seed: int, tasks: Sequence[str] = ("txt2img",), folder: Path | None = None) -> Control | None:
+            seed: int, tasks: Sequence[str] = ("txt2img",), folder: Path | None = None,
+            between_units: Callable[[], None] = lambda: None) -> Control | None:
     """The request's active units, checked against the model and preprocessed; None when none steers.
     `tasks`: the kinds of pass the request makes (hires: txt2img, then img2img), all checked first;
-    `folder`: the controlnets folder, where models are found by name."""
+    `folder`: the controlnets folder, where models are found by name; `between_units`: raises the
+    job's cancellation when Stop was pressed (called before each unit's model and preprocessing)."""
     active = [(i, u) for i, u in enumerate(units) if u.active()]
     if not active:
         return None
+    for i, unit in active:  # every picture's size first: none is preprocessed if one is refused
+        if unit.image is not None:
+            read_size(unit.image.size, unit.module, size, unit.resize_mode,
+                      None if unit.pixel_perfect else unit.processor_res, f"controlnets[{i}]")
     check_supported(loaded)
     if loaded.inpainting:
         raise InvalidValue("controlnets", f"{len(active)} units", f"none on {loaded.name}: ControlNet does not run "
@@ -68,6 +74,7 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
     family = loaded.family_def
     nets, maps, union_modes = [], [], []
     for i, unit in active:
+        between_units()
         if unit.image is None:
             raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
                                                                 "module none (PNGs do not store them: add it again)")
@@ -91,5 +98,5 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
         nets.append(net)
         maps.append(preprocess(unit.image, unit.module, size, unit.resize_mode,
                                None if unit.pixel_perfect else unit.processor_res,
-                               unit.threshold_a, unit.threshold_b, seed))
+                               unit.threshold_a, unit.threshold_b, seed, f"controlnets[{i}]"))
     return Control(tuple(u for _, u in active), nets, maps, union_modes, tuple(i for i, _ in active))

@@ -16,7 +16,25 @@ def check_cost(cost: float, cap: float | None) -> None:
     if cap is not None and cost > cap:
         raise InvalidValue("cost", f"{cost:.0f} megapixel-steps",
                            f"at most {cap:g} per Generate on this studio (--max-cost; width x height x steps x "
-                           "batch size x batch count, hires pass included): fewer steps, a smaller size or batch")
+                           "batch size x batch count, hires pass included, plus long prompts and ControlNet "
+                           "preprocessing): fewer steps, a smaller size or batch")
+
+
+def check_work(request: RequestBase) -> None:
+    """Refuse, by the field that asks for it, work the cost's megapixel-steps would not bound on their
+    own: a prompt of more than MAX_PROMPT_CHUNKS chunks (a BREAK flood of a cheap 64 px request), a
+    ControlNet picture whose resize to the preprocessor resolution would be huge. Before any work."""
+    from ..control.preprocessors import read_size
+    from ..prompts import check_chunks
+    from ..request import prompt_chunks
+
+    for name, chunks in prompt_chunks(request).items():
+        check_chunks(name, chunks)
+    size = (request.width, request.height)
+    for i, unit in enumerate(getattr(request, "controlnets", ())):
+        if unit.active() and unit.image is not None:
+            read_size(unit.image.size, unit.module, size, unit.resize_mode,
+                      None if unit.pixel_perfect else unit.processor_res, f"controlnets[{i}]")
 
 
 def admit(request: GenerationRequest, config: StudioConfig) -> GenerationRequest:
@@ -27,5 +45,6 @@ def admit(request: GenerationRequest, config: StudioConfig) -> GenerationRequest
     table = type(request).FIELDS
     check_model_name(getattr(request, "model", None), config.allowed_roots)
     own = request_class(table)(**{f.name: getattr(request, f.name) for f in table.request})
+    check_work(own)
     check_cost(own.cost(), config.max_cost)
     return own

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from .. import loading, loras, prompts
+from .. import conditioning as encoding, loading, loras, prompts
 from ..control import ip_adapter, steer
 from ..devices import free_device_memory
 from ..errors import StudioError
@@ -80,14 +80,20 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
     t0 = time.perf_counter()
     kept = LatestX0() if partial else None
     lora_hashes: tuple[tuple[str, str], ...] = ()
+
+    def stop_here() -> None:  # a Stop during encoding or preprocessing ends the job as one in the steps does
+        if cancel.is_set():
+            raise Stop(0)
+
     try:
         # 6. LoRAs first: a text-encoder LoRA changes the prompt's embeddings.
         lora_hashes = apply_loras(loaded, plan.loras, studio.config.loras_dir)
         # 7. Both prompts encoded as the model's family does (cached).
-        conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
+        with encoding.encoding(stop_here, ((plan.parsed, "prompt"), (plan.negative_parsed, "negative_prompt"))):
+            conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
         # 8. ControlNet units: their models (loaded once) and control maps (made once).
         control = steer.prepare(request.controlnets, loaded, studio.controlnets, (request.width, request.height),
-                                seeds[0], request.pass_tasks(), studio.config.controlnets_dir)
+                                seeds[0], request.pass_tasks(), studio.config.controlnets_dir, stop_here)
         # 9. Image prompts: their IP-Adapters (loaded once) and pictures' embeddings.
         image_prompts = ip_adapter.prepare(request.image_prompts, loaded, studio.image_encoders,
                                            studio.config.controlnets_dir)

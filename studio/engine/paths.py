@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .. import loras, naming
+from .. import loras
 from ..control.folder import folder_models, resolve
 from ..control.image_prompts import A1111_MODULES
 from ..errors import InvalidValue
-from ..models import find_preset
+from ..models import find_preset, hub_id
 
 if TYPE_CHECKING:
     from ..request import GenerationRequest
@@ -39,8 +39,9 @@ def check_model_name(model: Any, allowed_roots: tuple[Path, ...] | None, field: 
     if allowed_roots is None or not isinstance(model, str) or not model.strip():
         return
     text = model.strip()
-    if find_preset(text) or text.startswith("builtin:") or text in A1111_MODULES or (
-            naming.is_hub_id(text) and not os.path.isabs(text) and not text.startswith(".")):
+    # A Hub id is one even where a folder of that name lies in the working directory: it is loaded from
+    # the Hub (models.hub_id), so the answer is the same whatever the machine holds.
+    if find_preset(text) or text.startswith("builtin:") or text in A1111_MODULES or hub_id(text):
         return
     if not _inside(text, allowed_roots):
         raise InvalidValue(field, model, SHARED_ONLY)  # the shown value is cut at 80 characters
@@ -54,7 +55,7 @@ def check_paths(request: GenerationRequest, lora_names: Sequence[tuple[str, floa
     if allowed_roots is None:
         return
     check_model_name(request.model, allowed_roots)
-    in_controlnets = {str(path) for path in folder_models(controlnets_dir, allow_pickle).values()}
+    in_controlnets = {os.path.abspath(path) for path in folder_models(controlnets_dir, allow_pickle).values()}
     # Every record with a model of its own (a ControlNet unit's, an image prompt's adapter).
     for field in (f for f in request.FIELDS.request if f.items is not None and "model" in f.items.fields):
         for i, item in enumerate(getattr(request, field.name)):
@@ -63,7 +64,7 @@ def check_paths(request: GenerationRequest, lora_names: Sequence[tuple[str, floa
                 check_model_name(ref, allowed_roots, f"{field.name}[{i}].model")
     in_folder = loras.folder_loras(loras_dir)
     for name, _ in lora_names:
-        if name in in_folder or naming.is_hub_id(name):
+        if name in in_folder or hub_id(name):
             continue
         if not _inside(name, allowed_roots):
             raise InvalidValue("lora", name, SHARED_ONLY)

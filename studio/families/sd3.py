@@ -57,8 +57,9 @@ class SD3PromptEncoder:
         import torch
         import torch.nn.functional as F
 
-        from ..conditioning import part_fragments
+        from ..conditioning import between_chunks, part_fragments
 
+        between_chunks()  # a Stop lands between AND / BREAK parts, each a pass through the three encoders
         texts, weights = part_fragments(part)
         if all(w == 1.0 for w in weights):  # exactly the pipeline's own encoding
             embeds, _, _, _ = self.pipe.encode_prompt("".join(texts), None, None, device=self.device,

@@ -45,8 +45,9 @@ class T5Weighting:
     def part(self, part: FlattenedPrompt) -> torch.Tensor:
         import torch
 
-        from ..conditioning import part_fragments
+        from ..conditioning import between_chunks, part_fragments
 
+        between_chunks()  # a Stop lands between AND / BREAK parts, each a pass through T5
         texts, weights = part_fragments(part)
         if all(w == 1.0 for w in weights) or self.encoder is None:  # no T5 (SD3 without it): zeros
             return self.plain("".join(texts))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from ..config import StudioConfig
-from ..engine.admit import check_cost
+from ..engine.admit import check_cost, check_work
 from ..engine.paths import check_model_name
 from ..fields import TABLE, FieldTable
 from ..request import RequestBase, request_class
@@ -48,6 +48,8 @@ def make_plan(settings: Mapping[str, Any], config: StudioConfig, table: FieldTab
     # A shared studio refuses paths outside its folders before the model string touches the disk.
     check_model_name(settings.get("model"), config.allowed_roots)
     plan = Plan(tuple(build_requests(settings, table)))
+    for request in plan.requests[:1]:  # the batches differ by seed only
+        check_work(request)
     check_cost(plan.cost, config.max_cost)
     return plan
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
+from ..hub import plain
 from ..validation import MAX_INPUT_PIXELS
 
 MAX_LAYERS = 4  # the page's editor has one layer; a little room, no more
@@ -42,6 +43,28 @@ def check_picture(field: str, source: Any) -> None:
                        f"(4096 x 4096)", print_exception=False)
 
 
+def decoded(field: str, read: Callable[[], Any]) -> Any:
+    """Gradio's decoding of a picture (`read`), each picture it gives loaded now: PIL decodes lazily, and a
+    damaged file (a PNG cut short) would fail later in a handler, or answer a message-less error."""
+    try:
+        value = read()
+        for picture in (value.values() if isinstance(value, dict) else (value,)):
+            for image in (picture if isinstance(picture, list) else (picture,)):
+                if isinstance(image, Image.Image):
+                    image.load()
+        return value
+    except gr.Error:
+        raise
+    except Exception as exc:  # OSError "image file is truncated", SyntaxError "broken PNG file"...
+        reason = plain(str(exc).split(" (")[0])[:80] or type(exc).__name__
+        if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):
+            damage = "damaged (truncated)" if "truncated" in reason else "damaged"
+            problem = f"the picture is {damage}: {reason}. Save it again, or use another one."
+        else:
+            problem = f"the picture could not be read ({type(exc).__name__}: {reason})"
+        raise gr.Error(f"{field}: {problem}", print_exception=False) from None
+
+
 def drawn_as_base(cls: type) -> type:
     """A subclass the browser draws as its Gradio base component (it knows no other): Gradio names
     a template by its base class, and the base's class id finds its code in the page."""
@@ -57,7 +80,7 @@ class BoundedImage(gr.Image):
 
     def preprocess(self, payload: Any) -> Any:
         check_picture(self.elem_id or "image", payload)
-        return super().preprocess(payload)
+        return decoded(self.elem_id or "image", lambda: super(BoundedImage, self).preprocess(payload))
 
 
 @drawn_as_base
@@ -102,4 +125,4 @@ class BoundedImageEditor(gr.ImageEditor):
                                print_exception=False)
             for picture in (source.background, source.composite, *layers):
                 check_picture(field, picture)
-        return super().preprocess(payload)
+        return decoded(field, lambda: super(BoundedImageEditor, self).preprocess(payload))

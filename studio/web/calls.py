@@ -27,12 +27,13 @@ def reported(fn: Callable) -> Callable:
     as they are, anything else named by its type (and logged with its traceback). Gradio would
     answer those with a null error."""
     def message(exc: Exception) -> gr.Error:
-        if isinstance(exc, gr.Error):
+        if isinstance(exc, gr.Error) and str(exc.message or "").strip():
             return exc
-        if isinstance(exc, StudioError):
+        if isinstance(exc, StudioError) and str(exc).strip():
             return as_gradio_error(exc)
-        log.exception("%s failed", getattr(fn, "__name__", "a handler"))
-        return gr.Error(f"{type(exc).__name__}: {str(exc)[:200] or 'failed'}", print_exception=False)
+        name = getattr(fn, "__name__", "a handler")
+        log.exception("%s failed", name)  # a message-less gr.Error too: Gradio would answer a null error
+        return gr.Error(f"{name}: {type(exc).__name__}: {str(exc)[:200] or 'failed'}", print_exception=False)
 
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)

@@ -26,7 +26,7 @@ from ..sizes import ASPECT_RATIOS
 from . import control_view, handlers, restore
 from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
-from .queue_guard import CancelGuard, QueueGuard
+from .queue_guard import CancelGuard, QueueGuard, StreamGuard
 from .connections import QUEUE_JS, QUICK, SOCKET_HEAD, STOP_JS, queue_route, session_id, stop_route, without_heartbeat
 from .assets import (GENERATE_ENDS, GENERATE_STARTS, LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY,
                      sent)
@@ -367,7 +367,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
     # launch_kwargs: what launch() needs besides the page (its CSS and scripts, the guard in front of /cancel).
     routes = [stop_route(lambda session, key: handlers.stop_visitor(jobs, guard, session, key)),
               queue_route(handlers.make_queue_line(jobs, guard, studio.slots))]
-    app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard)], "routes": routes}
+    app_kwargs = {"middleware": [Middleware(CancelGuard, guard=guard), Middleware(StreamGuard, guard=guard)],
+                  "routes": routes}
     if options.api:  # A1111's /sdapi/v1 next to the page, on the same engine, outputs and run registry
         api = SdApi(service, lambda: warmup.model, options.max_queued)
         routes += build_router(api, options.api_credentials, options.api_refusal).routes

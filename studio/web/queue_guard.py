@@ -9,21 +9,36 @@ tests/app/test_visitor_queue.py drives both through a real server and fails if G
 A visitor is a Gradio session id plus the page's tab key (the API's calls have the empty key): the
 session id travels in URLs (`/queue/data?session_hash=...`), the tab key only in request bodies, so
 Stop on the page needs both.
+
+Both are chosen by the client, so on a studio others can reach (a `--host` other than this machine, a
+`--share` link, a Space) the guard also counts per address (sessions.client_address): one address keeps
+at most `max_waiting + 1` requests waiting, and never more than half the queue, however many session
+ids it makes up. There each session id is bound to the address that used it first
+(sessions.SessionOwners), and StreamGuard keeps a session's event stream to that address and to one
+stream at a time. The queue's size (`queue(max_size=...)`) counts the GPU's waiting requests only: the
+page's helpers (the parsed prompt, PNG Info, the form's updates) never wait behind a full GPU queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from gradio.server_messages import ProcessCompletedMessage
 
 from ..options import default
+from .sessions import SessionOwners, client_address, is_loopback
 
 DEFAULT_MAX_WAITING = default("max_queued")  # requests one visitor may have waiting behind the running one
 STOPPED_BEFORE_START = "Stopped before it started (cancelled while it waited in the queue)."
+HELPER_QUEUE_FACTOR = 4  # the page's helpers may have this many times the GPU queue's size waiting
+FOREIGN_SESSION = ("session_hash: this session belongs to another address (a session id is good only where "
+                   "it was first used); reload the page")
 
 
 def visitor(session: str | None, key: str | None) -> str:
@@ -38,6 +53,7 @@ class Waiting:
     session: str
     key: str
     page: bool  # the page's own event (its client is the browser) rather than an API call
+    address: str = ""  # where it came from, on a studio others can reach ("" on a local one)
 
 
 class QueueGuard:
@@ -55,19 +71,52 @@ class QueueGuard:
         self._waiting: dict[str, Waiting] = {}  # event id -> who queued it
         self._lock = threading.Lock()
         self._blocks: Any = None
+        self.queue_size: int | None = None  # the GPU queue's size: `queue(max_size=...)`, taken over by install
+        self.owners = SessionOwners()  # session id -> the address that used it first (shared studios)
+
+    # -- who can reach the studio ---------------------------------------------------------------------
+    def reach(self) -> tuple[bool, str | None]:
+        """(shared, trusted proxy): whether others can reach this studio, and which proxy's
+        X-Forwarded-For names the client (sessions.client_address). Read per request: launch() sets
+        the server's name and share after the page is built."""
+        blocks = self._blocks
+        if os.environ.get("SPACE_ID"):
+            return True, "space"
+        if getattr(blocks, "share", False):
+            return True, "share"
+        return not is_loopback(getattr(blocks, "server_name", None)), None
+
+    def address_cap(self) -> int:
+        """Requests one address may have waiting: a queue share (one more than a visitor's, so one
+        person with two tabs is not refused), never more than half the queue."""
+        half = self.queue_size // 2 if self.queue_size else self.max_waiting + 1
+        return max(1, min(self.max_waiting + 1, half))
 
     # -- installing: wrap the queue's push ----------------------------------------------------------
     def install(self, blocks: Any) -> "QueueGuard":
         queue = blocks._queue
         original: Callable = queue.push
+        # The queue's size bounds the GPU's waiting requests only (checked below); Gradio's own check
+        # counts every event, so a full GPU queue refused the page's helpers too.
+        self.queue_size, queue.max_size = queue.max_size, None
 
         async def push(body: Any, request: Any, username: str | None) -> tuple:
             fn = blocks.fns.get(body.fn_index) if body.fn_index is not None else None
+            shared, proxy = self.reach()
+            address = client_address(getattr(request, "scope", {}), proxy) if shared else ""
+            if shared and not self.owners.claim(body.session_hash or "", address):
+                return False, FOREIGN_SESSION, "error"
             if fn is None or fn.concurrency_id != self.concurrency_id:
+                if fn is not None and self.queue_size and self._others_waiting(queue) >= HELPER_QUEUE_FACTOR * self.queue_size:
+                    return self._full(HELPER_QUEUE_FACTOR * self.queue_size)
                 return await original(body, request, username)
-            who = Waiting(body.session_hash or "", self._key_of(fn, body.data), fn.api_name in self.page_fns)
+            who = Waiting(body.session_hash or "", self._key_of(fn, body.data), fn.api_name in self.page_fns, address)
+            if self.queue_size and len(self._queued()) >= self.queue_size:
+                return self._full(self.queue_size)
             if self.count(who.session, who.key) >= self.max_waiting:
                 return self._refusal(who)
+            if shared and (mine := self.count_address(address)) >= self.address_cap():
+                return self._refusal(who, mine)
             accepted, event_id, state = await original(body, request, username)
             if accepted and isinstance(event_id, str):
                 with self._lock:
@@ -79,15 +128,27 @@ class QueueGuard:
         self._blocks = blocks
         return self
 
+    def _full(self, size: int) -> tuple:
+        return False, f"Queue is full. Max size is {size}: try again when a request has started.", "queue_full"
+
+    def _others_waiting(self, queue: Any) -> int:
+        return sum(len(events.queue) for slot, events in queue.event_queue_per_concurrency_id.items()
+                   if slot != self.concurrency_id)
+
     def _key_of(self, fn: Any, data: Any) -> str:
         for index, block in enumerate(fn.inputs):
             if block is self.key_input and isinstance(data, list) and index < len(data):
                 return data[index] if isinstance(data[index], str) else ""
         return ""
 
-    def _refusal(self, who: Waiting) -> tuple:
-        message = (f"{self.max_waiting} of your requests already wait for the GPU: at most {self.max_waiting} "
-                   "per visitor on this studio (--max-queued); wait for one to start, or press Stop")
+    def _refusal(self, who: Waiting, from_address: int | None = None) -> tuple:
+        if from_address is None:
+            message = (f"{self.max_waiting} of your requests already wait for the GPU: at most {self.max_waiting} "
+                       "per visitor on this studio (--max-queued); wait for one to start, or press Stop")
+        else:
+            message = (f"Your address already has {from_address} requests waiting for the GPU: at most "
+                       f"{self.address_cap()} per address on this shared studio, whatever the tab or client; "
+                       "wait for one to start, or press Stop")
         if who.page:  # the page shows a plain message as an error toast
             return False, message, "error"
         # gradio_client shows a validation error's message (a plain 400 becomes "Bad Request").
@@ -113,6 +174,11 @@ class QueueGuard:
 
     def count(self, session: str, key: str) -> int:
         return len(self._mine(session, key))
+
+    def count_address(self, address: str) -> int:
+        with self._lock:
+            return sum(1 for event in self._queued()
+                       if (who := self._waiting.get(event._id)) is not None and who.address == address)
 
     def place(self, session: str, key: str) -> int | None:
         """How many requests wait ahead of the visitor's first waiting one (None: none waiting)."""
@@ -209,6 +275,71 @@ class CancelGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+STREAM_HANDOVER_S = 2.0  # a session's previous stream may take this long to end before a new one is refused
+
+
+class StreamGuard:
+    """ASGI middleware in front of Gradio's session streams: `GET .../queue/data?session_hash=...` (and
+    `.../heartbeat/<session>`, which the page does not use).
+
+    Gradio hands a session's messages to whoever opens its stream, and cancels the session's running
+    and waiting work when that stream hangs up; the session id is in the URL. On a studio others can
+    reach, a stream opens only from the address that used the session first (403 otherwise), and only
+    one stream per session is open at a time (409 for a second one while the first is live: it reads
+    nothing and its hang-up cancels nothing). A local studio is left as Gradio serves it.
+    """
+
+    def __init__(self, app: Any, guard: QueueGuard):
+        self.app = app
+        self.guard = guard
+        self._live: dict[str, int] = {}  # session id -> streams open
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        session, stream = _session_stream(scope)
+        shared, proxy = self.guard.reach() if session is not None else (False, None)
+        if not shared:
+            await self.app(scope, receive, send)
+            return
+        if not self.guard.owners.claim(session, client_address(scope, proxy)):
+            await _json(send, 403, {"detail": FOREIGN_SESSION})
+            return
+        if not stream:
+            await self.app(scope, receive, send)
+            return
+        if not await self._alone(session):
+            await _json(send, 409, {"detail": "session_hash: this session's stream is already open elsewhere"})
+            return
+        self._live[session] = self._live.get(session, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._live[session] -= 1
+            if not self._live[session]:
+                del self._live[session]
+
+    async def _alone(self, session: str) -> bool:
+        """No other stream of the session is open (one that is just ending gets STREAM_HANDOVER_S)."""
+        deadline = asyncio.get_running_loop().time() + STREAM_HANDOVER_S
+        while self._live.get(session):
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+
+def _session_stream(scope: dict) -> tuple[str | None, bool]:
+    """(session id, whether it is the event stream) of a request for a session's stream or heartbeat."""
+    if scope.get("type") != "http" or scope.get("method") != "GET":
+        return None, False
+    path = scope.get("path", "")
+    if path.endswith("/queue/data"):
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        return (query.get("session_hash") or [""])[0], True
+    if "/heartbeat/" in path:
+        return path.rsplit("/heartbeat/", 1)[1], False
+    return None, False
 
 
 async def _json(send: Callable, status: int, payload: dict) -> None:

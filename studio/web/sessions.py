@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,3 +58,60 @@ class HistorySigner:
             if hmac.compare_digest(mac, self._mac(path)) and Path(path).is_file():
                 paths.append(path)
         return tuple(paths)
+
+
+# -- who a request comes from: the address, on a studio others can reach ------------------------------
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", ""})  # a `--host` only this machine reaches
+
+
+def is_loopback(host: str | None) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+def client_address(scope: dict, trust_forwarded: str | None = None) -> str:
+    """The address a request comes from: the peer of the connection (ASGI `scope["client"]`), or the
+    first entry of `X-Forwarded-For` where a proxy the studio knows sets it. `trust_forwarded`:
+    "space" (a Space: every request comes through Hugging Face's proxies, the peer is one of theirs)
+    or "share" (a share link: its tunnel connects from this machine, so a loopback peer is the tunnel;
+    a peer elsewhere on the network is believed as itself); None: the peer, whatever headers say."""
+    client = scope.get("client") or ("", 0)
+    peer = str(client[0] or "")
+    if trust_forwarded == "space" or (trust_forwarded == "share" and is_loopback(peer)):
+        for name, value in scope.get("headers") or ():
+            if name == b"x-forwarded-for":
+                added = value.decode("latin-1").split(",")[-1].strip()  # the proxy's own entry; earlier ones are the client's words
+                if added:
+                    return added[:64]
+    return peer
+
+
+class SessionOwners:
+    """A Gradio session id bound to the address that used it first. Gradio treats the session id as a
+    bearer token (whoever opens `/queue/data?session_hash=...` reads that session's stream, and hanging
+    up cancels its work), and it travels in URLs; here it is only good from its first address. Bounded:
+    the oldest sessions are forgotten past `capacity` (Gradio's own session store holds 2000)."""
+
+    def __init__(self, capacity: int = 10_000):
+        self.capacity = capacity
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, session: str, address: str) -> bool:
+        """True when `address` may use `session`: it is the session's first address, or the session is new
+        (then it becomes the owner)."""
+        if not session:
+            return True
+        with self._lock:
+            owner = self._owners.get(session)
+            if owner is None:
+                self._owners[session] = address
+                while len(self._owners) > self.capacity:
+                    self._owners.popitem(last=False)
+                return True
+            self._owners.move_to_end(session)
+            return hmac.compare_digest(owner, address)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from support import client_that_vanishes, running_app
+from support import api_client as client, client_that_vanishes, running_app, stepping, wait_until
 
 
 LONG = dict(model="tiny", steps=150, width=256, height=256, api_name="/generate")
@@ -25,21 +24,7 @@ def server(tmp_path_factory):
         yield app
 
 
-def client(url):
-    from gradio_client import Client
 
-    return Client(url, verbose=False)
-
-
-def wait_for(condition, timeout=120.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def stepping(job) -> bool:
-    return any("Step" in str(update[3]) for update in job.outputs())
 
 
 def waiting(job) -> bool:
@@ -145,3 +130,7 @@ def test_a_client_that_goes_away_loses_its_running_and_its_waiting_requests(serv
     saved = [p.name for p in server.outputs.rglob("*.png")]
     assert not [name for name in saved if "77700" in name]  # the waiting ones never ran
     assert cancelled_steps(server) == before + 1
+
+
+def wait_for(condition, timeout=120.0, what="condition"):
+    wait_until(condition, timeout, what)

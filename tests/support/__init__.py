@@ -69,6 +69,26 @@ def picture(seed: int = 0, size=(64, 64)) -> Image.Image:
     return Image.fromarray((rng.rand(size[1], size[0], 3) * 255).astype("uint8"))
 
 
+def api_client(url: str):
+    """gradio_client's Client of a running studio, quiet."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def wait_until(condition, timeout: float = 120.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds (generous bounds: the machine may be shared)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def stepping(job) -> bool:
+    """Whether a /generate job's status has reached its steps."""
+    return any("Step" in str(update[3]) for update in job.outputs())
+
+
 def b64_png(image: Image.Image, prefix: str = "") -> str:
     """A picture as A1111's API takes it: base64 PNG (after `prefix`, e.g. "data:image/png;base64,")."""
     import base64

@@ -263,3 +263,45 @@ def test_the_linear_break_split_equals_a1111s_regex(text):
     import re
 
     assert prompts.split_break(text) == re.split(r"\s*\bBREAK\b\s*", text, flags=re.S)
+
+
+# -- the A1111 door: wrong types for every key to_settings reads are InvalidValue, never a crash ----
+def _a1111_keys() -> list[str]:
+    from studio.web.sdapi import lenient, translate
+
+    return sorted(translate.KNOWN | set(translate.NO_EFFECT) | set(lenient.NUMBERS) |
+                  {"prompt", "override_settings", "alwayson_scripts", "init_images", "mask", "enable_hr"})
+
+
+def _unit_keys() -> list[str]:
+    from studio.web.sdapi import translate
+
+    return sorted(set(translate.UNIT_KEYS) | set(translate.PROMPT_KEYS) | set(translate.INDEXED) |
+                  {"module", "image", "input_image", "enabled", "union_type"})
+
+
+@given(st.sampled_from(["txt2img", "img2img"]), st.dictionaries(st.sampled_from(_a1111_keys()), anything, max_size=4),
+       st.dictionaries(st.sampled_from(_unit_keys()), anything, max_size=3),
+       st.dictionaries(st.sampled_from(["sd_model_checkpoint", "CLIP_stop_at_last_layers", "sd_vae"]), anything,
+                       max_size=2))
+@settings(max_examples=min(EXAMPLES, 120), deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_the_a1111_translation_accepts_or_names_the_key(task, body, unit, overrides):
+    from studio.config import StudioConfig
+    from studio.errors import InvalidValue
+    from studio.service.plan import make_plan
+    from studio.web.sdapi import translate
+
+    picture = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAIAQAAAADsdIMmAAAAC0lEQVR4nGNgQAUAABAAATm9j2UAAAAASUVORK5CYII="
+    payload = {"prompt": "x", "init_images": [picture], **body,
+               "alwayson_scripts": {"controlnet": {"args": [{"module": "canny", "image": picture, **unit}]}},
+               "override_settings": overrides}
+    if "alwayson_scripts" in body or "override_settings" in body:
+        payload.update({k: body[k] for k in ("alwayson_scripts", "override_settings") if k in body})
+    try:
+        settings_, _, _ = translate.to_settings(payload, task, "tiny", None)
+        make_plan(settings_, StudioConfig(device="cpu"))
+    except InvalidValue as exc:
+        assert exc.field and "allowed" in str(exc), str(exc)
+    except StudioError:
+        pass

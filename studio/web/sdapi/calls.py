@@ -11,6 +11,7 @@ progress shows the caller's own; the model a caller sets with POST /options is t
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ from . import translate
 class Busy(StudioError):
     """The caller has as many requests in flight as it may (answered 429)."""
 
+
+# What POST /options keeps of keys it does not check (A1111 has hundreds; Open WebUI posts back the whole
+# dict GET gave it): at most MAX_OPTIONS keys per caller, each name and JSON value small. Others are ignored.
+MAX_OPTIONS = 64
+MAX_OPTION_CHARS = 1024
+CHECKED_OPTIONS = ("sd_model_checkpoint", "CLIP_stop_at_last_layers")
 
 LATENT_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
                 "Latent (nearest)", "Latent (nearest-exact)")
@@ -82,18 +89,30 @@ class SdApi:
                 "samples_format": "png", "sd_checkpoint_hash": None, "outdir_samples": "", **saved}
 
     def set_options(self, caller: str, values: Mapping[str, Any]) -> None:
-        """Any keys (a client may post back everything GET gave it); the model and clip skip checked."""
+        """The model and clip skip checked (a 422 names a bad one: `sd_model_checkpoint` null or "" is
+        refused, as A1111 refuses it, rather than meaning the default); any other key kept only while
+        small and few (MAX_OPTIONS, MAX_OPTION_CHARS), else ignored: a client may post back everything
+        GET gave it, and nothing it posts grows the server's memory past that."""
         if not isinstance(values, Mapping):
             raise InvalidValue("body", type(values).__name__, "an object of option: value")
-        values = dict(values)
-        if values.get("sd_model_checkpoint") is not None:
+        kept: dict[str, Any] = {}
+        if "sd_model_checkpoint" in values:
             model = values["sd_model_checkpoint"]
+            if not isinstance(model, str) or not model.strip():
+                raise InvalidValue("sd_model_checkpoint", model, "a model's title (GET /sdapi/v1/sd-models)")
             check_model_name(model, self.service.config.allowed_roots, "sd_model_checkpoint")
             models.resolve_model(model)  # a clear error now for a model that does not exist
+            kept["sd_model_checkpoint"] = model
         if values.get("CLIP_stop_at_last_layers") is not None:
-            values["CLIP_stop_at_last_layers"] = TABLE["clip_skip"].validate(values["CLIP_stop_at_last_layers"], {})
+            kept["CLIP_stop_at_last_layers"] = TABLE["clip_skip"].validate(values["CLIP_stop_at_last_layers"], {})
         with self._lock:
-            self._options.setdefault(caller, {}).update(values)
+            saved = self._options.setdefault(caller, {})
+            for key, value in values.items():
+                if key in CHECKED_OPTIONS or not _small_option(key, value):
+                    continue
+                if key in saved or len(saved) < MAX_OPTIONS:
+                    saved[key] = value
+            saved.update(kept)
 
     # -- lists -------------------------------------------------------------------------------------
     def sd_models(self) -> list[dict[str, Any]]:
@@ -104,22 +123,26 @@ class SdApi:
                 for label, ref in items]
 
     # -- generation --------------------------------------------------------------------------------
-    def generate(self, caller: str, payload: Mapping[str, Any], task: str) -> dict[str, Any]:
+    def generate(self, caller: str, payload: Mapping[str, Any], task: str,
+                 hung_up: threading.Event | None = None) -> dict[str, Any]:
         """One txt2img / img2img call: checked first (InvalidValue names the field), then its batches
         run one after another on the device queue; interrupted, it answers with what was finished.
-        A caller has at most one running and `max_waiting` waiting (the page's --max-queued)."""
+        A caller has at most one running and `max_waiting` waiting (the page's --max-queued).
+        `hung_up` set (the caller disconnected): this call's run stops at its next step and its batches
+        to come do not start; the caller's other calls run on."""
         with self._lock:
             if self._in_flight.get(caller, 0) > self.max_waiting:
                 raise Busy(f"{self.max_waiting} of your requests already wait for the device: at most "
                            f"{self.max_waiting} per caller on this studio (--max-queued)")
             self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
         try:
-            return self._generate(caller, payload, task)
+            return self._generate(caller, payload, task, hung_up)
         finally:
             with self._lock:
                 self._in_flight[caller] -= 1
 
-    def _generate(self, caller: str, payload: Mapping[str, Any], task: str) -> dict[str, Any]:
+    def _generate(self, caller: str, payload: Mapping[str, Any], task: str,
+                  hung_up: threading.Event | None = None) -> dict[str, Any]:
         options = self.options(caller)
         config = self.service.config
         settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
@@ -133,12 +156,19 @@ class SdApi:
         with self._lock:
             self._boards[caller] = board
         view = RunView()
+        runs = self.service.execute(key, plan, partial=True)  # a partial image on interrupt
         try:
-            for view in self.service.execute(key, plan, partial=True):  # a partial image on interrupt
+            for view in runs:
                 board.show(view)
                 if board.interrupted:  # also when it came before the run was registered
                     self.service.jobs.cancel(key)
+                if hung_up is not None and hung_up.is_set():
+                    notes = [*notes, "the caller hung up: the run stopped"]
+                    break
         finally:
+            # Closed at the yield it waits in: this call's own run is cancelled there (SessionJobs.running
+            # cancels it on GeneratorExit), its job stops at its next step, no batch after it starts.
+            runs.close()
             self._boards_done(caller, board)
         images = [{"png": Path(image.path).read_bytes(), "seed": image.seed, "infotext": image.infotext}
                   for image in view.saved]
@@ -200,6 +230,15 @@ class SdApi:
         if board is not None:
             board.skipped = True
             self.service.jobs.skip(run_key(caller))
+
+
+def _small_option(key: str, value: Any) -> bool:
+    if len(key) > 128:
+        return False
+    try:
+        return len(json.dumps(value)) <= MAX_OPTION_CHARS
+    except (TypeError, ValueError, RecursionError):
+        return False
 
 
 def run_key(caller: str) -> str:

@@ -8,12 +8,10 @@ ControlNets); detect runs `preprocess`, the page's "Preview map", with the unit 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 from typing import Any, Mapping
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ... import validation
 from ...config import StudioConfig
@@ -21,9 +19,8 @@ from ...control.folder import a1111_names
 from ...control.preprocessors import DEFAULT_RESOLUTION, PREPROCESSORS, RESOLUTION_RANGE, Preprocessor, Slider, preprocess
 from ...control.units import MAX_UNITS
 from ...errors import InvalidValue, UnknownName
-from ..bounded import MAX_BLOB_BYTES
 from ...control.known import KNOWN_MODELS
-from . import translate
+from . import pictures, translate
 
 API_VERSION = 2  # the extension's external_code.get_api_version()
 # The pictures one detect call takes: as many as a request's units (the extension takes any number;
@@ -31,7 +28,7 @@ API_VERSION = 2  # the extension's external_code.get_api_version()
 MAX_DETECT_IMAGES = MAX_UNITS
 # The extension's key for the pictures, then webuiapi's (its controlnet_detect sends `controlnet_images`).
 IMAGE_KEYS = ("controlnet_input_images", "controlnet_images")
-MAX_PICTURE_CHARS = MAX_BLOB_BYTES * 4 // 3 + 64  # base64 of the page's largest upload, a data: prefix
+MAX_PICTURE_CHARS = pictures.MAX_PICTURE_CHARS  # base64 of the page's largest upload, a data: prefix
 RESOLUTION_SLIDER = {"name": "Preprocessor Resolution", "value": DEFAULT_RESOLUTION, "min": RESOLUTION_RANGE[0],
                      "max": RESOLUTION_RANGE[1], "step": 8}
 NONE = -1  # the extension's "not given": the preprocessor's default
@@ -74,20 +71,9 @@ def find_module(value: Any) -> Preprocessor:
 
 
 def picture(field: str, value: Any) -> Image.Image:
-    """A base64 picture, refused by its length and by its header's size (the unit pictures' limits:
-    validation.image) before it is decoded."""
-    if isinstance(value, str) and len(value) > MAX_PICTURE_CHARS:
-        raise InvalidValue(field, f"{len(value)} characters", f"a picture of at most {MAX_BLOB_BYTES >> 20} MiB")
-    text = value.strip() if isinstance(value, str) else ""
-    if text and not text.startswith(("http://", "https://")):  # decode_image says what else is wrong
-        try:
-            header = Image.open(io.BytesIO(base64.b64decode(text.split(",", 1)[-1] if text.startswith("data:")
-                                                            else text)))  # reads the header only
-        except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-            raise InvalidValue(field, text[:20] + "...", f"a base64 PNG, JPEG or WebP ({type(exc).__name__})") from None
-        with header:
-            validation.image(field, header)
-    return translate.decode_image(field, value)
+    """A base64 picture, refused by its length and by its header's size before it is decoded
+    (translate.decode_image), and by the unit pictures' limits (validation.image)."""
+    return validation.image(field, translate.decode_image(field, value))
 
 
 def _number(field: str, value: Any) -> float | None:

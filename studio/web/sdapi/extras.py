@@ -4,7 +4,7 @@ files), those are pixel filters: a model upscaler's name (`R-ESRGAN 4x+`, `4x-Ul
 Lanczos, and the answer's `html_info` says so, never silently. Face restoration (GFPGAN, CodeFormer)
 is not run: asked for, it is said there too.
 
-Cost: every picture is measured before it is decoded (at most MAX_INPUT_PIXELS), a call's results
+Cost: every picture is measured before it is decoded (translate.decode_image: at most MAX_INPUT_PIXELS), a call's results
 hold at most MAX_OUTPUT_PIXELS together, checked before any resizing, and a batch holds at most
 MAX_BATCH pictures; each refusal names the field.
 """
@@ -12,16 +12,14 @@ MAX_BATCH pictures; each refusal names the field.
 from __future__ import annotations
 
 import base64
-import binascii
 import io
-import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from PIL import Image
 
 from ...errors import InvalidValue
-from ...validation import MAX_INPUT_PIXELS
+from .translate import decode_image as decode  # one decoder for every picture the door takes
 
 # What one call may make, all its pictures together: a 4x of a 1024 square (Lanczos makes it in about
 # 0.6 s on one core; twice that at the limit), so a call ends about as fast as a Stop would land.
@@ -93,30 +91,6 @@ def parse(body: Any) -> Extras:
         visibility_2=_number(body, "extras_upscaler_2_visibility", 0.0, 0.0, 1.0),
         notes=tuple(notes),
     )
-
-
-def decode(field: str, value: Any) -> Image.Image:
-    """A base64 picture, measured before it is decoded."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidValue(field, type(value).__name__ if not isinstance(value, str) else "", "a base64 image")
-    text = value.strip()
-    if text.startswith("data:image/"):
-        text = text.split(",", 1)[-1]
-    try:
-        with warnings.catch_warnings():  # a bomb is refused below by its size, with the field named
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(base64.b64decode(text)))  # the header only
-    except Image.DecompressionBombError as exc:  # past twice PIL's limit, far past ours
-        raise InvalidValue(field, str(exc).split(" exceeds")[0], f"at most {MAX_INPUT_PIXELS} pixels") from None
-    except (binascii.Error, ValueError, OSError) as exc:
-        raise InvalidValue(field, text[:20] + "...", f"a base64 PNG, JPEG or WebP ({type(exc).__name__})") from None
-    if picture.width * picture.height > MAX_INPUT_PIXELS:
-        raise InvalidValue(field, f"{picture.width}x{picture.height}", f"at most {MAX_INPUT_PIXELS} pixels")
-    try:
-        picture.load()
-    except (ValueError, OSError) as exc:
-        raise InvalidValue(field, text[:20] + "...", f"a whole PNG, JPEG or WebP ({type(exc).__name__})") from None
-    return picture
 
 
 def target_size(extras: Extras, size: tuple[int, int]) -> tuple[int, int]:

@@ -13,11 +13,12 @@ Errors: a bad value is a 422 in FastAPI's shape naming the field (`{"detail": [{
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
-import json
 import logging
+import threading
 from typing import Any, Callable, Mapping
 
 from fastapi import APIRouter, Request
@@ -29,12 +30,14 @@ from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
 from . import controlnet, extras, translate
+from .body import BodyError, read_body
 from .calls import LATENT_MODES, Busy, SdApi
 
 log = logging.getLogger("studio")
 ANONYMOUS = "anonymous"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # app.py's: a host other than these is reachable by others
 TRUE = ("1", "true", "yes", "on")  # a query flag as FastAPI reads a bool
+HANG_UP_POLL_S = 0.25  # how often a generation call looks whether its caller is still there
 
 
 def a1111_error(status: int, error: str, detail: str) -> JSONResponse:
@@ -141,13 +144,27 @@ def memory() -> dict[str, Any]:
                                             "oom": stats.get("num_ooms", 0)}}}
 
 
+async def watched(call: Callable[[], Any], request: Request) -> Any:
+    """`call` in the threadpool, its caller watched: a caller that hangs up sets `request.state.hung_up`,
+    which stops that call's run (calls.SdApi.generate) and no other; the call's answer is then dropped."""
+    hung_up = request.state.hung_up = threading.Event()
+    task = asyncio.ensure_future(run_in_threadpool(call))
+    while not task.done():
+        await asyncio.wait({task}, timeout=HANG_UP_POLL_S)
+        if not task.done() and not hung_up.is_set() and await request.is_disconnected():
+            log.info("sdapi: the caller hung up; its run stops")
+            hung_up.set()
+    return task.result()
+
+
 def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str | None = None) -> APIRouter:
     """The routes. `credentials`: user -> password (None: no auth); `refusal`: why this studio does
     not serve the API (a shared one without credentials), answered as 403 by every route."""
     router = APIRouter()
     config = api.service.config
 
-    def route(path: str, method: str = "GET", threaded: bool = False) -> Callable:
+    def route(path: str, method: str = "GET", threaded: bool = False, hang_up: bool = False) -> Callable:
+        """`hang_up`: the call's run stops when its caller disconnects (`request.state.hung_up` is set)."""
         def wrap(fn: Callable[..., Any]) -> Callable:
             async def endpoint(request: Request) -> Any:
                 if refusal is not None:
@@ -157,15 +174,16 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
                     return caller
                 body: Any = None
                 if method == "POST":
-                    raw = await request.body()
                     try:
-                        body = json.loads(raw) if raw.strip() else {}
-                    except ValueError as exc:
-                        return JSONResponse({"detail": [{"loc": ["body", 0], "msg": f"invalid JSON: {exc}",
-                                                         "type": "value_error.jsondecode"}]}, status_code=422)
+                        body = await read_body(request)
+                    except BodyError as exc:
+                        return exc.response
                 try:
                     call = (lambda: fn(caller, body, request))
-                    result = await run_in_threadpool(call) if threaded else call()
+                    if hang_up:
+                        result = await watched(call, request)
+                    else:
+                        result = await run_in_threadpool(call) if threaded else call()
                 except InvalidValue as exc:
                     return invalid(exc, body)
                 except Busy as exc:
@@ -181,13 +199,13 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
             return fn
         return wrap
 
-    @route("/sdapi/v1/txt2img", "POST", threaded=True)
+    @route("/sdapi/v1/txt2img", "POST", hang_up=True)
     def txt2img(caller: str, body: Any, request: Request) -> Any:
-        return api.generate(caller, body, "txt2img")
+        return api.generate(caller, body, "txt2img", request.state.hung_up)
 
-    @route("/sdapi/v1/img2img", "POST", threaded=True)
+    @route("/sdapi/v1/img2img", "POST", hang_up=True)
     def img2img(caller: str, body: Any, request: Request) -> Any:
-        return api.generate(caller, body, "img2img")
+        return api.generate(caller, body, "img2img", request.state.hung_up)
 
     @route("/sdapi/v1/progress")
     def progress(caller: str, body: Any, request: Request) -> Any:

@@ -14,8 +14,6 @@ said in `info`'s `notes`, one line each; the field table behind it stays strict 
 from __future__ import annotations
 
 import base64
-import binascii
-import io
 import json
 import re
 from typing import Any, Callable, Collection, Iterator, Mapping
@@ -23,13 +21,14 @@ from typing import Any, Callable, Collection, Iterator, Mapping
 from PIL import Image
 
 from ... import samplers
-from ...control.image_prompts import MODULE_PREFIX, PROMPT
-from ...control.units import CONTROL_MODES, UNIT
+from ...control.image_prompts import MAX_PROMPTS, MODULE_PREFIX, PROMPT
+from ...control.units import CONTROL_MODES, MAX_UNITS, UNIT
 from ...errors import InvalidValue
 from ...fields import DEFAULT_MODEL, TABLE, FieldTable
 from ...infotext import parse_infotext
 from ...models import ModelSource
 from . import lenient
+from .pictures import decode_image  # the door's one picture decoder
 
 # A1111's fields that change nothing here, with the value that asks for nothing.
 NO_EFFECT = {
@@ -78,24 +77,6 @@ def direct_settings(payload: Mapping[str, Any], task: str, table: FieldTable = T
 
 def schedule_name(name: str) -> str:
     return name.strip().lower().replace(" ", "_")
-
-
-def decode_image(field: str, value: Any) -> Image.Image:
-    """A picture as A1111 takes it: base64, optionally behind `data:image/...;base64,` (URLs are not
-    fetched: the studio reaches nothing on the network for a request)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidValue(field, type(value).__name__ if not isinstance(value, str) else "", "a base64 image")
-    text = value.strip()
-    if text.startswith(("http://", "https://")):
-        raise InvalidValue(field, text[:40], "a base64 image (the studio fetches no URLs)")
-    if text.startswith("data:image/"):
-        text = text.split(",", 1)[-1]
-    try:
-        picture = Image.open(io.BytesIO(base64.b64decode(text)))
-        picture.load()
-    except (binascii.Error, ValueError, OSError) as exc:
-        raise InvalidValue(field, text[:20] + "...", f"a base64 PNG, JPEG or WebP ({type(exc).__name__})") from None
-    return picture
 
 
 def encode_png(data: bytes) -> str:
@@ -158,6 +139,12 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
     source = source_of(settings["model"] or DEFAULT_MODEL) if source_of is not None else None
     if source is not None:
         lenient.fit_sizes(settings, source, notes)
+    scripts = payload.get("alwayson_scripts") or {}
+    if not isinstance(scripts, Mapping):
+        raise InvalidValue("alwayson_scripts", type(scripts).__name__, '{"controlnet": {"args": [units]}}')
+    for name, script in scripts.items():
+        if name.lower() == "controlnet":
+            count_units(script)  # before any picture is decoded
     if task == "txt2img":
         if payload.get("enable_hr"):
             settings["hires"] = True
@@ -189,9 +176,6 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
                 settings["inpaint_mode"] = ("Inpaint masked", "Inpaint not masked")[bool(payload["inpainting_mask_invert"])]
         else:
             settings["task"] = "img2img"
-    scripts = payload.get("alwayson_scripts") or {}
-    if not isinstance(scripts, Mapping):
-        raise InvalidValue("alwayson_scripts", type(scripts).__name__, '{"controlnet": {"args": [units]}}')
     for name, script in scripts.items():
         if name.lower() == "controlnet":
             settings["controlnets"], settings["image_prompts"] = controlnet_units(
@@ -215,6 +199,7 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
 UNIT_KEYS = {f.a1111.key: f.name for f in UNIT.fields if f.a1111 is not None and f.a1111.direct}
 PROMPT_KEYS = {f.a1111.key: f.name for f in PROMPT.fields if f.a1111 is not None and f.a1111.direct}
 UNIT_NAMES = {f.name: f.a1111.key for f in UNIT.fields if f.a1111 is not None and f.a1111.key is not None}
+UNIT_PICTURES = ("image", "input_image", "mask", "mask_image")  # left out of the echo
 INDEXED = {"resize_mode": RESIZE_MODES[:3], "control_mode": CONTROL_MODES}
 # sd-webui-controlnet's union control types (its ControlNetUnionControlType labels) to the studio's.
 UNION_LABELS = {"openpose": "openpose", "depth": "depth", "soft edge": "hed", "hard edge": "canny",
@@ -233,6 +218,18 @@ def _unit_args(script: Any) -> Iterator[tuple[int, Mapping[str, Any], bool]]:
             yield i, unit, str(unit.get(UNIT_NAMES["module"]) or "none").startswith(MODULE_PREFIX)
 
 
+def count_units(script: Any) -> None:
+    """The units switched on counted before any picture is decoded: at most MAX_UNITS ControlNet units
+    and MAX_PROMPTS image prompts (a request for more is refused, naming `args`)."""
+    field = "alwayson_scripts.controlnet.args"
+    active = list(_unit_args(script))
+    prompts = sum(1 for _, _, is_prompt in active if is_prompt)
+    if len(active) - prompts > MAX_UNITS:
+        raise InvalidValue(field, f"{len(active) - prompts} ControlNet units switched on", f"at most {MAX_UNITS}")
+    if prompts > MAX_PROMPTS:
+        raise InvalidValue(field, f"{prompts} ip-adapter units switched on", f"at most {MAX_PROMPTS}")
+
+
 def controlnet_units(script: Any, init_image: Image.Image | None = None, notes: list[str] | None = None,
                      need_image: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """sd-webui-controlnet's `alwayson_scripts.controlnet.args` units: ControlNet units and, for an
@@ -240,6 +237,7 @@ def controlnet_units(script: Any, init_image: Image.Image | None = None, notes: 
     (`enabled: false`) are left out; their other keys (low_vram, ...) change nothing here. A unit
     without a picture (webuiapi sends `"image": ""`) takes `init_image` as the extension does on img2img
     (said in `notes`); with `need_image` (txt2img: no init image) it is refused, naming its image."""
+    count_units(script)
     units, prompts = [], []
     for i, unit, is_prompt in _unit_args(script):
         where = f"alwayson_scripts.controlnet.args[{i}]"
@@ -335,13 +333,27 @@ def info(result_requests: list[Any], images: list[dict[str, Any]], ignored: Mapp
 
 
 def parameters(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The request echoed as A1111 echoes it (pictures left out unless `include_init_images`)."""
+    """The request echoed as A1111 echoes it (pictures left out unless `include_init_images`; ControlNet
+    units' pictures always: the answer never carries the request's megabytes back)."""
     echo = dict(payload)
     if not echo.get("include_init_images"):
         for key in ("init_images", "mask"):
             if key in echo:
                 echo[key] = None
+    scripts = echo.get("alwayson_scripts")
+    if isinstance(scripts, Mapping):
+        echo["alwayson_scripts"] = {name: _without_pictures(script) if name.lower() == "controlnet" else script
+                                    for name, script in scripts.items()}
     return echo
+
+
+def _without_pictures(script: Any) -> Any:
+    args = script.get("args") if isinstance(script, Mapping) else None
+    if not isinstance(args, list):
+        return script
+    units = [{k: None if k in UNIT_PICTURES and v else v for k, v in unit.items()} if isinstance(unit, Mapping)
+             else unit for unit in args]
+    return {**script, "args": units}
 
 
 def sampler_items(kind: str = samplers.DIFFUSION) -> list[dict[str, Any]]:
