@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import tiny_request
+from support import picture, tiny_request
 from studio import Cancelled, Progress, Result
 from studio.errors import InvalidValue
 from studio.prompts import MAX_PROMPT_CHUNKS
@@ -38,3 +38,25 @@ def test_the_encoder_refuses_a_prompt_past_the_chunk_bound_by_its_field(studio):
     with pytest.raises(InvalidValue) as refused:
         studio.run(tiny_request(negative_prompt=flood, steps=1))
     assert refused.value.field == "negative_prompt"
+
+
+def test_a_cancel_between_controlnet_units_ends_the_job_before_the_next_unit_and_any_step(studio, monkeypatch):
+    from studio.control import steer
+
+    original = steer.preprocess
+    calls = []
+    jobs = []
+
+    def preprocess(*args, **kwargs):  # the first unit's preprocessing presses Stop
+        calls.append(1)
+        jobs[0].cancel()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(steer, "preprocess", preprocess)
+    unit = {"image": picture(), "module": "canny", "model": "builtin:controlnet/sd15"}
+    job = studio.generate(tiny_request(steps=4, controlnets=[unit, dict(unit), dict(unit)]))
+    jobs.append(job)
+    seen = list(job)
+    assert isinstance(seen[-1], Cancelled)
+    assert not any(isinstance(e, (Progress, Result)) for e in seen)
+    assert len(calls) == 1  # the second and third units were never preprocessed
