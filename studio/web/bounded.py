@@ -90,6 +90,10 @@ class BoundedImageEditor(gr.ImageEditor):
     # No __init__ of its own: Gradio reads a component's settings from its constructor's signature.
     MASK_OPACITY = MASK_OPACITY  # for a see-through mask brush: gr.Brush(colors=[(colour, MASK_OPACITY)])
 
+    # Deliberately not a Gradio server function (no `@server` mark): Gradio then answers 404 to any
+    # call of it, so nobody can fill the blob store. The page's editor does not use it (its layers come
+    # with the request, through the upload route's caps: studio/web/limits.py; a browser test checks
+    # the page makes no such call). The bounds below stay for a Gradio that would serve it.
     def accept_blobs(self, data: Any) -> None:
         if not isinstance(self.blob_storage, OrderedDict):  # oldest first, to drop the oldest set
             self.blob_storage = OrderedDict(self.blob_storage)

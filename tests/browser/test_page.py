@@ -216,6 +216,10 @@ def test_draw_a_mask_inpaint_and_see_the_result(page, tmp_path):
 
     init = tmp_path / "init.png"
     Image.fromarray((np.random.RandomState(0).rand(64, 64, 3) * 255).astype("uint8")).save(init)
+    # The editor's layers come with the request: the page never calls the editor's blob server function
+    # (BoundedImageEditor.accept_blobs, deliberately not served: a stranger's call is a 404).
+    blob_calls = []
+    page.on("response", lambda r: blob_calls.append(r.status) if "component_server" in r.url else None)
     page.get_by_role("tab", name="Inpaint").click()
     editor = page.locator("#inpaint-editor")
     try:
@@ -250,6 +254,7 @@ def test_draw_a_mask_inpaint_and_see_the_result(page, tmp_path):
     assert np.array_equal(out[:4, :4], original[:4, :4])  # a corner the stroke missed: the exact pixels
     assert np.abs(out - original)[28:36, 28:36].mean() > 5  # under the stroke: repainted
     assert read_png(saved).request["mask"] == {"width": 64, "height": 64, "stored": False}
+    assert blob_calls == [], blob_calls
 
 
 def test_send_a_result_to_image_to_image_and_generate_from_it(page):

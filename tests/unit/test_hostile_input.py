@@ -174,6 +174,9 @@ def test_the_editor_keeps_few_small_blobs_at_layers_it_has(tmp_path):
     for n in range(bounded.MAX_BLOB_SETS + 5):  # many editors at once: the oldest sets are dropped
         editor.accept_blobs(blob(0, f"editor-{n}"))
     assert len(editor.blob_storage) == bounded.MAX_BLOB_SETS and "editor-0" not in editor.blob_storage
+    # And Gradio does not serve it at all (no server-function mark): a stranger's blob call is a 404.
+    assert not getattr(bounded.BoundedImageEditor.accept_blobs, "_is_server_fn", False)
+    assert "accept_blobs" not in (editor.get_config().get("server_fns") or [])
 
 
 def test_a_png_chunk_past_its_cap_is_not_read():
