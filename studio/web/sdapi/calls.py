@@ -10,7 +10,6 @@ progress shows the caller's own; the model a caller sets with POST /options is t
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -208,9 +207,7 @@ class SdApi:
         elapsed = time.time() - board.started
         image = None
         if board.image is not None and not skip_current_image:
-            buffer = io.BytesIO()
-            board.image.convert("RGB").save(buffer, format="PNG")
-            image = translate.encode_png(buffer.getvalue())
+            image = translate.encode_picture(board.image.convert("RGB"))
         return {"progress": min(done, 1.0), "eta_relative": max(0.0, elapsed / done - elapsed),
                 "state": board.state(), "current_image": image, "textinfo": board.textinfo}
 

@@ -8,7 +8,6 @@ ControlNets); detect runs `preprocess`, the page's "Preview map", with the unit 
 
 from __future__ import annotations
 
-import io
 from typing import Any, Mapping
 
 from PIL import Image
@@ -128,7 +127,5 @@ def detect(body: Any) -> dict[str, Any]:
             found = preprocess(image, pre.name, map_size(image, resolution), "Just resize", resolution, a, b)
         except InvalidValue as exc:  # the rules between the numbers (canny's low <= high)
             raise InvalidValue(f"controlnet_{exc.field}", exc.value, exc.allowed) from None
-        out = io.BytesIO()
-        found.save(out, format="PNG")
-        images.append(translate.encode_png(out.getvalue()))
+        images.append(translate.encode_picture(found))
     return {"images": images, "info": "Success"}

@@ -11,8 +11,6 @@ MAX_BATCH pictures; each refusal names the field.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -20,6 +18,7 @@ from PIL import Image
 
 from ...errors import InvalidValue
 from .translate import decode_image as decode  # one decoder for every picture the door takes
+from .translate import encode_picture as encode
 
 # What one call may make, all its pictures together: a 4x of a 1024 square (Lanczos makes it in about
 # 0.6 s on one core; twice that at the limit), so a call ends about as fast as a Stop would land.
@@ -135,12 +134,6 @@ def run(extras: Extras, picture: Image.Image) -> Image.Image:
 def html_info(extras: Extras, sizes: list[tuple[int, int]]) -> str:
     said = [f"Upscale: {w}x{h}" for w, h in sizes] + list(extras.notes)
     return "<p>" + "<br>".join(said) + "</p>"
-
-
-def encode(picture: Image.Image) -> str:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def single(body: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ said in `info`'s `notes`, one line each; the field table behind it stays strict 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from typing import Any, Callable, Collection, Iterator, Mapping
@@ -81,6 +82,13 @@ def schedule_name(name: str) -> str:
 
 def encode_png(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def encode_picture(picture: Image.Image) -> str:
+    """A picture as A1111 answers with one: base64 PNG."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return encode_png(buffer.getvalue())
 
 
 def _schedule(payload: Mapping[str, Any], notes: list[str]) -> str | None:
