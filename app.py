@@ -41,7 +41,6 @@ def build_engine(args: argparse.Namespace, config: "StudioConfig"):
     return start_cluster(config, cluster, warm_model=None if args.model == AUTO_MODEL else args.model)
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # --model auto: the starting model by device. A CPU gets SD-Turbo, 1 step at 512 px (seconds, not
 # minutes, an image); when it cannot be loaded (not cached, no network) the studio falls back to tiny.
 AUTO_MODELS = {"cuda": "sd15", "mps": "sd15", "cpu": "sd-turbo"}
@@ -60,17 +59,16 @@ def starting_model(requested: str, device_kind: str) -> tuple[str, str]:
 
 def shared(args: argparse.Namespace) -> bool:
     """Can others reach this studio? Then it is run as a shared one (see --allow-any-path)."""
-    return bool(args.share) or args.host not in LOOPBACK
+    from studio.web.visitors import is_shared
+
+    return is_shared(args.host, bool(args.share), bool(os.environ.get("SPACE_ID")))
 
 
 def forwarded(args: argparse.Namespace) -> str:
-    """Whose X-Forwarded-For names a visitor (studio/web/limits.py): on a Space any peer's (only its proxy
-    reaches the container); with --share the tunnel's, which connects from this machine; else nobody's."""
-    from studio.web import limits
+    """Whose X-Forwarded-For names a visitor (studio/web/visitors.py)."""
+    from studio.web.visitors import forwarding
 
-    if os.environ.get("SPACE_ID"):
-        return limits.FORWARDED_ALWAYS
-    return limits.FORWARDED_FROM_LOOPBACK if args.share else limits.FORWARDED_NEVER
+    return forwarding(bool(os.environ.get("SPACE_ID")), bool(args.share))
 
 
 def config_from(args: argparse.Namespace) -> "StudioConfig":

@@ -50,7 +50,8 @@ AREAS = {
                              "preprocessing counted per module"),
     "Bodies, uploads and sessions": (("tests/unit/test_body_caps.py", "tests/app/test_body_limits.py"),
                                      "a 900 MB upload, a 100 MB queue join, chunked bodies cut off with nothing "
-                                     "left on disk, upload quotas per address, sessions kept and dropped"),
+                                     "left on disk, millions of tiny JSON items refused before parsing, upload "
+                                     "quotas per address, sessions kept and dropped"),
     "The A1111 door": (("tests/app/test_a1111_hardening.py", "tests/app/test_real_clients.py"),
                        "body cap, nesting, options keys, units counted and pictures measured before decoding, "
                        "decompression bombs, wrong types, a caller hanging up mid-batch; webuiapi still works"),
@@ -59,11 +60,12 @@ AREAS = {
                       "messages, damaged pictures named instead of null errors"),
     "One visitor's reach": (("tests/unit/test_queue_share.py", "tests/app/test_visitor_reach.py"),
                             "made-up session ids from one address held to its queue share, helpers answering with "
-                            "the GPU queue full, a stranger's stream of another's session refused"),
+                            "the GPU queue full, a stranger's stream of another's session refused, from another "
+                            "address and from the same one without the visitor cookie"),
     "The queue per visitor": (("tests/app/test_visitor_queue.py", "tests/unit/test_sessions.py"),
                               "one visitor's waiting requests capped (--max-queued), Stop and cancel removing "
                               "waiting requests before a step runs, a client gone with requests waiting, a forged "
-                              "cancel / Stop / History with another's session id"),
+                              "cancel / Stop / History with another's session id, a history entry copied into another tab"),
 }
 
 

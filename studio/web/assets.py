@@ -123,6 +123,19 @@ SAVE_HISTORY = f"""(paths) => {{
 LOAD_HISTORY = f"""() => {{
   try {{ return JSON.parse(sessionStorage.getItem("{HISTORY_STORE}") || "[]"); }} catch (e) {{ return []; }}
 }}"""
+# The tab's history owner: a secret kept in the same session storage, made once per tab (a reload keeps
+# it; a new tab makes its own). The server signs history entries for it, so an entry copied out of one
+# tab opens nothing in another (sessions.HistorySigner).
+HISTORY_OWNER = "studio-history-owner"
+LOAD_HISTORY_OWNER = f"""() => {{
+  const made = ({NEW_TAB_KEY})();
+  try {{
+    const kept = sessionStorage.getItem("{HISTORY_OWNER}");
+    if (kept) return kept;
+    sessionStorage.setItem("{HISTORY_OWNER}", made);
+  }} catch (e) {{}}
+  return made;
+}}"""
 
 # Ctrl+Enter (Cmd+Enter on a Mac) generates from anywhere in the page, as in A1111. Plain Enter and
 # Shift+Enter in a prompt are new lines.

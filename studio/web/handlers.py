@@ -243,10 +243,10 @@ def history_view(history: History | None, key: str | None = "") -> list[str]:
 
 
 def make_history_view(signer: HistorySigner) -> Callable[..., tuple[list[str], list[str]]]:
-    def view(history: History | None, key: str | None = "") -> tuple[list[str], list[str]]:
-        """The tab's history gallery, and the same paths signed for the browser to keep."""
+    def view(history: History | None, key: str | None = "", owner: str | None = "") -> tuple[list[str], list[str]]:
+        """The tab's history gallery, and the same paths signed for the tab's owner to keep."""
         paths = history_view(history, key)
-        return paths, signer.sign(paths)
+        return paths, signer.sign(paths, owner)
 
     return view
 

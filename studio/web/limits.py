@@ -32,6 +32,7 @@ from typing import Any, Awaitable, Callable
 
 from ..validation import MAX_PROMPT_CHARS
 from .bounded import MAX_BLOB_BYTES
+from .visitors import FORWARDED_NEVER, client_address
 
 try:  # Gradio's upload parser deletes the files it has written when its multipart parse fails
     from python_multipart.exceptions import MultipartParseError
@@ -69,6 +70,11 @@ SMALL_BODY_BYTES = MB  # every other route (cancel, component_server, login, ...
 SDAPI_PICTURES = 4
 SDAPI_BODY_BYTES = TEXT_BYTES + SDAPI_PICTURES * base64_bytes(MAX_BLOB_BYTES)
 SDAPI_OUTER_BYTES = 2 * SDAPI_BODY_BYTES
+# JSON's own cost is its items, not its bytes: 40 MB of `[{},{},...]` parse into 13 million dicts (~1 GB).
+# A JSON body may hold at most this many items (counted as its `,` `:` `[` `{`, which base64 never has):
+# both prompts made of nothing but commas, and room for every other field.
+JSON_ITEMS = 2 * MAX_PROMPT_CHARS + 16_384
+STRUCTURE = tuple(bytes([c]) for c in b",:[{")
 
 UPLOAD_PATH = "/gradio_api/upload"
 JSON_PATHS = ("/gradio_api/queue/join", "/gradio_api/run/", "/gradio_api/call/", "/gradio_api/api/")
@@ -87,10 +93,20 @@ SHARED_SESSIONS = 1_000
 SHARED_SESSION_IDLE_S = 3600  # a shared studio forgets a session unused this long (its page reloads fresh)
 SESSION_SWEEP_S = 300
 
-# Whose X-Forwarded-For names the visitor: nobody's; the share tunnel's (it reaches the studio from this
-# machine); or any peer's (a Space: only Hugging Face's proxy reaches the container).
-FORWARDED_NEVER, FORWARDED_FROM_LOOPBACK, FORWARDED_ALWAYS = "never", "loopback", "always"
-LOOPBACK_PEERS = ("127.0.0.1", "::1", "localhost")
+def route_items(path: str) -> int | None:
+    """The most JSON items (see JSON_ITEMS) a body to `path` may hold; None: not a JSON route.
+
+    >>> route_items("/gradio_api/queue/join") == route_items("/sdapi/v1/txt2img") == JSON_ITEMS
+    True
+    >>> route_items("/gradio_api/upload") is None
+    True
+    """
+    return JSON_ITEMS if path.startswith(JSON_PATHS + SDAPI_PATHS) else None
+
+
+def json_items(chunk: bytes) -> int:
+    """The JSON items a piece of a body opens or separates (an upper bound: it counts inside strings too)."""
+    return sum(chunk.count(mark) for mark in STRUCTURE)
 
 
 def route_cap(path: str) -> int:
@@ -102,20 +118,6 @@ def route_cap(path: str) -> int:
     if path.startswith(SDAPI_PATHS):
         return SDAPI_OUTER_BYTES
     return SMALL_BODY_BYTES
-
-
-def client_address(scope: Scope, forwarded: str = FORWARDED_NEVER) -> str:
-    """The visitor's address: the peer's, or the last X-Forwarded-For entry where the peer is a trusted
-    proxy (the entry that proxy added: those before it are the client's own words)."""
-    peer = (scope.get("client") or ("unknown", 0))[0]
-    if forwarded == FORWARDED_NEVER or (forwarded == FORWARDED_FROM_LOOPBACK and peer not in LOOPBACK_PEERS):
-        return peer
-    for name, value in scope.get("headers") or []:
-        if name == b"x-forwarded-for":
-            entries = [e.strip() for e in value.decode("latin-1").split(",") if e.strip()]
-            if entries:
-                return entries[-1]
-    return peer
 
 
 class UploadQuota:
@@ -154,6 +156,7 @@ class Limits:
     """What BodyLimits enforces: a cap per route, and on a shared studio an upload allowance per visitor."""
 
     cap: Callable[[str], int] = route_cap
+    items: Callable[[str], int | None] = route_items
     quota: UploadQuota | None = field(default=None, hash=False)
     forwarded: str = FORWARDED_NEVER
 
@@ -190,19 +193,29 @@ class BodyLimits:
             await self.refuse(send, path, cap, quota if left < route_bytes else None)
             return
         # 3. Else the body is counted as it streams (chunked, or a sender that outruns its Content-Length).
-        seen = 0
+        seen = items = 0
+        item_cap = self.limits.items(path)
         refused = False
         started = False
 
         async def counted_receive() -> Message:
-            nonlocal seen, refused
+            nonlocal seen, items, refused
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                chunk = len(message.get("body", b""))
+                body = message.get("body", b"")
+                chunk = len(body)
                 seen += chunk
                 over_quota = quota is not None and chunk > 0 and not quota.charge(address, chunk)
+                if item_cap is not None:
+                    items += json_items(body)
+                    if items > item_cap:
+                        refused = True
+                        if not started:
+                            await self.answer(send, 413, f"Request body for {path} holds too many JSON items: "
+                                                         f"at most {item_cap} (`,` `:` `[` `{{` counted).")
+                        return {"type": "http.disconnect"}
                 if seen > cap or over_quota:
                     refused = True
                     if not started:
@@ -239,6 +252,10 @@ class BodyLimits:
                                  f"{quota.window_s / 60:.0f} minutes). Try again later.")
         else:
             status, text = 413, f"Request body too large for {path}: at most {cap} bytes ({cap / MB:.1f} MB)."
+        await BodyLimits.answer(send, status, text)
+
+    @staticmethod
+    async def answer(send: Send, status: int, text: str) -> None:
         body = text.encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),

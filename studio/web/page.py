@@ -28,8 +28,8 @@ from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard, StreamGuard
 from .connections import QUEUE_JS, QUICK, SOCKET_HEAD, STOP_JS, queue_route, session_id, stop_route, without_heartbeat
-from .assets import (GENERATE_ENDS, GENERATE_STARTS, LOAD_HISTORY, NEW_TAB_KEY, PAGE_CSS, PAGE_HEAD, SAVE_HISTORY,
-                     sent)
+from .assets import (GENERATE_ENDS, GENERATE_STARTS, LOAD_HISTORY, LOAD_HISTORY_OWNER, NEW_TAB_KEY, PAGE_CSS,
+                     PAGE_HEAD, SAVE_HISTORY, sent)
 from .prompt_view import make_parse_prompt, make_prompt_preview, token_counter
 from ..service import HISTORY_LIMIT, Service, SessionJobs
 from .calls import reported
@@ -41,8 +41,8 @@ from .widgets import Form
 
 GPU_SLOT = "gpu"  # every event that runs on the device shares this concurrency slot
 PRIVATE = {"api_visibility": "private", "show_progress": "hidden"}  # page-only helpers
-# On load: the tab's new key, and the history this browser kept (signed paths; see HistorySigner).
-OPEN_TAB = f"() => [({NEW_TAB_KEY})(), ({LOAD_HISTORY})()]"
+# On load: the tab's new key, the history this tab kept (signed paths; see HistorySigner) and its owner.
+OPEN_TAB = f"() => [({NEW_TAB_KEY})(), ({LOAD_HISTORY})(), ({LOAD_HISTORY_OWNER})()]"
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         tab_key = gr.Textbox("", visible=False, elem_id="tab-key")
         session_box = gr.Textbox("", visible=False, elem_id="session-id")  # for Stop's WebSocket
         stored_history = gr.JSON(None, visible=False)  # the browser's signed history paths, on load
+        history_owner = gr.Textbox("", visible=False, elem_id="history-owner")  # whose entries they are
         notice = gr.Markdown(warmup.notice, elem_id="notice")
         with gr.Row(elem_id="workspace"):  # a grid: see assets.PAGE_CSS
             with gr.Column(elem_id="prompt-block"):
@@ -242,7 +243,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         stop.click(None, inputs=[tab_key, session_box], outputs=stop_answer, js=STOP_JS, **PRIVATE)
         documented_api(reported(handlers.make_stop(jobs, guard)), api_name="stop", queue=False)
         signer = HistorySigner()
-        event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key],
+        event.then(reported(handlers.make_history_view(signer)), inputs=[history, tab_key, history_owner],
                    outputs=[history_gallery, stored_history], **PRIVATE
                    ).then(None, inputs=stored_history, js=SAVE_HISTORY, **PRIVATE)  # kept in the browser
         event.then(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
@@ -344,9 +345,10 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
         demo.load(session_id, outputs=session_box, api_visibility="private", **QUICK)
-        demo.load(None, js=OPEN_TAB, outputs=[tab_key, stored_history], **PRIVATE).then(
-            reported(lambda entries, key: handlers.reopened_history(signer.verify(entries, HISTORY_LIMIT), key)),
-            inputs=[stored_history, tab_key], outputs=[history, history_gallery], **PRIVATE)
+        demo.load(None, js=OPEN_TAB, outputs=[tab_key, stored_history, history_owner], **PRIVATE).then(
+            reported(lambda entries, key, owner: handlers.reopened_history(
+                signer.verify(entries, owner, HISTORY_LIMIT), key)),
+            inputs=[stored_history, tab_key, history_owner], outputs=[history, history_gallery], **PRIVATE)
         timer = gr.Timer(1.0)
         preset_fields = ["model", *handlers.MODEL_DEFAULTS]
 

@@ -11,7 +11,7 @@ session id travels in URLs (`/queue/data?session_hash=...`), the tab key only in
 Stop on the page needs both.
 
 Both are chosen by the client, so on a studio others can reach (a `--host` other than this machine, a
-`--share` link, a Space) the guard also counts per address (sessions.client_address): one address keeps
+`--share` link, a Space) the guard also counts per address (visitors.client_address): one address keeps
 at most `max_waiting + 1` requests waiting, and never more than half the queue, however many session
 ids it makes up. There each session id is bound to the address that used it first
 (sessions.SessionOwners), and StreamGuard keeps a session's event stream to that address and to one
@@ -32,13 +32,15 @@ from typing import Any, Callable, Iterable
 from gradio.server_messages import ProcessCompletedMessage
 
 from ..options import default
-from .sessions import SessionOwners, client_address, is_loopback
+from .sessions import SessionOwners
+from .visitors import (FORWARDED_ALWAYS, FORWARDED_NEVER, client_address, forwarding, is_shared,
+                       set_visitor_cookie, visitor_cookie)
 
 DEFAULT_MAX_WAITING = default("max_queued")  # requests one visitor may have waiting behind the running one
 STOPPED_BEFORE_START = "Stopped before it started (cancelled while it waited in the queue)."
 HELPER_QUEUE_FACTOR = 4  # the page's helpers may have this many times the GPU queue's size waiting
-FOREIGN_SESSION = ("session_hash: this session belongs to another address (a session id is good only where "
-                   "it was first used); reload the page")
+FOREIGN_SESSION = ("session_hash: this session belongs to another visitor (a session id is good only for the "
+                   "address and browser that first used it); reload the page")
 
 
 def visitor(session: str | None, key: str | None) -> str:
@@ -75,16 +77,14 @@ class QueueGuard:
         self.owners = SessionOwners()  # session id -> the address that used it first (shared studios)
 
     # -- who can reach the studio ---------------------------------------------------------------------
-    def reach(self) -> tuple[bool, str | None]:
-        """(shared, trusted proxy): whether others can reach this studio, and which proxy's
-        X-Forwarded-For names the client (sessions.client_address). Read per request: launch() sets
-        the server's name and share after the page is built."""
+    def reach(self) -> tuple[bool, str]:
+        """(shared, whose X-Forwarded-For to believe): whether others can reach this studio, and how its
+        visitors are told apart (visitors.py). Read per request: launch() sets the server's name and
+        share after the page is built."""
         blocks = self._blocks
-        if os.environ.get("SPACE_ID"):
-            return True, "space"
-        if getattr(blocks, "share", False):
-            return True, "share"
-        return not is_loopback(getattr(blocks, "server_name", None)), None
+        space, share = bool(os.environ.get("SPACE_ID")), bool(getattr(blocks, "share", False))
+        shared = is_shared(getattr(blocks, "server_name", None), share, space)
+        return shared, forwarding(space, share) if shared else FORWARDED_NEVER
 
     def address_cap(self) -> int:
         """Requests one address may have waiting: a queue share (one more than a visitor's, so one
@@ -103,8 +103,9 @@ class QueueGuard:
         async def push(body: Any, request: Any, username: str | None) -> tuple:
             fn = blocks.fns.get(body.fn_index) if body.fn_index is not None else None
             shared, proxy = self.reach()
-            address = client_address(getattr(request, "scope", {}), proxy) if shared else ""
-            if shared and not self.owners.claim(body.session_hash or "", address):
+            scope = getattr(request, "scope", {})
+            address = client_address(scope, proxy) if shared else ""
+            if shared and not self.owners.claim(body.session_hash or "", address, visitor_cookie(scope)):
                 return False, FOREIGN_SESSION, "error"
             if fn is None or fn.concurrency_id != self.concurrency_id:
                 if fn is not None and self.queue_size and self._others_waiting(queue) >= HELPER_QUEUE_FACTOR * self.queue_size:
@@ -286,9 +287,10 @@ class StreamGuard:
 
     Gradio hands a session's messages to whoever opens its stream, and cancels the session's running
     and waiting work when that stream hangs up; the session id is in the URL. On a studio others can
-    reach, a stream opens only from the address that used the session first (403 otherwise), and only
-    one stream per session is open at a time (409 for a second one while the first is live: it reads
-    nothing and its hang-up cancels nothing). A local studio is left as Gradio serves it.
+    reach, every answer to a browser without the visitor cookie sets one (visitors.py); a stream opens
+    only for the visitor that used the session first, its address and its cookie (403 otherwise), and
+    only one stream per session is open at a time (409 for a second one while the first is live: it
+    reads nothing and its hang-up cancels nothing). A local studio is left as Gradio serves it.
     """
 
     def __init__(self, app: Any, guard: QueueGuard):
@@ -297,12 +299,18 @@ class StreamGuard:
         self._live: dict[str, int] = {}  # session id -> streams open
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        session, stream = _session_stream(scope)
-        shared, proxy = self.guard.reach() if session is not None else (False, None)
+        shared, proxy = self.guard.reach() if scope.get("type") == "http" else (False, FORWARDED_NEVER)
         if not shared:
             await self.app(scope, receive, send)
             return
-        if not self.guard.owners.claim(session, client_address(scope, proxy)):
+        cookie = visitor_cookie(scope)
+        if not cookie:  # the visitor's first answer brings its cookie (visitors.py)
+            send = _with_header(send, set_visitor_cookie(proxy == FORWARDED_ALWAYS))
+        session, stream = _session_stream(scope)
+        if session is None:
+            await self.app(scope, receive, send)
+            return
+        if not self.guard.owners.claim(session, client_address(scope, proxy), cookie):
             await _json(send, 403, {"detail": FOREIGN_SESSION})
             return
         if not stream:
@@ -340,6 +348,17 @@ def _session_stream(scope: dict) -> tuple[str | None, bool]:
     if "/heartbeat/" in path:
         return path.rsplit("/heartbeat/", 1)[1], False
     return None, False
+
+
+def _with_header(send: Callable, header: tuple[bytes, bytes]) -> Callable:
+    """`send` with `header` added to the response's start."""
+
+    async def sending(message: dict) -> None:
+        if message.get("type") == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return sending
 
 
 async def _json(send: Callable, status: int, payload: dict) -> None:

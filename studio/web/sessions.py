@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import threading
 from collections import OrderedDict
@@ -34,84 +33,69 @@ def own_history(history: object, key: str | None) -> tuple[str, ...]:
 
 
 class HistorySigner:
-    """A tab's history survives a reload in the browser's own storage, as signed paths: the server
-    gives back only paths it signed itself (this process: a restart forgets them) that still exist,
-    so a path typed into the storage, or another visitor's, opens nothing."""
+    """A tab's history survives a reload in the tab's own storage, as paths signed for that tab's owner
+    secret (made in the tab, kept in its session storage, sent only in request bodies): the server gives
+    back only paths it signed itself (this process: a restart forgets them), for this owner, that still
+    exist. A path typed into the storage, another visitor's, or an entry copied out of another tab opens
+    nothing."""
+
+    MIN_OWNER_CHARS = 16  # the page makes 32 hex characters; a guessable owner is no owner
 
     def __init__(self, secret: bytes | None = None):
         self._secret = secret or os.urandom(32)
 
-    def _mac(self, path: str) -> str:
-        return hmac.new(self._secret, path.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    def _mac(self, owner: str, path: str) -> str:
+        message = f"{owner}\0{path}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
 
-    def sign(self, paths: tuple[str, ...] | list[str]) -> list[str]:
-        return [f"{self._mac(path)}:{path}" for path in paths]
+    def _owner(self, owner: Any) -> str | None:
+        return owner if isinstance(owner, str) and len(owner) >= self.MIN_OWNER_CHARS else None
 
-    def verify(self, entries: Any, limit: int) -> tuple[str, ...]:
-        if not isinstance(entries, list):
+    def sign(self, paths: tuple[str, ...] | list[str], owner: Any) -> list[str]:
+        """Entries for the tab's storage; none for a tab without an owner (its history lives until reload)."""
+        owner = self._owner(owner)
+        return [f"{self._mac(owner, path)}:{path}" for path in paths] if owner else []
+
+    def verify(self, entries: Any, owner: Any, limit: int) -> tuple[str, ...]:
+        owner = self._owner(owner)
+        if not isinstance(entries, list) or owner is None:
             return ()
         paths = []
         for entry in entries[:limit]:
             if not isinstance(entry, str) or ":" not in entry:
                 continue
             mac, _, path = entry.partition(":")
-            if hmac.compare_digest(mac, self._mac(path)) and Path(path).is_file():
+            if hmac.compare_digest(mac, self._mac(owner, path)) and Path(path).is_file():
                 paths.append(path)
         return tuple(paths)
 
 
-# -- who a request comes from: the address, on a studio others can reach ------------------------------
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", ""})  # a `--host` only this machine reaches
-
-
-def is_loopback(host: str | None) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(str(host)).is_loopback
-    except ValueError:
-        return False
-
-
-def client_address(scope: dict, trust_forwarded: str | None = None) -> str:
-    """The address a request comes from: the peer of the connection (ASGI `scope["client"]`), or the
-    first entry of `X-Forwarded-For` where a proxy the studio knows sets it. `trust_forwarded`:
-    "space" (a Space: every request comes through Hugging Face's proxies, the peer is one of theirs)
-    or "share" (a share link: its tunnel connects from this machine, so a loopback peer is the tunnel;
-    a peer elsewhere on the network is believed as itself); None: the peer, whatever headers say."""
-    client = scope.get("client") or ("", 0)
-    peer = str(client[0] or "")
-    if trust_forwarded == "space" or (trust_forwarded == "share" and is_loopback(peer)):
-        for name, value in scope.get("headers") or ():
-            if name == b"x-forwarded-for":
-                added = value.decode("latin-1").split(",")[-1].strip()  # the proxy's own entry; earlier ones are the client's words
-                if added:
-                    return added[:64]
-    return peer
-
-
 class SessionOwners:
-    """A Gradio session id bound to the address that used it first. Gradio treats the session id as a
-    bearer token (whoever opens `/queue/data?session_hash=...` reads that session's stream, and hanging
-    up cancels its work), and it travels in URLs; here it is only good from its first address. Bounded:
-    the oldest sessions are forgotten past `capacity` (Gradio's own session store holds 2000)."""
+    """A Gradio session id bound to the visitor that used it first: its address, and its visitor cookie
+    where it had one (visitors.py). Gradio treats the session id as a bearer token (whoever opens
+    `/queue/data?session_hash=...` reads that session's stream, and hanging up cancels its work), and
+    it travels in URLs; here it is only good for its first visitor. Bounded: the oldest sessions are
+    forgotten past `capacity` (Gradio's own session store holds 2000)."""
 
     def __init__(self, capacity: int = 10_000):
         self.capacity = capacity
-        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._owners: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def claim(self, session: str, address: str) -> bool:
-        """True when `address` may use `session`: it is the session's first address, or the session is new
-        (then it becomes the owner)."""
+    def claim(self, session: str, address: str, cookie: str = "") -> bool:
+        """True when the visitor at `address` with `cookie` may use `session`: it is the session's first
+        visitor, or the session is new (then it becomes the owner). A session first used without a
+        cookie is bound to its address alone."""
         if not session:
             return True
         with self._lock:
             owner = self._owners.get(session)
             if owner is None:
-                self._owners[session] = address
+                self._owners[session] = (address, cookie)
                 while len(self._owners) > self.capacity:
                     self._owners.popitem(last=False)
                 return True
             self._owners.move_to_end(session)
-            return hmac.compare_digest(owner, address)
+            first_address, first_cookie = owner
+            same_address = hmac.compare_digest(first_address, address)
+            return same_address and (not first_cookie or hmac.compare_digest(first_cookie, cookie))

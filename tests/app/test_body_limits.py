@@ -97,6 +97,26 @@ def test_oversized_body_elsewhere_is_refused(shared_app):
     assert status == 413 and f"at most {limits.SMALL_BODY_BYTES} bytes" in text
 
 
+def test_a_json_body_of_millions_of_tiny_items_is_refused_before_it_is_parsed(shared_app):
+    """8 MB of `[{},{},...]` (under the byte cap) would parse into ~2.8 million dicts."""
+    app, _ = shared_app
+    for path in ("/gradio_api/queue/join", "/gradio_api/run/generate"):  # (/sdapi: 403 before any read here)
+        body = b"[" + b"{}," * (8 * MB // 3) + b"{}]"
+        conn = connection(app)
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        try:
+            conn.send(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and stopped reading
+        reply = conn.getresponse()
+        text = reply.read().decode()
+        conn.close()
+        assert reply.status == 413 and f"at most {limits.JSON_ITEMS}" in text and path in text, (path, text)
+
+
 def test_chunked_bodies_are_cut_off_as_they_stream(shared_app):
     app, uploads = shared_app
     before = files_in(uploads)

@@ -28,12 +28,15 @@ def server(tmp_path_factory):
         yield app
 
 
-def request(server, method, path, body=None, source="127.0.0.1", timeout=30.0, read=True):
+def request(server, method, path, body=None, source="127.0.0.1", timeout=30.0, read=True, cookie=None):
     """(status, body text) of one request from `source`; read=False leaves the response unread (a stream)."""
     port = urlparse(server.url).port
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     data = json.dumps(body).encode() if body is not None else None
-    connection.request(method, path, body=data, headers={"content-type": "application/json"} if data else {})
+    headers = {"content-type": "application/json"} if data else {}
+    if cookie:
+        headers["cookie"] = cookie
+    connection.request(method, path, body=data, headers=headers)
     response = connection.getresponse()
     if not read:
         return response, connection
@@ -53,11 +56,14 @@ def generate_call(server):
     raise AssertionError("no /generate endpoint in the config")
 
 
-def join(server, call, session, source="127.0.0.1"):
-    fn_index, data, _, _ = call
+def join(server, call, session, source="127.0.0.1", cookie=None, **fields):
+    fn_index, data, inputs, config = call
+    if fields:  # set some of /generate's inputs by their name (the API components' labels)
+        labels = {c["id"]: c.get("props", {}).get("label") for c in config["components"]}
+        data = [fields.get(labels.get(i), value) for i, value in zip(inputs, data)]
     return request(server, "POST", "/gradio_api/queue/join",
                    {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None,
-                    "trigger_id": None}, source=source)
+                    "trigger_id": None}, source=source, cookie=cookie)
 
 
 
@@ -96,17 +102,50 @@ def test_a_stranger_with_the_session_id_neither_reads_nor_cancels_the_session(se
     stream = f"/gradio_api/queue/data?session_hash={victim.session_hash}"
     # From another address: refused before Gradio sees it (no messages, no cancel on hang-up).
     status, text = request(server, "GET", stream, source=OTHER)
-    assert status == 403 and "another address" in text
-    # From the victim's own address (a shared NAT) while the victim's stream is open: refused too.
+    assert status == 403 and "another visitor" in text
+    # From the victim's own address (a shared NAT) without the victim's cookie (gradio_client keeps the
+    # one the studio set): refused too.
     status, text = request(server, "GET", stream, timeout=30)
-    assert status == 409 and "already open" in text
+    assert status == 403 and "another visitor" in text
     # Joining under the victim's session from elsewhere is refused as well.
     status, text = join(server, call, victim.session_hash, source=OTHER)
-    assert status == 400 and "another address" in text
+    assert status == 400 and "another visitor" in text
     steps = len(running.outputs())
     wait_for(lambda: len(running.outputs()) > steps + 2, what="the victim's job to go on")
     assert not running.done()
     assert victim.predict(api_name="/stop").startswith("Stopped at step")
+
+
+def test_at_one_address_a_session_is_good_only_with_its_visitors_cookie(server):
+    """Behind one NAT everyone shares an address: the studio's visitor cookie (set on the first answer,
+    HttpOnly, never in a URL) tells them apart. A session first used with it opens nothing without it."""
+    response, connection = request(server, "GET", "/", read=False)
+    set_cookie = response.getheader("set-cookie") or ""
+    response.read()
+    connection.close()
+    assert set_cookie.startswith("studio-visitor=") and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    mine = set_cookie.split(";")[0]
+    response, connection = request(server, "GET", "/config", read=False, cookie=mine)
+    assert response.getheader("set-cookie") is None  # a visitor keeps its cookie
+    response.read()
+    connection.close()
+    session = uuid.uuid4().hex
+    status, _ = join(server, generate_call(server), session, cookie=mine, steps=150, width=256, height=256)
+    assert status == 200
+    stream = f"/gradio_api/queue/data?session_hash={session}"
+    # A neighbour at the same address, without the cookie or with its own, is refused before Gradio
+    for other in (None, "studio-visitor=" + "0" * 32):
+        status, text = request(server, "GET", stream, cookie=other)
+        assert status == 403 and "another visitor" in text, (other, status, text)
+    # The visitor itself reads its stream; a second stream while it is open is refused (one at a time).
+    response, connection = request(server, "GET", stream, cookie=mine, timeout=120, read=False)
+    try:
+        assert response.status == 200
+        assert b"data:" in response.fp.readline() + response.fp.readline()
+        status, text = request(server, "GET", stream, cookie=mine, timeout=30)
+        assert status == 409 and "already open" in text
+    finally:
+        connection.close()  # its own hang-up cancels its own work
 
 
 def wait_for(condition, timeout=240.0, what="condition"):

@@ -4,6 +4,7 @@ http:// host, all tabs together: studio/web/connections.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -110,6 +111,19 @@ def test_each_tab_keeps_its_own_history_across_a_reload(page):
         wait_for(lambda: "only in tab a" in a.locator("#history-text textarea").input_value())
         assert b.evaluate("sessionStorage.getItem('studio-history')") != a.evaluate(
             "sessionStorage.getItem('studio-history')")
+        # Tab a's entries copied into tab b's storage open nothing there: they were signed for tab a.
+        copied = a.evaluate("sessionStorage.getItem('studio-history')")
+        b.evaluate("(entries) => sessionStorage.setItem('studio-history', entries)", copied)
+        b.reload()
+        b.wait_for_selector("#prompt textarea", timeout=60_000)
+        a_path = json.loads(copied)[0].partition(":")[2]
+        b.fill("#prompt textarea", "tab b after the copy")
+        b.click("#generate")
+        wait_for(lambda: "tab b after the copy" in infotext(b), timeout=120)
+        wait_for(lambda: a_path not in (b.evaluate("sessionStorage.getItem('studio-history')") or a_path))
+        b.click("#history button") if b.locator("#history button").count() else b.click("text=History")
+        wait_for(lambda: b.locator("#history-gallery img").count() >= 1)
+        assert b.locator("#history-gallery img").count() == 1  # b's new image only
     finally:
         a.close()
         b.close()

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from studio.web import limits
+from studio.web import limits, visitors
 from studio.web.limits import BodyLimits, Limits, UploadQuota
 
 CAPS = {"/gradio_api/upload": 1000, "/gradio_api/queue/join": 500}
@@ -114,16 +114,37 @@ def test_quota_counts_addresses_apart_and_forgets_the_oldest():
     assert quota.left("a") == 100
 
 
+def test_json_bodies_are_capped_by_their_items_not_only_their_bytes():
+    """40 MB of `[{},{},...]` would parse into ~13 million dicts: a JSON route counts items as they
+    stream and refuses past its cap before the app parses anything; base64 pictures count nothing."""
+    client, read = tiny_app(Limits(cap=lambda path: 10**6, items=lambda path: 50 if "join" in path else None))
+    reply = client.post("/gradio_api/queue/join", content=b"[" + b"{}," * 60 + b"{}]")
+    assert reply.status_code == 413 and "at most 50" in reply.text and "JSON items" in reply.text
+    assert read == []
+    picture = b'{"image": "data:image/png;base64,' + b"iVBORw0KGgo" * 5000 + b'", "prompt": "a, b, c"}'
+    assert client.post("/gradio_api/queue/join", content=picture).status_code == 200
+    assert client.post("/gradio_api/upload", content=b"," * 500).status_code == 200  # not a JSON route
+    assert limits.json_items(b'[{"a": 1}, {"b": [2, 3]}]') == 8
+
+
+def test_the_real_item_cap_leaves_room_for_the_largest_prompts():
+    from studio.validation import MAX_PROMPT_CHARS
+
+    body = ('{"prompt": "' + "," * MAX_PROMPT_CHARS + '", "negative_prompt": "' + ":" * MAX_PROMPT_CHARS
+            + '", "alwayson_scripts": {"controlnet": {"args": [{"enabled": true}, {}, {}]}}}').encode()
+    assert limits.json_items(body) <= limits.route_items("/sdapi/v1/txt2img")
+
+
 def test_forwarded_for_trusted_only_from_a_proxy():
     headers = [(b"x-forwarded-for", b"6.6.6.6, 10.0.0.7")]
     direct = {"client": ("192.168.1.5", 1), "headers": headers}
     tunnel = {"client": ("127.0.0.1", 1), "headers": headers}
-    assert limits.client_address(direct) == "192.168.1.5"
-    assert limits.client_address(direct, limits.FORWARDED_FROM_LOOPBACK) == "192.168.1.5"
+    assert visitors.client_address(direct) == "192.168.1.5"
+    assert visitors.client_address(direct, visitors.FORWARDED_FROM_LOOPBACK) == "192.168.1.5"
     # the proxy's own entry is the last; those before it are the client's words
-    assert limits.client_address(tunnel, limits.FORWARDED_FROM_LOOPBACK) == "10.0.0.7"
-    assert limits.client_address(direct, limits.FORWARDED_ALWAYS) == "10.0.0.7"
-    assert limits.client_address({"client": ("1.2.3.4", 1), "headers": []}, limits.FORWARDED_ALWAYS) == "1.2.3.4"
+    assert visitors.client_address(tunnel, visitors.FORWARDED_FROM_LOOPBACK) == "10.0.0.7"
+    assert visitors.client_address(direct, visitors.FORWARDED_ALWAYS) == "10.0.0.7"
+    assert visitors.client_address({"client": ("1.2.3.4", 1), "headers": []}, visitors.FORWARDED_ALWAYS) == "1.2.3.4"
 
 
 def test_caps_follow_the_studio_input_limits():

@@ -6,7 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from studio.web.queue_guard import QueueGuard, _session_stream
-from studio.web.sessions import SessionOwners, client_address
+from studio.web.sessions import SessionOwners
+from studio.web.visitors import FORWARDED_ALWAYS, FORWARDED_FROM_LOOPBACK, FORWARDED_NEVER, client_address
 
 
 def scope(peer, forwarded=None):
@@ -16,9 +17,9 @@ def scope(peer, forwarded=None):
 
 def test_the_address_is_the_peer_unless_a_known_proxy_names_the_client():
     assert client_address(scope("10.0.0.7", "1.2.3.4")) == "10.0.0.7"  # no proxy known: headers ignored
-    assert client_address(scope("10.0.0.7", "6.6.6.6, 1.2.3.4"), "space") == "1.2.3.4"  # not the forged one
-    assert client_address(scope("127.0.0.1", "5.6.7.8"), "share") == "5.6.7.8"  # the tunnel, from here
-    assert client_address(scope("192.168.1.9", "5.6.7.8"), "share") == "192.168.1.9"  # a LAN peer is itself
+    assert client_address(scope("10.0.0.7", "6.6.6.6, 1.2.3.4"), FORWARDED_ALWAYS) == "1.2.3.4"  # not the forged one
+    assert client_address(scope("127.0.0.1", "5.6.7.8"), FORWARDED_FROM_LOOPBACK) == "5.6.7.8"  # the tunnel, from here
+    assert client_address(scope("192.168.1.9", "5.6.7.8"), FORWARDED_FROM_LOOPBACK) == "192.168.1.9"  # a LAN peer is itself
     assert client_address({"headers": []}) == ""
 
 
@@ -44,13 +45,23 @@ def test_a_studio_is_shared_when_others_can_reach_it(monkeypatch):
     monkeypatch.delenv("SPACE_ID", raising=False)
     guard = QueueGuard("gpu", None)
     guard._blocks = SimpleNamespace(share=False, server_name="127.0.0.1")
-    assert guard.reach() == (False, None)
+    assert guard.reach() == (False, FORWARDED_NEVER)
     guard._blocks = SimpleNamespace(share=False, server_name="0.0.0.0")
-    assert guard.reach() == (True, None)
+    assert guard.reach() == (True, FORWARDED_NEVER)
     guard._blocks = SimpleNamespace(share=True, server_name="127.0.0.1")
-    assert guard.reach() == (True, "share")
+    assert guard.reach() == (True, FORWARDED_FROM_LOOPBACK)
     monkeypatch.setenv("SPACE_ID", "someone/studio")
-    assert guard.reach() == (True, "space")
+    assert guard.reach() == (True, FORWARDED_ALWAYS)
+
+
+def test_the_visitor_rules_say_what_their_docs_say():
+    import doctest
+
+    from studio.web import limits, visitors
+
+    for module in (visitors, limits):
+        failures, tried = doctest.testmod(module)
+        assert tried and not failures, module.__name__
 
 
 def test_the_stream_guard_knows_a_sessions_stream_and_heartbeat():

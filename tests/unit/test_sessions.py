@@ -118,12 +118,27 @@ def test_a_history_the_browser_kept_comes_back_only_with_the_servers_signature(t
     kept = tmp_path / "00001-1.png"
     kept.write_bytes(b"png")
     signer = HistorySigner()
-    entries = signer.sign([str(kept), str(tmp_path / "gone.png")])
-    assert signer.verify(entries, 200) == (str(kept),)  # a removed file is dropped
+    owner = "a1" * 16
+    entries = signer.sign([str(kept), str(tmp_path / "gone.png")], owner)
+    assert signer.verify(entries, owner, 200) == (str(kept),)  # a removed file is dropped
     forged = ["0" * 32 + ":" + str(kept), "no colon", 7, f"{entries[0].split(':')[0]}:/etc/passwd"]
-    assert signer.verify(forged, 200) == ()
-    assert HistorySigner().verify(entries, 200) == ()  # another server process signed them
-    assert signer.verify("not a list", 200) == ()
+    assert signer.verify(forged, owner, 200) == ()
+    assert HistorySigner().verify(entries, owner, 200) == ()  # another server process signed them
+    assert signer.verify("not a list", owner, 200) == ()
+
+
+def test_a_history_entry_opens_only_in_the_tab_that_kept_it(tmp_path):
+    """An entry copied out of one tab's storage (or from another visitor) opens nothing in another tab:
+    entries are signed for the owner secret of the tab that made them."""
+    kept = tmp_path / "00001-1.png"
+    kept.write_bytes(b"png")
+    signer = HistorySigner()
+    entries = signer.sign([str(kept)], "a1" * 16)
+    assert signer.verify(entries, "b2" * 16, 200) == ()
+    assert signer.verify(entries, "a1" * 16, 200) == (str(kept),)
+    # no owner, or a guessable one: nothing is signed, nothing opens
+    assert signer.sign([str(kept)], "") == [] and signer.sign([str(kept)], "short") == []
+    assert signer.verify(signer.sign([str(kept)], "x" * 16), "", 200) == ()
 
 
 def test_a_history_answers_only_to_the_key_it_was_made_with():

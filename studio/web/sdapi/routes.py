@@ -29,13 +29,13 @@ from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
+from ..visitors import is_loopback
 from . import controlnet, extras, translate
 from .body import BodyError, read_body
 from .calls import LATENT_MODES, Busy, SdApi
 
 log = logging.getLogger("studio")
 ANONYMOUS = "anonymous"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")  # app.py's: a host other than these is reachable by others
 TRUE = ("1", "true", "yes", "on")  # a query flag as FastAPI reads a bool
 HANG_UP_POLL_S = 0.25  # how often a generation call looks whether its caller is still there
 
@@ -104,7 +104,7 @@ def cmd_flags(config: Any, credentials: Mapping[str, str] | None, refusal: str |
     """GET /cmd-flags: this server's settings under A1111's flag names. Never a password (A1111 shows
     --api-auth as given; here its users alone); a studio others reach names none of its folders (its
     messages never do either)."""
-    listen = served.get("host", "127.0.0.1") not in LOOPBACK
+    listen = not is_loopback(served.get("host", "127.0.0.1"))
     shared = listen or bool(served.get("share")) or config.allowed_roots is not None or refusal is not None
     folder = (lambda path: None if shared or path is None else str(path))
     return {"api": True, "nowebui": False, "api_auth": ",".join(f"{user}:***" for user in credentials)
