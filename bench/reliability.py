@@ -58,7 +58,8 @@ AREAS = {
     "One path rule": (("tests/unit/test_path_rule.py", "tests/app/test_null_errors.py"),
                       "owner/name never a local folder, one answer whether a path exists, no absolute paths in "
                       "messages, damaged pictures named instead of null errors"),
-    "One visitor's reach": (("tests/unit/test_queue_share.py", "tests/app/test_visitor_reach.py"),
+    "One visitor's reach": (("tests/unit/test_queue_share.py", "tests/app/test_visitor_reach.py",
+                             "tests/browser/test_shared_studio.py"),
                             "made-up session ids from one address held to its queue share, helpers answering with "
                             "the GPU queue full, a stranger's stream of another's session refused, from another "
                             "address and from the same one without the visitor cookie"),
