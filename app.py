@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,8 @@ def build_engine(args: argparse.Namespace, config: "StudioConfig"):
         return Studio(config)
     from studio.engine.cluster import ClusterOptions, start_cluster
 
-    cluster = ClusterOptions(args.ray_address, args.replicas, args.max_replicas, args.gpus_per_replica)
+    cluster = ClusterOptions(args.ray_address, args.replicas, args.max_replicas, args.gpus_per_replica,
+                             args.cpus_per_replica)
     # Each replica loads the starting model before it takes requests; "auto" is picked by the page's
     # warm-up once the replicas' device is known (and loaded on the first replica it reaches).
     return start_cluster(config, cluster, warm_model=None if args.model == AUTO_MODEL else args.model)
@@ -157,9 +159,25 @@ def main(argv: list[str] | None = None) -> None:
     # front of the app, Gradio's own file cap, and on a shared studio an upload allowance per visitor,
     # fewer sessions forgotten sooner.
     bounds = limits.launch_options(demo.studio_parts.app_kwargs, shared(args), forwarded(args))
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
-                enable_monitoring=False if shared(args) else None,
-                **{**demo.studio_parts.launch_kwargs, **bounds})  # the page's CSS, scripts and guards
+    stop_on_sigterm()  # after the engine: Ray's driver puts its own handler in, which aborted the process
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=args.auth,
+                    enable_monitoring=False if shared(args) else None,
+                    **{**demo.studio_parts.launch_kwargs, **bounds})  # the page's CSS, scripts and guards
+    finally:
+        close = getattr(studio, "close", None)  # the Ray engine leaves its cluster (and stops one it started)
+        if callable(close):
+            close()
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (systemd, Docker, Kubernetes, `kill`) closes the server as Ctrl+C does: Gradio ends its
+    server, the engine is closed, and the process exits 0."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,15 @@ in-process engine gets here), side by side in one run:
 - overhead per event: a long request with a preview on every step, the difference divided by its
   events (Progress and Preview, each crossing from the replica to the front door);
 - throughput under 4 concurrent clients: requests a second on 1 replica and on 2 (redeployed on the
-  same cluster), the ratio.
+  same cluster), the ratio, twice: with one core per replica (`--cpus-per-replica 1`: a second replica
+  brings a second core, as a second GPU brings a second device) and with the machine's cores shared
+  out (the default for CPU replicas: one replica gets every core, two get half each), which is what a
+  second replica buys on a fixed CPU machine.
+
+What the ratio depends on: free cores per replica (a second replica only helps when it has a core,
+or a GPU, of its own; on a machine where other processes take cores it drops), the load (4 clients
+keep both replicas busy; 1 client gets nothing from a second replica) and the request size (small
+requests spend more of their time crossing to the replica).
 
     python3 bench/ray_serve.py                   # 5 rounds
     python3 bench/ray_serve.py --rounds 3
@@ -88,12 +96,14 @@ def main() -> None:
     per_request = statistics.median(small["ray"]) - statistics.median(small["local"])
     per_event = (statistics.median(long_["ray"]) - statistics.median(long_["local"])) / events
 
-    rates = {}
-    for replicas in (1, 2, 1, 2):  # interleaved: a noisy moment hits both counts
-        remote = deploy(CONFIG, ClusterOptions(replicas=replicas), "tiny", remote.lease)
-        throughput(remote, 2, 1, 4)  # warm the new replicas' routes
-        rates.setdefault(replicas, []).append(throughput(remote, 4, 3, 16))
-    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    rates: dict[tuple[str, int], list[float]] = {}
+    for _ in range(2):  # interleaved: a noisy moment hits every count
+        for cores, cpus in (("one core each", 1), ("cores shared out", None)):
+            for replicas in (1, 2):
+                remote = deploy(CONFIG, ClusterOptions(replicas=replicas, cpus_per_replica=cpus), "tiny", remote.lease)
+                throughput(remote, 2, 1, 4)  # warm the new replicas' routes
+                rates.setdefault((cores, replicas), []).append(throughput(remote, 4, 3, 16))
+    median = {key: statistics.median(values) for key, values in rates.items()}
 
     table = {
         "cluster_start_s": round(start_s, 1),
@@ -102,15 +112,18 @@ def main() -> None:
         "long_request_s": {k: round(statistics.median(v), 3) for k, v in long_.items()},
         "events_in_long_request": events,
         "overhead_per_event_ms": round(per_event * 1000, 2),
-        "throughput_req_per_s": {"1 replica": round(one, 2), "2 replicas": round(two, 2)},
-        "two_vs_one_replica": round(two / one, 2),
+        "throughput_req_per_s": {f"{cores}, {n} replica{'s' if n > 1 else ''}": round(rate, 2)
+                                 for (cores, n), rate in median.items()},
+        "two_vs_one_replica": {cores: round(median[(cores, 2)] / median[(cores, 1)], 2)
+                               for cores in ("one core each", "cores shared out")},
     }
     for key, value in table.items():
         print(f"{key:28s} {value}")
     Path(args.out).write_text(json.dumps({
         "settings": f"tiny model, 64 px, Euler; small: 4 steps; long: 60 steps with a latent2rgb preview every step; "
-                    f"throughput: 4 clients x 3 requests of 16 steps; {args.rounds} interleaved rounds; CPU replicas "
-                    f"with 1 thread each, {os.cpu_count()} cores",
+                    f"throughput: 4 clients x 3 requests of 16 steps, 2 interleaved rounds, CPU replicas with one core "
+                    f"each or the cores shared out; {args.rounds} interleaved rounds for the overheads; "
+                    f"{os.cpu_count()} cores",
         "results": table}, indent=2) + "\n")
     print(f"wrote {args.out}")
 

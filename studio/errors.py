@@ -1,10 +1,43 @@
-"""The errors the studio raises on purpose. Each one carries a message written for the artist."""
+"""The errors the studio raises on purpose. Each one carries a message written for the artist.
+
+They cross processes (a Ray replica's error reaches the page and the A1111 API as the local engine
+raises it), so each pickles with its message and its fields, whatever its `__init__` takes:
+
+>>> import pickle
+>>> again = pickle.loads(pickle.dumps(UnknownName("lora", "nosuch", ["a", "b"])))
+>>> type(again).__name__, again.field, again.choices, str(again)
+('UnknownName', 'lora', ('a', 'b'), "lora: 'nosuch' is not valid; allowed: one of a, b")
+"""
 
 from __future__ import annotations
+
+import pickle
+from typing import Any
 
 
 class StudioError(Exception):
     """Base class: any error whose message is safe and useful to show in the page."""
+
+    def __reduce__(self) -> tuple:
+        # Exception's own pickling calls `cls(*self.args)`: InvalidValue(message) fails to unpickle
+        # (Ray shows "Failed to deserialize exception"). Rebuild from args and fields instead.
+        return _rebuild, (type(self), self.args, {k: _portable(v) for k, v in vars(self).items()})
+
+
+def _portable(value: Any) -> Any:
+    """`value` if it pickles, else its repr (an error's field must never make the error unpicklable)."""
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return repr(value)
+    return value
+
+
+def _rebuild(cls: type, args: tuple, fields: dict) -> StudioError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    vars(error).update(fields)
+    return error
 
 
 class InvalidValue(StudioError, ValueError):

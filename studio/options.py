@@ -179,8 +179,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--engine", "local: the engine runs in this process on one device; ray: it runs as Ray Serve replicas, "
            "one per GPU, and this process serves the page", "local", ("STUDIO_ENGINE",), choices=ENGINES,
            group=RAY_GROUP),
-    Option("--ray-address", "with --engine ray: the cluster to join (host:6379, ray://host:10001 or auto); "
-           "without it a local cluster starts on this machine", None, ("STUDIO_RAY_ADDRESS",), group=RAY_GROUP),
+    Option("--ray-address", "with --engine ray: the cluster to join (the head's host:6379, or auto for the one "
+           "`ray start` runs here); without it a cluster running here is joined, or one starts here", None, ("STUDIO_RAY_ADDRESS",), group=RAY_GROUP),
     Option("--replicas", "with --engine ray: how many replicas", None, ("STUDIO_REPLICAS",), parse=positive_int,
            group=RAY_GROUP, default_text="one per GPU of the cluster, 1 without GPUs"),
     Option("--max-replicas", "with --engine ray: let Serve add replicas under load, up to this many "
@@ -188,6 +188,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--gpus-per-replica", "with --engine ray: GPUs each replica takes (0.5 puts two replicas on one GPU)",
            None, ("STUDIO_GPUS_PER_REPLICA",), parse=positive_float, group=RAY_GROUP,
            default_text="1 on a cluster with GPUs, else none"),
+    Option("--cpus-per-replica", "with --engine ray: CPU cores each replica takes (its torch threads: Ray sets "
+           "OMP_NUM_THREADS from it)", None, ("STUDIO_CPUS_PER_REPLICA",), parse=positive_int, group=RAY_GROUP,
+           default_text="1 with GPUs; on a CPU cluster its cores shared out among the replicas"),
 )
 BY_DEST = {option.dest: option for option in OPTIONS}
 RAY_FLAGS = tuple(o.dest for o in OPTIONS if o.group == RAY_GROUP and o.dest != "engine")

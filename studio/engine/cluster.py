@@ -16,10 +16,8 @@ badly (500s) and has no session stickiness; the page stays a plain Gradio app he
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..errors import InvalidValue, StudioError
 from ..events import Cancelled, Event, Progress, PromptView
+from ..lease import Lease
 from ..models import resolve_model
 from ..request import GenerationRequest, RequestBase
 from .jobs import Job
@@ -45,12 +44,14 @@ READERS_KEPT = 16  # prompt readers (tokenizers) the front door keeps, by model
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Where the replicas run and how many (app.py's --ray-address, --replicas, --max-replicas)."""
+    """Where the replicas run, how many and what each takes (app.py's --ray-address, --replicas,
+    --max-replicas, --gpus-per-replica, --cpus-per-replica)."""
 
-    address: str | None = None  # an existing cluster ("ray://host:10001", "host:6379", "auto"); None: start one here
+    address: str | None = None  # an existing cluster ("host:6379", "auto"); None: the one running here, or a new one
     replicas: int | None = None  # None: one per GPU of the cluster, 1 on a cluster without GPUs
     max_replicas: int | None = None  # autoscaling from `replicas` up to this many; None: a fixed count
     gpus_per_replica: float | None = None  # None: 1 on a cluster with GPUs, else 0 (CPU replicas)
+    cpus_per_replica: int | None = None  # None: 1 with GPUs; CPU replicas share the cluster's cores
 
 
 def deployment_options(options: ClusterOptions, resources: Mapping[str, float]) -> tuple[dict, int]:
@@ -66,10 +67,13 @@ def deployment_options(options: ClusterOptions, resources: Mapping[str, float]) 
     if options.max_replicas is not None:  # a cold replica needs its imports and its model: keep `count` warm
         scaling = {"autoscaling_config": {"min_replicas": count, "initial_replicas": count,
                                           "max_replicas": options.max_replicas, "target_ongoing_requests": 1}}
+    # A GPU replica needs one core to feed its GPU; CPU replicas do the work on their cores, so the
+    # cluster's are shared out (Ray sets OMP_NUM_THREADS, torch's threads, from num_cpus).
+    cpus = options.cpus_per_replica or (1 if gpus else max(1, int(resources.get("CPU", 1)) // count))
     # max_ongoing_requests=1: a replica is one device running one job; the rest wait in Serve's router.
     # Ray sets CUDA_VISIBLE_DEVICES from num_gpus, so the replica's device "auto" finds its own GPU.
     return {"name": DEPLOYMENT, "max_ongoing_requests": 1, "graceful_shutdown_timeout_s": 30,
-            "ray_actor_options": {"num_gpus": gpus, "num_cpus": 1}, **scaling}, options.max_replicas or count
+            "ray_actor_options": {"num_gpus": gpus, "num_cpus": cpus}, **scaling}, options.max_replicas or count
 
 
 def replica_class(cache_size: int) -> type:
@@ -79,6 +83,20 @@ def replica_class(cache_size: int) -> type:
     from ray import serve
 
     class Replica(StudioReplica):
+        def __init__(self, config: StudioConfig, warm_model: str | None = None):
+            # torch's threads are the cores Ray gave this replica (--cpus-per-replica), whatever
+            # OMP_NUM_THREADS the raylet's environment passed down.
+            import ray
+            import torch
+
+            try:
+                cores = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+            except Exception:  # Serve's local testing mode: no Ray worker, this process's threads stand
+                cores = 0
+            if cores >= 1:
+                torch.set_num_threads(int(cores))
+            super().__init__(config, warm_model)
+
         @serve.multiplexed(max_num_models_per_replica=cache_size)
         async def model_slot(self, model_id: str) -> str:
             return model_id  # the weights live in the Studio's cache; this tells the router they are here
@@ -107,29 +125,65 @@ def start_cluster(config: StudioConfig, options: ClusterOptions, warm_model: str
                   local_testing: bool = False) -> "RemoteStudio":
     """Join the cluster at `options.address` (or start one on this machine), deploy the replicas and
     wait until they are up with `warm_model` loaded. `local_testing`: Serve's in-process mode (tests)."""
-    import ray
     from ray import serve
+
+    from . import joining
 
     if local_testing:
         app, slots = build_app(config, options, {}, warm_model)
         return RemoteStudio(serve.run(app, name=APP, route_prefix=None, _local_testing_mode=True), config, slots)
-    root = str(Path(__file__).resolve().parents[2])  # replicas import this checkout's `studio`
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    try:
-        if options.address:
-            probe(options.address)
-            ray.init(address=options.address, namespace=APP, log_to_driver=False)
-        else:
-            ray.init(namespace=APP, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}},
-                     num_cpus=max(os.cpu_count() or 1, options.replicas or 1, options.max_replicas or 1))
-    except StudioError:
-        raise
-    except Exception as exc:  # ConnectionError, or ray's own: say where it looked
-        where = f"at --ray-address {options.address}" if options.address else "on this machine"
-        raise StudioError(f"Could not reach a Ray cluster {where}: {type(exc).__name__}: {exc}") from None
+    config = for_replicas(config)
+    # A cluster started here: replicas import this checkout from its path. A joined one may put them on
+    # other machines: they get this checkout's `studio` package through Ray (py_modules).
+    joining.join(options.address, cluster_cpus(options), here={"env_vars": replica_env()},
+                 joined={"py_modules": [str(PACKAGE)], "env_vars": forwarded_env()})
     serve.start(proxy_location="Disabled")  # no Serve HTTP: the page is the only door
-    lease = ray.remote(Lease).options(num_cpus=0, max_concurrency=10_000).remote()
+    lease = start_lease()
     return deploy(config, options, warm_model, lease)
+
+
+PACKAGE = Path(__file__).resolve().parents[1]  # the `studio` package the replicas import
+# The front door's environment that a replica needs to load what the front door would: the Hub's token,
+# cache and offline switches. (A runtime_env's variables show in Ray's dashboard: keep it private.)
+FORWARDED_ENV = ("HF_TOKEN", "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT",
+                 "TRANSFORMERS_OFFLINE", "DIFFUSERS_OFFLINE", "TORCH_HOME")
+
+
+def forwarded_env() -> dict[str, str]:
+    return {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
+
+
+def replica_env() -> dict[str, str]:
+    """A local cluster's replicas: this checkout's code on their path, and the forwarded environment."""
+    path = os.pathsep.join(p for p in (str(PACKAGE.parent), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, **forwarded_env()}
+
+
+def for_replicas(config: StudioConfig) -> StudioConfig:
+    """The config as a replica must read it: folders as absolute paths (a replica's working directory
+    is Ray's, not the front door's). On other machines the same paths must exist (docs/ray.md)."""
+    from dataclasses import replace
+
+    folders = {name: getattr(config, name).resolve() for name in ("models_dir", "loras_dir", "controlnets_dir")
+               if getattr(config, name) is not None}
+    return replace(config, **folders) if folders else config
+
+
+def cluster_cpus(options: ClusterOptions) -> int:
+    """CPUs a cluster started here offers: every core, and at least one per replica."""
+    return max(os.cpu_count() or 1, options.replicas or 1, options.max_replicas or 1)
+
+
+def start_lease() -> Any:
+    """This front door's Lease actor (studio/lease.py): restarted by Ray if its process dies while the
+    front door lives, its `hold` calls retried there; ended with the front door."""
+    import ray
+
+    lease = ray.remote(Lease).options(num_cpus=0, max_concurrency=10_000, max_restarts=-1,
+                                      max_task_retries=-1).remote()
+    pid, torch_loaded = ray.get(lease.describe.remote())
+    log.info("lease actor pid %d (torch loaded: %s)", pid, torch_loaded)
+    return lease
 
 
 def deploy(config: StudioConfig, options: ClusterOptions, warm_model: str | None, lease: Any) -> "RemoteStudio":
@@ -138,36 +192,19 @@ def deploy(config: StudioConfig, options: ClusterOptions, warm_model: str | None
     from ray import serve
 
     app, slots = build_app(config, options, ray.cluster_resources(), warm_model)
+    # A deployed `studio` (an earlier front door's, or this one's before a redeploy) is removed first:
+    # Serve's rolling update starts new replicas before it stops old ones, which never happens on a
+    # cluster whose cores or GPUs the old ones hold (seen: a redeploy waiting forever). One front door
+    # per cluster.
+    if APP in serve.status().applications:
+        log.info("Replacing the studio application already deployed on this cluster")
+        serve.delete(APP)
     log.info("Deploying %d studio replica(s) on %s", slots, options.address or "a local Ray cluster")
     try:
         handle = serve.run(app, name=APP, route_prefix=None)
     except Exception as exc:
         raise StudioError(f"The studio's replicas did not start: {type(exc).__name__}: {exc}") from None
     return RemoteStudio(handle, config, slots, lease=lease)
-
-
-class Lease:
-    """A front door's lease, an actor that lives exactly as long as the front door's process (Ray
-    ends an actor with its owner). Every job carries a call to `hold`, which never returns: when it
-    fails, the replica knows its caller is gone and cancels the job."""
-
-    async def hold(self) -> None:
-        await asyncio.Event().wait()
-
-
-def probe(address: str, timeout_s: float = 10.0) -> None:
-    """Fail fast on an address nobody answers at: ray.init would retry for minutes. "auto" (the
-    cluster this machine's `ray start` runs) is left to Ray, which says at once when there is none."""
-    if address == "auto":
-        return
-    host, sep, port = address.split("://", 1)[-1].rpartition(":")
-    if not sep or not port.isdigit():
-        raise InvalidValue("ray_address", address, "host:port (the head's GCS, 6379 by default), "
-                                                   "ray://host:port (Ray Client, 10001) or auto")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConnectionError(f"nothing answers at {host}:{port} ({exc})") from None
 
 
 def failure(exc: BaseException, hello: Hello | None) -> BaseException:
@@ -213,6 +250,14 @@ class RemoteStudio:
         return Job(request, lambda emit, cancel: self._stream(request, emit, cancel))
 
     run = Studio.run  # generate, and the Result (or StudioError); it only calls self.generate
+
+    def close(self) -> None:
+        """Leave the cluster (app.py, at exit): a cluster this process started ends with it; on a joined
+        one the Serve application stays deployed (`serve shutdown` removes it)."""
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
     def load(self, model: str) -> ReplicaState:
         """Load a model on a replica (the front door's warm-up); raises the replica's StudioError."""

@@ -101,7 +101,7 @@ class StudioReplica:
                        lease: Any = None) -> AsyncIterator[Any]:
         """The job's events, framed by Hello and ReplicaState. The job runs in its own thread; this
         coroutine only passes events on, so the replica's event loop stays free to hear a cancel.
-        `lease`: the caller's cluster.Lease actor, which ends with the caller's process: the job is
+        `lease`: the caller's studio.lease.Lease actor, which ends with the caller's process: the job is
         then cancelled, since a dead caller sends no cancel (Serve would run its job to the end)."""
         loop = asyncio.get_running_loop()
         request = admit(request, self.studio.config)  # checked again here, as this replica's own

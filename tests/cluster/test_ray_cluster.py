@@ -22,6 +22,7 @@ from gradio_client import Client  # noqa: E402
 from support import DISCONNECTING_CLIENT, client_that_vanishes, running_app  # noqa: E402
 
 REPLICA = re.compile(r"job on replica \S+ \(pid (\d+)")
+LEASE = re.compile(r"lease actor pid (\d+) \(torch loaded: (\w+)\)")
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,26 @@ def assert_both_replicas_free(app) -> None:
     wait_for(lambda: all(stepping(j) for j in jobs) or any(j.done() for j in jobs), what="two new jobs")
     assert all(stepping(j) for j in jobs) and not any(j.done() for j in jobs)
     assert all(j.result()[3].startswith("Done") for j in jobs)
+
+
+def test_the_lease_survives_its_own_death_and_holds_no_torch(app):
+    """The lease actor killed (an OOM kill of its process): the running job goes on, Ray restarts
+    the actor, and later jobs run (they used to end "Stopped at step 0/20." until the page restarted)."""
+    found = [m.groups() for line in app.log.read_text(errors="replace").splitlines() if (m := LEASE.search(line))]
+    assert found, "the front door logs its lease actor"
+    pid, torch_loaded = int(found[-1][0]), found[-1][1]
+    assert torch_loaded == "False"
+    client, running = submit(app.url, 150)
+    wait_for(lambda: stepping(running), what="the first step")
+    os.kill(pid, signal.SIGKILL)
+    seen = len(running.outputs())
+    wait_for(lambda: len(running.outputs()) > seen + 3 or running.done(), what="the job to go on")
+    assert not running.done(), statuses(running)[-1:]
+    assert client.predict(api_name="/stop").startswith("Stopped at step")
+    for _ in range(2):  # later jobs run to their image
+        final = Client(app.url, verbose=False).predict(prompt="after the lease", model="tiny", steps=3, width=64,
+                                                       height=64, api_name="/generate")
+        assert final[3].startswith("Done"), final[3]
 
 
 def test_a_clients_cancel_frees_its_replica_at_once(app):

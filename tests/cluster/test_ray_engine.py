@@ -6,6 +6,7 @@ tests/cluster/test_ray_cluster.py runs a real two-replica cluster behind the pag
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -16,8 +17,9 @@ pytest.importorskip("ray.serve", reason="the Ray engine is an optional extra: pi
 
 from support import ROOT, pixels, tiny_request  # noqa: E402
 from studio import StudioConfig  # noqa: E402
-from studio.engine.cluster import (ClusterOptions, RemoteStudio, deployment_options, failure, probe,  # noqa: E402
+from studio.engine.cluster import (ClusterOptions, RemoteStudio, deployment_options, failure,  # noqa: E402
                                    start_cluster)
+from studio.engine import joining  # noqa: E402
 from studio.engine.replica import Hello, ReplicaState, StudioReplica  # noqa: E402
 from studio.errors import InvalidValue, ModelLoadError, StudioError  # noqa: E402
 from studio.events import Cancelled, Preview, Progress, Result  # noqa: E402
@@ -132,8 +134,14 @@ def test_replicas_default_to_one_per_gpu_and_cpu_clusters_get_one():
     gpu, slots = deployment_options(ClusterOptions(), {"CPU": 32, "GPU": 4})
     assert gpu["num_replicas"] == 4 == slots and gpu["ray_actor_options"]["num_gpus"] == 1
     assert gpu["max_ongoing_requests"] == 1
+    assert gpu["ray_actor_options"]["num_cpus"] == 1  # a core to feed each GPU
     cpu, slots = deployment_options(ClusterOptions(), {"CPU": 2})
     assert cpu["num_replicas"] == 1 == slots and cpu["ray_actor_options"]["num_gpus"] == 0
+    assert cpu["ray_actor_options"]["num_cpus"] == 2  # a CPU replica gets the cores (its torch threads)
+    shared, _ = deployment_options(ClusterOptions(replicas=3), {"CPU": 16})
+    assert shared["ray_actor_options"]["num_cpus"] == 5
+    chosen, _ = deployment_options(ClusterOptions(replicas=2, cpus_per_replica=4), {"CPU": 16, "GPU": 2})
+    assert chosen["ray_actor_options"]["num_cpus"] == 4
     half, slots = deployment_options(ClusterOptions(gpus_per_replica=0.5), {"GPU": 2})
     assert slots == 4
     scaling, slots = deployment_options(ClusterOptions(replicas=2, max_replicas=5), {"GPU": 8})
@@ -143,13 +151,37 @@ def test_replicas_default_to_one_per_gpu_and_cpu_clusters_get_one():
         deployment_options(ClusterOptions(replicas=2, max_replicas=1), {})
 
 
-def test_an_address_nobody_answers_at_fails_fast_and_says_so():
+def test_an_address_nobody_answers_at_fails_fast_and_ray_client_is_refused_with_the_reason():
     with pytest.raises(InvalidValue, match="ray_address: 'no-port'"):
-        probe("no-port")
+        joining.check_address("no-port")
+    with pytest.raises(InvalidValue, match="ray://.*cannot carry the studio's streams.*--ray-address HOST:6379"):
+        joining.check_address("ray://head:10001")
     started = time.monotonic()
-    with pytest.raises(ConnectionError, match="127.0.0.1:9"):
-        probe("127.0.0.1:9", timeout_s=5)
+    assert not joining.answers("127.0.0.1", 9, timeout_s=5)
     assert time.monotonic() - started < 10
+    with pytest.raises(StudioError, match="nothing answers at 127.0.0.1:9"):
+        joining.join("127.0.0.1:9", 1, {}, {})
+
+
+def test_a_token_cluster_is_joined_with_the_token_at_hand_or_says_where_the_token_goes(monkeypatch, tmp_path):
+    """Ray 2.60 joins a token cluster only with RAY_AUTH_MODE=token set (a token file alone is not
+    used), and its own failure is a bare "Failed to connect" after 20 s."""
+    accepted = {"token"}  # what the fake GCS takes: the mode turned on, with a token at hand
+    monkeypatch.setattr(joining, "gcs_refuses", lambda address: os.environ.get("RAY_AUTH_MODE") not in accepted)
+    monkeypatch.setattr(joining, "use_token_mode", lambda: monkeypatch.setenv("RAY_AUTH_MODE", "token"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    with pytest.raises(StudioError, match="uses token authentication and this machine has no token: copy"):
+        joining.authenticate("head:6379")
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("0" * 64)
+    joining.authenticate("head:6379")  # the token file is used: token mode turned on
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    accepted.clear()  # a token that is not the cluster's
+    with pytest.raises(StudioError, match="refused the token in .*auth_token: it is not this cluster's"):
+        joining.authenticate("head:6379")
 
 
 def test_a_lost_replica_is_a_clear_error_and_a_replicas_exception_its_own():

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +144,7 @@ class RunningApp:
     url: str
     outputs: Path
     log: Path
+    exit_codes: list = field(default_factory=list)  # the process's exit code once it has stopped (SIGTERM)
 
 
 def free_port() -> int:
@@ -173,12 +174,13 @@ def free_port() -> int:
 def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: str = "", start_s: float = 120,
                 stop_s: float = 10):
     """`python app.py --model tiny` as a user starts it, on a free port, with its own outputs folder.
-    `env` adds variables; `first` is Python run before app.py's main (a test's stand-in); `start_s` and
+    `env` adds variables (None removes one); `first` is Python run before app.py's main (a test's stand-in); `start_s` and
     `stop_s` bound its start and its orderly exit (then it is killed)."""
     log = tmp_path_factory.mktemp("app") / "app.log"
     outputs = tmp_path_factory.mktemp("outputs")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    env = {name: value for name, value in env.items() if value is not None}  # None: not set at all
     start = ["-c", f"{first}\nimport runpy; runpy.run_path('app.py', run_name='__main__')"] if first else ["app.py"]
     proc = subprocess.Popen(
         [sys.executable, *start, "--model", "tiny", "--port", str(port), "--outputs", str(outputs), *flags],
@@ -195,14 +197,17 @@ def running_app(tmp_path_factory, *flags: str, env: dict | None = None, first: s
                 proc.kill()
                 raise RuntimeError("app did not start:\n" + log.read_text()) from exc
             time.sleep(0.5)
+    running = RunningApp(url, outputs, log)
     try:
-        yield RunningApp(url, outputs, log)
+        yield running
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=stop_s)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        running.exit_codes.append(proc.returncode)
 
 
 def subprocess_line(proc: subprocess.Popen, timeout: float) -> str:

@@ -51,7 +51,7 @@ def test_a_bad_value_is_refused_naming_the_flag(argv, environ, message, capsys):
 
 
 def test_the_ray_flags_are_the_ray_groups_own():
-    assert options.RAY_FLAGS == ("ray_address", "replicas", "max_replicas", "gpus_per_replica")
+    assert options.RAY_FLAGS == ("ray_address", "replicas", "max_replicas", "gpus_per_replica", "cpus_per_replica")
 
 
 def test_reading_the_options_loads_neither_torch_nor_gradio():
