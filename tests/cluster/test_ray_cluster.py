@@ -141,3 +141,25 @@ def test_a_clients_cancel_frees_its_replica_at_once(app):
 def test_a_client_killed_mid_run_frees_its_replica(app, tmp_path):
     client_that_vanishes(DISCONNECTING_CLIENT, app.url, tmp_path)  # a closed tab, a lost network
     assert_both_replicas_free(app)
+
+
+def test_a_replicas_own_error_reaches_the_page_and_the_a1111_api_as_the_local_engines(app):
+    """An unknown LoRA is refused on the replica: the error crosses as a pickle (it used to be
+    "Failed to deserialize exception" on the page and a 500 from /sdapi/v1)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(Exception, match="lora") as raised:
+        Client(app.url, verbose=False).predict(prompt="<lora:nosuch:1>", model="tiny", steps=2, width=64, height=64,
+                                               api_name="/generate")
+    assert "deserialize" not in str(raised.value)
+    body = json.dumps({"prompt": "<lora:nosuch:1>", "steps": 2, "width": 64, "height": 64}).encode()
+    call = urllib.request.Request(app.url + "sdapi/v1/txt2img", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(call, timeout=120) as answer:
+            reply = json.loads(answer.read())
+            # A1111 is lenient: a LoRA tag naming a LoRA the folder lacks is taken out, and said
+            assert "nosuch" in json.dumps(reply.get("info", "")), reply.get("info")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 422 and "lora" in refused.read().decode().lower()
