@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -17,13 +18,36 @@ pytest.importorskip("ray.serve", reason="the Ray engine is an optional extra: pi
 
 from gradio_client import Client  # noqa: E402
 
-from support import ROOT, free_port, running_app  # noqa: E402
+from support import ROOT, free_port, running_app, wait_until  # noqa: E402
+
+from studio.engine import joining  # noqa: E402
 
 RAY = shutil.which("ray") or os.path.join(os.path.dirname(sys.executable), "ray")
 
 
 def ray_cli(*args: str, env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([RAY, *args], env=env, cwd="/", capture_output=True, text=True, timeout=timeout)
+
+
+def ray_node(*args: str, env: dict, log) -> subprocess.Popen:
+    """`ray start ... --block` in its own process group: stopped by killing that group, never with
+    `ray stop`, which stops every Ray process on the machine (this test process's own cluster too: its
+    driver then exits with code 1 once it misses its GCS)."""
+    return subprocess.Popen([RAY, "start", *args, "--block"], env=env, cwd="/", stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(node.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            node.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +60,19 @@ def cluster(tmp_path_factory):
     assert made.returncode == 0, made.stderr
     token_env = {**env, "RAY_AUTH_MODE": "token"}
     port = free_port()
-    head = ray_cli("start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false",
-                   "--disable-usage-stats", env=token_env)
-    assert head.returncode == 0, head.stdout + head.stderr
+    log = (home / "nodes.log").open("w")
+    nodes = [ray_node("--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false",
+                      "--disable-usage-stats", env=token_env, log=log)]
     try:
-        worker = ray_cli("start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1", env=token_env)
-        assert worker.returncode == 0, worker.stdout + worker.stderr
+        wait_until(lambda: joining.answers("127.0.0.1", port, timeout_s=2) or nodes[0].poll() is not None, 120,
+                   "the head to answer")
+        assert nodes[0].poll() is None, (home / "nodes.log").read_text()
+        nodes.append(ray_node("--address", f"127.0.0.1:{port}", "--num-cpus", "1", env=token_env, log=log))
         yield f"127.0.0.1:{port}", env
     finally:
-        ray_cli("stop", "--force", env=token_env)
+        for node in reversed(nodes):
+            stop_node(node)
+        log.close()
 
 
 def test_the_studio_joins_a_token_cluster_with_the_token_at_hand_and_replicas_on_both_nodes(cluster, tmp_path_factory):
