@@ -89,10 +89,12 @@ def replica_class(cache_size: int) -> type:
             import ray
             import torch
 
-            try:
-                cores = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
-            except Exception:  # Serve's local testing mode: no Ray worker, this process's threads stand
-                cores = 0
+            cores = 0
+            if ray.is_initialized():  # Serve's local testing mode is not (asking would start or join one)
+                try:
+                    cores = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+                except Exception:  # not a Ray worker: this process's threads stand
+                    cores = 0
             if cores >= 1:
                 torch.set_num_threads(int(cores))
             super().__init__(config, warm_model)

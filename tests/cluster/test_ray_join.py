@@ -7,10 +7,12 @@ without it. Errors from a replica cross as pickles here (Serve's local testing m
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -73,6 +75,11 @@ def cluster(tmp_path_factory):
         for node in reversed(nodes):
             stop_node(node)
         log.close()
+        # `ray start` left its record of this cluster, now gone: Ray (and anything that calls ray.init
+        # without an address in this test run) would try to join it for minutes.
+        record = pathlib.Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if record.is_file() and record.read_text().strip().endswith(f":{port}"):
+            record.unlink()
 
 
 def test_the_studio_joins_a_token_cluster_with_the_token_at_hand_and_replicas_on_both_nodes(cluster, tmp_path_factory):
