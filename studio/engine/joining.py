@@ -110,17 +110,15 @@ def authenticate(address: str) -> None:
     if not gcs_refuses(address):
         return
     where = token_at_hand()
-    if where and os.environ.get(AUTH_MODE, "").lower() != "token":
+    if where is None:
+        raise StudioError(f"The Ray cluster at {address} uses token authentication and this machine has no token: "
+                          f"{TOKEN_HELP}.")
+    if os.environ.get(AUTH_MODE, "").lower() != "token":  # the token is there, but Ray does not use it yet
         log.info("the Ray cluster at %s uses token authentication: using the token in %s", address, where)
         use_token_mode()
         if not gcs_refuses(address):
             return
-        raise StudioError(f"The Ray cluster at {address} refused the token in {where}: it is not this cluster's; "
-                          f"{TOKEN_HELP}.")
-    if where:
-        raise StudioError(f"The Ray cluster at {address} refused the token in {where}: it is not this cluster's; "
-                          f"{TOKEN_HELP}.")
-    raise StudioError(f"The Ray cluster at {address} uses token authentication and this machine has no token: "
+    raise StudioError(f"The Ray cluster at {address} refused the token in {where}: it is not this cluster's; "
                       f"{TOKEN_HELP}.")
 
 
