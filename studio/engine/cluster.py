@@ -29,6 +29,7 @@ from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..errors import InvalidValue, StudioError
 from ..events import Cancelled, Event, Progress, PromptView
+from ..hardware import DeviceCard
 from ..lease import Lease
 from ..models import resolve_model
 from ..request import GenerationRequest, RequestBase
@@ -40,6 +41,7 @@ log = logging.getLogger("studio")
 APP = "studio"  # the Serve application's name (`serve status` shows it; `serve delete studio` removes it)
 DEPLOYMENT = "StudioReplica"
 READERS_KEPT = 16  # prompt readers (tokenizers) the front door keeps, by model
+ROSTER_WAIT_S = 5.0  # the longest the page's "Runs on" waits for the lease's roster
 
 
 @dataclass(frozen=True)
@@ -83,21 +85,22 @@ def replica_class(cache_size: int) -> type:
     from ray import serve
 
     class Replica(StudioReplica):
-        def __init__(self, config: StudioConfig, warm_model: str | None = None):
+        def __init__(self, config: StudioConfig, warm_model: str | None = None, lease: Any = None):
             # torch's threads are the cores Ray gave this replica (--cpus-per-replica), whatever
             # OMP_NUM_THREADS the raylet's environment passed down.
             import ray
             import torch
 
-            cores = 0
+            cores, actor = 0, ""
             if ray.is_initialized():  # Serve's local testing mode is not (asking would start or join one)
                 try:
-                    cores = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+                    context = ray.get_runtime_context()
+                    cores, actor = context.get_assigned_resources().get("CPU", 0), context.get_actor_name() or ""
                 except Exception:  # not a Ray worker: this process's threads stand
                     cores = 0
             if cores >= 1:
                 torch.set_num_threads(int(cores))
-            super().__init__(config, warm_model)
+            super().__init__(config, warm_model, lease=lease, actor=actor)
 
         @serve.multiplexed(max_num_models_per_replica=cache_size)
         async def model_slot(self, model_id: str) -> str:
@@ -115,12 +118,13 @@ def replica_class(cache_size: int) -> type:
 
 
 def build_app(config: StudioConfig, options: ClusterOptions, resources: Mapping[str, float],
-              warm_model: str | None) -> tuple[Any, int]:
-    """The Serve application (bound deployment) and its slot count."""
+              warm_model: str | None, lease: Any = None) -> tuple[Any, int]:
+    """The Serve application (bound deployment) and its slot count. `lease`: the front door's, which
+    each replica checks in with (studio/lease.py)."""
     from ray import serve
 
     settings, slots = deployment_options(options, resources)
-    return serve.deployment(replica_class(config.cache_size), **settings).bind(config, warm_model), slots
+    return serve.deployment(replica_class(config.cache_size), **settings).bind(config, warm_model, lease), slots
 
 
 def start_cluster(config: StudioConfig, options: ClusterOptions, warm_model: str | None = None,
@@ -193,7 +197,7 @@ def deploy(config: StudioConfig, options: ClusterOptions, warm_model: str | None
     import ray
     from ray import serve
 
-    app, slots = build_app(config, options, ray.cluster_resources(), warm_model)
+    app, slots = build_app(config, options, ray.cluster_resources(), warm_model, lease)
     # A deployed `studio` (an earlier front door's, or this one's before a redeploy) is removed first:
     # Serve's rolling update starts new replicas before it stops old ones, which never happens on a
     # cluster whose cores or GPUs the old ones hold (seen: a redeploy waiting forever). One front door
@@ -207,6 +211,19 @@ def deploy(config: StudioConfig, options: ClusterOptions, warm_model: str | None
     except Exception as exc:
         raise StudioError(f"The studio's replicas did not start: {type(exc).__name__}: {exc}") from None
     return RemoteStudio(handle, config, slots, lease=lease)
+
+
+def alive(actor: str) -> bool:
+    """Whether a replica's Ray actor still lives (Serve names its replicas in the "serve" namespace)."""
+    import ray
+
+    if not actor:  # a replica that is not a Ray actor (never on a real cluster)
+        return True
+    try:
+        ray.get_actor(actor, namespace="serve")
+    except ValueError:  # no such actor: it died (its replacement checks in under its own name)
+        return False
+    return True
 
 
 def failure(exc: BaseException, hello: Hello | None) -> BaseException:
@@ -279,6 +296,19 @@ class RemoteStudio:
     def loaded_models(self) -> list[str]:
         with self._lock:
             return sorted({ref for models in self._loaded.values() for ref in models})
+
+    def devices(self) -> list[DeviceCard]:
+        """Every live replica's card, from the lease's roster ([] when it does not answer in time)."""
+        if self.lease is None:  # Serve's local testing mode: its one replica lives in this process
+            return [self._handle.card.remote().result()]
+        import ray
+
+        try:
+            cards = ray.get(self.lease.roster.remote(), timeout=ROSTER_WAIT_S)
+        except Exception as exc:  # a lease restarting, a cluster in trouble: the page says so
+            log.warning("the replicas' roster did not answer: %s: %s", type(exc).__name__, exc)
+            return []
+        return sorted((card for card in cards if alive(card.actor)), key=lambda card: card.replica)
 
     def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
         """As Studio.describe_prompt, here in the front door: token counts once a replica has sent

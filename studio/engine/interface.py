@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..events import PromptView, Result
+from ..hardware import DeviceCard
 from .jobs import Job
 
 if TYPE_CHECKING:
@@ -42,6 +43,10 @@ class Engine(Protocol):
     def is_loaded(self, model: str) -> bool: ...
 
     def loaded_models(self) -> list[str]: ...
+
+    def devices(self) -> list[DeviceCard]:
+        """Where the work runs: this studio's device, or every live replica's (the page's "Runs on")."""
+        ...
 
     def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = ...) -> PromptView:
         """Fragments, weights and warnings; token counts once the model's tokenizers are at hand."""

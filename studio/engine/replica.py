@@ -25,6 +25,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
+from .. import hardware
 from ..config import StudioConfig
 from ..devices import DeviceChoice
 from ..errors import StudioError
@@ -68,14 +69,30 @@ class StudioReplica:
     first request does not wait for it (a model that cannot be loaded is logged, and loaded or
     refused by the request that asks for it, with the engine's own message)."""
 
-    def __init__(self, config: StudioConfig, warm_model: str | None = None, name: str = ""):
+    def __init__(self, config: StudioConfig, warm_model: str | None = None, name: str = "", lease: Any = None,
+                 actor: str = ""):
         self.studio = Studio(config)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.actor = actor  # this replica's Ray actor name, by which the front door sees it is alive
         if warm_model:
             try:
                 self.studio.load(warm_model)
             except StudioError as exc:
                 log.warning("replica %s could not load %s at start: %s", self.name, warm_model, exc)
+        self.check_in(lease)
+
+    def card(self) -> hardware.DeviceCard:
+        return hardware.card(self.studio.device.describe(), self.name, self.actor)
+
+    def check_in(self, lease: Any) -> None:
+        """This replica's card, to the front door's roster (studio/lease.py); not waited for."""
+        if lease is None:
+            return
+        try:
+            lease.check_in.remote(self.card())
+        except Exception as exc:  # the page's "Runs on" misses a line; the job itself goes on
+            log.warning("replica %s could not check in with the front door: %s: %s", self.name,
+                        type(exc).__name__, exc)
 
     def device(self) -> DeviceChoice:
         return self.studio.device
@@ -123,6 +140,7 @@ class StudioReplica:
 
         await self.place(model)
         yield Hello(self.name, os.getpid(), socket.gethostname())
+        self.check_in(lease)  # a restarted lease has lost the roster; and the memory shown is this job's
         ended = loop.run_in_executor(None, pump)  # done once the job has ended, whichever way
         watch = asyncio.ensure_future(_cancel_when_lost(lease, job)) if lease is not None else None
         try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
-from .. import loading, loras, prompts, validation
+from .. import hardware, loading, loras, prompts, validation
 from ..cache import LRUCache
 from ..config import StudioConfig
 from ..devices import DeviceChoice, free_device_memory, pick_device
@@ -140,6 +140,9 @@ class Studio:
 
     def loaded_models(self) -> list[str]:
         return [ref for _, ref in self._cache.keys()]
+
+    def devices(self) -> list[hardware.DeviceCard]:
+        return [hardware.card(self.device.describe())]
 
     @property
     def load_count(self) -> int:

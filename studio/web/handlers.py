@@ -6,6 +6,7 @@ own values (gr.State, gr.Request's session id): nothing here remembers one user 
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
@@ -260,6 +261,17 @@ def hires_label(on: bool, scale: float, upscaler: str) -> Any:
     """The Hires fix accordion says when it is on, closed or open."""
     label = f"Hires fix · on ({scale:g}x, {upscaler})" if on else "Hires fix"
     return gr.Accordion(label=label)
+
+
+def runs_on(studio: Engine) -> str:
+    """The page's "Runs on" line (#runs-on): the device of this studio, or of every replica of a cluster."""
+    cards = studio.devices()
+    if not cards:
+        return "Runs on a Ray cluster whose replicas did not answer yet: reload the page to ask again."
+    if len(cards) == 1 and not cards[0].replica:
+        return f"Runs on {html.escape(cards[0].line())}."
+    lines = "\n".join(f"- {html.escape(card.line())}" for card in cards)
+    return f"Runs on {len(cards)} replica{'s' if len(cards) != 1 else ''}:\n{lines}"
 
 
 def model_choices(studio: Engine, models_dir: str | Path | None, allow_pickle: bool) -> list[tuple[str, str]]:

@@ -213,6 +213,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                             send = gr.Button("Send to the form", elem_id="send-to-form")
                             png_note = gr.Markdown("", elem_id="png-note")
 
+        runs_on = gr.Markdown("", elem_id="runs-on")  # the device, or every replica's (asked on each load)
+
         # -- generation: the page's event (every form component by name) and the typed API ---------
         shown = {"gallery": gallery, "infotext": infotext, "seed": seed_used, "status": status, "preview": result,
                  "history": history, "picked": picked, "picked_seed": picked_seed}
@@ -344,6 +346,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
 
         # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
+        demo.load(reported(lambda: handlers.runs_on(studio)), outputs=runs_on, **PRIVATE)
         demo.load(session_id, outputs=session_box, api_visibility="private", **QUICK)
         demo.load(None, js=OPEN_TAB, outputs=[tab_key, stored_history, history_owner], **PRIVATE).then(
             reported(lambda entries, key, owner: handlers.reopened_history(

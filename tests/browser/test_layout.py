@@ -103,6 +103,9 @@ def test_on_a_phone_the_blocks_stack_and_the_page_stays_short(page):
         y = {s: other.locator(s).first.bounding_box()["y"]
              for s in ("#prompt", "#generate", "#result", "#settings-block")}
         assert y["#prompt"] < y["#generate"] < y["#result"] < y["#settings-block"], y
+        # The last line says where the work runs (this studio's device; every replica's on a cluster).
+        wait_for(lambda: other.locator("#runs-on").inner_text().startswith("Runs on cpu"))
+        assert other.locator("#runs-on").bounding_box()["y"] > y["#settings-block"]
         # The size row wraps to whole lines: width and height side by side, the swap button beside Aspect.
         boxes = {s: other.locator(s).bounding_box() for s in ("#width", "#height", "#aspect", "#swap-size")}
         assert abs(boxes["#width"]["y"] - boxes["#height"]["y"]) < 2

@@ -8,10 +8,12 @@ Starting the cluster takes tens of seconds (imports in every replica), so one ap
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import time
+import urllib.request
 
 import pytest
 
@@ -35,6 +37,14 @@ def replica_pids(app, after: int = 0) -> list[int]:
     """The replica of each job the front door started, in order (its log line), from line `after` on."""
     lines = app.log.read_text(errors="replace").splitlines()[after:]
     return [int(m.group(1)) for line in lines if (m := REPLICA.search(line))]
+
+
+def roster(app) -> list[int]:
+    """The replicas' pids as /sdapi/v1/memory reports them (the roster the page's "Runs on" shows)."""
+    with urllib.request.urlopen(f"{app.url}sdapi/v1/memory", timeout=30) as answer:
+        body = json.load(answer)
+    assert all(r["device"] == "cpu (fp32)" and r["ram"]["total"] > 0 for r in body["replicas"]), body
+    return [r["pid"] for r in body["replicas"]]
 
 
 def log_length(app) -> int:
@@ -76,6 +86,7 @@ def test_two_users_generate_at_once_on_two_replicas_and_a_stop_leaves_the_other(
     assert any(out[4] is not None for out in a.outputs())  # live previews came from the replica
     pids = replica_pids(app, start)
     assert len(pids) == 2 and pids[0] != pids[1], pids  # two replicas, one job each
+    assert sorted(roster(app)) == sorted(pids)  # the page and /sdapi/v1/memory name both replicas
 
 
 def test_a_replica_killed_mid_run_is_one_users_error_and_serve_brings_it_back(app):
@@ -98,6 +109,7 @@ def test_a_replica_killed_mid_run_is_one_users_error_and_serve_brings_it_back(ap
         return all(s.startswith("Done") for s in done) and len(set(pids)) == 2 and killed not in pids
 
     wait_for(two_replicas_again, timeout=240, what="Serve to restart the killed replica")
+    assert killed not in roster(app) and len(roster(app)) == 2  # the dead one is no longer shown
 
 
 def assert_both_replicas_free(app) -> None:
@@ -129,6 +141,7 @@ def test_the_lease_survives_its_own_death_and_holds_no_torch(app):
         final = Client(app.url, verbose=False).predict(prompt="after the lease", model="tiny", steps=3, width=64,
                                                        height=64, api_name="/generate")
         assert final[3].startswith("Done"), final[3]
+    assert roster(app)  # the restarted lease lost its roster; the replicas' jobs checked in again
 
 
 def test_a_clients_cancel_frees_its_replica_at_once(app):

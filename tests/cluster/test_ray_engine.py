@@ -86,6 +86,11 @@ def test_the_replica_count_becomes_the_pages_gpu_concurrency(remote):
     assert limits == {"page_generate": 2, "generate": 2}
 
 
+def test_the_page_names_the_replicas_device(remote):
+    (card,) = remote.devices()  # Serve's local testing mode: one replica, in this process
+    assert card.replica and card.device == "cpu (fp32)" and card.pid == os.getpid()
+
+
 # -- the replica itself (no Serve) ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -111,7 +116,12 @@ def test_a_replica_frees_its_slot_only_once_the_job_has_stopped(replica):
 
 
 def test_a_job_whose_caller_died_is_cancelled_by_the_replica(replica):
+    cards = []
+
     class GoneLease:  # a Lease actor whose owner died: hold() fails
+        class check_in:
+            remote = cards.append
+
         class hold:
             @staticmethod
             def remote():
@@ -126,6 +136,7 @@ def test_a_job_whose_caller_died_is_cancelled_by_the_replica(replica):
     items = asyncio.run(scenario())
     assert isinstance(items[-2], Cancelled) and items[-2].step < 150
     assert isinstance(items[-1], ReplicaState) and items[-1].reader is not None  # the tokenizers, as asked
+    assert [(card.replica, card.device) for card in cards] == [("r1", "cpu (fp32)")]  # the job's check-in
 
 
 # -- settings and failures, pure ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from ... import loras, styles
+from ... import hardware, loras, styles
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...infotext import parse_infotext
@@ -117,31 +117,17 @@ def cmd_flags(config: Any, credentials: Mapping[str, str] | None, refusal: str |
             "device_id": config.device.partition(":")[2] or None}
 
 
-def memory() -> dict[str, Any]:
-    import torch
-
-    ram: dict[str, Any]
-    try:
-        meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo").read().splitlines() if ":" in line)
-        total = int(meminfo["MemTotal"].split()[0]) * 1024
-        status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
-        used = int(status["VmRSS"].split()[0]) * 1024
-        ram = {"free": float(total - used), "used": used, "total": float(total)}
-    except (OSError, KeyError, ValueError) as exc:
-        ram = {"error": str(exc)}
-    if not torch.cuda.is_available():
-        return {"ram": ram, "cuda": {"error": "unavailable"}}
-    free, total = torch.cuda.mem_get_info()
-    stats = torch.cuda.memory_stats()
-
-    def pair(key: str) -> dict[str, int]:
-        return {"current": stats.get(f"{key}.all.current", 0), "peak": stats.get(f"{key}.all.peak", 0)}
-
-    return {"ram": ram, "cuda": {"system": {"free": free, "used": total - free, "total": total},
-                                 "active": pair("active_bytes"), "allocated": pair("allocated_bytes"),
-                                 "reserved": pair("reserved_bytes"), "inactive": pair("inactive_split_bytes"),
-                                 "events": {"retries": stats.get("num_alloc_retries", 0),
-                                            "oom": stats.get("num_ooms", 0)}}}
+def memory(engine: Any) -> dict[str, Any]:
+    """A1111's answer for this process's machine; on a Ray cluster also each replica's, as it last
+    reported them (`replicas`: its name, device, hardware, host and when), since the GPUs are there."""
+    body = hardware.memory()
+    replicas = [card for card in engine.devices() if card.replica]
+    if replicas:
+        if "system" not in body["cuda"] and any("system" in card.memory.get("cuda", {}) for card in replicas):
+            body["cuda"] = {"error": "the GPUs are on the cluster's replicas: see \"replicas\""}
+        body["replicas"] = [{"replica": card.replica, "host": card.host, "pid": card.pid, "device": card.device,
+                             "hardware": card.hardware, "reported_at": card.at, **card.memory} for card in replicas]
+    return body
 
 
 async def watched(call: Callable[[], Any], request: Request) -> Any:
@@ -302,7 +288,7 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
 
     @route("/sdapi/v1/memory", threaded=True)
     def memory_route(caller: str, body: Any, request: Request) -> Any:
-        return memory()
+        return memory(api.service.engine)
 
     # sd-webui-controlnet's routes (studio/web/sdapi/controlnet.py)
     @route("/controlnet/version")
