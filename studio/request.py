@@ -92,11 +92,7 @@ def _lora_tags(request: Any, context: Context) -> None:
     loras.extract(request.prompt)  # a <lora:name:weight> tag with a bad weight is refused here
 
 
-# Text encoding in the cost. Per family: its text encoders, and how a prompt's length reaches them:
-# "chunks" (SD, SDXL: every 75 tokens another pass through each), "parts" (SD3, FLUX: one fixed window
-# per BREAK / AND part, T5 cuts the rest) or "whole" (Z-Image: the plain text in one LLM pass).
-PROMPT_ENCODERS: dict[str, tuple[int, str]] = {"sd15": (1, "chunks"), "sdxl": (2, "chunks"), "sd3": (3, "parts"),
-                                                "flux": (2, "parts"), "zimage": (1, "whole")}
+# Text encoding in the cost: each family's `text_encoders` says how a prompt's length reaches them.
 # A chunk through one encoder, in megapixel-steps. In FLOPs a CLIP pass over 77 tokens is a few per cent
 # of a 512 px UNet step, but every chunk also lengthens the cross-attention context each step reads,
 # and issue 28 saw 626 chunks hold a device 150 s (0.24 s a chunk, about a megapixel-step at the
@@ -171,7 +167,8 @@ class RequestBase(RequestFields):
 
     def encoding_cost(self) -> float:
         """The prompts' chunks past each one's first, through each of the family's text encoders."""
-        encoders, reads = PROMPT_ENCODERS.get(self.source.family or "", (2, "chunks"))
+        fam = self.source.family
+        encoders, reads = family(fam).text_encoders if fam else (2, "chunks")
         if reads == "whole":
             return 0.0
         extra = sum(chunks - 1 for chunks in prompt_chunks(self).values())

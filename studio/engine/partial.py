@@ -61,15 +61,12 @@ def vae_decode(loaded: LoadedModel, latents: Any, size: tuple[int, int]) -> list
 
     pipe = loaded.pipe
     vae = pipe.vae
-    if loaded.family_def.latent.packed:
-        width, height = size
-        scale = getattr(pipe, "vae_scale_factor", loaded.family_def.latent.downscale)
-        latents = type(pipe)._unpack_latents(latents, height, width, scale)
+    latents = loaded.family_def.latent.grid(latents, pipe, size)  # FLUX's packed tokens...: a grid
     upcast = vae.dtype == torch.float16 and bool(vae.config.get("force_upcast"))
     if upcast:
         vae.to(torch.float32)
     try:
-        return decode_latents(pipe, latents.to(dtype=vae.dtype))  # schedulers may hand x0 in float32
+        return decode_latents(loaded, latents.to(dtype=vae.dtype))  # schedulers may hand x0 in float32
     finally:
         if upcast:
             vae.to(torch.float16)

@@ -33,7 +33,21 @@ class LatentFormat:
     preview: PreviewData
     shift: float = 0.0
     downscale: int = 8  # pixels per latent cell
-    packed: bool = False  # the transformer sees 2x2 patches as tokens (FLUX)
+    layout: str = "grid"  # how the denoiser holds latents (studio/families/layouts.py): grid, flux, klein, qwen
+
+    def grid(self, latents: Any, pipe: Any, size: tuple[int, int]) -> Any:
+        """A step's or a pipeline's latents as a (batch, channels, h, w) grid in the denoiser's space."""
+        from .layouts import LAYOUTS
+
+        return LAYOUTS[self.layout].grid(latents, pipe, size)
+
+    def decode(self, grid: Any, pipe: Any) -> Any:
+        """A grid through the model's own VAE, as its pipeline decodes latents: (batch, 3, H, W) in [-1, 1]."""
+        from .layouts import LAYOUTS
+
+        layout = LAYOUTS[self.layout]
+        raw = layout.raw(grid, pipe).to(pipe.vae.device, pipe.vae.dtype)
+        return layout.image(pipe.vae.decode(raw, return_dict=False)[0])
 
     def tiny_decoder(self) -> Any:
         """A random-weight TAESD for these latents: the offline tiny models' `taesd` previews."""
@@ -100,6 +114,10 @@ class Family:
     repeats_embeds: bool = True
     true_cfg: bool = False  # offers real CFG beside distilled guidance (FLUX's true_cfg_scale)
     weighted: bool = True  # its text encoder takes token weights (an LLM encoder does not: Z-Image)
+    # Text encoding in the cost (studio/request.py): how many text encoders, and how a prompt's length
+    # reaches them: "chunks" (SD, SDXL: every 75 tokens another pass through each), "parts" (SD3,
+    # FLUX: one fixed window per BREAK / AND part, the rest cut) or "whole" (an LLM: one pass, capped)
+    text_encoders: tuple[int, str] = (2, "chunks")
     latent_img2img: bool = True  # its img2img pipeline takes latents as the image (hires latent upscale)
     # Settings for a model of this family that no preset describes (a folder, a single file), over
     # the studio-wide defaults: steps, cfg_scale, sampler, schedule (the size is the size rule's)

@@ -76,6 +76,7 @@ def flux_guidance(pipe: Any) -> str:
 
 FLUX = Family(
     name="flux",
+    text_encoders=(2, "parts"),
     title="FLUX.1",
     pipelines={"txt2img": "FluxPipeline", "img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline"},
     inpaint_model_pipeline="FluxFillPipeline",

@@ -33,7 +33,7 @@ SD3 = LatentFormat(
 )
 
 FLUX = LatentFormat(
-    "flux", channels=16, scale=0.3611, shift=0.1159, packed=True,
+    "flux", channels=16, scale=0.3611, shift=0.1159, layout="flux",
     preview=PreviewData(
         ((-0.0346, 0.0244, 0.0681), (0.0034, 0.021, 0.0687), (0.0275, -0.0668, -0.0433), (-0.0174, 0.016, 0.0617),
          (0.0859, 0.0721, 0.0329), (0.0004, 0.0383, 0.0115), (0.0405, 0.0861, 0.0915), (-0.0236, -0.0185, -0.0259),
@@ -43,7 +43,7 @@ FLUX = LatentFormat(
         (-0.0329, -0.0718, -0.0851), "madebyollin/taef1"),
 )
 
-# Z-Image decodes with FLUX's VAE, but its transformer patchifies the latents itself: not packed.
-ZIMAGE = dataclasses.replace(FLUX, name="zimage", packed=False)
+# Z-Image decodes with FLUX's VAE, but its transformer patchifies the latents itself: a grid.
+ZIMAGE = dataclasses.replace(FLUX, name="zimage", layout="grid")
 
 LATENT_FORMATS = {f.name: f for f in (SD15, SDXL, SD3, FLUX, ZIMAGE)}

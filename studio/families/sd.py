@@ -66,6 +66,7 @@ def clip_token_counts(pipe: Any, parsed: Any) -> list[int]:
 
 SD15 = Family(
     name="sd15",
+    text_encoders=(1, "chunks"),
     title="Stable Diffusion 1.x / 2.x",
     pipelines={"txt2img": "StableDiffusionPipeline", "img2img": "StableDiffusionImg2ImgPipeline",
                "inpaint": "StableDiffusionInpaintPipeline"},

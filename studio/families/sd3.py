@@ -129,6 +129,7 @@ def sd3_token_counts(pipe: Any, parsed: Any) -> list[int]:
 
 SD3 = Family(
     name="sd3",
+    text_encoders=(3, "parts"),
     title="Stable Diffusion 3 / 3.5",
     pipelines={"txt2img": "StableDiffusion3Pipeline", "img2img": "StableDiffusion3Img2ImgPipeline",
                "inpaint": "StableDiffusion3InpaintPipeline"},

@@ -61,6 +61,7 @@ def llm_token_counts(pipe: Any, parsed: Any) -> list[int]:
 
 ZIMAGE = Family(
     name="zimage",
+    text_encoders=(1, "whole"),
     title="Z-Image",
     pipelines={"txt2img": "ZImagePipeline", "img2img": "ZImageImg2ImgPipeline", "inpaint": "ZImageInpaintPipeline"},
     inpaint_model_pipeline="ZImageInpaintPipeline",

@@ -17,7 +17,7 @@ from ..cache import LRUCache
 from ..errors import ModelLoadError
 from ..hub import hub_or_cache
 from ..families import PreviewData
-from .decoders import Decoder, autoencoder_decoder, latent2rgb_decoder, to_image
+from .decoders import Decoder, autoencoder_decoder, latent2rgb_decoder, to_image, vae_decoder
 from .worker import PreviewStats, PreviewWorker
 
 if TYPE_CHECKING:  # the method names import without torch (the field table lists them)
@@ -34,15 +34,13 @@ def preview_data(loaded: loading.LoadedModel) -> PreviewData:
     return loaded.source.preview or loaded.family_def.latent.preview
 
 
-def unpacked(decoder: Decoder | None, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder | None:
-    """For a family whose transformer sees 2x2-packed latent tokens (FLUX): unpack each x0 back to
-    (channels, height, width) with the pipeline's own `_unpack_latents` before decoding it."""
-    if decoder is None or not loaded.family_def.latent.packed:
-        return decoder
-    unpack = type(loaded.pipe)._unpack_latents
-    vae_scale = getattr(loaded.pipe, "vae_scale_factor", loaded.family_def.latent.downscale)
-    width, height = size
-    return lambda x0: decoder(unpack(x0, height, width, vae_scale))
+def on_grid(decoder: Decoder | None, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder | None:
+    """A decoder of latent grids fed with what the steps hand over: the family's latent format turns
+    each x0 (FLUX's packed tokens, Qwen's 5-D latents...) into a grid first."""
+    if decoder is None:
+        return None
+    latent, pipe = loaded.family_def.latent, loaded.pipe
+    return lambda x0: decoder(latent.grid(x0, pipe, size))
 
 
 @dataclass(frozen=True)
@@ -56,11 +54,11 @@ class PreviewMethod:
 
 METHODS: dict[str, PreviewMethod] = {m.name: m for m in (
     PreviewMethod("latent2rgb", "latent2rgb", "a linear latent->RGB projection: free, no weights",
-                  lambda d, loaded, size: latent2rgb_decoder(preview_data(loaded), size)),
+                  lambda d, loaded, size: on_grid(latent2rgb_decoder(preview_data(loaded), size), loaded, size)),
     PreviewMethod("taesd", "TAESD", "the tiny autoencoder (TAESD): cheap and sharp",
                   lambda d, loaded, size: d.taesd_decoder(loaded, size)),
     PreviewMethod("vae", "VAE", "the model's own VAE: exact, costs about a step each",
-                  lambda d, loaded, size: autoencoder_decoder(loaded.pipe.vae, size)),
+                  lambda d, loaded, size: vae_decoder(loaded, size)),
     PreviewMethod("none", "no", "no previews", lambda d, loaded, size: None),
 )}
 METHOD_NAMES = ("auto", *METHODS)
@@ -86,16 +84,16 @@ class PreviewDecoders:
         """The decoder for a requested method, and a notice when it had to fall back."""
         method = resolve_method(requested, loaded.device.kind)
         try:
-            return unpacked(METHODS[method].build(self, loaded, size), loaded, size), None
+            return METHODS[method].build(self, loaded, size), None
         except ModelLoadError as exc:  # what loading a TAESD raises: never an error, latent2rgb instead
             notice = f"{METHODS[method].title} previews are unavailable ({exc}); showing latent2rgb previews instead."
             log.warning(notice)
-            return unpacked(latent2rgb_decoder(preview_data(loaded), size), loaded, size), notice
+            return on_grid(latent2rgb_decoder(preview_data(loaded), size), loaded, size), notice
 
     def final_images(self, loaded: loading.LoadedModel, latents: Any, size: tuple[int, int]) -> list[Any]:
         """A pass's latents decoded by the family's TAESD at full size (Fast decode). Unlike previews,
         a TAESD that cannot be loaded is an error: the image would not be what was asked."""
-        decode = unpacked(self.taesd_decoder(loaded, size), loaded, size)
+        decode = self.taesd_decoder(loaded, size)
         return [decode(latents[i:i + 1]) for i in range(len(latents))]
 
     def taesd_decoder(self, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder:
@@ -104,7 +102,7 @@ class PreviewDecoders:
             raise ModelLoadError(f"no TAESD is known for the {loaded.family} family")
         latent = loaded.family_def.latent
         taesd, _ = self._taesd.get_or_load((ref, latent.name, self.device), lambda: self._load_taesd(ref, latent))
-        return autoencoder_decoder(taesd, size)
+        return on_grid(autoencoder_decoder(taesd, size), loaded, size)
 
     def _load_taesd(self, ref: str, latent: Any) -> Any:
         from diffusers import AutoencoderTiny
@@ -130,5 +128,5 @@ class PreviewDecoders:
 
 
 __all__ = ["METHODS", "METHOD_NAMES", "PreviewDecoders", "PreviewMethod", "PreviewStats", "PreviewWorker",
-           "Decoder", "autoencoder_decoder", "latent2rgb_decoder", "preview_data",
+           "Decoder", "autoencoder_decoder", "latent2rgb_decoder", "preview_data", "vae_decoder",
            "resolve_method", "to_image", "StudioError"]

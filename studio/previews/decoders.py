@@ -36,9 +36,23 @@ def latent2rgb_decoder(preview: PreviewData, size: tuple[int, int]) -> Decoder:
     return decode
 
 
+def vae_decoder(loaded: Any, size: tuple[int, int]) -> Decoder:
+    """The model's own VAE, fed as its pipeline feeds it (the family's latent format says how)."""
+    import torch
+
+    latent, pipe = loaded.family_def.latent, loaded.pipe
+
+    @torch.no_grad()
+    def decode(x0: torch.Tensor) -> Image.Image:
+        image = latent.decode(latent.grid(x0[:1], pipe, size), pipe)[0].float().permute(1, 2, 0).cpu().numpy()
+        return to_image((image + 1) / 2, size)
+
+    return decode
+
+
 def autoencoder_decoder(vae: Any, size: tuple[int, int]) -> Decoder:
-    """TAESD or the full VAE: decode latents / scaling_factor + shift_factor, as the pipelines do
-    with the same module as their VAE (SD's TAESD: 1 and 0; FLUX's VAE: 0.3611 and 0.1159)."""
+    """A TAESD on latent grids: latents / scaling_factor + shift_factor, as its config says (SD's and
+    FLUX's TAESDs: 1 and 0, they read the denoiser's latents as they are)."""
     import torch
 
     scale = float(vae.config.get("scaling_factor") or 1.0)

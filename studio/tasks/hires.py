@@ -68,18 +68,17 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
     upscaler = UPSCALERS[request.hires_upscaler]
     size = request.hires_size
     pipe = ctx.loaded.pipe
+    fam = ctx.loaded.family_def
     if upscaler.space == "latent":
-        if ctx.loaded.family_def.latent.packed:  # FLUX hands over 2x2-packed tokens: back to a grid
-            first = type(pipe)._unpack_latents(first, request.height, request.width, pipe.vae_scale_factor)
+        first = fam.latent.grid(first, pipe, (request.width, request.height))  # FLUX's packed tokens...: a grid
         start = upscale_latents(first, size, upscaler.mode, pipe.vae_scale_factor)
-        fam = ctx.loaded.family_def
         takes_latents = fam.latent_img2img and (ctx.control is None or fam.control_latent_img2img)
         if not takes_latents and request.hires_strength > 0:
-            start = decode_latents(pipe, start)  # its img2img takes pictures only (Z-Image; FLUX's with ControlNet)
+            start = decode_latents(ctx.loaded, start)  # its img2img takes pictures only (Z-Image; FLUX's with ControlNet)
     else:
         start = [upscale_image(image, size, upscaler.mode) for image in first]
     if request.hires_strength <= 0:
-        return decode_latents(pipe, start) if isinstance(start, torch.Tensor) else start
+        return decode_latents(ctx.loaded, start) if isinstance(start, torch.Tensor) else start
     asked, _ = img2img_steps(request.hires_steps or request.steps, request.hires_strength)
     # The input already holds one picture per image of the batch: one embedding each, not n x n.
     return list(ctx.run(
@@ -89,10 +88,11 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
     ))
 
 
-def decode_latents(pipe: Any, latents: torch.Tensor) -> list[Any]:
+def decode_latents(loaded: Any, grid: torch.Tensor) -> list[Any]:
+    """Latent grids as pictures, through the model's VAE as its pipeline decodes (its latent format)."""
     import torch
 
-    config = pipe.vae.config
+    pipe = loaded.pipe
     with torch.no_grad():
-        decoded = pipe.vae.decode(latents / config.scaling_factor + (config.get("shift_factor") or 0.0)).sample
+        decoded = loaded.family_def.latent.decode(grid, pipe)
     return pipe.image_processor.postprocess(decoded, output_type="pil")
