@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from . import prompts, samplers, validation
+from . import prompts, references, samplers, validation
 from .control import units as control_units
 from .control import image_prompts
 from .control import infotext as control_infotext
@@ -72,6 +72,8 @@ def _seed(params: Mapping[str, str]) -> Any:
 
 
 def _task(params: Mapping[str, str]) -> str:
+    if "References" in params:
+        return "edit"
     if "Mask blur" in params:
         return "inpaint"
     if "Denoising strength" in params and "Hires upscale" not in params:
@@ -99,7 +101,7 @@ def _true_cfg(params: Mapping[str, str]) -> float:
 
 
 def _is_img(request: GenerationRequest) -> bool:
-    return request.task != "txt2img"
+    return request.task in IMAGE_TASKS
 
 
 def _is_inpaint(request: GenerationRequest) -> bool:
@@ -111,6 +113,7 @@ def _is_hires(request: GenerationRequest) -> bool:
 
 
 IMAGE_TASKS = ("img2img", "inpaint")
+SIZE_FROM = ("first reference", "width and height")
 
 FIELDS: tuple[Field, ...] = (
     # -- prompts (the infotext's first lines, written by studio/infotext.py) --
@@ -213,6 +216,19 @@ FIELDS: tuple[Field, ...] = (
     Field("mask", "image", None, "Mask (white = repaint)", widget="image", tasks=("inpaint",), record=False,
           page={"image_mode": "L", "height": 200},
           a1111=A1111("mask", tasks=IMAGE_TASKS, converted=True)),
+    Field("references", "records", (), "Reference pictures", items=references.REFERENCE, tasks=("edit",),
+          families=tuple(name for name, fam in FAMILIES.items() if fam.references),
+          help=f"edit by instruction: up to {references.MAX_REFERENCES} pictures (the model's own limit applies), "
+               f"{references.REFERENCE.shape()}; the first one sets the size unless size_from says otherwise",
+          infotext=(Infotext("References", 112, when=lambda r: r.task == "edit",
+                             write=lambda r, i: references.infotext(r.references) if r.task == "edit" else None,
+                             read=lambda p: MISSING, note="pictures named by hash and size; given again to edit"),),
+          a1111=A1111("init_images", tasks=("edit",), converted=True, note="init_images on an edit model")),
+    Field("size_from", "choice", SIZE_FROM[0], "Output size", choices=SIZE_FROM, widget="radio", tasks=("edit",),
+          help="edit: the first reference's aspect at the model's size, or width and height as set",
+          infotext=(Infotext("Size from", 113, when=lambda r: r.task == "edit" and r.size_from != SIZE_FROM[0],
+                             read=lambda p: p.get("Size from", SIZE_FROM[0])),),
+          a1111=A1111(None, tasks=("edit",), note="the first reference's size, as A1111's img2img takes its init image's")),
     Field("denoising_strength", "float", 0.75, "Denoising strength", range=(0.0, 1.0), widget="slider", step=0.01,
           tasks=IMAGE_TASKS, help="image to image and inpaint: 0 keeps the picture, 1 ignores it",
           infotext=(Infotext("Denoising strength", 110, when=_is_img, format=number_text, read=_strength(False)),),

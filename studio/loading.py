@@ -316,9 +316,10 @@ def task_pipe(loaded: LoadedModel, task: str) -> Any:
     """The model's pipeline for a task, built once with `from_pipe`: it shares every component
     (UNet, VAE, text encoders, and any LoRA loaded into them) with the text-to-image pipeline, so
     switching tasks loads nothing and uses no memory."""
-    if task == "txt2img" or loaded.inpainting:
+    if task == "txt2img" or loaded.inpainting or loaded.family_def.pipelines.get(task) == loaded.family_def.pipeline:
         # A dedicated inpainting model loads as its inpainting pipeline; its UNet needs a mask and
-        # a masked image on every call, so every task runs through it (see the engine).
+        # a masked image on every call, so every task runs through it (see the engine). A task whose
+        # pipeline is the text-to-image one (FLUX.2 Klein edits with it) is that pipeline.
         return loaded.pipe
     pipe = loaded.task_pipes.get(task)
     if pipe is None:

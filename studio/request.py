@@ -13,10 +13,10 @@ import functools
 import secrets
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from . import loras, prompts, samplers
+from . import loras, prompts, references, samplers
 from .errors import InvalidValue
-from .families import family
-from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, TABLE, Context, FieldTable, describe_image
+from .families import FAMILIES, family
+from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, SIZE_FROM, TABLE, Context, FieldTable, describe_image
 from .models import ModelSource, resolve_model
 from .tasks import TASKS, plan_passes
 from .validation import int_in_range
@@ -29,15 +29,24 @@ if TYPE_CHECKING:
 __all__ = ["GenerationRequest", "request_class", "DEFAULT_MODEL", "MAX_SEED"]
 
 
+INPUT_PICTURES = ("init_image", "mask", "references")  # the request's input pictures, by field
+
+
+def _given(request: Any, name: str) -> bool:
+    value = getattr(request, name)
+    return bool(value) if isinstance(value, tuple) else value is not None
+
+
 def _task_and_images(request: Any, context: Context) -> None:
     """The task is explicit or follows from the images; it gets exactly the images it needs."""
-    given = [name for name in ("init_image", "mask") if getattr(request, name) is not None]
+    given = [name for name in INPUT_PICTURES if _given(request, name)]
     if request.task is None:
-        request._set("task", "inpaint" if "mask" in given else "img2img" if given else "txt2img")
+        request._set("task", "edit" if "references" in given else "inpaint" if "mask" in given
+                     else "img2img" if given else "txt2img")
     task = TASKS[request.task]
     for name in task.needs:
-        if getattr(request, name) is None:
-            raise InvalidValue(name, None, f"an image: task {task.name} needs {' and '.join(task.needs)}")
+        if not _given(request, name):
+            raise InvalidValue(name, None, f"a picture: task {task.name} needs {' and '.join(task.needs)}")
     for name in given:
         if name not in task.needs:
             takes = f"only {' and '.join(task.needs)}" if task.needs else "no image"
@@ -81,6 +90,40 @@ def _hires(request: Any, context: Context) -> None:
                                f"({getattr(request, name)} x {request.hires_scale:g} = {value})")
 
 
+def _family_tasks(request: Any, context: Context) -> None:
+    """Each pass's task is one the model's family has a pipeline for (asked of the family); an edit
+    model is given a reference, and no more references than it reads."""
+    if not context.source.family:
+        return
+    fam, name = family(context.source.family), context.source.name
+    offered = [task for task in TASKS if task in fam.pipelines]
+    if fam.needs_references and request.task != "edit":
+        raise InvalidValue("references", "none", f"at least one picture: {name} edits pictures (task edit)")
+    if request.task not in fam.pipelines:
+        editors = ", ".join(sorted(f.title for f in FAMILIES.values() if f.references))
+        why = f" ({name} does not edit by instruction; models that do: {editors})" if request.task == "edit" else ""
+        raise InvalidValue("task", request.task, f"{' or '.join(offered)} for model {name}{why}")
+    if request.hires and "img2img" not in fam.pipelines:
+        raise InvalidValue("hires", True, f"off for model {name}: its family has no image-to-image pass to repaint with")
+    if request.task == "edit" and len(request.references) > fam.references:
+        raise InvalidValue("references", f"{len(request.references)} pictures", f"at most {fam.references} for {name}")
+
+
+def _edit_size(request: Any, context: Context) -> None:
+    """An edit's output size: the first reference's aspect at the model's own size (as the edit
+    pipelines size theirs), unless size_from says the width and height stand."""
+    if request.task != "edit" or request.size_from != SIZE_FROM[0]:
+        return
+    defaults = request.FIELDS.model_defaults(context.source)
+    area = int(defaults.get("width") or context.source.size_rule.default) * int(
+        defaults.get("height") or context.source.size_rule.default)
+    low, high = context.source.size_range
+    width, height = references.fitted_size(request.references[0].image, area, context.source.size_rule.multiple,
+                                           low, high)
+    request._set("width", width)
+    request._set("height", height)
+
+
 def _true_cfg(request: Any, context: Context) -> None:
     fam = family(context.source.family) if context.source.family else None
     if request.true_cfg_scale != 1 and fam is not None and not fam.true_cfg:
@@ -107,7 +150,8 @@ def prompt_chunks(request: Any) -> dict[str, int]:
             for name in ("prompt", "negative_prompt")}
 
 
-RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _sampler, _hires, _true_cfg, _lora_tags)
+RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _family_tasks, _edit_size, _sampler, _hires,
+                                                     _true_cfg, _lora_tags)
 
 
 class RequestBase(RequestFields):
@@ -187,7 +231,12 @@ class RequestBase(RequestFields):
         """Each pass's pixels x its steps, in plan order (hires fix: the first pass, then the larger
         one): what a step of each pass costs relative to the others, for the cost and the ETA."""
         sizes = [(self.width, self.height)] + ([self.hires_size] if self.hires else [])
-        return [float(n * w * h) for n, (w, h) in zip(plan_passes(self), sizes)]
+        costs = [float(n * w * h) for n, (w, h) in zip(plan_passes(self), sizes)]
+        if self.task == "edit":  # every step also reads each reference's tokens (pipelines shrink big ones)
+            area = self.width * self.height
+            costs[0] *= 1 + sum(min(r.image.width * r.image.height, references.READ_PIXELS)
+                                for r in self.references) / area
+        return costs
 
     @property
     def true_cfg_active(self) -> bool:

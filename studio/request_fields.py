@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .control.image_prompts import ImagePrompt
     from .control.units import ControlUnit
+    from .references import Reference
 
 
 class RequestFields:
@@ -41,6 +42,8 @@ class RequestFields:
     task: str  # Task
     init_image: Image | None  # Start from
     mask: Image | None  # Mask (white = repaint)
+    references: tuple[Reference, ...]  # Reference pictures
+    size_from: str  # Output size
     denoising_strength: float  # Denoising strength
     resize_mode: str  # Resize mode
     mask_blur: int  # Mask blur

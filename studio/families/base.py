@@ -119,6 +119,10 @@ class Family:
     # FLUX: one fixed window per BREAK / AND part, the rest cut) or "whole" (an LLM: one pass, capped)
     text_encoders: tuple[int, str] = (2, "chunks")
     latent_img2img: bool = True  # its img2img pipeline takes latents as the image (hires latent upscale)
+    # Editing by instruction (the edit task, its pipeline in `pipelines["edit"]`): how many reference
+    # pictures it reads (0: it does not edit), and whether it needs one (an edit-only model)
+    references: int = 0
+    needs_references: bool = False
     # Settings for a model of this family that no preset describes (a folder, a single file), over
     # the studio-wide defaults: steps, cfg_scale, sampler, schedule (the size is the size rule's)
     defaults: Mapping[str, Any] = field(default_factory=dict)

@@ -1,9 +1,8 @@
 """Z-Image (Turbo): a single-stream flow DiT conditioned on an LLM (Qwen3, its penultimate layer) of
 the prompt wrapped in Qwen's chat format; FLUX's 16-channel VAE, latents not packed.
 
-An LLM text encoder does not take token weights (ComfyUI turns weighting off for them too): the
-prompt's syntax is removed and its plain words are encoded exactly as ZImagePipeline encodes a
-prompt; a prompt that had weights says they were ignored. `AND` parts are read as one text.
+Its prompts are read as an LLM reads them (studio/families/llm.py): plain words, encoded exactly as
+ZImagePipeline encodes a prompt; weights are ignored, and said so.
 Z-Image-Turbo needs no guidance (8-9 steps, CFG 0); Z-Image's own CFG scale is `pos + g (pos - neg)`.
 """
 
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..lazy import Lazy
 from . import latents
 from .base import Family, SizeRule
-from .t5 import plain_text
+from .llm import chat_token_counts, encoder_for
 
 if TYPE_CHECKING:
     from ..conditioning import Conditioning
@@ -22,41 +21,15 @@ if TYPE_CHECKING:
 MAX_TOKENS = 512  # ZImagePipeline's max_sequence_length (the chat wrapping included)
 
 
-class LLMPromptEncoder:
-    """Parsed prompts -> the LLM's hidden states of the plain text (one (tokens, width) tensor)."""
-
-    def __init__(self, pipe: Any, clip_skip: int = 1, max_tokens: int = MAX_TOKENS):
-        self.pipe = pipe
-        self.max_tokens = max_tokens
-
-    def encode(self, parsed: Any) -> Conditioning:
-        import torch
-
-        from ..conditioning import Conditioning
-
-        text = plain_text(parsed)
-        with torch.no_grad():
-            return Conditioning(self.pipe._encode_prompt([text], device=self.pipe.text_encoder.device,
-                                                         max_sequence_length=self.max_tokens)[0])
-
-    def empty(self) -> Conditioning:
-        from ..conditioning import Conditioning
-
-        return Conditioning(self.pipe._encode_prompt([""], device=self.pipe.text_encoder.device,
-                                                     max_sequence_length=self.max_tokens)[0])
+def zimage_encode(pipe: Any, text: str) -> Any:
+    """ZImagePipeline's own encoding of one text: the Qwen3 hidden states of its chat-wrapped tokens."""
+    return pipe._encode_prompt([text], device=pipe.text_encoder.device, max_sequence_length=MAX_TOKENS)[0]
 
 
 def zimage_conditioning(pipe: Any, plan: Any, encode: Callable[[str, Any], Conditioning]) -> dict:
     """Lists of per-prompt embeddings (their lengths differ), as ZImagePipeline takes them."""
     positive, negative = encode(plan.text, plan.parsed), encode(plan.negative_text, plan.negative_parsed)
     return {"prompt_embeds": [positive.embeds], "negative_prompt_embeds": [negative.embeds]}
-
-
-def llm_token_counts(pipe: Any, parsed: Any) -> list[int]:
-    """Tokens the LLM reads: the plain text in the chat format."""
-    wrapped = pipe.tokenizer.apply_chat_template([{"role": "user", "content": plain_text(parsed)}], tokenize=False,
-                                                 add_generation_prompt=True, enable_thinking=True)
-    return [len(pipe.tokenizer(wrapped)["input_ids"])]
 
 
 ZIMAGE = Family(
@@ -70,9 +43,9 @@ ZIMAGE = Family(
     detect_order=4,
     latent=latents.ZIMAGE,
     size=SizeRule(multiple=16, low=256, high=2048, default=1024),
-    prompt_encoder=LLMPromptEncoder,
+    prompt_encoder=encoder_for(zimage_encode),
     conditioning=zimage_conditioning,
-    count_tokens=llm_token_counts,
+    count_tokens=chat_token_counts(thinking=True),
     tiny=Lazy("studio.tiny_flow:build_tiny_zimage"),
     clip_skip=False,
     gpu_s_per_mp_step=0.5,

@@ -1,4 +1,4 @@
-"""The task registry: text to image (with hires fix), image to image, inpainting.
+"""The task registry: text to image (with hires fix), image to image, inpainting, editing by instruction.
 
 A task is data: which input images it needs, its plan (user steps of each pipeline pass, which
 progress counts) and the function that runs its passes. The request carries its task explicitly
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import img2img, inpaint, txt2img
+from . import edit, img2img, inpaint, txt2img
 from .common import img2img_steps
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("txt2img", "Text to image", (), txt2img.plan, txt2img.run),
     Task("img2img", "Image to image", ("init_image",), img2img.plan, img2img.run),
     Task("inpaint", "Inpaint", ("init_image", "mask"), inpaint.plan, inpaint.run),
+    Task("edit", "Edit", ("references",), edit.plan, edit.run),
 )}
 TASK_NAMES = tuple(TASKS)
 

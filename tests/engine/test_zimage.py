@@ -11,7 +11,8 @@ import torch
 from support import pixels
 from studio import GenerationRequest, Studio
 from studio.errors import InvalidValue
-from studio.families.zimage import LLMPromptEncoder
+from studio.families.llm import LLMPromptEncoder
+from studio.families.zimage import zimage_encode
 from studio.prompts import parse
 from studio.tiny_flow import build_tiny_zimage
 
@@ -40,7 +41,7 @@ def test_weights_are_ignored_with_a_word_and_the_words_are_encoded_exactly_as_th
     assert any("weights are ignored by tiny-zimage" in notice for notice in weighted.notices)
     assert any("weights are ignored" in w for w in z_studio.describe_prompt("a (red:1.5) cube", "tiny-zimage").warnings)
     pipe = build_tiny_zimage()
-    ours = LLMPromptEncoder(pipe).encode(parse("a lighthouse at dusk", "A1111"))
+    ours = LLMPromptEncoder(pipe, encode=zimage_encode).encode(parse("a lighthouse at dusk", "A1111"))
     with torch.no_grad():
         theirs = pipe._encode_prompt(["a lighthouse at dusk"], device="cpu")[0]
     assert torch.equal(ours.embeds, theirs)

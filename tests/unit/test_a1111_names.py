@@ -9,6 +9,7 @@ import io
 
 from PIL import Image
 
+from studio.models import resolve_model
 from studio.fields import TABLE, A1111, Field
 from studio.web.sdapi import translate
 
@@ -47,10 +48,16 @@ def test_every_converted_key_is_read():
     img, _, _ = translate.to_settings({**common, "init_images": [picture()], "mask": picture(), "resize_mode": 1,
                                        "inpainting_fill": 0, "inpaint_full_res": True, "inpainting_mask_invert": 1},
                                       "img2img", None, None)
+    # On an edit model (FLUX.2 Klein) img2img's init_images are the reference pictures.
+    edit, ignored, _ = translate.to_settings({"prompt": "make it night", "init_images": [picture()] * 5,
+                                              "override_settings": {"sd_model_checkpoint": "tiny-klein"}},
+                                             "img2img", None, None, source_of=resolve_model)
+    assert edit["task"] == "edit" and len(edit["references"]) == 4 and "init_image" not in edit
+    assert "init_images[4:]" in ignored
     converted = {f.name for f in TABLE if f.a1111.converted}
     for f in TABLE:
         if f.name in converted:
-            settings = txt if "txt2img" in f.a1111.tasks else img
+            settings = txt if "txt2img" in f.a1111.tasks else edit if f.a1111.tasks == ("edit",) else img
             assert settings.get(f.name) not in (None, (), []), f.name
     assert txt["prompt"] == "first" and img["masked_content"] == "fill" and img["inpaint_mode"] == "Inpaint not masked"
 

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 import pytest
 
+from studio.references import REFERENCE
 from studio.control import image_prompts
 from studio.control.units import UNIT, ControlUnit
 from studio.errors import InvalidValue
@@ -79,7 +80,7 @@ def test_a_record_is_recorded_without_its_pictures():
 
 def test_the_table_takes_records_fields_by_their_record():
     records = {f.name: f.items for f in TABLE if f.kind == "records"}
-    assert records == {"controlnets": UNIT, "image_prompts": image_prompts.PROMPT}
+    assert records == {"controlnets": UNIT, "image_prompts": image_prompts.PROMPT, "references": REFERENCE}
     assert "union_type" in TABLE["controlnets"].help  # the help lists the unit's fields
 
 

@@ -25,6 +25,7 @@ from ... import samplers
 from ...control.image_prompts import MAX_PROMPTS, MODULE_PREFIX, PROMPT
 from ...control.units import CONTROL_MODES, MAX_UNITS, UNIT
 from ...errors import InvalidValue
+from ...families import Family, family
 from ...fields import DEFAULT_MODEL, TABLE, FieldTable
 from ...infotext import parse_infotext
 from ...models import ModelSource
@@ -109,6 +110,13 @@ def _schedule(payload: Mapping[str, Any], notes: list[str]) -> str | None:
     return nearest
 
 
+def edit_family(source: ModelSource | None) -> Family | None:
+    """The family of a model whose img2img is an edit by instruction (FLUX.2 Klein, Qwen-Image-Edit,
+    Kontext: an edit pipeline and no image-to-image one), else None."""
+    fam = family(source.family) if source is not None and source.family else None
+    return fam if fam is not None and "edit" in fam.pipelines and "img2img" not in fam.pipelines else None
+
+
 def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_skip: int | None,
                 source_of: Callable[[str], ModelSource] | None = None,
                 lora_names: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -165,9 +173,19 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
             raise InvalidValue("init_images", None, "a list with one base64 image")
         if not isinstance(images, list):
             raise InvalidValue("init_images", type(images).__name__, "a list with one base64 image")
+        editor = edit_family(source) if not payload.get("mask") else None
+        if editor is not None:  # an edit model: its init images are the references (counted before decoding)
+            if len(images) > editor.references:
+                ignored[f"init_images[{editor.references}:]"] = (f"{len(images) - editor.references} more picture(s): "
+                                                                 f"{source.name} reads {editor.references}")
+            settings["references"] = [{"image": decode_image(f"init_images[{i}]", picture)}
+                                      for i, picture in enumerate(images[:editor.references])]
+            settings["task"] = "edit"
+            images = []
         if len(images) > 1:
             ignored["init_images[1:]"] = f"{len(images) - 1} more picture(s): the first is used"
-        settings["init_image"] = decode_image("init_images[0]", images[0])
+        if images:
+            settings["init_image"] = decode_image("init_images[0]", images[0])
         mode = payload.get("resize_mode")
         if mode is not None:
             settings["resize_mode"] = _indexed("resize_mode", mode, RESIZE_MODES)
@@ -182,7 +200,7 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
                 settings["inpaint_area"] = "Only masked" if payload["inpaint_full_res"] else "Whole picture"
             if payload.get("inpainting_mask_invert") is not None:
                 settings["inpaint_mode"] = ("Inpaint masked", "Inpaint not masked")[bool(payload["inpainting_mask_invert"])]
-        else:
+        elif editor is None:
             settings["task"] = "img2img"
     for name, script in scripts.items():
         if name.lower() == "controlnet":

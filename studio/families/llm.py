@@ -1,0 +1,61 @@
+"""Prompts read by an LLM text encoder (Z-Image's Qwen3, FLUX.2 Klein's Qwen3, Qwen-Image's Qwen2.5-VL).
+
+An LLM does not take token weights (ComfyUI turns weighting off for them too): the prompt's syntax is
+removed and its plain words are encoded exactly as the family's pipeline encodes a prompt (its own
+method, so the embeddings are the pipeline's bit for bit); a prompt that had weights says they were
+ignored (`weighted=False` on the family). `AND` parts are read as one text. Each family gives the
+pipeline call that encodes one text (`encode(pipe, text)` -> its embeddings) and how the chat
+template is applied for the token count.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .t5 import plain_text
+
+if TYPE_CHECKING:
+    from ..conditioning import Conditioning
+
+EncodeText = Callable[[Any, str], Any]  # (pipe, plain text) -> its embeddings, as the pipeline makes them
+
+
+class LLMPromptEncoder:
+    """Parsed prompts -> the LLM's embeddings of their plain text (`encode(pipe, text)`)."""
+
+    def __init__(self, pipe: Any, clip_skip: int = 1, encode: EncodeText | None = None):
+        if encode is None:
+            raise TypeError("LLMPromptEncoder needs the family's encode(pipe, text)")
+        self.pipe, self._encode = pipe, encode
+
+    def encode(self, parsed: Any) -> Conditioning:
+        import torch
+
+        from ..conditioning import Conditioning
+
+        with torch.no_grad():
+            return Conditioning(self._encode(self.pipe, plain_text(parsed)))
+
+    def empty(self) -> Conditioning:
+        import torch
+
+        from ..conditioning import Conditioning
+
+        with torch.no_grad():
+            return Conditioning(self._encode(self.pipe, ""))
+
+
+def encoder_for(encode: EncodeText) -> Callable[[Any, int], LLMPromptEncoder]:
+    """A family's prompt_encoder: (pipe, clip_skip) -> an LLMPromptEncoder with its encode."""
+    return lambda pipe, clip_skip=1: LLMPromptEncoder(pipe, clip_skip, encode)
+
+
+def chat_token_counts(thinking: bool) -> Callable[[Any, Any], list[int]]:
+    """A family's count_tokens: the plain text in the tokenizer's chat format, as its pipeline wraps it."""
+
+    def count(pipe: Any, parsed: Any) -> list[int]:
+        wrapped = pipe.tokenizer.apply_chat_template([{"role": "user", "content": plain_text(parsed)}], tokenize=False,
+                                                     add_generation_prompt=True, enable_thinking=thinking)
+        return [len(pipe.tokenizer(wrapped)["input_ids"])]
+
+    return count
