@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -74,6 +75,11 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
             partial: bool = False) -> None:
     """On the device thread, with the device held."""
     passes = plan_passes(request)
+    notices: tuple[str, ...] = ()
+    if request.fast_decode and not studio.previews.taesd_ref(loaded):  # the CPU default, on a family without one
+        request = dataclasses.replace(request, fast_decode=False)  # the infotext says what ran
+        notices = (f"Fast decode is off for {loaded.name}: no TAESD is known for the {loaded.family_def.title} "
+                   "family, so its VAE decoded the image.",)
     if cancel.is_set():
         emit(Cancelled(0, sum(passes)))
         return
@@ -119,7 +125,7 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
     generate_s = time.perf_counter() - t0
     # 11. The infotext of every image (its own seed), with what only the engine knows.
     texts = infotexts(request, plan, loaded, lora_hashes, len(seeds))
-    notices = (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
+    notices += (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
     notices += encoder_warnings(loaded, plan)
     emit(Result(
         request=request,

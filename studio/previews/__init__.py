@@ -96,8 +96,13 @@ class PreviewDecoders:
         decode = self.taesd_decoder(loaded, size)
         return [decode(latents[i:i + 1]) for i in range(len(latents))]
 
+    def taesd_ref(self, loaded: loading.LoadedModel) -> str | None:
+        """The TAESD the model's previews and Fast decode use: --taesd's for its family, else its preset's
+        or family's; None where none is known (FLUX.2 Klein)."""
+        return self.taesd_sources.get(loaded.family) or preview_data(loaded).taesd
+
     def taesd_decoder(self, loaded: loading.LoadedModel, size: tuple[int, int]) -> Decoder:
-        ref = self.taesd_sources.get(loaded.family) or preview_data(loaded).taesd
+        ref = self.taesd_ref(loaded)
         if not ref:
             raise ModelLoadError(f"no TAESD is known for the {loaded.family} family")
         latent = loaded.family_def.latent

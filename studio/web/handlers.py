@@ -48,7 +48,7 @@ def task_images(task: str, init_image: Any, editor: Any, mask: Any) -> dict[str,
     takes its editor's picture and the strokes drawn on it (any colour), or an uploaded mask."""
     if task not in TASKS:
         raise InvalidValue("task", task, list(TASKS))
-    if task == "txt2img":
+    if task in ("txt2img", "edit"):  # the Edit tab's pictures are its references (edit_view.EditView)
         return {}
     editor = editor if isinstance(editor, dict) else {}
     background = editor.get("background")
@@ -90,7 +90,7 @@ def drawn_mask(layers: list[Any], size: tuple[int, int]) -> Any:
 
 
 def make_generate(service: Service, form: Form, editor: Any, tab_key: Any, shown: dict[str, Any],
-                  controls: Controls | None = None) -> Callable[..., Iterator[dict]]:
+                  controls: Controls | None = None, edits: Any = None) -> Callable[..., Iterator[dict]]:
     """The page's Generate: every form component in (by name), the result components out.
     `shown` maps gallery, infotext, seed, status, preview and history to their components; the
     run and the history belong to the visitor (session id and the tab's key)."""
@@ -107,6 +107,8 @@ def make_generate(service: Service, form: Form, editor: Any, tab_key: Any, shown
                 settings = page_settings(values, data.get(editor), table)
                 if controls is not None:  # ControlNet units and image prompts
                     settings.update(controls.settings(data))
+                if edits is not None and settings.get("task") == "edit":  # the Edit tab's reference pictures
+                    settings.update(edits.settings(data))
             except StudioError as exc:
                 raise as_gradio_error(exc) from None
             caller = visitor(session_of(request, object()), key)

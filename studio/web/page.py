@@ -19,11 +19,11 @@ from starlette.middleware import Middleware
 from .. import loras, models
 from ..engine.interface import Engine
 from ..errors import StudioError
-from ..fields import TABLE, FieldTable
+from ..fields import IMAGE_TASKS, TABLE, FieldTable
 from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
-from . import control_view, handlers, restore
+from . import control_view, edit_view, handlers, restore
 from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard, StreamGuard
@@ -117,6 +117,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                            min_width=120)
                     to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
                     to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
+                    to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit")
                 picked = gr.State(None)  # the gallery image clicked last
                 picked_seed = gr.State(None)  # its seed (else the first image's): what Reuse takes
             with gr.Column(elem_id="settings-block"):
@@ -169,8 +170,10 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                         row("masked_content", "inpaint_area", "masked_padding")
                         with gr.Accordion("Upload a mask instead of painting", open=False):
                             w("mask")
+                    with gr.Tab("Edit", id="edit", elem_id="tab-edit") as tab_edit:
+                        edits = edit_view.build(form)
                 # img2img's and inpaint's own: shown on those tabs only (one widget per setting).
-                with gr.Row(visible=(form.values["task"] or "txt2img") != "txt2img", elem_id="strength-row") as strength_row:
+                with gr.Row(visible=form.values["task"] in IMAGE_TASKS, elem_id="strength-row") as strength_row:
                     w("denoising_strength")
                     w("resize_mode")
                 with gr.Row():
@@ -225,8 +228,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         # the Generate event: the page runs a click's events in order, each after the one before.
         run.click(None, js=GENERATE_STARTS, **PRIVATE)
         event = run.click(  # Ctrl+Enter clicks it too (assets.PAGE_HEAD); Enter in a prompt is a new line
-            fn=reported(handlers.make_generate(service, form, editor, tab_key, shown, controls)),
-            inputs={*form.components.values(), editor, history, tab_key, *controls.inputs()},
+            fn=reported(handlers.make_generate(service, form, editor, tab_key, shown, controls, edits)),
+            inputs={*form.components.values(), editor, history, tab_key, *controls.inputs(), *edits.inputs()},
             outputs=[*shown.values(), *controls.maps()],
             api_name="page_generate",
             api_visibility="private",  # API clients use /generate below, typed from the field table
@@ -265,9 +268,9 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         documented_api(make_parse_prompt(studio), api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
 
         # -- form helpers ---------------------------------------------------------------------------
-        for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint")):
+        for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint"), (tab_edit, "edit")):
             tab.select(lambda name=name: name, outputs=task, **PRIVATE)
-        task.change(lambda t: gr.Row(visible=t != "txt2img"), inputs=task, outputs=strength_row, **PRIVATE)
+        task.change(lambda t: gr.Row(visible=t in IMAGE_TASKS), inputs=task, outputs=strength_row, **PRIVATE)
         form.components["styles"].change(
             lambda names: gr.Accordion(label=f"Styles: {', '.join(names)} · prompt as sent" if names
                                        else "Styles · prompt as sent"),
@@ -319,6 +322,10 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
                          inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE
                          ).success(None, js=sent("#tasks", "Sent to Inpaint"), **PRIVATE)
+        to_edit.click(reported(edits.receive(handlers.picked_image)), inputs=[gallery, picked, *edits.pictures],
+                      outputs=edits.pictures, **PRIVATE).success(lambda: (gr.Tabs(selected="edit"), "edit"),
+                                                                 outputs=[tabs, task], **PRIVATE
+                                                                 ).success(None, js=sent("#tasks", "Sent to Edit"), **PRIVATE)
         for unit in controls.units:  # a unit's picture from the shown result or the init image
             unit.use_result.click(reported(handlers.picked_image), inputs=[gallery, picked],
                                   outputs=unit.parts["image"], **PRIVATE)

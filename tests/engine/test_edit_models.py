@@ -1,0 +1,110 @@
+"""Editing by instruction, on the tiny offline FLUX.2 Klein (`tiny-klein`: a Qwen3 encoder, FLUX.2's
+batch-normalised 32-channel VAE, distilled): text to image and edits with reference pictures, the
+output size from the first reference, the same pictures and seed making the same image, references
+named in the infotext and counted in the cost, and every model or task that cannot edit refused by
+name before anything runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from support import pixels
+from studio import GenerationRequest, Studio
+from studio.errors import InvalidValue
+from studio.families.klein import klein_encode
+from studio.families.layouts import LAYOUTS
+from studio.families.llm import LLMPromptEncoder
+from studio.infotext import parse_infotext
+from studio.prompts import parse
+from studio.references import digest
+from studio.tiny_klein import build_tiny_klein
+
+RED = Image.new("RGB", (96, 64), (200, 30, 30))
+BLUE = Image.new("RGB", (64, 64), (30, 30, 200))
+
+
+@pytest.fixture(scope="module")
+def studio():
+    return Studio(device="cpu", cache_size=2, preview_interval_s=0.0)
+
+
+def klein(**fields) -> GenerationRequest:
+    return GenerationRequest(**{"model": "tiny-klein", "prompt": "make it night", "seed": 3, **fields})
+
+
+def test_text_to_image_runs_with_previews_every_step_and_the_same_seed_gives_the_same_image(studio):
+    events = list(studio.generate(klein(prompt="a red cube", preview="latent2rgb", width=96, height=64)).events())
+    previews = [e for e in events if type(e).__name__ == "Preview"]
+    result = events[-1]
+    # Every step's x0 but the last one's, which is the result itself.
+    assert result.images[0].size == (96, 64) and [p.step for p in previews] == [1, 2, 3]
+    assert all(p.image.size == (96, 64) for p in previews)
+    again = studio.run(klein(prompt="a red cube", preview="vae", width=96, height=64))
+    assert np.array_equal(pixels(result.images[0]), pixels(again.images[0]))
+
+
+def test_an_edit_reads_its_references_takes_its_size_from_the_first_and_names_them(studio):
+    request = klein(references=[{"image": RED}, {"image": BLUE}], preview="latent2rgb")
+    assert request.task == "edit" and (request.width, request.height) == (64, 64)  # 96x64 at 64x64's area: 64 wide min
+    result = studio.run(request)
+    text = result.infotexts[0]
+    assert f'References: "{digest(RED)} 96x64, {digest(BLUE)} 64x64"' in text and "Denoising strength" not in text
+    again = studio.run(klein(references=[{"image": RED}, {"image": BLUE}]))
+    assert np.array_equal(pixels(result.images[0]), pixels(again.images[0]))
+    other = studio.run(klein(references=[{"image": BLUE}, {"image": RED}]))
+    assert not np.array_equal(pixels(result.images[0]), pixels(other.images[0]))  # the pictures are read
+    assert parse_infotext(text).params["References"].startswith(digest(RED))
+    by_hand = klein(references=[{"image": RED}], size_from="width and height", width=128, height=96)
+    assert (by_hand.width, by_hand.height) == (128, 96) and studio.run(by_hand).images[0].size == (128, 96)
+
+
+def test_references_count_in_the_cost():
+    plain = klein(prompt="a cube")
+    edit = klein(references=[{"image": BLUE}, {"image": BLUE}])
+    assert edit.cost() == pytest.approx(plain.cost() * 3)  # each 64x64 reference: as many tokens as the output
+
+
+@pytest.mark.parametrize("fields, field, says", [
+    (dict(model="tiny", references=[{"image": RED}]), "task", "does not edit by instruction; models that do: FLUX.2 Klein"),
+    (dict(task="img2img", init_image=RED), "task", "txt2img or inpaint or edit for model tiny-klein"),
+    (dict(task="edit"), "references", "task edit needs references"),
+    (dict(references=[{"image": BLUE}] * 5), "references", "at most 4"),
+    (dict(references=[{"image": None}]), "references[0].image", "never stored"),
+    (dict(hires=True, prompt="a cube"), "hires", "no image-to-image pass"),
+])
+def test_what_cannot_edit_is_refused_by_name_before_anything_runs(fields, field, says):
+    with pytest.raises(InvalidValue) as refused:
+        klein(**fields)
+    assert refused.value.field == field and says in str(refused.value)
+
+
+def test_prompts_are_encoded_as_the_pipeline_does_and_weights_are_ignored_with_a_word(studio):
+    pipe = build_tiny_klein()
+    ours = LLMPromptEncoder(pipe, encode=klein_encode).encode(parse("a lighthouse at dusk", "A1111"))
+    with torch.no_grad():
+        theirs = pipe.encode_prompt(["a lighthouse at dusk"], device="cpu")[0]
+    assert torch.equal(ours.embeds, theirs)
+    weighted = studio.run(klein(prompt="a (red:1.5) cube"))
+    assert np.array_equal(pixels(weighted.images[0]), pixels(studio.run(klein(prompt="a red cube")).images[0]))
+    assert any("weights are ignored by tiny-klein" in notice for notice in weighted.notices)
+
+
+def test_the_klein_layout_reads_tokens_and_the_pipelines_raw_latents_alike():
+    """The step's tokens (normalised, 2x2-patchified) and the pipeline's own latent output (raw) give
+    one grid, and the grid goes back to exactly the raw latents the pipeline decodes."""
+    pipe, seen = build_tiny_klein(), {}
+
+    def keep(pipe_, index, timestep, tensors):
+        seen["tokens"] = tensors["latents"]
+        return tensors
+
+    raw = pipe(prompt="a cube", width=96, height=64, num_inference_steps=2, output_type="latent",
+               generator=torch.Generator().manual_seed(0), callback_on_step_end=keep).images
+    layout = LAYOUTS["klein"]
+    grid = layout.grid(seen["tokens"], pipe, (96, 64))
+    assert grid.shape == (1, 32, 8, 12)
+    assert torch.allclose(layout.grid(raw, pipe, (96, 64)), grid, atol=1e-5)
+    assert torch.allclose(layout.raw(grid, pipe), raw, atol=1e-5)
