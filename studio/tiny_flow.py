@@ -9,8 +9,9 @@ tokenizer beside the CLIP one, distilled guidance (dev) or none (schnell).
 from __future__ import annotations
 
 import torch
-from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel,
-                       SD3Transformer2DModel, StableDiffusion3Pipeline, ZImagePipeline, ZImageTransformer2DModel)
+from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxPipeline,
+                       FluxTransformer2DModel, SD3Transformer2DModel, StableDiffusion3Pipeline, ZImagePipeline,
+                       ZImageTransformer2DModel)
 from transformers import (CLIPTextModel, CLIPTextModelWithProjection, PreTrainedTokenizerFast, Qwen3Config,
                           Qwen3Model, T5Config, T5EncoderModel, T5Tokenizer)
 
@@ -74,6 +75,13 @@ def build_tiny_flux(dev: bool = True) -> FluxPipeline:
 
 def build_tiny_flux_schnell() -> FluxPipeline:
     return build_tiny_flux(dev=False)
+
+
+def build_tiny_kontext() -> FluxKontextPipeline:
+    """FLUX.1 Kontext's pipeline on the tiny dev weights: Kontext is dev's transformer trained to edit."""
+    pipe = FluxKontextPipeline(**build_tiny_flux(dev=True).components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 SD3_T5_WIDTH = 64  # both CLIP widths side by side (32 + 32) must fit in it: they are zero-padded up to it

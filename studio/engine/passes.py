@@ -202,6 +202,8 @@ class PassContext:
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
             kwargs.setdefault("width", size[0])
             kwargs.setdefault("height", size[1])
+        if "max_area" in loading.call_parameters(pipe):  # Kontext scales any size to this area (1 MP by default)
+            kwargs.setdefault("max_area", size[0] * size[1])
         if fast:
             kwargs["output_type"] = "latent"
         try:

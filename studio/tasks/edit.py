@@ -18,7 +18,8 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     request = ctx.request
     pictures = [reference.image.convert("RGB") for reference in request.references]
     return list(ctx.run(
-        ctx.pipe_for("edit"), steps[0], (request.width, request.height), **conditioning, image=pictures,
+        ctx.pipe_for("edit"), steps[0], (request.width, request.height), **conditioning,
+        image=pictures if len(pictures) > 1 else pictures[0],  # Kontext reads one picture (a list: a batch)
         num_inference_steps=request.steps, width=request.width, height=request.height,
         num_images_per_prompt=request.batch_size, output_type="pil",
     ))
