@@ -39,8 +39,8 @@ def test_text_to_image_runs_with_previews_every_step_and_the_same_seed_gives_the
     events = list(studio.generate(klein(prompt="a red cube", preview="latent2rgb", width=96, height=64)).events())
     previews = [e for e in events if type(e).__name__ == "Preview"]
     result = events[-1]
-    # Every step's x0 (the last one's may be skipped: the result itself follows at once).
-    assert result.images[0].size == (96, 64) and [p.step for p in previews][:3] == [1, 2, 3]
+    steps = [p.step for p in previews]  # a busy decoder skips stale frames; the last step is the result
+    assert result.images[0].size == (96, 64) and steps == sorted(set(steps)) and len(steps) >= 2
     assert all(p.image.size == (96, 64) for p in previews)
     again = studio.run(klein(prompt="a red cube", preview="vae", width=96, height=64))
     assert np.array_equal(pixels(result.images[0]), pixels(again.images[0]))
