@@ -72,6 +72,7 @@ def check_chunks(parsed: Any, chunks: int) -> None:
 class Conditioning:
     embeds: torch.Tensor  # (1, 77 * chunks, dim)
     pooled: torch.Tensor | None = None  # (1, dim) for SDXL
+    mask: torch.Tensor | None = None  # (1, tokens): which tokens count (Qwen-Image's; None: all of them)
 
     @property
     def chunks(self) -> int:

@@ -266,8 +266,8 @@ def place(pipe: Any, options: LoadOptions) -> Any:
 def channels_last(module: Any) -> Any:
     """A module in channels-last layout, for a CPU: that is what oneDNN's fast convolution kernels want
     (measured with bf16 on a 2-core AMX CPU: SD's VAE decode at 512 px 6.5 s -> 2.4 s). Quantized
-    weights keep their layout."""
-    if module is not None and not any(type(p).__name__ != "Parameter" for p in module.parameters()):
+    weights keep their layout, and so do video VAEs (Qwen-Image's 3-D convolutions have no such layout)."""
+    if module is not None and not any(type(p).__name__ != "Parameter" or p.dim() > 4 for p in module.parameters()):
         module.to(memory_format=torch.channels_last)
     return module
 

@@ -197,6 +197,7 @@ class PassContext:
         if self.image_prompts is not None:  # as many as the prompt's embeddings (the pipeline repeats both)
             embeds = kwargs.get("prompt_embeds")
             kwargs.update(self.image_prompts.arguments(pipe, 1 if embeds is None else len(embeds), guided))
+        kwargs[loaded.family_def.cfg_argument] = request.cfg_scale  # guidance_scale; Qwen's real CFG: true_cfg_scale
         if "true_cfg_scale" in loading.call_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise
@@ -208,7 +209,7 @@ class PassContext:
             kwargs["output_type"] = "latent"
         try:
             output = pipe(
-                **kwargs, guidance_scale=request.cfg_scale, generator=generators,
+                **kwargs, generator=generators,
                 callback_on_step_end=progress,
             )
         finally:

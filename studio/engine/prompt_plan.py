@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import loras, prompts
+from .. import loras, prompts, references
 from ..cache import LRUCache
 from ..conditioning import Conditioning
 from ..loading import LoadedModel
@@ -66,14 +66,20 @@ class PromptCache:
         clip_skip = request.clip_skip if fam.clip_skip else 1
         encoder: Any = None
 
+        # An edit model whose encoder sees the reference pictures (Qwen-Image-Edit) encodes them with the text.
+        pictures = tuple(r.image for r in request.references) if fam.encoder_reads_references and \
+            request.task == "edit" else ()
+        seen = tuple(references.digest(picture) for picture in pictures)
+
         def encode(text: str, parsed: ParsedPrompt | None) -> Conditioning:
             def build() -> Conditioning:
                 nonlocal encoder
                 encoder = encoder or fam.prompt_encoder(loaded.pipe, clip_skip)
-                return encoder.encode(parsed if parsed is not None else prompts.parse(text, request.prompt_syntax))
+                parsed_ = parsed if parsed is not None else prompts.parse(text, request.prompt_syntax)
+                return encoder.encode(parsed_, pictures) if pictures else encoder.encode(parsed_)
 
             # Active LoRAs are part of the key: one on the text encoder changes the embeddings.
-            key = (model_key, request.prompt_syntax, clip_skip, plan.loras, text)
+            key = (model_key, request.prompt_syntax, clip_skip, plan.loras, text, seen)
             return self._cache.get_or_load(key, build)[0]
 
         return fam.conditioning(loaded.pipe, plan, encode)

@@ -1,5 +1,5 @@
 """The model family registry: one entry per architecture (`sd.py`: SD 1.x/2.x and SDXL; `sd3.py`: SD3 / 3.5; `flux.py`: FLUX.1; `zimage.py`: Z-Image; `klein.py`: FLUX.2 Klein;
-`kontext.py`: FLUX.1 Kontext).
+`kontext.py`: FLUX.1 Kontext; `qwen.py`: Qwen-Image and Qwen-Image-Edit).
 
 A family says which diffusers pipelines run it, how its prompts are encoded, its latent format
 (channels, scale, shift, packing, preview factors, tiny decoder), its samplers, its size rule and
@@ -16,11 +16,13 @@ from .latents import LATENT_FORMATS
 from .flux import FLUX
 from .klein import KLEIN
 from .kontext import KONTEXT
+from .qwen import QWEN_EDIT, QWEN_IMAGE
 from .sd import SD15, SDXL
 from .sd3 import SD3
 from .zimage import ZIMAGE
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (SD15, SDXL, SD3, FLUX, ZIMAGE, KLEIN, KONTEXT)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (SD15, SDXL, SD3, FLUX, ZIMAGE, KLEIN, KONTEXT, QWEN_IMAGE,
+                                                   QWEN_EDIT)}
 
 __all__ = ["FAMILIES", "Family", "LatentFormat", "PreviewData", "SizeRule", "LATENT_FORMATS", "family",
            "family_of_pipeline", "family_of_checkpoint"]

@@ -123,6 +123,8 @@ class Family:
     # pictures it reads (0: it does not edit), and whether it needs one (an edit-only model)
     references: int = 0
     needs_references: bool = False
+    encoder_reads_references: bool = False  # its text encoder sees the pictures too (Qwen-Image-Edit's VL model)
+    cfg_argument: str = "guidance_scale"  # the pipeline argument the CFG scale goes to (Qwen's: true_cfg_scale)
     # Settings for a model of this family that no preset describes (a folder, a single file), over
     # the studio-wide defaults: steps, cfg_scale, sampler, schedule (the size is the size rule's)
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -148,4 +150,5 @@ class Family:
 
     @property
     def pipeline(self) -> str:
-        return self.pipelines["txt2img"]
+        """The pipeline a model of the family loads as: text to image's, else its only task's (an edit model)."""
+        return self.pipelines.get("txt2img") or next(iter(self.pipelines.values()))

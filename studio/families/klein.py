@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MAX_TOKENS = 512  # Flux2KleinPipeline's max_sequence_length
 
 
-def klein_encode(pipe: Any, text: str) -> Any:
+def klein_encode(pipe: Any, text: str, pictures: tuple = ()) -> Any:
     """Flux2KleinPipeline's own encoding of one text (its text ids are made again from the length)."""
     return pipe.encode_prompt([text], device=pipe.text_encoder.device, max_sequence_length=MAX_TOKENS)[0]
 

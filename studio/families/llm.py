@@ -17,7 +17,9 @@ from .t5 import plain_text
 if TYPE_CHECKING:
     from ..conditioning import Conditioning
 
-EncodeText = Callable[[Any, str], Any]  # (pipe, plain text) -> its embeddings, as the pipeline makes them
+# (pipe, plain text, reference pictures) -> its embeddings, or (embeddings, mask), as the pipeline makes them.
+# The pictures are an edit's (Qwen-Image-Edit's encoder sees them); () for every other encoding.
+EncodeText = Callable[[Any, str, tuple], Any]
 
 
 class LLMPromptEncoder:
@@ -28,21 +30,20 @@ class LLMPromptEncoder:
             raise TypeError("LLMPromptEncoder needs the family's encode(pipe, text)")
         self.pipe, self._encode = pipe, encode
 
-    def encode(self, parsed: Any) -> Conditioning:
-        import torch
-
-        from ..conditioning import Conditioning
-
-        with torch.no_grad():
-            return Conditioning(self._encode(self.pipe, plain_text(parsed)))
+    def encode(self, parsed: Any, pictures: tuple = ()) -> Conditioning:
+        return self._conditioning(plain_text(parsed), pictures)
 
     def empty(self) -> Conditioning:
+        return self._conditioning("", ())
+
+    def _conditioning(self, text: str, pictures: tuple) -> Conditioning:
         import torch
 
         from ..conditioning import Conditioning
 
         with torch.no_grad():
-            return Conditioning(self._encode(self.pipe, ""))
+            made = self._encode(self.pipe, text, pictures)
+        return Conditioning(made[0], mask=made[1]) if isinstance(made, tuple) else Conditioning(made)
 
 
 def encoder_for(encode: EncodeText) -> Callable[[Any, int], LLMPromptEncoder]:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 MAX_TOKENS = 512  # ZImagePipeline's max_sequence_length (the chat wrapping included)
 
 
-def zimage_encode(pipe: Any, text: str) -> Any:
+def zimage_encode(pipe: Any, text: str, pictures: tuple = ()) -> Any:
     """ZImagePipeline's own encoding of one text: the Qwen3 hidden states of its chat-wrapped tokens."""
     return pipe._encode_prompt([text], device=pipe.text_encoder.device, max_sequence_length=MAX_TOKENS)[0]
 

@@ -121,3 +121,53 @@ def test_kontext_edits_one_picture_and_keeps_the_size_asked_for(studio):
     assert plain.images[0].size == (64, 96)
     with pytest.raises(InvalidValue, match="at most 1 for tiny-kontext"):
         GenerationRequest(model="tiny-kontext", prompt="x", references=[{"image": RED}, {"image": BLUE}])
+
+
+@pytest.fixture()
+def small_edit_pictures(monkeypatch):
+    """Qwen-Image-Edit sizes every reference to a megapixel for its VAE and 384 x 384 for its encoder:
+    smaller here, so the tiny model's edits take a moment (the pipeline reads both at call time)."""
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus as edit
+
+    monkeypatch.setattr(edit, "VAE_IMAGE_SIZE", 64 * 64)
+    monkeypatch.setattr(edit, "CONDITION_IMAGE_SIZE", 56 * 56)
+
+
+def test_qwen_image_runs_real_cfg_and_qwen_edit_encodes_its_pictures_with_the_instruction(studio, small_edit_pictures):
+    plain = dict(model="tiny-qwen-image", prompt="a red cube", seed=3, steps=3, width=96, height=64)
+    first = studio.run(GenerationRequest(**plain))
+    assert first.images[0].size == (96, 64)
+    assert np.array_equal(pixels(first.images[0]), pixels(studio.run(GenerationRequest(**plain)).images[0]))
+    guided = studio.run(GenerationRequest(**{**plain, "cfg_scale": 1.0}))  # no second pass: another image
+    assert not np.array_equal(pixels(first.images[0]), pixels(guided.images[0]))
+    edit = dict(model="tiny-qwen-edit", prompt="make it night", seed=3, steps=3)
+    red = studio.run(GenerationRequest(**edit, references=[{"image": RED}]))
+    blue = studio.run(GenerationRequest(**edit, references=[{"image": BLUE}]))
+    assert red.request.task == "edit" and not np.array_equal(pixels(red.images[0]), pixels(blue.images[0]))
+    again = studio.run(GenerationRequest(**edit, references=[{"image": RED}]))
+    assert np.array_equal(pixels(red.images[0]), pixels(again.images[0]))
+
+
+def test_qwen_edit_encodes_as_its_pipeline_does():
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus as edit
+
+    from studio.families.qwen import qwen_edit_encode
+    from studio.tiny_qwen import build_tiny_qwen_edit
+
+    pipe = build_tiny_qwen_edit()
+    ours = LLMPromptEncoder(pipe, encode=qwen_edit_encode).encode(parse("make it night", "A1111"), (RED,))
+    width, height = edit.calculate_dimensions(edit.CONDITION_IMAGE_SIZE, RED.width / RED.height)
+    with torch.no_grad():
+        theirs, _ = pipe.encode_prompt(prompt=["make it night"], image=[pipe.image_processor.resize(RED, height, width)],
+                                       device="cpu", max_sequence_length=512)
+    assert torch.equal(ours.embeds, theirs)
+
+
+@pytest.mark.parametrize("fields, says", [
+    (dict(model="tiny-qwen-edit", prompt="x"), "at least one picture: tiny-qwen-edit edits pictures"),
+    (dict(model="tiny-qwen-edit", prompt="x", references=[{"image": RED}] * 4), "at most 3 for tiny-qwen-edit"),
+    (dict(model="tiny-qwen-image", prompt="x", references=[{"image": RED}]), "does not edit by instruction"),
+])
+def test_the_qwen_models_say_what_they_take(fields, says):
+    with pytest.raises(InvalidValue, match=says):
+        GenerationRequest(**fields)

@@ -19,7 +19,7 @@ from studio.outputs import OutputFolder
 from studio.pnginfo import recall
 from studio.request import family_sampler_names
 
-MODELS = ("tiny-flux", "tiny-flux-schnell", "tiny-sd3", "tiny-zimage", "tiny-klein", "tiny-kontext")
+MODELS = ("tiny-flux", "tiny-flux-schnell", "tiny-sd3", "tiny-zimage", "tiny-klein", "tiny-kontext", "tiny-qwen-image")
 
 
 @pytest.fixture(scope="module")
