@@ -1,8 +1,8 @@
 """Benchmark: what live previews on every step cost, and the engine's overhead over bare diffusers.
 
 Runs on the CPU (or a GPU with --device) with a mid-size random-weight SD-1.5-shaped model (or,
-with --family flux, a FLUX.1-dev-shaped flow transformer) whose steps take roughly 0.2-1 s on a
-2-core CPU. Every configuration runs in the same process, in
+with --family, a flow transformer shaped like FLUX.1-dev, FLUX.2 Klein 4B or Qwen-Image) whose steps
+take roughly 0.2-1 s on a 2-core CPU. Every configuration runs in the same process, in
 interleaved rounds (A B C ... A B C ...), and ratios are taken round by round against the baseline
 measured in the same round, so a noisy shared machine affects both sides alike. Prints a table and
 writes JSON.
@@ -10,6 +10,8 @@ writes JSON.
     python3 bench/previews.py                      # default: 5 rounds, 10 steps, 384 px
     python3 bench/previews.py --rounds 3 --out bench/results.json
     python3 bench/previews.py --family flux        # flow matching: packed latents, 16 channels
+    python3 bench/previews.py --family klein       # FLUX.2 Klein: 32 channels, batch-norm normalised, no CFG
+    python3 bench/previews.py --family qwen_image  # Qwen-Image: 5-D video-VAE latents, real CFG (2 passes)
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import torch  # noqa: E402
 
 from studio import GenerationRequest, Preview, Result, Studio  # noqa: E402
 from studio.engine.prompt_plan import plan_prompts  # noqa: E402
+from studio.families import family_of_pipeline  # noqa: E402
+from studio.loading import call_parameters  # noqa: E402
 from studio.samplers import make_scheduler, resolve  # noqa: E402
 from studio.tiny import TINY_SEED, tiny_tokenizer  # noqa: E402
 
@@ -91,7 +95,61 @@ def build_mid_flux():
                         text_encoder_2=t5.eval(), tokenizer_2=tiny_t5_tokenizer(), scheduler=_flux_scheduler(True))
 
 
-BUILDERS = {"sd15": build_mid_pipeline, "flux": build_mid_flux}
+def build_mid_klein():
+    """FLUX.2-[klein]-4B-shaped, random weights: 2 double + 4 single blocks 256 wide, distilled (no
+    CFG), FLUX.2's 32-channel 8x VAE with random batch-norm statistics, tiny_klein's 36-layer Qwen3."""
+    from diffusers import AutoencoderKLFlux2, Flux2KleinPipeline, Flux2Transformer2DModel
+
+    from studio.tiny_klein import (KLEIN_LATENT_CHANNELS, KLEIN_OUT_LAYERS, QWEN_WIDTH, _klein_scheduler, _qwen3,
+                                   tiny_klein_tokenizer)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        transformer = Flux2Transformer2DModel(
+            patch_size=1, in_channels=4 * KLEIN_LATENT_CHANNELS, num_layers=2, num_single_layers=4,
+            attention_head_dim=64, num_attention_heads=4, joint_attention_dim=len(KLEIN_OUT_LAYERS) * QWEN_WIDTH,
+            mlp_ratio=3.0, axes_dims_rope=(16, 16, 16, 16), guidance_embeds=False,
+        )
+        vae = AutoencoderKLFlux2(
+            block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=KLEIN_LATENT_CHANNELS,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        )
+        vae.bn.running_mean.copy_(0.1 * torch.randn(vae.bn.num_features))  # non-trivial normalisation
+        vae.bn.running_var.copy_(0.5 + torch.rand(vae.bn.num_features))
+        text = _qwen3()
+    return Flux2KleinPipeline(scheduler=_klein_scheduler(), vae=vae.eval(), text_encoder=text,
+                              tokenizer=tiny_klein_tokenizer(), transformer=transformer, is_distilled=True)
+
+
+def build_mid_qwen():
+    """Qwen-Image-shaped, random weights: 4 MMDiT blocks 256 wide (real CFG: two passes a step), a
+    16-to-64-channel causal-3D VAE (16 latent channels, 8x), tiny_qwen's 2-layer Qwen2.5-VL."""
+    from diffusers import AutoencoderKLQwenImage, QwenImagePipeline, QwenImageTransformer2DModel
+
+    from studio.tiny_qwen import TEXT_WIDTH, _text_encoder, qwen_scheduler, tiny_qwen2_tokenizer
+
+    tokenizer = tiny_qwen2_tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        transformer = QwenImageTransformer2DModel(
+            patch_size=2, in_channels=64, out_channels=16, num_layers=4, attention_head_dim=64,
+            num_attention_heads=4, joint_attention_dim=TEXT_WIDTH, axes_dims_rope=(16, 24, 24),
+        )
+        vae = AutoencoderKLQwenImage(base_dim=16, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=1,
+                                     temperal_downsample=[False, True, True])
+        text = _text_encoder(tokenizer)
+    return QwenImagePipeline(scheduler=qwen_scheduler(), vae=vae.eval(), text_encoder=text, tokenizer=tokenizer,
+                             transformer=transformer.eval())
+
+
+BUILDERS = {"sd15": build_mid_pipeline, "flux": build_mid_flux, "klein": build_mid_klein,
+            "qwen_image": build_mid_qwen}
+# Each family's CFG scale (its model card's) and negative prompt: FLUX.1-dev's distilled guidance,
+# Klein distilled (no CFG, no negative), Qwen-Image's real CFG (true_cfg_scale) with the negative.
+CFG = {"sd15": (7.0, "blurry"), "flux": (3.5, ""), "klein": (1.0, ""), "qwen_image": (4.0, "blurry")}
+# The TAESD's scale and shift: taef1 reads FLUX.1's latents un-normalised; Klein's and Qwen's previews
+# read grids already normalised (batch-norm / per-channel statistics), so 1 and 0, as SD's TAESD.
+TAESD_SCALING = {"flux": (0.3611, 0.1159)}
 
 
 def timed_job(studio: Studio, request: GenerationRequest) -> tuple[float, float | None, int]:
@@ -127,13 +185,17 @@ def timed_bare_embeds(studio: Studio, pipe, request: GenerationRequest, base_con
 
 
 def bare_call(pipe, request: GenerationRequest, base_config, embeds: dict | None = None) -> None:
-    kind = "flow" if type(pipe).__name__.startswith("Flux") else "diffusion"
-    pipe.scheduler = make_scheduler(base_config, resolve(request.sampler, request.schedule, kind), [request.seed])
+    """As a diffusers user would call the pipeline: the family says the sampler kind ("flow" for FLUX,
+    Klein, Qwen) and where the CFG scale goes (Qwen: true_cfg_scale); a negative prompt where the
+    pipeline takes one (Klein's takes none)."""
+    fam = family_of_pipeline(type(pipe).__name__)
+    pipe.scheduler = make_scheduler(base_config, resolve(request.sampler, request.schedule, fam.sampler_kind),
+                                    [request.seed])
     prompts = embeds or {"prompt": request.prompt}
-    if not embeds and kind == "diffusion":
+    if not embeds and "negative_prompt" in call_parameters(pipe):
         prompts["negative_prompt"] = request.negative_prompt or None
-    pipe(**prompts,
-         num_inference_steps=request.steps, guidance_scale=request.cfg_scale, width=request.width,
+    pipe(**prompts, **{fam.cfg_argument: request.cfg_scale},
+         num_inference_steps=request.steps, width=request.width,
          height=request.height, generator=[torch.Generator("cpu").manual_seed(request.seed)], output_type="pil")
 
 
@@ -144,22 +206,23 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--family", default="sd15", choices=sorted(BUILDERS))
-    parser.add_argument("--out", default=None, help="default bench/results/previews[-flux].json")
+    parser.add_argument("--out", default=None, help="default bench/results/previews[-family].json")
     args = parser.parse_args()
     suffix = "" if args.family == "sd15" else f"-{args.family}"
     args.out = args.out or str(Path(__file__).resolve().parent / "results" / f"previews{suffix}.json")
 
     work = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     pipe = BUILDERS[args.family]()
-    channels = pipe.vae.config.latent_channels
+    channels = family_of_pipeline(type(pipe).__name__).latent.channels  # the grid previews read
     pipe.save_pretrained(work / "mid")
     from diffusers import AutoencoderTiny
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        # Full TAESD size, random weights (FLUX: 16 latent channels and the VAE's scale and shift, as taef1).
-        extra = {"scaling_factor": 0.3611, "shift_factor": 0.1159} if channels == 16 else {}
-        AutoencoderTiny(latent_channels=channels, **extra).save_pretrained(work / "taesd")
+        # Full TAESD size, random weights, on the family's grid: its channels, scale and shift.
+        scale, shift = TAESD_SCALING.get(args.family, (1.0, 0.0))
+        AutoencoderTiny(latent_channels=channels, scaling_factor=scale, shift_factor=shift).save_pretrained(
+            work / "taesd")
 
     studio = Studio(device=args.device, cache_size=1, preview_interval_s=0.0,  # a preview for every step
                     taesd_sources={args.family: str(work / "taesd")})
@@ -167,11 +230,11 @@ def main() -> None:
     bare_pipe = loaded.pipe  # the very same modules: only the calling code differs
     base_config = dict(loaded.scheduler_config)
 
+    cfg_scale, negative = CFG[args.family]
+
     def request(preview: str) -> GenerationRequest:
-        return GenerationRequest(prompt="a lighthouse on a cliff at dusk, dramatic sky",
-                                 negative_prompt="blurry" if args.family == "sd15" else "",
-                                 model=str(work / "mid"), sampler="Euler", steps=args.steps,
-                                 cfg_scale=7.0 if args.family == "sd15" else 3.5,
+        return GenerationRequest(prompt="a lighthouse on a cliff at dusk, dramatic sky", negative_prompt=negative,
+                                 model=str(work / "mid"), sampler="Euler", steps=args.steps, cfg_scale=cfg_scale,
                                  seed=1234, width=args.size, height=args.size, preview=preview)
 
     methods = ["latent2rgb", "taesd", "vae"]

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from support.browser import (ARTIFACTS, infotext, load_into_editor, needs_chromium, pick, set_number, studio_page,
-                             wait_for, wait_stable)
+from support.browser import (infotext, load_into_editor, needs_chromium, pick, set_number, shot,
+                             studio_page, wait_for, wait_stable)
 
 pytestmark = needs_chromium
 
@@ -41,11 +41,6 @@ def listed(page, elem_id: str) -> list[str]:
     return names
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
-
-
 @pytest.mark.parametrize("panel, box, show_all, default, other", [
     ("controlnet", "cn-model-0", "cn-show-all", "builtin:controlnet/sd15", "builtin:controlnet/sdxl"),
     ("image-prompts", "ip-model-0", "ip-show-all", "builtin:ip-adapter/sd15", "builtin:ip-adapter/flux"),
@@ -61,7 +56,7 @@ def test_the_model_boxes_start_with_a_fitting_default_and_show_all_lists_every_f
         assert default in fitting and not [name for name in fitting if any(f in name.lower() for f in FOREIGN)]
         page.locator(f"#{show_all} input").check()
         wait_for(lambda: other in listed(page, box), timeout=30)
-        shot(page, f"{panel}-show-all.png")
+        shot(page, f"{panel}-show-all.png", full_page=True)
         every = listed(page, box)
         assert every[0] == default and len(every) > len(fitting)
         assert model.input_value() == default  # the choice stays
@@ -104,7 +99,7 @@ def test_an_image_prompt_with_a_picture_and_the_untouched_model_generates(page, 
     try:
         wait_for(lambda: "a green box" in infotext(page) or "⚠" in page.locator("#status").inner_text(), timeout=120)
     finally:
-        shot(page, "image-prompt-default.png")
+        shot(page, "image-prompt-default.png", full_page=True)
     assert "⚠" not in page.locator("#status").inner_text()
     assert "Model: builtin:ip-adapter/sd15, Weight: 1.0" in infotext(page)
     page.hover("#ip-image-0 img")  # its buttons show on hover
@@ -144,7 +139,7 @@ def test_the_inpaint_brush_lets_the_picture_show_through(page, tmp_path):
         return now.tolist() if (np.abs(now - before) > 30).any() else None
 
     after = np.asarray(wait_stable(painted))
-    shot(page, "inpaint-see-through.png")
+    shot(page, "inpaint-see-through.png", full_page=True)
     height, width = after.shape[:2]
     left, right = (height // 2, width // 6), (height // 2, width - width // 6)
     for spot in (left, right):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.browser import ARTIFACTS, in_view, infotext, needs_chromium, set_number, studio_page, wait_for
+from support.browser import in_view, infotext, needs_chromium, set_number, shot, studio_page, wait_for
 
 pytestmark = needs_chromium
 
@@ -41,11 +41,6 @@ def generate(page, prompt: str, steps: int = 2, size: int = 128) -> None:
     set_number(page, "Height", size)
     page.click("#generate")
     wait_for(lambda: prompt in infotext(page), timeout=180)
-
-
-def shot(page, name: str, full_page: bool = False) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
 
 
 def open_accordion(page, elem_id: str, inside: str) -> None:

@@ -43,6 +43,12 @@ def studio_page(tmp_path_factory, *flags: str, width: int = 1280, height: int = 
             browser.close()
 
 
+def shot(page, name: str, full_page: bool = False) -> None:
+    """A screenshot kept in test-artifacts/ (CI keeps the folder): what a person would have seen."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
+
+
 def set_number(page, label: str, value: int) -> None:
     box = page.locator(f"input[aria-label='number input for {label}']")
     box.fill(str(value))
