@@ -65,8 +65,9 @@ def recall(meta: PngMetadata, models_dir: str | Path | None = None, allow_pickle
     fields = _checked(found, source, table, notes)
     task = fields.get("task")
     if task in TASKS and TASKS[task].needs:
-        notes.append(f"Input images are not stored in PNGs: {TASKS[task].title} uses the picture (and mask) "
-                     "already in the form.")
+        pictures = "the reference pictures in its tab (the infotext names them by hash and size)" \
+            if "references" in TASKS[task].needs else "the picture (and mask)"
+        notes.append(f"Input images are not stored in PNGs: {TASKS[task].title} uses {pictures} already in the form.")
     if fields.get("batch_size", 1) > 1:
         notes.append(f"Image {index + 1} of a batch of {fields['batch_size']}: these settings make the whole "
                      f"batch again, this image at position {index + 1}.")

@@ -171,3 +171,30 @@ def test_qwen_edit_encodes_as_its_pipeline_does():
 def test_the_qwen_models_say_what_they_take(fields, says):
     with pytest.raises(InvalidValue, match=says):
         GenerationRequest(**fields)
+
+
+@pytest.mark.parametrize("model, family", [("tiny-klein", "klein"), ("tiny-qwen-image", "qwen_image"),
+                                           ("tiny-kontext", "kontext")])
+def test_a_lora_of_the_family_changes_the_image_and_is_named_in_the_infotext(tmp_path, model, family):
+    from support.lora_files import write_tiny_flux_lora
+
+    write_tiny_flux_lora(tmp_path, "detail", seed=1, family=family)
+    lora_studio = Studio(device="cpu", cache_size=1, loras_dir=tmp_path, preview_interval_s=0.0)
+    base = dict(model=model, prompt="a red cube", seed=3, steps=3)
+    plain = lora_studio.run(GenerationRequest(**base))
+    styled = lora_studio.run(GenerationRequest(**{**base, "prompt": "a red cube <lora:detail:1>"}))
+    assert not np.array_equal(pixels(plain.images[0]), pixels(styled.images[0]))
+    assert "Lora hashes: \"detail: " in styled.infotexts[0] or "Lora hashes: detail: " in styled.infotexts[0]
+    off = lora_studio.run(GenerationRequest(**base))  # the adapter disabled again: the base model's image
+    assert np.array_equal(pixels(plain.images[0]), pixels(off.images[0]))
+
+
+@pytest.mark.parametrize("model", ["tiny-klein", "tiny-qwen-image"])
+def test_an_int8_transformer_loads_and_reproduces(model):
+    pytest.importorskip("torchao", reason="optional extra: pip install -r requirements-quant.txt")
+    int8 = Studio(device="cpu", cache_size=1, quantize="int8", preview_interval_s=0.0)
+    request = GenerationRequest(model=model, prompt="a red cube", seed=3, steps=2)
+    first = int8.run(request)
+    weights = [m.weight for m in int8.load(model).pipe.transformer.modules() if type(m).__name__ == "Linear"]
+    assert weights and any(type(w).__name__ == "Int8Tensor" for w in weights)
+    assert np.array_equal(pixels(first.images[0]), pixels(int8.run(request).images[0]))

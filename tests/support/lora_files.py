@@ -32,21 +32,21 @@ def write_tiny_lora(folder: Path, lora: str = "detail", seed: int = 0, family: s
     return folder / f"{lora}.safetensors"
 
 
-def write_tiny_flux_lora(folder: Path, lora: str = "flux-detail", seed: int = 0) -> Path:
-    """A random LoRA on the tiny FLUX transformer's attention, as FluxPipeline.save_lora_weights writes."""
-    from diffusers import FluxPipeline
+def write_tiny_flux_lora(folder: Path, lora: str = "flux-detail", seed: int = 0, family: str = "flux") -> Path:
+    """A random LoRA on a tiny transformer's attention (FLUX's by default; any family whose denoiser is a
+    transformer: klein, qwen_image...), as its pipeline's save_lora_weights writes it."""
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    from studio.tiny_flow import build_tiny_flux
+    from studio.families import family as family_of
 
-    pipe = build_tiny_flux()
+    pipe = family_of(family).build_tiny()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         pipe.transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
                                                 target_modules=["to_q", "to_k", "to_v"]))
     folder.mkdir(parents=True, exist_ok=True)
-    FluxPipeline.save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
-                                   weight_name=f"{lora}.safetensors")
+    type(pipe).save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(pipe.transformer),
+                                 weight_name=f"{lora}.safetensors")
     return folder / f"{lora}.safetensors"
 
