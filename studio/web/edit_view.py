@@ -16,6 +16,7 @@ import gradio as gr
 
 from ..families import FAMILIES
 from ..references import MAX_REFERENCES, REFERENCE
+from .calls import reported
 from .widgets import part_widget
 
 EDITORS = ", ".join(f"{fam.title} (up to {fam.references})" for fam in FAMILIES.values() if fam.references)
@@ -58,3 +59,19 @@ def build(form: Any) -> EditView:
                                         min_width=120))
     form.widget("size_from")
     return EditView(pictures)
+
+
+def history_picture(pick: str | None) -> str:
+    """The History image clicked last (its path), for "→ Edit" in History."""
+    if not pick:
+        raise gr.Error("Click a History image first.", print_exception=False)
+    return pick
+
+
+def wire_sends(view: EditView, sends: list[tuple[Any, Callable[..., Any], list[Any]]], tabs: Any, task: Any,
+               landed_js: str, private: dict) -> None:
+    """Each (button, source, its inputs): the source's picture into a slot, then the Edit tab shown."""
+    for button, source, inputs in sends:
+        button.click(reported(view.receive(source)), inputs=[*inputs, *view.pictures], outputs=view.pictures,
+                     **private).success(lambda: (gr.Tabs(selected="edit"), "edit"), outputs=[tabs, task], **private
+                                        ).success(None, js=landed_js, **private)

@@ -201,6 +201,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                                   elem_id="history-text", scale=4)
                         with gr.Column(scale=1):
                             restore_button = gr.Button("Restore these settings", elem_id="restore")
+                            history_to_edit = gr.Button("→ Edit", size="sm", elem_id="history-send-edit")
                             history_note = gr.Markdown("", elem_id="history-note")
                     history_pick = gr.State(None)
                 with gr.Accordion("PNG Info", open=False, elem_id="png-info"):
@@ -322,10 +323,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
                          inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE
                          ).success(None, js=sent("#tasks", "Sent to Inpaint"), **PRIVATE)
-        to_edit.click(reported(edits.receive(handlers.picked_image)), inputs=[gallery, picked, *edits.pictures],
-                      outputs=edits.pictures, **PRIVATE).success(lambda: (gr.Tabs(selected="edit"), "edit"),
-                                                                 outputs=[tabs, task], **PRIVATE
-                                                                 ).success(None, js=sent("#tasks", "Sent to Edit"), **PRIVATE)
+        edit_view.wire_sends(edits, [(to_edit, handlers.picked_image, [gallery, picked]), (history_to_edit,
+                             edit_view.history_picture, [history_pick])], tabs, task, sent("#tasks", "Sent to Edit"), PRIVATE)
         for unit in controls.units:  # a unit's picture from the shown result or the init image
             unit.use_result.click(reported(handlers.picked_image), inputs=[gallery, picked],
                                   outputs=unit.parts["image"], **PRIVATE)

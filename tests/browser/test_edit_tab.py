@@ -1,5 +1,6 @@
 """The Edit tab as an artist uses it, on the tiny offline FLUX.2 Klein: generate, send the result to
-Edit, add a second picture from a file, say what to change, Generate; the infotext names both pictures.
+Edit, add a second picture from a file, say what to change, Generate; the infotext names both pictures;
+a History image joins them.
 On a phone the four picture slots fit the width. A model that does not edit is refused by name in the
 status, and the page keeps serving."""
 
@@ -44,6 +45,14 @@ def test_send_a_result_to_edit_add_a_picture_and_edit_with_both(page, tmp_path):
     text = infotext(page)
     assert text.startswith("make it night") and "References: \"" in text and "96x64\"" in text
     shot(page, "edit-tab-laptop.png")
+    # A History image goes to the first empty slot: the third.
+    page.click("#history button") if page.locator("#history button").count() else page.click("text=History")
+    wait_for(lambda: page.locator("#history-gallery img").count() >= 2)
+    page.locator("#history-gallery img").first.click()
+    wait_for(lambda: "make it night" in page.locator("#history-text textarea").input_value())
+    page.click("#history-send-edit")
+    wait_for(lambda: page.locator("#reference-2 img").count() > 0)
+    assert page.locator("#reference-3 img").count() == 0
 
 
 def test_on_a_phone_the_picture_slots_fit_and_a_model_that_does_not_edit_is_named(page, tmp_path):
