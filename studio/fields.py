@@ -217,6 +217,7 @@ FIELDS: tuple[Field, ...] = (
           page={"image_mode": "L", "height": 200},
           a1111=A1111("mask", tasks=IMAGE_TASKS, converted=True)),
     Field("references", "records", (), "Reference pictures", items=references.REFERENCE, tasks=("edit",),
+          record=False,  # pictures are never stored: PNG Info has none to restore (the JSON describes them)
           families=tuple(name for name, fam in FAMILIES.items() if fam.references),
           help=f"edit by instruction: up to {references.MAX_REFERENCES} pictures (the model's own limit applies), "
                f"{references.REFERENCE.shape()}; the first one sets the size unless size_from says otherwise",

@@ -73,7 +73,7 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
               "task": "img2img", "denoising_strength": 0.4, "resize_mode": "Crop and resize", "mask_blur": 2,
               "inpaint_mode": "Inpaint not masked", "masked_content": "fill", "inpaint_area": "Only masked",
               "masked_padding": 8, "hires": True, "hires_scale": 1.5, "hires_upscaler": "Lanczos", "hires_steps": 2,
-              "hires_strength": 0.3, "loras": [["detail", 0.5]], "true_cfg_scale": 1.0,
+              "hires_strength": 0.3, "loras": [["detail", 0.5]], "true_cfg_scale": 1.0, "size_from": "width and height",
               "fast_decode": True, "controlnets": [{"module": "canny", "model": "builtin:controlnet/sdxl"}],
               "image_prompts": [{"model": "builtin:ip-adapter/sdxl", "weight": 0.6}]}
     assert set(fields) == {f.name for f in TABLE.restorable}  # the test names every restorable field
