@@ -46,7 +46,7 @@ def _task_and_images(request: Any, context: Context) -> None:
     task = TASKS[request.task]
     for name in task.needs:
         if not _given(request, name):
-            raise InvalidValue(name, None, f"a picture: task {task.name} needs {' and '.join(task.needs)}")
+            raise InvalidValue(name, None, f"an image: task {task.name} needs {' and '.join(task.needs)}")
     for name in given:
         if name not in task.needs:
             takes = f"only {' and '.join(task.needs)}" if task.needs else "no image"
