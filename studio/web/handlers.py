@@ -16,6 +16,7 @@ import gradio as gr
 from .. import loras, models
 from ..engine.interface import Engine
 from ..errors import InvalidValue, StudioError
+from ..families import family
 from ..fields import TABLE, FieldTable
 from ..request import family_sampler_names
 from ..sizes import snap, size_for_aspect
@@ -329,6 +330,8 @@ def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], s
     note = f"Recommended for {source.name}: {recommended(source)}." if differs else ""
     if changed:
         note = "Changed to fit the model: " + "; ".join(changed) + ". " + note
+    if source.family and family(source.family).needs_references:  # an edit-only model: its tab opens
+        updates["task"] = "edit"
     return updates, note.strip(), differs
 
 

@@ -290,11 +290,12 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                 return {}
             return {**{form.components[n]: u for n, u in updates.items()}, model_note: note,
                     model_note_row: gr.Row(visible=bool(note)), use_recommended: gr.Button(visible=differs),
-                    notice: restore.model_notice(models.resolve_model(name))}
+                    notice: restore.model_notice(models.resolve_model(name)),
+                    **({tabs: gr.Tabs(selected="edit")} if updates.get("task") == "edit" else {})}
 
         family_fields = [form.components[n] for n in restore.family_visibility(form.source)]  # True CFG (FLUX)
         model.input(reported(model_picked), inputs=[model, *switched],
-                    outputs=[*switched, *family_fields, model_note, model_note_row, use_recommended, notice],
+                    outputs=[*switched, *family_fields, task, tabs, model_note, model_note_row, use_recommended, notice],
                     **PRIVATE)
 
         def apply_recommended(name: str) -> dict:

@@ -53,6 +53,10 @@ def test_send_a_result_to_edit_add_a_picture_and_edit_with_both(page, tmp_path):
     page.click("#history-send-edit")
     wait_for(lambda: page.locator("#reference-2 img").count() > 0)
     assert page.locator("#reference-3 img").count() == 0
+    # An edit-only model opens its tab when picked (from Text to image here).
+    page.get_by_role("tab", name="Text to image").click()
+    pick(page, "model", "tiny-qwen-edit")
+    wait_for(lambda: page.locator("#tasks button[aria-selected='true']").inner_text() == "Edit")
 
 
 def test_on_a_phone_the_picture_slots_fit_and_a_model_that_does_not_edit_is_named(page, tmp_path):
