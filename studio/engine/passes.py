@@ -198,6 +198,7 @@ class PassContext:
             embeds = kwargs.get("prompt_embeds")
             kwargs.update(self.image_prompts.arguments(pipe, 1 if embeds is None else len(embeds), guided))
         kwargs[loaded.family_def.cfg_argument] = request.cfg_scale  # guidance_scale; Qwen's real CFG: true_cfg_scale
+        kwargs.update(loaded.family_def.call_arguments.get(type(pipe).__name__, {}))
         if "true_cfg_scale" in loading.call_parameters(pipe):  # FLUX: real CFG, only with a negative prompt
             kwargs.setdefault("true_cfg_scale", request.true_cfg_scale)
         if "height" in loading.call_parameters(pipe):  # FLUX's image pipelines default to 1024 px otherwise

@@ -125,6 +125,8 @@ class Family:
     needs_references: bool = False
     encoder_reads_references: bool = False  # its text encoder sees the pictures too (Qwen-Image-Edit's VL model)
     cfg_argument: str = "guidance_scale"  # the pipeline argument the CFG scale goes to (Qwen's: true_cfg_scale)
+    # Fixed arguments of a pipeline class's every call (Kontext's inpaint must not resize its picture)
+    call_arguments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Settings for a model of this family that no preset describes (a folder, a single file), over
     # the studio-wide defaults: steps, cfg_scale, sampler, schedule (the size is the size rule's)
     defaults: Mapping[str, Any] = field(default_factory=dict)

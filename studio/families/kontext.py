@@ -17,9 +17,10 @@ KONTEXT = dataclasses.replace(
     FLUX,
     name="kontext",
     title="FLUX.1 Kontext",
-    # Not its inpaint pipeline yet: it resizes the picture to Kontext's own sizes, which the studio's
-    # compositing of the unmasked pixels does not follow (a mismatch seen on the tiny model).
-    pipelines={"txt2img": "FluxKontextPipeline", "edit": "FluxKontextPipeline"},
+    pipelines={"txt2img": "FluxKontextPipeline", "edit": "FluxKontextPipeline", "inpaint": "FluxKontextInpaintPipeline"},
+    # Its inpaint pipeline would resize the picture to one of Kontext's own sizes (672 px and up): the
+    # picture keeps the size asked for, so the unmasked pixels composite back in place.
+    call_arguments={"FluxKontextInpaintPipeline": {"_auto_resize": False}},
     inpaint_model_pipeline="FluxKontextInpaintPipeline",
     single_file_config="black-forest-labs/FLUX.1-Kontext-dev",
     checkpoint_keys=(),  # FLUX.1's names: never told apart from a FLUX.1 file by its keys
