@@ -119,3 +119,23 @@ def test_a_flux_lora_applies_to_a_gguf_transformer_and_leaving_it_out_restores_t
     assert not np.array_equal(base, pixels(with_lora.images[0]))
     assert 'Lora hashes: "flux-detail: ' in with_lora.infotexts[0]
     assert np.array_equal(base, pixels(studio.run(request(model, prompt="a red cube")).images[0]))
+
+
+@pytest.mark.parametrize("name", ["klein", "qwen_image"])
+def test_the_editing_families_transformers_load_alone_and_as_gguf(tmp_path, name):
+    """FLUX.2 Klein's and Qwen-Image's transformers, as a .safetensors file alone and as a Q8_0 GGUF:
+    the family read from the header, the rest from the base, the weights kept quantized."""
+    from safetensors.torch import save_file
+
+    pipe = family(name).build_tiny()
+    pipe.save_pretrained(tmp_path / "base")
+    state = {k: v.contiguous() for k, v in pipe.transformer.state_dict().items()}
+    save_file(state, tmp_path / "alone.safetensors")
+    write_gguf(state, tmp_path / "alone-Q8_0.gguf", quant="Q8_0")
+    studio = Studio(device="cpu", cache_size=1, single_file_configs={name: str(tmp_path / "base")})
+    for file in (tmp_path / "alone.safetensors", tmp_path / "alone-Q8_0.gguf"):
+        assert resolve_model(str(file)).family == name
+        first = studio.run(request(file, steps=2))
+        assert np.array_equal(pixels(first.images[0]), pixels(studio.run(request(file, steps=2)).images[0]))
+    kinds = {type(p).__name__ for p in studio.load(str(tmp_path / "alone-Q8_0.gguf")).pipe.transformer.parameters()}
+    assert "GGUFParameter" in kinds
