@@ -176,3 +176,16 @@ def test_a_replicas_own_error_reaches_the_page_and_the_a1111_api_as_the_local_en
             assert "nosuch" in json.dumps(reply.get("info", "")), reply.get("info")
     except urllib.error.HTTPError as refused:
         assert refused.code == 422 and "lora" in refused.read().decode().lower()
+
+
+def test_an_edit_with_reference_pictures_runs_on_a_replica(app, tmp_path):
+    """The references cross to the replica with the request (pickled by Ray) and come back named."""
+    from gradio_client import handle_file
+    from PIL import Image
+
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (96, 64), (200, 30, 30)).save(picture)
+    result = Client(app.url, verbose=False).predict(prompt="make it night", model="tiny-klein", steps=2,
+                                                     references=[{"image": handle_file(str(picture))}],
+                                                     api_name="/generate")
+    assert result[3].startswith("Done") and "References: " in result[1] and "96x64" in result[1]

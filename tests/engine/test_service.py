@@ -125,6 +125,7 @@ def test_a_replica_rebuilds_a_request_it_receives_as_its_own_and_checks_it(studi
         GenerationRequest(**BASE, controlnets=[{"image": picture, "module": "canny", "model": "builtin:controlnet/sd15",
                                                "weight": 0.7}]),
         GenerationRequest(**BASE, image_prompts=[{"image": picture, "model": "builtin:ip-adapter/sd15"}]),
+        GenerationRequest(**{**BASE, "model": "tiny-klein"}, references=[{"image": picture}, {"image": picture}]),
     ]
     config = StudioConfig()
     for request in requests:
