@@ -330,9 +330,14 @@ def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], s
     note = f"Recommended for {source.name}: {recommended(source)}." if differs else ""
     if changed:
         note = "Changed to fit the model: " + "; ".join(changed) + ". " + note
-    if source.family and family(source.family).needs_references:  # an edit-only model: its tab opens
-        updates["task"] = "edit"
+    if own_task(source):
+        updates["task"] = own_task(source)
     return updates, note.strip(), differs
+
+
+def own_task(source: models.ModelSource) -> str | None:
+    """The only task a model runs, whose tab it opens (an edit-only model: edit); None for the rest."""
+    return "edit" if source.family and family(source.family).needs_references else None
 
 
 def image_size(image: Any, model: str) -> tuple[Any, Any]:

@@ -69,8 +69,9 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
     outputs = outputs or OutputFolder(None)
     jobs = SessionJobs()  # running runs by caller, every door's: what Stop may cancel
     service = Service(studio, outputs, jobs, options.gpu_duration_s, warmup.model)  # here, or on ZeroGPU's GPU
-    form = Form(table, models.resolve_model(warmup.requested),
-                {"model": warmup.model, "preview": options.preview_method, "fast_decode": options.fast_decode})
+    starting = models.resolve_model(warmup.requested)
+    form = Form(table, starting, {"model": warmup.model, "preview": options.preview_method,
+                                  "fast_decode": options.fast_decode, "task": handlers.own_task(starting)})
     w = form.widget
 
     def row(*names: str) -> None:
@@ -150,7 +151,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                         reuse_seed = gr.Button("Reuse", size="sm", elem_id="reuse-seed")
                     w("batch_count", info=None, min_width=110)
                     w("batch_size", info=None, min_width=110)
-                with gr.Tabs(elem_id="tasks") as tabs:
+                with gr.Tabs(elem_id="tasks", selected=form.values["task"] or "txt2img") as tabs:
                     with gr.Tab("Text to image", id="txt2img", elem_id="tab-txt2img") as tab_txt2img:
                         with gr.Accordion("Hires fix", open=False, elem_id="hires-panel") as hires_panel:
                             hires = w("hires")

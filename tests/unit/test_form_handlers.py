@@ -67,3 +67,13 @@ def test_fallback_switches_the_form_to_the_fallback_models_defaults():
     assert updates["model"]["value"] == "tiny" and updates["sampler"]["value"] == "Euler a"
     assert updates["steps"]["value"] == 8
     assert (updates["width"]["value"], updates["width"]["minimum"], updates["width"]["maximum"]) == (64, 32, 512)
+
+
+def test_an_edit_only_model_opens_the_edit_tab_at_start_and_when_picked():
+    from studio.models import resolve_model
+    from studio.web import handlers
+
+    assert handlers.own_task(resolve_model("tiny-qwen-edit")) == "edit"
+    assert handlers.own_task(resolve_model("tiny-klein")) is None  # it also generates from text
+    updates, _, _ = handlers.model_switch("tiny-qwen-edit", {})
+    assert updates["task"] == "edit"
