@@ -98,27 +98,9 @@ def build_mid_flux():
 def build_mid_klein():
     """FLUX.2-[klein]-4B-shaped, random weights: 2 double + 4 single blocks 256 wide, distilled (no
     CFG), FLUX.2's 32-channel 8x VAE with random batch-norm statistics, tiny_klein's 36-layer Qwen3."""
-    from diffusers import AutoencoderKLFlux2, Flux2KleinPipeline, Flux2Transformer2DModel
+    from studio.tiny_klein import build_tiny_klein
 
-    from studio.tiny_klein import (KLEIN_LATENT_CHANNELS, KLEIN_OUT_LAYERS, QWEN_WIDTH, _klein_scheduler, _qwen3,
-                                   tiny_klein_tokenizer)
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(TINY_SEED)
-        transformer = Flux2Transformer2DModel(
-            patch_size=1, in_channels=4 * KLEIN_LATENT_CHANNELS, num_layers=2, num_single_layers=4,
-            attention_head_dim=64, num_attention_heads=4, joint_attention_dim=len(KLEIN_OUT_LAYERS) * QWEN_WIDTH,
-            mlp_ratio=3.0, axes_dims_rope=(16, 16, 16, 16), guidance_embeds=False,
-        )
-        vae = AutoencoderKLFlux2(
-            block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=KLEIN_LATENT_CHANNELS,
-            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        )
-        vae.bn.running_mean.copy_(0.1 * torch.randn(vae.bn.num_features))  # non-trivial normalisation
-        vae.bn.running_var.copy_(0.5 + torch.rand(vae.bn.num_features))
-        text = _qwen3()
-    return Flux2KleinPipeline(scheduler=_klein_scheduler(), vae=vae.eval(), text_encoder=text,
-                              tokenizer=tiny_klein_tokenizer(), transformer=transformer, is_distilled=True)
+    return build_tiny_klein(blocks=(2, 4), heads=4, head_dim=64, vae_widths=(32, 64, 64, 64), vae_groups=32)
 
 
 def build_mid_qwen():

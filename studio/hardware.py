@@ -7,6 +7,7 @@ imports no torch until a function runs: the lease's process unpickles cards with
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -33,7 +34,9 @@ class DeviceCard:
         return f"{self.replica}: {self.device}, {self.hardware}" if self.replica else f"{self.device}, {self.hardware}"
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_name() -> str:
+    """The CPU's model name, read once (a replica makes a card with every job)."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():

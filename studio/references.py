@@ -18,6 +18,10 @@ from .field_spec import A1111, Context, Record, part
 MAX_REFERENCES = 4  # the most any family reads (FLUX.2 Klein); each family says its own (Family.references)
 HASH_LENGTH = 10  # hex digits, as A1111's short model hashes
 READ_PIXELS = 1024 * 1024  # the edit pipelines shrink a larger reference to about a megapixel
+# What the edit pipelines can read (FLUX.2's refuses less, deep inside a run): a stranger's 8 x 65000
+# strip is refused here by name, before any model loads.
+MIN_SIDE = 64
+MAX_ASPECT = 8
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,13 @@ class Reference:
 
 
 def _finish(item: Reference, where: str, context: Context) -> Reference:
-    if item.image is None:  # a PNG's record describes the picture: it must be given again
+    picture = item.image
+    if picture is None:  # a PNG's record describes the picture: it must be given again
         raise InvalidValue(f"{where}.image", None, "a picture (references are never stored: give it again)")
+    short, long = sorted(picture.size)
+    if short < MIN_SIDE or long > MAX_ASPECT * short:
+        raise InvalidValue(f"{where}.image", f"{picture.width}x{picture.height}",
+                           f"a picture at least {MIN_SIDE} px on each side, at most {MAX_ASPECT}:1")
     return item
 
 

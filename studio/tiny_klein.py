@@ -45,12 +45,12 @@ def _qwen3() -> Qwen3ForCausalLM:
         tie_word_embeddings=True)).eval()
 
 
-def _klein_vae() -> AutoencoderKLFlux2:
+def _klein_vae(widths: tuple[int, ...] = (16, 16, 16, 16), groups: int = 8) -> AutoencoderKLFlux2:
     """Four blocks (8x down) and 32 latent channels as the real one; random batch-norm statistics."""
     vae = AutoencoderKLFlux2(
-        block_out_channels=(16, 16, 16, 16), in_channels=3, out_channels=3,
+        block_out_channels=widths, in_channels=3, out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=KLEIN_LATENT_CHANNELS, norm_num_groups=8, sample_size=64, layers_per_block=1,
+        latent_channels=KLEIN_LATENT_CHANNELS, norm_num_groups=groups, sample_size=64, layers_per_block=1,
     )
     channels = vae.bn.num_features  # 4 * latent_channels (2x2 patches)
     vae.bn.running_mean.copy_(0.1 * torch.randn(channels))
@@ -65,16 +65,19 @@ def _klein_scheduler() -> FlowMatchEulerDiscreteScheduler:
         max_image_seq_len=4096, time_shift_type="exponential")
 
 
-def build_tiny_klein() -> Flux2KleinPipeline:
-    """A FLUX.2-[klein]-4B-shaped pipeline: 1 double + 1 single block, distilled (no guidance, no CFG)."""
+def build_tiny_klein(blocks: tuple[int, int] = (1, 1), heads: int = 2, head_dim: int = 16,
+                     vae_widths: tuple[int, ...] = (16, 16, 16, 16), vae_groups: int = 8) -> Flux2KleinPipeline:
+    """A FLUX.2-[klein]-4B-shaped pipeline: 1 double + 1 single block, distilled (no guidance, no CFG).
+    The sizes are arguments for bench/previews.py's mid-size model."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
         transformer = Flux2Transformer2DModel(
-            patch_size=1, in_channels=4 * KLEIN_LATENT_CHANNELS, num_layers=1, num_single_layers=1,
-            attention_head_dim=16, num_attention_heads=2, joint_attention_dim=len(KLEIN_OUT_LAYERS) * QWEN_WIDTH,
-            mlp_ratio=3.0, axes_dims_rope=(4, 4, 4, 4), guidance_embeds=False,
+            patch_size=1, in_channels=4 * KLEIN_LATENT_CHANNELS, num_layers=blocks[0], num_single_layers=blocks[1],
+            attention_head_dim=head_dim, num_attention_heads=heads,
+            joint_attention_dim=len(KLEIN_OUT_LAYERS) * QWEN_WIDTH, mlp_ratio=3.0,
+            axes_dims_rope=(head_dim // 4,) * 4, guidance_embeds=False,
         )
-        vae = _klein_vae()
+        vae = _klein_vae(vae_widths, vae_groups)
         text_encoder = _qwen3()
     return Flux2KleinPipeline(scheduler=_klein_scheduler(), vae=vae, text_encoder=text_encoder,
                               tokenizer=tiny_klein_tokenizer(), transformer=transformer, is_distilled=True)

@@ -330,8 +330,9 @@ def model_switch(model: str, current: dict[str, Any]) -> tuple[dict[str, Any], s
     note = f"Recommended for {source.name}: {recommended(source)}." if differs else ""
     if changed:
         note = "Changed to fit the model: " + "; ".join(changed) + ". " + note
-    if own_task(source):
-        updates["task"] = own_task(source)
+    task = own_task(source)
+    if task:
+        updates["task"] = task
     return updates, note.strip(), differs
 
 

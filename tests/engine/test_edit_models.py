@@ -73,6 +73,9 @@ def test_references_count_in_the_cost():
     (dict(task="edit"), "references", "task edit needs references"),
     (dict(references=[{"image": BLUE}] * 5), "references", "at most 4"),
     (dict(references=[{"image": None}]), "references[0].image", "never stored"),
+    (dict(references=[{"image": BLUE}, {"image": Image.new("RGB", (8, 65000))}]), "references[1].image",
+     "at least 64 px on each side, at most 8:1"),
+    (dict(references=[{"image": Image.new("RGB", (600, 70))}]), "references[0].image", "at most 8:1"),
     (dict(hires=True, prompt="a cube"), "hires", "no image-to-image pass"),
 ])
 def test_what_cannot_edit_is_refused_by_name_before_anything_runs(fields, field, says):
