@@ -24,7 +24,7 @@ from .families import FAMILIES
 from .previews import METHOD_NAMES as PREVIEW_METHODS
 from .styles import style_names
 from .tasks import TASK_NAMES
-from .tasks.hires import UPSCALERS
+from . import upscalers
 
 if TYPE_CHECKING:
     from .request import GenerationRequest
@@ -106,6 +106,16 @@ def _is_img(request: GenerationRequest) -> bool:
 
 def _is_inpaint(request: GenerationRequest) -> bool:
     return request.task == "inpaint"
+
+
+def _is_upscale(request: GenerationRequest) -> bool:
+    return request.task == "upscale"
+
+
+def _size_of(params: Mapping[str, str], key: str, part: int) -> Any:
+    """One side of a `WxH` value (A1111's Postprocess upscale to), or MISSING."""
+    width, sep, height = params.get(key, "").partition("x")
+    return int((width, height)[part]) if sep and width.isdigit() and height.isdigit() else MISSING
 
 
 def _is_hires(request: GenerationRequest) -> bool:
@@ -267,7 +277,9 @@ FIELDS: tuple[Field, ...] = (
     Field("hires_scale", "float", 2.0, "Upscale by", range=(1.0, 4.0), widget="slider", step=0.05,
           tasks=("txt2img",), infotext=(Infotext("Hires upscale", 140, when=_is_hires, format=number_text, parse=float),),
           a1111=A1111("hr_scale", tasks=("txt2img",), when="enable_hr")),
-    Field("hires_upscaler", "choice", "Latent", "Upscaler", choices=tuple(UPSCALERS), widget="dropdown",
+    Field("hires_upscaler", "choice", "Latent", "Upscaler", choices=tuple(upscalers.BUILTIN), widget="dropdown",
+          check=lambda f, v, c: upscalers.check_name(f.name, v),
+          help="a built-in, or a model of the upscalers folder (--upscalers-dir) by name",
           tasks=("txt2img",), infotext=(Infotext("Hires upscaler", 142, when=_is_hires),),
           a1111=A1111("hr_upscaler", tasks=("txt2img",), when="enable_hr")),
     Field("hires_steps", "int", 0, "Hires steps", range=(0, 150), range_note=" (0 = as the first pass)",
@@ -279,6 +291,46 @@ FIELDS: tuple[Field, ...] = (
           tasks=("txt2img",),
           infotext=(Infotext("Denoising strength", 110, when=_is_hires, format=number_text, read=_strength(True)),),
           a1111=A1111("denoising_strength", tasks=("txt2img",), when="enable_hr")),
+    # -- Upscale (A1111's Extras): no diffusion model runs; A1111's Postprocess keys in the infotext --
+    Field("upscale_image", "image", None, "Picture to upscale", widget="image", tasks=("upscale",), record=False,
+          page={"image_mode": "RGB", "height": 320},
+          a1111=A1111(None, tasks=("upscale",), note="image of /sdapi/v1/extra-single-image")),
+    Field("upscaler", "choice", "Lanczos", "Upscaler", choices=upscalers.PIXEL_FILTERS, widget="dropdown",
+          tasks=("upscale",), check=lambda f, v, c: upscalers.check_name(f.name, v, pictures=True),
+          help="a pixel filter, or a model of the upscalers folder (--upscalers-dir) by name",
+          infotext=(Infotext("Postprocess upscaler", 301, when=_is_upscale),),
+          a1111=A1111(None, tasks=("upscale",), note="upscaler_1 of /sdapi/v1/extra-single-image")),
+    Field("upscale_by", "float", 2.0, "Scale by", range=(1.0, 8.0), widget="slider", step=0.05, tasks=("upscale",),
+          infotext=(Infotext("Postprocess upscale by", 300, format=number_text,
+                             when=lambda r: _is_upscale(r) and not r.upscale_width),),
+          a1111=A1111(None, tasks=("upscale",), note="upscaling_resize")),
+    Field("upscale_width", "int", 0, "Scale to width", range=(0, 8192), range_note=" (0 = scale by the factor)",
+          widget="number", tasks=("upscale",), help="with a height, the result's size (0: scale by the factor)",
+          infotext=(Infotext("Postprocess upscale to", 300, when=lambda r: _is_upscale(r) and bool(r.upscale_width),
+                             write=lambda r, i: f"{r.upscale_width}x{r.upscale_height}" if _is_upscale(r)
+                             and r.upscale_width else None, read=lambda p: _size_of(p, "Postprocess upscale to", 0)),),
+          a1111=A1111(None, tasks=("upscale",), note="upscaling_resize_w")),
+    Field("upscale_height", "int", 0, "Scale to height", range=(0, 8192), range_note=" (0 = scale by the factor)",
+          widget="number", tasks=("upscale",),
+          infotext=(Infotext(None, read=lambda p: _size_of(p, "Postprocess upscale to", 1)),),
+          a1111=A1111(None, tasks=("upscale",), note="upscaling_resize_h")),
+    Field("upscale_crop", "bool", True, "Crop to fit", widget="checkbox", tasks=("upscale",),
+          help="scale to a size: cover it and cut the middle (else stretch)",
+          infotext=(Infotext("Postprocess crop to", 302, when=lambda r: _is_upscale(r) and bool(r.upscale_width),
+                             write=lambda r, i: f"{r.upscale_width}x{r.upscale_height}" if _is_upscale(r)
+                             and r.upscale_width and r.upscale_crop else None,
+                             read=lambda p: "Postprocess crop to" in p if "Postprocess upscale to" in p else MISSING),),
+          a1111=A1111(None, tasks=("upscale",), note="upscaling_crop")),
+    Field("upscaler_2", "choice", "None", "Upscaler 2", choices=("None", *upscalers.PIXEL_FILTERS), widget="dropdown",
+          tasks=("upscale",), check=lambda f, v, c: upscalers.check_name(f.name, v, pictures=True, none=True),
+          infotext=(Infotext("Postprocess upscaler 2", 303,
+                             when=lambda r: _is_upscale(r) and r.upscaler_2 != "None" and r.upscaler_2_visibility > 0),),
+          a1111=A1111(None, tasks=("upscale",), note="upscaler_2")),
+    Field("upscaler_2_visibility", "float", 0.0, "Upscaler 2 visibility", range=(0.0, 1.0), widget="slider",
+          step=0.05, tasks=("upscale",),
+          infotext=(Infotext("Postprocess upscaler 2 visibility", 304, format=number_text,
+                             when=lambda r: _is_upscale(r) and r.upscaler_2 != "None" and r.upscaler_2_visibility > 0),),
+          a1111=A1111(None, tasks=("upscale",), note="extras_upscaler_2_visibility")),
     # -- LoRAs given by name (tags in the prompt add to these; the page writes tags) --
     Field("loras", "loras", (), "LoRAs", help="[name, weight] pairs; <lora:name:weight> in the prompt adds to these",
           infotext=(Infotext(None, read=lambda p: (), note="tags in the prompt; Lora hashes"),),

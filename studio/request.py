@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["GenerationRequest", "request_class", "DEFAULT_MODEL", "MAX_SEED"]
 
 
-INPUT_PICTURES = ("init_image", "mask", "references")  # the request's input pictures, by field
+INPUT_PICTURES = ("init_image", "mask", "references", "upscale_image")  # the request's input pictures, by field
 
 
 def _given(request: Any, name: str) -> bool:
@@ -41,7 +41,8 @@ def _task_and_images(request: Any, context: Context) -> None:
     """The task is explicit or follows from the images; it gets exactly the images it needs."""
     given = [name for name in INPUT_PICTURES if _given(request, name)]
     if request.task is None:
-        request._set("task", "edit" if "references" in given else "inpaint" if "mask" in given
+        request._set("task", "edit" if "references" in given else "upscale" if "upscale_image" in given
+                     else "inpaint" if "mask" in given
                      else "img2img" if given else "txt2img")
     task = TASKS[request.task]
     for name in task.needs:
@@ -93,7 +94,7 @@ def _hires(request: Any, context: Context) -> None:
 def _family_tasks(request: Any, context: Context) -> None:
     """Each pass's task is one the model's family has a pipeline for (asked of the family); an edit
     model is given a reference, and no more references than it reads."""
-    if not context.source.family:
+    if not context.source.family or not TASKS[request.task].uses_model:
         return
     fam, name = family(context.source.family), context.source.name
     offered = [task for task in TASKS if task in fam.pipelines]
@@ -150,8 +151,26 @@ def prompt_chunks(request: Any) -> dict[str, int]:
             for name in ("prompt", "negative_prompt")}
 
 
+def _upscale(request: Any, context: Context) -> None:
+    """An upscale makes one picture no larger than the limits, both sides of a size given together."""
+    if request.task != "upscale":
+        return
+    from .tasks import upscale
+
+    if request.batch_size != 1:
+        raise InvalidValue("batch_size", request.batch_size, "1 for an upscale (it makes one picture)")
+    if bool(request.upscale_width) != bool(request.upscale_height):
+        raise InvalidValue("upscale_height" if request.upscale_width else "upscale_width", 0,
+                           "both width and height (a size), or neither (scale by the factor)")
+    width, height = upscale.target_size(request)
+    if max(width, height) > upscale.MAX_SIDE or width * height > upscale.MAX_OUTPUT_PIXELS:
+        field = "upscale_width" if request.upscale_width else "upscale_by"
+        raise InvalidValue(field, f"{width}x{height}", f"a result of at most {upscale.MAX_OUTPUT_PIXELS} pixels "
+                                                       f"({upscale.MAX_SIDE} a side)")
+
+
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _family_tasks, _edit_size, _sampler, _hires,
-                                                     _true_cfg, _lora_tags)
+                                                     _true_cfg, _lora_tags, _upscale)
 
 
 class RequestBase(RequestFields):
@@ -207,7 +226,22 @@ class RequestBase(RequestFields):
         runs x the batch (hires fix adds its larger pass). A 512 px SD 1.5 image at 25 steps is 6.6."""
         passes = 2 if self.true_cfg_active else 1  # FLUX's real CFG: two transformer passes a step
         steps = passes * self.batch_size * sum(self.pass_costs()) / 1e6
-        return steps + self.encoding_cost() + self.preprocessing_cost()  # both done once for the batch
+        return steps + self.encoding_cost() + self.preprocessing_cost() + self.upscaling_cost()
+
+    def upscaling_cost(self) -> float:
+        """Model upscalers' passes (upscalers/work.py): hires fix's over each image of the batch, an
+        upscale's over its picture."""
+        from . import upscalers
+        from .tasks import upscale
+        from .upscalers.work import model_work
+
+        if self.task == "upscale":
+            size = self.upscale_image.size
+            return sum(model_work(size, upscale.target_size(self)) for name in upscale.upscalers_used(self)
+                       if upscalers.is_model(name))
+        if not self.hires or not upscalers.is_model(self.hires_upscaler):
+            return 0.0
+        return self.batch_size * model_work((self.width, self.height), self.hires_size)
 
     def encoding_cost(self) -> float:
         """The prompts' chunks past each one's first, through each of the family's text encoders."""

@@ -56,6 +56,14 @@ class RequestFields:
     hires_upscaler: str  # Upscaler
     hires_steps: int  # Hires steps
     hires_strength: float  # Hires denoising strength
+    upscale_image: Image | None  # Picture to upscale
+    upscaler: str  # Upscaler
+    upscale_by: float  # Scale by
+    upscale_width: int  # Scale to width
+    upscale_height: int  # Scale to height
+    upscale_crop: bool  # Crop to fit
+    upscaler_2: str  # Upscaler 2
+    upscaler_2_visibility: float  # Upscaler 2 visibility
     loras: tuple[tuple[str, float], ...]  # LoRAs
     controlnets: tuple[ControlUnit, ...]  # ControlNet units
     image_prompts: tuple[ImagePrompt, ...]  # Image prompts (IP-Adapter)

@@ -37,6 +37,20 @@ def check_work(request: RequestBase) -> None:
                       None if unit.pixel_perfect else unit.processor_res, f"controlnets[{i}]")
 
 
+def check_upscalers(request: RequestBase, config: StudioConfig) -> None:
+    """A model upscaler a request names is a file of this studio's upscalers folder (never a path):
+    refused by name, with what the folder has, before anything runs."""
+    from .. import upscalers
+    from ..upscalers.folder import find
+
+    named = {"hires_upscaler": getattr(request, "hires_upscaler", None) if getattr(request, "hires", False) else None}
+    if getattr(request, "task", None) == "upscale":
+        named.update(upscaler=request.upscaler, upscaler_2=request.upscaler_2 if request.upscaler_2_visibility else None)
+    for field, name in named.items():
+        if name and name != "None" and upscalers.is_model(name):
+            find(field, name, config.upscalers_dir, config.allow_pickle)
+
+
 def admit(request: GenerationRequest, config: StudioConfig) -> GenerationRequest:
     """A request from elsewhere, rebuilt from its fields by this process's own request class (so every
     field and rule is checked here), within this studio's path rule and cost cap."""
@@ -46,5 +60,6 @@ def admit(request: GenerationRequest, config: StudioConfig) -> GenerationRequest
     check_model_name(getattr(request, "model", None), config.allowed_roots)
     own = request_class(table)(**{f.name: getattr(request, f.name) for f in table.request})
     check_work(own)
+    check_upscalers(own, config)
     check_cost(own.cost(), config.max_cost)
     return own

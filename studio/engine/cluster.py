@@ -170,7 +170,8 @@ def for_replicas(config: StudioConfig) -> StudioConfig:
     is Ray's, not the front door's). On other machines the same paths must exist (docs/ray.md)."""
     from dataclasses import replace
 
-    folders = {name: getattr(config, name).resolve() for name in ("models_dir", "loras_dir", "controlnets_dir")
+    folders = {name: getattr(config, name).resolve() for name in ("models_dir", "loras_dir", "controlnets_dir",
+                                                                             "upscalers_dir")
                if getattr(config, name) is not None}
     return replace(config, **folders) if folders else config
 

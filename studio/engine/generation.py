@@ -49,6 +49,8 @@ def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: thread
     # 3. Seeds: -1 becomes a real seed here, so the result can report it.
     request = request.with_seed()
     seeds = request.seeds()
+    if not TASKS[request.task].uses_model:  # an upscale: no model to load, the device thread all the same
+        return on_device(studio, lambda: postprocess(studio, request, emit, cancel, seeds[0]), emit, cancel, 0)
     # 4. The model (cached after the first time).
     source = request.source
     was_loaded = studio.is_loaded(source)
@@ -59,15 +61,32 @@ def run(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: thread
     # 5. One job on the device at a time, on the device thread; a cancel while waiting ends the wait.
     if studio.busy:
         emit(Status("Waiting for the device"))
-    future = studio.device_thread.submit(denoise, studio, request, plan, seeds, loaded, emit, cancel, start, load_s,
-                                         partial)
+    on_device(studio, lambda: denoise(studio, request, plan, seeds, loaded, emit, cancel, start, load_s, partial),
+              emit, cancel, request.steps)
+
+
+def on_device(studio: "Studio", work: Callable[[], None], emit: Emit, cancel: threading.Event, steps: int) -> None:
+    """The work on the device thread, waited for; a cancel while it waits in line ends the wait."""
+    future = studio.device_thread.submit(work)
     while True:
         try:
             return future.result(timeout=0.05)
         except concurrent.futures.TimeoutError:
             if cancel.is_set() and future.cancel():  # still queued: it never touched the device
-                emit(Cancelled(0, request.steps))
+                emit(Cancelled(0, steps))
                 return
+
+
+def postprocess(studio: "Studio", request: GenerationRequest, emit: Emit, cancel: threading.Event, seed: int) -> None:
+    """A task without a model (upscale), on the device thread; a Stop lands between tiles."""
+    def stop() -> None:
+        if cancel.is_set():
+            raise Stop(0)
+
+    try:
+        emit(TASKS[request.task].run(studio.upscale_picture, request, emit, stop, seed))
+    except Stop:
+        emit(Cancelled(0, 0))
 
 
 def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seeds: list[int],
@@ -105,7 +124,8 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
                                            studio.config.controlnets_dir)
         # 10. The task's passes, with the image prompts' adapters in the UNet for them only.
         context = PassContext(request, seeds, loaded, emit, cancel, sum(passes), studio.previews,
-                              studio.config.preview_interval_s, control, image_prompts, kept)
+                              studio.config.preview_interval_s, control, image_prompts, kept,
+                              studio.upscale_picture)
         if image_prompts is not None:
             image_prompts.check_passes({task: context.pipe_for(task) for task in request.pass_tasks()}, loaded.name)
         denoiser = getattr(loaded.pipe, loaded.family_def.denoiser)

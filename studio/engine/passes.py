@@ -119,8 +119,9 @@ class PassContext:
     def __init__(self, request: GenerationRequest, seeds: list[int], loaded: LoadedModel, emit: Callable[[Event], None],
                  cancel: threading.Event, total: int, previews: PreviewDecoders, preview_interval_s: float,
                  control: Control | None = None, image_prompts: ImagePrompts | None = None,
-                 partial: LatestX0 | None = None):
+                 partial: LatestX0 | None = None, upscaler: Callable[..., Any] | None = None):
         self.request, self.seeds, self.loaded = request, seeds, loaded
+        self.upscaler = upscaler  # the engine's Studio.upscale_picture (model upscalers on this device)
         self.partial = partial  # keeps each step's x0 for a partial result at a cancel; None: not asked
         self.control = control  # the request's active ControlNet units, or None
         self.image_prompts = image_prompts  # its active image prompts (IP-Adapter), or None
@@ -137,6 +138,20 @@ class PassContext:
         if text not in self.notices:
             self.notices += (text,)
             self.emit(Status(text))
+
+    def upscale(self, picture: Any, size: tuple[int, int], name: str) -> Any:
+        """A picture at `size` through the named upscaler (a pixel filter or a model, in tiles): a Stop
+        lands between tiles, as between steps."""
+        def stop() -> None:
+            if self.cancel.is_set():
+                raise Stop(self.done)
+
+        def on_tile(done: int, total: int) -> None:
+            self.emit(Status(f"Upscaling with {name}: tile {done} of {total}"))
+
+        if self.upscaler is None:
+            raise ValueError("this engine runs no upscalers")
+        return self.upscaler(picture, size, name, stop, on_tile, "hires_upscaler")[0]
 
     def pipe_for(self, task: str) -> Any:
         """The model's pipeline for a pass of this task: its ControlNet twin when units steer (the same

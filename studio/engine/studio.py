@@ -33,6 +33,8 @@ from ..request import GenerationRequest, RequestBase
 from . import generation
 from ..control.models import ControlNets
 from ..control.ip_adapter import ImageEncoders
+from ..upscalers.models import UpscalerInfo, Upscalers
+from ..upscalers.run import tile_size, upscale
 from .device import DeviceThread
 from .jobs import Job
 from .prompt_plan import PromptCache
@@ -115,6 +117,7 @@ class Studio:
         self.previews = PreviewDecoders(self.device, self.config.taesd_sources)
         self.controlnets = ControlNets(self.device, allow_pickle=self.config.allow_pickle)  # ControlNet models, loaded once each
         self.image_encoders = ImageEncoders(self.device)  # the IP-Adapters' CLIP vision models
+        self.upscalers = Upscalers(self.device.device, self.device.dtype)  # model upscalers, loaded once each
         log.info("Studio on %s, keeping up to %d model(s) loaded", self.device.describe(),
                  self.config.cache_size)
 
@@ -196,6 +199,15 @@ class Studio:
     def on_device(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run `fn` on the studio's device thread, after any job already there, and return its result."""
         return self.device_thread.run(fn, *args, **kwargs)
+
+    def upscale_picture(self, picture: Any, size: tuple[int, int], name: str, stop: Callable[[], None],
+                        on_tile: Callable[[int, int], None] | None = None,
+                        field: str = "upscaler") -> tuple[Any, UpscalerInfo | None]:
+        """A picture at `size` through the upscaler of this name (a built-in filter, or a model of the
+        upscalers folder run in tiles on this device), on the calling thread: the device thread's jobs
+        call it. `stop` raises to end it between tiles."""
+        return upscale(picture, size, name, self.upscalers, self.config.upscalers_dir, self.config.allow_pickle,
+                       stop, tile_size(self.device.kind), on_tile, field)
 
     @property
     def busy(self) -> bool:

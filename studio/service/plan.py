@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from ..config import StudioConfig
-from ..engine.admit import check_cost, check_work
+from ..engine.admit import check_cost, check_upscalers, check_work
 from ..engine.paths import check_model_name
+from ..errors import InvalidValue
 from ..fields import TABLE, FieldTable
 from ..request import RequestBase, request_class
 
@@ -48,8 +49,11 @@ def make_plan(settings: Mapping[str, Any], config: StudioConfig, table: FieldTab
     # A shared studio refuses paths outside its folders before the model string touches the disk.
     check_model_name(settings.get("model"), config.allowed_roots)
     plan = Plan(tuple(build_requests(settings, table)))
+    if len(plan) > 1 and plan[0].task == "upscale":
+        raise InvalidValue("batch_count", len(plan), "1 for an upscale (it makes one picture)")
     for request in plan.requests[:1]:  # the batches differ by seed only
         check_work(request)
+        check_upscalers(request, config)
     check_cost(plan.cost, config.max_cost)
     return plan
 

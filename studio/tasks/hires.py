@@ -1,38 +1,21 @@
 """Hires fix: the first pass's result enlarged, then repainted by an img2img pass at the larger size.
 
 Latent upscalers resize the latents themselves (fast, adds detail but needs denoising strength
-around 0.5 or more to clean up); image upscalers decode, resize the picture and encode it again.
+around 0.5 or more to clean up); image upscalers decode, resize the picture (a pixel filter, or a
+model upscaler of the upscalers folder: studio/upscalers/) and encode it again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
+from ..upscalers import builtin
 from .common import img2img_steps, repeat_conditioning
 
 if TYPE_CHECKING:
     import torch
 
     from ..request import GenerationRequest
-
-
-@dataclass(frozen=True)
-class Upscaler:
-    name: str
-    space: str  # "latent" | "image"
-    mode: str  # torch interpolate mode for latents, PIL filter name for images
-
-
-UPSCALERS: dict[str, Upscaler] = {u.name: u for u in (
-    Upscaler("Latent", "latent", "bilinear"),
-    Upscaler("Latent (bicubic)", "latent", "bicubic"),
-    Upscaler("Latent (nearest-exact)", "latent", "nearest-exact"),
-    Upscaler("Lanczos", "image", "LANCZOS"),
-    Upscaler("Nearest", "image", "NEAREST"),
-)}
 
 
 def upscale_latents(latents: torch.Tensor, size: tuple[int, int], mode: str, vae_scale: int = 8) -> torch.Tensor:
@@ -46,13 +29,10 @@ def upscale_latents(latents: torch.Tensor, size: tuple[int, int], mode: str, vae
     return F.interpolate(latents, size=target, mode=mode)
 
 
-def upscale_image(image: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:
-    return image.resize(size, getattr(Image.Resampling, mode))
-
-
 def first_pass_output(request: GenerationRequest) -> str:
     """What the first pass hands over: latents for a latent upscaler, pictures otherwise."""
-    return "latent" if request.hires and UPSCALERS[request.hires_upscaler].space == "latent" else "pil"
+    found = builtin(request.hires_upscaler)
+    return "latent" if request.hires and found is not None and found.space == "latent" else "pil"
 
 
 def planned_steps(request: GenerationRequest) -> int:
@@ -65,18 +45,18 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
     import torch
 
     request = ctx.request
-    upscaler = UPSCALERS[request.hires_upscaler]
+    upscaler = builtin(request.hires_upscaler)
     size = request.hires_size
     pipe = ctx.loaded.pipe
     fam = ctx.loaded.family_def
-    if upscaler.space == "latent":
+    if upscaler is not None and upscaler.space == "latent":
         first = fam.latent.grid(first, pipe, (request.width, request.height))  # FLUX's packed tokens...: a grid
         start = upscale_latents(first, size, upscaler.mode, pipe.vae_scale_factor)
         takes_latents = fam.latent_img2img and (ctx.control is None or fam.control_latent_img2img)
         if not takes_latents and request.hires_strength > 0:
             start = decode_latents(ctx.loaded, start)  # its img2img takes pictures only (Z-Image; FLUX's with ControlNet)
-    else:
-        start = [upscale_image(image, size, upscaler.mode) for image in first]
+    else:  # a pixel filter, or a model upscaler (in tiles, Stop between them)
+        start = [ctx.upscale(image, size, request.hires_upscaler) for image in first]
     if request.hires_strength <= 0:
         return decode_latents(ctx.loaded, start) if isinstance(start, torch.Tensor) else start
     asked, _ = img2img_steps(request.hires_steps or request.steps, request.hires_strength)

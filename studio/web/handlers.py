@@ -41,6 +41,10 @@ def page_settings(values: dict[str, Any], editor: Any, table: FieldTable = TABLE
     for name in EDITOR_FIELDS:
         settings[name] = images.get(name)
     settings["hires"] = bool(settings.get("hires")) and task == "txt2img"
+    if task != "upscale":  # the Upscale tab's picture is its own (upscale_view)
+        settings["upscale_image"] = None
+    elif settings.get("upscale_image") is None:
+        raise InvalidValue("upscale_image", None, "a picture to upscale (drop one on the Upscale tab)")
     return settings
 
 
@@ -49,7 +53,7 @@ def task_images(task: str, init_image: Any, editor: Any, mask: Any) -> dict[str,
     takes its editor's picture and the strokes drawn on it (any colour), or an uploaded mask."""
     if task not in TASKS:
         raise InvalidValue("task", task, list(TASKS))
-    if task in ("txt2img", "edit"):  # the Edit tab's pictures are its references (edit_view.EditView)
+    if task in ("txt2img", "edit", "upscale"):  # Edit's pictures are its references, Upscale's its own
         return {}
     editor = editor if isinstance(editor, dict) else {}
     background = editor.get("background")

@@ -23,7 +23,7 @@ from ..fields import IMAGE_TASKS, TABLE, FieldTable
 from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
-from . import control_view, edit_view, handlers, restore
+from . import control_view, edit_view, handlers, restore, upscale_view
 from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard, StreamGuard
@@ -74,11 +74,11 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                   "fast_decode": options.fast_decode, "task": handlers.own_task(starting)})
     w = form.widget
 
-    def row(*names: str) -> None:
-        """Fields side by side."""
+    def row(*names: str, **overrides: dict) -> None:
+        """Fields side by side (`overrides`: a field's widget settings, by its name)."""
         with gr.Row():
             for name in names:
-                w(name)
+                w(name, **overrides.get(name, {}))
 
     def choices() -> list[tuple[str, str]]:
         return handlers.model_choices(studio, config.models_dir, config.allow_pickle)
@@ -119,6 +119,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                     to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
                     to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
                     to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit")
+                    to_upscale = gr.Button("→ Upscale", size="sm", elem_id="send-upscale")
                 picked = gr.State(None)  # the gallery image clicked last
                 picked_seed = gr.State(None)  # its seed (else the first image's): what Reuse takes
             with gr.Column(elem_id="settings-block"):
@@ -155,7 +156,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                     with gr.Tab("Text to image", id="txt2img", elem_id="tab-txt2img") as tab_txt2img:
                         with gr.Accordion("Hires fix", open=False, elem_id="hires-panel") as hires_panel:
                             hires = w("hires")
-                            row("hires_upscaler", "hires_scale")
+                            row("hires_upscaler", "hires_scale", hires_upscaler={
+                                "choices": upscale_view.choices(config, hires=True), "allow_custom_value": True})
                             row("hires_steps", "hires_strength")
                     with gr.Tab("Image to image", id="img2img", elem_id="tab-img2img") as tab_img2img:
                         init_image = w("init_image")
@@ -173,6 +175,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                             w("mask")
                     with gr.Tab("Edit", id="edit", elem_id="tab-edit") as tab_edit:
                         edits = edit_view.build(form)
+                    with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale") as tab_upscale:
+                        upscales = upscale_view.build(form, config)
                 # img2img's and inpaint's own: shown on those tabs only (one widget per setting).
                 with gr.Row(visible=form.values["task"] in IMAGE_TASKS, elem_id="strength-row") as strength_row:
                     w("denoising_strength")
@@ -270,7 +274,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         documented_api(make_parse_prompt(studio), api_name="parse_prompt", concurrency_limit=None)  # typed: model is free text
 
         # -- form helpers ---------------------------------------------------------------------------
-        for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint"), (tab_edit, "edit")):
+        for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint"),
+                          (tab_edit, "edit"), (tab_upscale, "upscale")):
             tab.select(lambda name=name: name, outputs=task, **PRIVATE)
         task.change(lambda t: gr.Row(visible=t in IMAGE_TASKS), inputs=task, outputs=strength_row, **PRIVATE)
         form.components["styles"].change(
@@ -319,12 +324,12 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         reuse_seed.click(lambda used: gr.skip() if used is None else used, inputs=picked_seed, outputs=seed, **PRIVATE)
         gallery.select(reported(handlers.show_picked), inputs=gallery, outputs=[infotext, picked, picked_seed, result,
                                                                                  seed_used], **PRIVATE)
-        to_img2img.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="img2img"), "img2img")),
-                         inputs=[gallery, picked], outputs=[init_image, tabs, task], **PRIVATE
-                         ).success(None, js=sent("#tasks", "Sent to Image to image"), **PRIVATE)  # shown where it landed
-        to_inpaint.click(reported(lambda g, p: (handlers.picked_image(g, p), gr.Tabs(selected="inpaint"), "inpaint")),
-                         inputs=[gallery, picked], outputs=[editor, tabs, task], **PRIVATE
-                         ).success(None, js=sent("#tasks", "Sent to Inpaint"), **PRIVATE)
+        for button, target, tab, title in ((to_img2img, init_image, "img2img", "Image to image"),
+                                           (to_inpaint, editor, "inpaint", "Inpaint"),
+                                           (to_upscale, upscales.picture, "upscale", "Upscale")):  # shown where it landed
+            upscale_view.wire_send(button, handlers.picked_image, [gallery, picked], target, tabs, task, tab,
+                                   sent("#tasks", f"Sent to {title}"), PRIVATE)
+        upscale_view.wire(upscales, config, refresh, form.components["hires_upscaler"], PRIVATE)
         edit_view.wire_sends(edits, [(to_edit, handlers.picked_image, [gallery, picked]), (history_to_edit,
                              edit_view.history_picture, [history_pick])], tabs, task, sent("#tasks", "Sent to Edit"), PRIVATE)
         for unit in controls.units:  # a unit's picture from the shown result or the init image

@@ -81,6 +81,7 @@ WIDGETS: dict[str, Callable[[Field, Any, Any], gr.components.Component]] = {
     "textbox": lambda f, v, s: gr.Textbox(v, **_common(f)),
     "slider": _slider,
     "seed": lambda f, v, s: gr.Number(value=v, precision=0, minimum=f.range[0], maximum=f.range[1], **_common(f)),
+    "number": lambda f, v, s: gr.Number(value=v, precision=0, minimum=f.range[0], maximum=f.range[1], **_common(f)),
     "dropdown": _dropdown,
     "radio": lambda f, v, s: gr.Radio(f.choice_list(), value=v, **_common(f)),
     "checkbox": lambda f, v, s: gr.Checkbox(value=v, **_common(f)),

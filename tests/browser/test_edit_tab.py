@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from support.browser import infotext, needs_chromium, pick, shot, studio_page, wait_for
+from support.browser import infotext, needs_chromium, open_task_tab, phone_tab, pick, shot, studio_page, wait_for
 
 pytestmark = needs_chromium
 
@@ -60,12 +60,8 @@ def test_send_a_result_to_edit_add_a_picture_and_edit_with_both(page, tmp_path):
 
 
 def test_on_a_phone_the_picture_slots_fit_and_a_model_that_does_not_edit_is_named(page, tmp_path):
-    phone = page.context.new_page()
-    phone.set_viewport_size({"width": 390, "height": 844})
-    try:
-        phone.goto(page.app.url)
-        phone.wait_for_selector("#prompt textarea", timeout=60_000)
-        phone.get_by_role("tab", name="Edit").click()
+    with phone_tab(page) as phone:
+        open_task_tab(phone, "Edit")
         row = phone.locator("#reference-row")
         row.scroll_into_view_if_needed()
         box = row.bounding_box()
@@ -81,5 +77,3 @@ def test_on_a_phone_the_picture_slots_fit_and_a_model_that_does_not_edit_is_name
         said = finished(phone)
         assert "⚠ task: 'edit'" in said and "does not edit by instruction" in said and "FLUX.2 Klein" in said
         wait_for(lambda: phone.locator("#generate").inner_text() == "Generate")  # the button is free again
-    finally:
-        phone.close()

@@ -43,6 +43,31 @@ def studio_page(tmp_path_factory, *flags: str, width: int = 1280, height: int = 
             browser.close()
 
 
+@contextlib.contextmanager
+def phone_tab(page, width: int = 390, height: int = 844):
+    """A second tab of the same browser at a phone's size, on the same studio, closed afterwards."""
+    phone = page.context.new_page()
+    phone.set_viewport_size({"width": width, "height": height})
+    try:
+        phone.goto(page.app.url)
+        phone.wait_for_selector("#prompt textarea", timeout=60_000)
+        yield phone
+    finally:
+        phone.close()
+
+
+def open_task_tab(page, title: str) -> None:
+    """Open a task tab as a person does: its button, or on a narrow screen Gradio's "More tabs" (…) menu
+    where the tabs that do not fit wait."""
+    visible = page.locator("#tasks [role=tab]", has_text=title)
+    if visible.count():
+        visible.first.click()
+    else:
+        page.locator("#tasks button[aria-label='More tabs']").click()
+        page.locator("#tasks .overflow-dropdown button", has_text=title).click()
+    wait_for(lambda: page.locator("#tasks button[aria-selected='true']").inner_text() == title)
+
+
 def shot(page, name: str, full_page: bool = False) -> None:
     """A screenshot kept in test-artifacts/ (CI keeps the folder): what a person would have seen."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -1,5 +1,6 @@
-"""A1111's Extras requests (studio/web/sdapi/extras.py): sizes by factor or to a size, the filters the
-studio has, a model upscaler's name said to run as Lanczos, and limits checked before any work."""
+"""A1111's Extras requests (studio/web/sdapi/extras.py): sizes by factor or to a size as the upscale
+task's settings, the filters and folder models the studio has, a model the folder lacks said to run as
+Lanczos, and limits checked before any work."""
 
 from __future__ import annotations
 
@@ -21,27 +22,32 @@ def b64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def test_scale_by_a_factor_or_to_a_size_cropped_or_stretched():
+def test_scale_by_a_factor_or_to_a_size_become_the_upscale_tasks_settings():
     picture = Image.new("RGB", (40, 20), (10, 200, 30))
     by = extras.parse({"upscaling_resize": "2.5", "upscaler_1": "Lanczos"})
-    assert extras.run(by, picture).size == (100, 50) and by.notes == ()
-    to = extras.parse({"resize_mode": 1, "upscaling_resize_w": 64, "upscaling_resize_h": 64})
-    cropped = extras.run(to, picture)
-    assert cropped.size == (64, 64) and cropped.getpixel((32, 32)) == (10, 200, 30)
-    stretched = extras.run(extras.parse({"resize_mode": 1, "upscaling_resize_w": 64, "upscaling_resize_h": 64,
-                                         "upscaling_crop": False}), picture)
-    assert stretched.size == (64, 64)
+    assert by.notes == () and extras.target_size(by, picture.size) == (100, 50)
+    assert extras.settings(by, picture) == {
+        "task": "upscale", "upscale_image": picture, "upscaler": "Lanczos", "upscale_by": 2.5, "upscale_width": 0,
+        "upscale_height": 0, "upscale_crop": True, "upscaler_2": "None", "upscaler_2_visibility": 0.0}
+    to = extras.settings(extras.parse({"resize_mode": 1, "upscaling_resize_w": 64, "upscaling_resize_h": 48,
+                                       "upscaling_crop": False}), picture)
+    assert (to["upscale_width"], to["upscale_height"], to["upscale_crop"]) == (64, 48, False)
 
 
-def test_a_model_upscaler_and_face_restoration_are_said_not_silently_replaced():
-    asked = extras.parse({"upscaler_1": "R-ESRGAN 4x+", "upscaler_2": "Nearest", "extras_upscaler_2_visibility": 0.5,
-                          "codeformer_visibility": 1})
-    assert asked.upscaler_1 == "lanczos" and asked.upscaler_2 == "nearest"
-    assert any("R-ESRGAN 4x+" in note and "Lanczos" in note for note in asked.notes)
+def test_a_model_upscaler_the_folder_lacks_and_face_restoration_are_said_not_silently_replaced(tmp_path):
+    from studio.upscalers.tiny import write
+
+    write(tmp_path, {"RealESRGAN_x4plus": ("ESRGAN", 4)})
+    asked = extras.parse({"upscaler_1": "4x-UltraSharp", "upscaler_2": "nearest", "extras_upscaler_2_visibility": 0.5,
+                          "codeformer_visibility": 1}, tmp_path)
+    assert asked.upscaler_1 == "Lanczos" and asked.upscaler_2 == "Nearest"
+    assert any("4x-UltraSharp" in note and "Lanczos" in note for note in asked.notes)
     assert any("CodeFormer" in note for note in asked.notes)
-    result = extras.run(asked, Image.new("RGB", (16, 16)))
-    assert result.size == (32, 32)
-    assert "R-ESRGAN 4x+" in extras.html_info(asked, [result.size])
+    assert "4x-UltraSharp" in extras.html_info(asked, [(32, 32)])
+    # A1111's name of a model the folder has runs that model; None is A1111's plain resize.
+    found = extras.parse({"upscaler_1": "R-ESRGAN 4x+", "upscaler_2": "None"}, tmp_path)
+    assert (found.upscaler_1, found.upscaler_2, found.notes) == ("R-ESRGAN 4x+", "None", ())
+    assert extras.parse({"upscaler_1": "None"}).upscaler_1 == "Lanczos"
 
 
 @pytest.mark.parametrize("body, field", [

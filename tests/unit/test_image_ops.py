@@ -77,7 +77,7 @@ def test_plan_counts_passes():
     ({"resize_mode": "stretch"}, "resize_mode: 'stretch'.*Just resize"),
     ({"hires": True, "hires_scale": 9}, "hires_scale: 9"),
     ({"hires": True, "hires_scale": 4.0, "width": 256, "height": 256}, "hires_scale: 4.0 .*within 512"),
-    ({"hires_upscaler": "ESRGAN"}, "hires_upscaler: 'ESRGAN'.*Latent"),
+    ({"hires_upscaler": "../ESRGAN"}, "hires_upscaler: '../ESRGAN'.*Latent.*upscalers folder"),
     ({"prompt": "a <lora:detail:abc>"}, "lora 'detail' weight: 'abc'"),
     ({"loras": [("detail", float("nan"))]}, "lora 'detail' weight"),
 ])

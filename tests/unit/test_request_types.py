@@ -76,6 +76,7 @@ def requests() -> list[typing.Any]:
                           image_prompts=[{"model": "ip-adapter_sd15", "image": picture}]),
         GenerationRequest(**base, init_image=picture, mask=Image.new("L", (64, 64), 255)),
         GenerationRequest(**{**base, "model": "tiny-klein"}, references=[{"image": picture}]),
+        GenerationRequest(**base, upscale_image=picture, upscaler="Nearest"),
     ]
 
 

@@ -17,14 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ... import loras, metadata, models
+from PIL import Image
+
+from ... import loras, metadata, models, upscalers
+from ...engine.admit import check_cost
 from ...engine.paths import check_model_name
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
+from ...upscalers.folder import find
 from ...service import RunView, Service
 from ..queue_guard import DEFAULT_MAX_WAITING
 from ...version import __version__
-from . import translate
+from . import extras, translate
 
 
 class Busy(StudioError):
@@ -147,7 +151,8 @@ class SdApi:
         settings, ignored, notes = translate.to_settings(payload, task, options["sd_model_checkpoint"],
                                                           options.get("CLIP_stop_at_last_layers"),
                                                           source_of=self._model_source,
-                                                          lora_names=loras.folder_loras(config.loras_dir))
+                                                          lora_names=loras.folder_loras(config.loras_dir),
+                                                          has_upscaler=self._has_upscaler)
         plan = self.service.plan(settings)
         board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"),
                       job=task)
@@ -182,6 +187,40 @@ class SdApi:
                 "parameters": translate.parameters(payload),
                 "info": translate.info(plan, images, ignored, notes + view.notes, view.model_name,
                                        f"studio {__version__}", board.job_timestamp)}
+
+    def extras(self, caller: str, body: Any, batch: bool, hung_up: threading.Event | None = None) -> dict[str, Any]:
+        """One Extras call: every picture measured, its upscale planned and the call's cost checked
+        before any work; then each runs as an upscale task on the device queue (Stop / a hang-up ends it)."""
+        config = self.service.config
+        asked = extras.parse(body, config.upscalers_dir, config.allow_pickle)
+        pictures = extras.pictures(body, batch)
+        extras.check_cost(asked, [p.size for p in pictures])
+        plans = [self.service.plan(extras.settings(asked, picture)) for picture in pictures]
+        check_cost(sum(plan.cost for plan in plans), config.max_cost)
+        key, results = run_key(caller), []
+        for plan in plans:
+            view, runs = RunView(), self.service.execute(key, plan)
+            try:
+                for view in runs:
+                    if hung_up is not None and hung_up.is_set():
+                        break
+            finally:
+                runs.close()
+            if not view.saved:
+                raise StudioError("the upscale was stopped" + (": the caller hung up" if hung_up and hung_up.is_set()
+                                                               else ""))
+            results.append(Image.open(view.saved[0].path))
+        return extras.answer(asked, results, batch)
+
+    def _has_upscaler(self, name: str) -> bool:
+        """Whether the upscalers folder has a model of this name (A1111's names too)."""
+        config = self.service.config
+        try:
+            upscalers.check_name("hr_upscaler", name)
+            find("hr_upscaler", name, config.upscalers_dir, config.allow_pickle)
+        except InvalidValue:
+            return False
+        return True
 
     def _model_source(self, model: str) -> models.ModelSource:
         """The model a request names, to fit its settings to (a shared studio's path rule first, as the

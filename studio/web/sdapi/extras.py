@@ -1,22 +1,26 @@
-"""A1111's Extras over HTTP (`/sdapi/v1/extra-single-image`, `/extra-batch-images`): resize a picture by
-a factor or to a size with the upscalers the studio has. Until model upscalers exist (ESRGAN-class
-files), those are pixel filters: a model upscaler's name (`R-ESRGAN 4x+`, `4x-UltraSharp`...) runs as
-Lanczos, and the answer's `html_info` says so, never silently. Face restoration (GFPGAN, CodeFormer)
-is not run: asked for, it is said there too.
+"""A1111's Extras over HTTP (`/sdapi/v1/extra-single-image`, `/extra-batch-images`): each picture becomes
+an `upscale` task (studio/tasks/upscale.py), planned and run by the same service as the page's Upscale
+tab (the device queue, Stop and a caller's hang-up, the cost cap, outputs with metadata).
 
-Cost: every picture is measured before it is decoded (translate.decode_image: at most MAX_INPUT_PIXELS), a call's results
-hold at most MAX_OUTPUT_PIXELS together, checked before any resizing, and a batch holds at most
-MAX_BATCH pictures; each refusal names the field.
+Upscalers: the pixel filters, and the models of the upscalers folder by file name or by A1111's name
+(`R-ESRGAN 4x+` finds `RealESRGAN_x4plus`). A model name the folder lacks runs as Lanczos, as lenient
+as A1111's clients expect, and the answer's `html_info` says so, never silently. Face restoration
+(GFPGAN, CodeFormer) is not run: asked for, it is said there too.
+
+Cost: every picture is measured before it is decoded (translate.decode_image: at most MAX_INPUT_PIXELS),
+a call's results hold at most MAX_OUTPUT_PIXELS together, checked before any work (a model's passes are
+counted by the cost cap besides), and a batch holds at most MAX_BATCH pictures; each refusal names the field.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
-from PIL import Image
-
+from ... import upscalers
 from ...errors import InvalidValue
+from ...upscalers.folder import find
 from .translate import decode_image as decode  # one decoder for every picture the door takes
 from .translate import encode_picture as encode
 
@@ -25,21 +29,19 @@ from .translate import encode_picture as encode
 MAX_OUTPUT_PIXELS = 2 * 4096 * 4096
 MAX_BATCH = 16
 MAX_SCALE = 8.0
-# The pixel filters the studio has, by A1111's names; any other upscaler name runs as Lanczos (said).
-FILTERS = {"none": None, "lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
 
 
 @dataclass(frozen=True)
 class Extras:
-    """One Extras request, checked: how to size the picture and with which filters."""
+    """One Extras request, checked: how to size the picture and with which upscalers."""
 
     by_factor: bool  # resize_mode 0: scale by `factor`; 1: scale to width x height
     factor: float
     width: int
     height: int
     crop: bool  # scale to a size: crop to fit (else stretch)
-    upscaler_1: str
-    upscaler_2: str
+    upscaler_1: str  # the studio's name: a pixel filter or a model of the upscalers folder
+    upscaler_2: str  # "None" when off
     visibility_2: float  # how much of upscaler_2's result is blended over upscaler_1's
     notes: tuple[str, ...]
 
@@ -56,19 +58,27 @@ def _number(body: Mapping[str, Any], key: str, default: float, low: float, high:
     return float(value)
 
 
-def _upscaler(body: Mapping[str, Any], key: str, notes: list[str]) -> str:
+def _upscaler(body: Mapping[str, Any], key: str, notes: list[str], folder: Path | None, allow_pickle: bool) -> str:
+    """The studio's upscaler for A1111's name: a pixel filter, a model of the folder, "None" (upscaler 2
+    off; upscaler 1's None is A1111's plain resize, Lanczos), or Lanczos for a model the folder lacks."""
     name = body.get(key, "None")
-    if name is None:
-        return "none"
-    if not isinstance(name, str) or len(name) > 200:
+    if name is None or (isinstance(name, str) and name.strip().casefold() == "none"):
+        return "Lanczos" if key == "upscaler_1" else "None"
+    if not isinstance(name, str) or len(name) > upscalers.MAX_NAME_CHARS:
         raise InvalidValue(key, str(name)[:40], "an upscaler name (GET /sdapi/v1/upscalers)")
-    if name.strip().casefold() in FILTERS:
-        return name.strip().casefold()
-    notes.append(f"{key} {name!r} is not here (no model upscalers yet): ran as Lanczos")
-    return "lanczos"
+    found = upscalers.builtin(name.strip())
+    if found is not None and found.space == "image":
+        return found.name
+    try:
+        upscalers.check_name(key, name, pictures=True)
+        find(key, name, folder, allow_pickle)
+        return name.strip()
+    except InvalidValue:
+        notes.append(f"{key} {name!r} is not in this studio's upscalers folder: ran as Lanczos")
+        return "Lanczos"
 
 
-def parse(body: Any) -> Extras:
+def parse(body: Any, folder: Path | None = None, allow_pickle: bool = False) -> Extras:
     """A1111's ExtrasSingleImageRequest / ExtrasBatchImagesRequest fields, checked (pictures apart)."""
     if not isinstance(body, Mapping):
         raise InvalidValue("body", type(body).__name__, "a JSON object")
@@ -85,11 +95,19 @@ def parse(body: Any) -> Extras:
         width=int(_number(body, "upscaling_resize_w", 512, 8, 8192)),
         height=int(_number(body, "upscaling_resize_h", 512, 8, 8192)),
         crop=bool(body.get("upscaling_crop", True)),
-        upscaler_1=_upscaler(body, "upscaler_1", notes),
-        upscaler_2=_upscaler(body, "upscaler_2", notes),
+        upscaler_1=_upscaler(body, "upscaler_1", notes, folder, allow_pickle),
+        upscaler_2=_upscaler(body, "upscaler_2", notes, folder, allow_pickle),
         visibility_2=_number(body, "extras_upscaler_2_visibility", 0.0, 0.0, 1.0),
         notes=tuple(notes),
     )
+
+
+def settings(extras: Extras, picture: Any) -> dict[str, Any]:
+    """The upscale task's settings for one picture (by field name, as the page's Upscale tab sends)."""
+    return {"task": "upscale", "upscale_image": picture, "upscaler": extras.upscaler_1,
+            "upscale_by": extras.factor, "upscale_width": 0 if extras.by_factor else extras.width,
+            "upscale_height": 0 if extras.by_factor else extras.height, "upscale_crop": extras.crop,
+            "upscaler_2": extras.upscaler_2, "upscaler_2_visibility": extras.visibility_2}
 
 
 def target_size(extras: Extras, size: tuple[int, int]) -> tuple[int, int]:
@@ -107,28 +125,16 @@ def check_cost(extras: Extras, sizes: list[tuple[int, int]]) -> None:
         raise InvalidValue(asked, shown, f"results of at most {MAX_OUTPUT_PIXELS} pixels in one call")
 
 
-def _resized(picture: Image.Image, upscaler: str, size: tuple[int, int], crop: bool) -> Image.Image:
-    method = FILTERS[upscaler] if FILTERS[upscaler] is not None else Image.Resampling.LANCZOS
-    if not crop:
-        return picture.resize(size, method)
-    # Scale to cover the size, then cut the middle out (A1111's "crop to fit").
-    ratio = max(size[0] / picture.width, size[1] / picture.height)
-    cover = picture.resize((max(size[0], round(picture.width * ratio)), max(size[1], round(picture.height * ratio))),
-                           method)
-    left, top = (cover.width - size[0]) // 2, (cover.height - size[1]) // 2
-    return cover.crop((left, top, left + size[0], top + size[1]))
-
-
-def run(extras: Extras, picture: Image.Image) -> Image.Image:
-    """One picture through the Extras (its cost checked before): upscaler 1, and upscaler 2 blended
-    over it by its visibility."""
-    picture = picture.convert("RGBA" if picture.mode in ("RGBA", "LA", "P") else "RGB")
-    size = target_size(extras, picture.size)
-    crop = extras.crop and not extras.by_factor
-    result = _resized(picture, extras.upscaler_1, size, crop)
-    if extras.upscaler_2 != "none" and extras.visibility_2 > 0:
-        result = Image.blend(result, _resized(picture, extras.upscaler_2, size, crop), extras.visibility_2)
-    return result
+def pictures(body: Any, batch: bool) -> list[Any]:
+    """The call's pictures, each measured before it is decoded: `image`, or a batch's `imageList`."""
+    if not batch:
+        return [decode("image", body.get("image"))]
+    items = body.get("imageList")
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        raise InvalidValue("imageList", type(items).__name__ if not isinstance(items, list) else f"{len(items)} items",
+                           f"a list of 1 to {MAX_BATCH} {{'data': base64 image, 'name': ...}}")
+    return [decode(f"imageList[{i}].data", item.get("data") if isinstance(item, Mapping) else None)
+            for i, item in enumerate(items)]
 
 
 def html_info(extras: Extras, sizes: list[tuple[int, int]]) -> str:
@@ -136,25 +142,8 @@ def html_info(extras: Extras, sizes: list[tuple[int, int]]) -> str:
     return "<p>" + "<br>".join(said) + "</p>"
 
 
-def single(body: Any) -> dict[str, Any]:
-    """POST /sdapi/v1/extra-single-image: `{"image": b64, ...}` -> `{"html_info", "image"}`."""
-    extras = parse(body)
-    picture = decode("image", body.get("image"))
-    check_cost(extras, [picture.size])
-    result = run(extras, picture)
-    return {"html_info": html_info(extras, [result.size]), "image": encode(result)}
-
-
-def batch(body: Any) -> dict[str, Any]:
-    """POST /sdapi/v1/extra-batch-images: `{"imageList": [{"data": b64, "name": ...}], ...}` ->
-    `{"html_info", "images"}` (every picture measured and the whole cost checked before any work)."""
-    extras = parse(body)
-    items = body.get("imageList")
-    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
-        raise InvalidValue("imageList", type(items).__name__ if not isinstance(items, list) else f"{len(items)} items",
-                           f"a list of 1 to {MAX_BATCH} {{'data': base64 image, 'name': ...}}")
-    pictures = [decode(f"imageList[{i}].data", item.get("data") if isinstance(item, Mapping) else None)
-                for i, item in enumerate(items)]
-    check_cost(extras, [p.size for p in pictures])
-    results = [run(extras, picture) for picture in pictures]
-    return {"html_info": html_info(extras, [r.size for r in results]), "images": [encode(r) for r in results]}
+def answer(extras: Extras, results: list[Any], batch: bool) -> dict[str, Any]:
+    """A1111's answer: `{"html_info", "image"}`, or `{"html_info", "images"}` for a batch."""
+    info = html_info(extras, [r.size for r in results])
+    return {"html_info": info, "images": [encode(r) for r in results]} if batch else \
+        {"html_info": info, "image": encode(results[0])}

@@ -7,7 +7,7 @@ paths and the cost cap still refuse; a size is only ever brought into the model'
 from __future__ import annotations
 
 import math
-from typing import Any, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from ... import loras, naming, samplers
 from ...errors import InvalidValue
@@ -40,7 +40,7 @@ FLOW_NEAREST = {"DPM++ SDE": "DPM++ 2M SDE", "DPM++ 2M SDE Heun": "DPM++ 2M SDE"
                 "DPM2": "Euler", "DDIM": "Euler", "PLMS": "Euler", "DEIS": "UniPC", "TCD": "LCM"}
 # A1111's hires upscalers the studio lacks, to the nearest it has. "None" is A1111's plain resize (its
 # Lanczos); the antialiased latent modes without the antialiasing. Any other name is an upscaler model
-# (ESRGAN, SwinIR, LDSR...), which the studio does not run: a picture resize; or another latent mode.
+# (ESRGAN, SwinIR, LDSR...): run where the upscalers folder has it, else a picture resize; or another latent mode.
 NEAREST_UPSCALERS = {naming.fold(name): ours for name, ours in {
     "None": "Lanczos", "Latent (antialiased)": "Latent", "Latent (bicubic antialiased)": "Latent (bicubic)",
     "Latent (nearest)": "Latent (nearest-exact)",
@@ -106,15 +106,18 @@ def known_styles(value: Any, notes: list[str]) -> Any:
     return kept
 
 
-def nearest_upscaler(value: Any, notes: list[str]) -> Any:
-    """A hires upscaler the studio has, or the nearest: upscaler models resize the picture (Lanczos)."""
+def nearest_upscaler(value: Any, notes: list[str], has_model: Callable[[str], bool] | None = None) -> Any:
+    """A hires upscaler the studio has (a built-in, or a model of the upscalers folder: `has_model`), or
+    the nearest: a model the folder lacks resizes the picture (Lanczos)."""
     have = TABLE["hires_upscaler"].choice_list()
     if not isinstance(value, str) or naming.find(value, have) is not None:
         return value
+    if has_model is not None and has_model(value):
+        return value.strip()
     key = naming.fold(value)
     nearest = NEAREST_UPSCALERS.get(key) or (LATENT_UPSCALER if key.startswith("latent") else PICTURE_UPSCALER)
     why = ("the nearest latent mode" if nearest.startswith("Latent")
-           else "a picture resize: the studio runs no upscaler models")
+           else "a picture resize: this studio's upscalers folder has no such model")
     notes.append(f"hr_upscaler {value!r} ran as {nearest} ({why})")
     return nearest
 

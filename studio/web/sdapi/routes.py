@@ -24,13 +24,14 @@ from typing import Any, Callable, Mapping
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from ... import hardware, loras, styles
+from ... import hardware, loras, styles, upscalers as upscaler_names
+from ...upscalers import models as upscaler_models
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
 from ..visitors import is_loopback
-from . import controlnet, extras, translate
+from . import controlnet, translate
 from .body import BodyError, read_body
 from .calls import LATENT_MODES, Busy, SdApi
 
@@ -235,10 +236,15 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
 
     @route("/sdapi/v1/upscalers")
     def upscalers(caller: str, body: Any, request: Request) -> Any:
-        # Pixel filters: no scale of their own (a model upscaler's would be its factor); any other name a
-        # client sends runs as the nearest of these, said in the answer (translate, extras).
-        names = ["None", *(n for n in TABLE["hires_upscaler"].choice_list() if not n.startswith("Latent"))]
-        return [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": None} for n in names]
+        # Pixel filters have no scale of their own; a model of the upscalers folder has its detected one,
+        # under A1111's name where it has one (R-ESRGAN 4x+), with its file's name (never its full path).
+        # Any other name a client sends runs as the nearest of these, said in the answer (translate, extras).
+        listed = [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": None}
+                  for n in ("None", *upscaler_names.PIXEL_FILTERS)]
+        config = api.service.config
+        return listed + [{"name": name, "model_name": info.architecture, "model_path": info.path.name,
+                          "model_url": None, "scale": info.scale}
+                         for name, info in upscaler_models.listed(config.upscalers_dir, config.allow_pickle)]
 
     @route("/sdapi/v1/latent-upscale-modes")
     def latent_modes(caller: str, body: Any, request: Request) -> Any:
@@ -271,13 +277,13 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
             raise InvalidValue("body", type(body).__name__, '{"image": base64 PNG}')
         return png_info(body.get("image"))
 
-    @route("/sdapi/v1/extra-single-image", "POST", threaded=True)
+    @route("/sdapi/v1/extra-single-image", "POST", threaded=True, hang_up=True)
     def extra_single(caller: str, body: Any, request: Request) -> Any:
-        return extras.single(body)
+        return api.extras(caller, body, False, request.state.hung_up)
 
-    @route("/sdapi/v1/extra-batch-images", "POST", threaded=True)
+    @route("/sdapi/v1/extra-batch-images", "POST", threaded=True, hang_up=True)
     def extra_batch(caller: str, body: Any, request: Request) -> Any:
-        return extras.batch(body)
+        return api.extras(caller, body, True, request.state.hung_up)
 
     @route("/sdapi/v1/interrogate", "POST")
     def interrogate(caller: str, body: Any, request: Request) -> Any:

@@ -119,12 +119,14 @@ def edit_family(source: ModelSource | None) -> Family | None:
 
 def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_skip: int | None,
                 source_of: Callable[[str], ModelSource] | None = None,
-                lora_names: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+                lora_names: Collection[str] | None = None, has_upscaler: Callable[[str], bool] | None = None,
+                ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(the studio's settings, what was ignored, notes) for an A1111 txt2img or img2img body.
     `model` and `clip_skip` are the caller's own options (override_settings win for this request).
     With `source_of` (the model a name refers to, its path checked) the settings are fitted to the
     model as A1111 would run them (sizes, samplers, Forge's distilled CFG); with `lora_names` (the loras
-    folder's) a prompt's tag naming a LoRA not there is left out."""
+    folder's) a prompt's tag naming a LoRA not there is left out; `has_upscaler`: whether the upscalers
+    folder has a model of that name (else hr_upscaler runs as the nearest built-in)."""
     if not isinstance(payload, Mapping):
         raise InvalidValue("body", type(payload).__name__, "a JSON object")
     notes: list[str] = []
@@ -165,7 +167,7 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
         if payload.get("enable_hr"):
             settings["hires"] = True
             if "hires_upscaler" in settings:
-                settings["hires_upscaler"] = lenient.nearest_upscaler(settings["hires_upscaler"], notes)
+                settings["hires_upscaler"] = lenient.nearest_upscaler(settings["hires_upscaler"], notes, has_upscaler)
             lenient.hires_target(settings, payload, source, notes)
     else:
         images = payload.get("init_images")

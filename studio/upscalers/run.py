@@ -1,0 +1,83 @@
+"""Upscaling a picture: a built-in filter, or a model upscaler run as A1111 runs it (passes of the
+model until the picture is as large as asked, at most three, then a Lanczos resize to the exact size),
+each pass in tiles so a big picture fits in memory, with Stop checked between tiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from PIL import Image
+
+from . import builtin
+from .folder import find
+from .models import UpscalerInfo, Upscalers
+from .work import MAX_PASSES
+
+OVERLAP = 16  # input pixels of context around each tile: the seams vanish under it (its result is cropped)
+
+
+def tile_size(device_kind: str) -> int:
+    """Input pixels a tile's side: small on a CPU so a Stop lands within about a second (an ESRGAN x4
+    tile of 128 px is ~0.5 TFLOP), larger on a GPU where fewer, larger tiles run faster."""
+    return 512 if device_kind in ("cuda", "mps") else 128
+
+
+def model_pass(model: Any, picture: Image.Image, tile: int, stop: Callable[[], None],
+               on_tile: Callable[[int, int], None] | None = None) -> Image.Image:
+    """One pass of a spandrel model over the picture (x its scale), tile by tile with OVERLAP pixels
+    of context cropped from each tile's result."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    rgb = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0
+    source = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    height, width = source.shape[-2:]
+    scale = int(model.scale)
+    if str(model.tiling).endswith("INTERNAL"):  # the model tiles itself (spandrel's ModelTiling.INTERNAL)
+        tile = max(width, height)
+    out = torch.empty(1, 3, height * scale, width * scale)
+    boxes = [(x, y, min(x + tile, width), min(y + tile, height))
+             for y in range(0, height, tile) for x in range(0, width, tile)]
+    device, dtype = next(iter(model.model.parameters())).device, next(iter(model.model.parameters())).dtype
+    for done, (x0, y0, x1, y1) in enumerate(boxes):
+        stop()
+        ex0, ey0, ex1, ey1 = max(0, x0 - OVERLAP), max(0, y0 - OVERLAP), min(width, x1 + OVERLAP), min(height, y1 + OVERLAP)
+        part = source[..., ey0:ey1, ex0:ex1]
+        pad_w, pad_h = model.size_requirements.get_padding(ex1 - ex0, ey1 - ey0)
+        if pad_w or pad_h:
+            part = F.pad(part, (0, pad_w, 0, pad_h), mode="replicate")
+        with torch.inference_mode():
+            result = model(part.to(device, dtype)).float().cpu()
+        top, left = (y0 - ey0) * scale, (x0 - ex0) * scale
+        out[..., y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
+            result[..., top:top + (y1 - y0) * scale, left:left + (x1 - x0) * scale]
+        if on_tile is not None:
+            on_tile(done + 1, len(boxes))
+    pixels = (out[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(pixels, "RGB")
+
+
+def upscale(picture: Image.Image, size: tuple[int, int], name: str, models: Upscalers | None,
+            folder: Path | None, allow_pickle: bool, stop: Callable[[], None], tile: int,
+            on_tile: Callable[[int, int], None] | None = None,
+            field: str = "upscaler") -> tuple[Image.Image, UpscalerInfo | None]:
+    """The picture at `size` (width, height) through the upscaler of this name: (result, the model's
+    info, None for a built-in filter)."""
+    found = builtin(name)
+    if found is not None:
+        if found.space != "image":
+            raise ValueError(f"{name} resizes latents, not pictures")
+        return picture.resize(size, getattr(Image.Resampling, found.mode)), None
+    if models is None:
+        raise ValueError("model upscalers need the engine's Upscalers")
+    info, model = models.get(name, find(field, name, folder, allow_pickle), allow_pickle)
+    image = picture if picture.mode == "RGB" else picture.convert("RGB")
+    for _ in range(MAX_PASSES):
+        if image.width >= size[0] and image.height >= size[1]:
+            break
+        image = model_pass(model, image, tile, stop, on_tile)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image, info

@@ -1,0 +1,89 @@
+"""The Upscale tab and model upscalers as an artist uses them, with tiny upscalers of real architectures:
+generate, send the result to Upscale, pick a model from the folder, Generate; the result is larger and
+its infotext keeps the generation's own with A1111's Postprocess keys. Hires fix lists the folder's
+models too. On a phone the tab fits, and Generate without a picture is refused by name; the page keeps
+serving."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from support.browser import infotext, needs_chromium, open_task_tab, phone_tab, pick, shot, studio_page, wait_for
+from studio.upscalers.library import available
+
+pytestmark = [needs_chromium, pytest.mark.skipif(not available(), reason="spandrel is not installed")]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from studio.upscalers.tiny import write
+
+    folder = write(tmp_path_factory.mktemp("upscalers"))
+    with studio_page(tmp_path_factory, "--model", "tiny", "--upscalers-dir", str(folder)) as page:
+        yield page
+
+
+def status(page) -> str:
+    return page.locator("#status").inner_text()
+
+
+def finished(page) -> str:
+    return wait_for(lambda: ((s := status(page)).startswith("Done") or "⚠" in s) and s, timeout=180)
+
+
+def shown_size(page) -> tuple[int, int]:
+    return page.evaluate("() => { const i = document.querySelector('#result img'); "
+                         "return [i.naturalWidth, i.naturalHeight]; }")
+
+
+def test_send_a_result_to_upscale_and_upscale_it_with_a_model_of_the_folder(page):
+    page.fill("#prompt textarea", "a lighthouse")
+    page.click("#generate")
+    assert finished(page).startswith("Done")
+    made = infotext(page)
+    page.click("#send-upscale")
+    wait_for(lambda: page.locator("#upscale_image img").count() > 0)
+    assert page.locator("#tasks button[aria-selected='true']").inner_text() == "Upscale"
+    assert "model upscaler(s) from the upscalers folder" in page.locator("#upscale-hint").inner_text()
+    pick(page, "upscaler", "tiny-esrgan-x4")
+    page.click("#generate")
+    assert finished(page).startswith("Done"), status(page)
+    text = infotext(page)
+    assert text.startswith(made.split("\n")[0]) and "Postprocess upscaler: tiny-esrgan-x4" in text
+    width, height = (int(v) for v in made.split("Size: ")[1].split(",")[0].split("x"))
+    wait_for(lambda: shown_size(page) == [2 * width, 2 * height])  # scale by 2, the default
+    shot(page, "upscale-tab-laptop.png")
+
+
+def test_hires_fix_lists_and_runs_the_folders_models(page):
+    page.get_by_role("tab", name="Text to image").click()
+    page.click("#hires-panel")
+    page.locator("#hires input[type=checkbox]").check()
+    pick(page, "hires_upscaler", "tiny-compact-x2")
+    page.fill("#prompt textarea", "a red cube")
+    page.click("#generate")
+    assert finished(page).startswith("Done"), status(page)
+    assert "Hires upscaler: tiny-compact-x2" in infotext(page)
+    page.locator("#hires input[type=checkbox]").uncheck()
+
+
+def test_on_a_phone_the_tab_fits_and_generate_without_a_picture_is_named(page, tmp_path):
+    with phone_tab(page) as phone:
+        open_task_tab(phone, "Upscale")  # on a phone, behind Gradio's "More tabs" (…) button
+        phone.click("#generate")
+        said = finished(phone)
+        assert "⚠ upscale_image" in said and "Upscale tab" in said
+        box = phone.locator("#upscale_image").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1
+        path = tmp_path / "small.png"
+        Image.new("RGB", (60, 40), (200, 30, 30)).save(path)
+        phone.locator("#upscale_image input[type=file]").set_input_files(str(path))
+        wait_for(lambda: phone.locator("#upscale_image img").count() > 0)
+        phone.click("#generate")
+        wait_for(lambda: "⚠" not in status(phone))  # the refusal's line is replaced by this run's
+        assert finished(phone).startswith("Done"), status(phone)
+        assert "Postprocess upscale by: 2, Postprocess upscaler: Lanczos" in infotext(phone)
+        wait_for(lambda: shown_size(phone) == [120, 80])
+        phone.locator("#upscale_image").scroll_into_view_if_needed()
+        shot(phone, "upscale-tab-phone.png")
