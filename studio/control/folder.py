@@ -1,9 +1,10 @@
-"""The controlnets folder (A1111's models/ControlNet): ControlNet and IP-Adapter files named by their
-file name, as A1111's infotext names them ("control_v11p_sd15_canny [d14c016b]": the hash is dropped).
+"""The controlnets folder (A1111's models/ControlNet): ControlNet, T2I-Adapter and IP-Adapter files named by
+their file name, as A1111's infotext names them ("control_v11p_sd15_canny [d14c016b]": the hash is dropped).
 
-A name the folder does not have is used as given, except lllyasviel's ControlNet 1.0 and 1.1 names as
-A1111 lists them, which are his Hub repositories (`control_v11p_sd15_canny` ->
-`lllyasviel/control_v11p_sd15_canny`), so a PNG from A1111 finds its ControlNet here too. Only the
+A name the folder does not have is used as given, except lllyasviel's ControlNet 1.0 and 1.1 names and
+TencentARC's T2I-Adapter names as A1111 lists them, which are Hub repositories
+(`control_v11p_sd15_canny` -> `lllyasviel/control_v11p_sd15_canny`, `t2iadapter_canny_sd15v2` ->
+`TencentARC/t2iadapter_canny_sd15v2`), so a PNG from A1111 finds its ControlNet here too. Only the
 repositories that exist are named: another `control_*` name is never turned into a Hub id.
 
 Pickled files (`.pth`, `.ckpt`, ...: A1111's usual ControlNet files) can run code when loaded: they are
@@ -33,13 +34,24 @@ A1111_CONTROLNETS = {
     **{f"control_sd15_{kind}": f"lllyasviel/sd-controlnet-{kind}"
        for kind in ("canny", "depth", "hed", "mlsd", "normal", "openpose", "scribble", "seg")},
 }
+# TencentARC's T2I-Adapters by the names of their A1111 files: the original ones (`models/*.pth` of
+# TencentARC/T2I-Adapter) are its diffusers repositories of the same name; lllyasviel's
+# `t2i-adapter_diffusers_xl_*` files are copies of TencentARC's SDXL repositories.
+A1111_ADAPTERS = {
+    **{name: f"TencentARC/{name}" for name in (
+        "t2iadapter_canny_sd15v2", "t2iadapter_depth_sd15v2", "t2iadapter_sketch_sd15v2", "t2iadapter_zoedepth_sd15v1",
+        "t2iadapter_canny_sd14v1", "t2iadapter_color_sd14v1", "t2iadapter_depth_sd14v1", "t2iadapter_keypose_sd14v1",
+        "t2iadapter_openpose_sd14v1", "t2iadapter_seg_sd14v1", "t2iadapter_sketch_sd14v1")},
+    **{f"t2i-adapter_diffusers_xl_{kind}": f"TencentARC/t2i-adapter-{kind.replace('_', '-')}-sdxl-1.0"
+       for kind in ("canny", "depth_midas", "depth_zoe", "lineart", "openpose", "sketch")},
+}
 LEGACY_HASH_AT, LEGACY_HASH_BYTES = 0x100000, 0x10000  # A1111's model_hash: 64 KiB from 1 MiB in
 # The family a ControlNet or IP-Adapter is made for, as its usual names say (A1111's, the Hub's):
 # checked in this order; a name that says none is listed on every model.
 NAME_FAMILIES = (("flux", re.compile(r"flux", re.I)),
                  ("sd3", re.compile(r"sd3|sd_3|stable-diffusion-3", re.I)),
                  ("sdxl", re.compile(r"sdxl|(?<![a-z])xl(?![a-z])", re.I)),
-                 ("sd15", re.compile(r"sd15|sd_15|sd1\.5|sd-1-5|sd2|control_v11|control_sd", re.I)))
+                 ("sd15", re.compile(r"sd15|sd_15|sd1\.5|sd-1-5|sd14|sd2|control_v11|control_sd", re.I)))
 ADAPTER_NAME = re.compile(r"ip[-_ ]?adapter", re.I)  # an IP-Adapter's file, not a ControlNet's
 
 
@@ -85,15 +97,15 @@ def a1111_names(folder: str | Path | None, allow_pickle: bool = False) -> dict[s
 def resolve(ref: str, folder: str | Path | None, allow_pickle: bool = False) -> str:
     """What a unit's or image prompt's model names: a file or folder of the controlnets folder (by
     name, its A1111 `[hash]` dropped; case-insensitively when no name matches exactly, as A1111 does),
-    one of lllyasviel's ControlNets by its A1111 name, or the reference as given (a hub id, a path, a
-    builtin)."""
+    one of lllyasviel's ControlNets or TencentARC's T2I-Adapters by its A1111 name, or the reference as
+    given (a hub id, a path, a builtin)."""
     name = HASH.sub("", ref.strip())
     models = folder_models(folder, allow_pickle)
     found = models.get(name) or next((path for key, path in models.items() if key.casefold() == name.casefold()),
                                      None)
     if found is not None:
         return os.path.abspath(found)  # a full path: a relative `folder/name` would read as a Hub id
-    return A1111_CONTROLNETS.get(name, name)
+    return A1111_CONTROLNETS.get(name) or A1111_ADAPTERS.get(name, name)
 
 
 def family_by_name(name: str) -> str | None:

@@ -161,7 +161,7 @@ def kind_of(ref: str, family: Any) -> str:
 
 
 class ControlNets:
-    """The ControlNet models loaded so far, least recently used out past CACHE_SIZE."""
+    """The ControlNet and T2I-Adapter models loaded so far, least recently used out past CACHE_SIZE."""
 
     def __init__(self, device: DeviceChoice, size: int = CACHE_SIZE, allow_pickle: bool = False):
         self.device = device
@@ -172,6 +172,15 @@ class ControlNets:
         """The ControlNet `ref`, loaded as the diffusers class `kind` (the model's family says which)."""
         net, _ = self._cache.get_or_load((ref, kind, self.device), lambda: self._load(ref, kind))
         return net
+
+    def adapter(self, ref: str, unet: Any) -> Any:
+        """The T2I-Adapter `ref`; a single file (which says no layout) built in the one that meets `unet`,
+        the model's UNet layout (t2i_adapter.unet_layout)."""
+        from .t2i_adapter import load_adapter
+
+        adapter, _ = self._cache.get_or_load((ref, "T2IAdapter", unet, self.device),
+                                             lambda: load_adapter(ref, unet, self.device, self.allow_pickle))
+        return adapter
 
     def _load(self, ref: str, kind: str) -> Any:
         import diffusers

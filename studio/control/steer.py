@@ -3,6 +3,8 @@ their control maps (preprocessed once, at the generation size) and each pass's a
 
 Units that cannot steer anything (weight 0, or an empty start..end range) are left out here, and a
 generation with no active unit runs the model's plain pipelines: exactly the image without ControlNet.
+A unit's model is a ControlNet or a T2I-Adapter (its files say which: t2i_adapter.is_adapter); the
+active units of one request are all of one (diffusers has no pipeline that runs both).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from PIL import Image
 
 from ..errors import InvalidValue
 from ..loading import LoadedModel, call_parameters
+from . import adapter_pipes
 from .folder import resolve
 from .models import ControlNets, check_fits, kind_of
 from .pipes import MULTI, check_supported, control_pipe
 from .preprocessors import preprocess, read_size
+from .t2i_adapter import adapter_layout, describe, fits, is_adapter, unet_layout
 from .units import CONTROL_MODES, ControlUnit, union_index
 
 
@@ -53,6 +57,20 @@ class Control:
                 "control_guidance_end": [u.guidance_end for u in self.units]}
 
 
+@dataclass(frozen=True)
+class AdapterControl(Control):
+    """Active units whose models are T2I-Adapters (`nets`): one adapter pipeline runs them all, for text
+    to image only (prepare refuses other passes)."""
+
+    def pipe(self, loaded: LoadedModel, task: str) -> Any:
+        return adapter_pipes.adapter_pipe(loaded, self.nets)
+
+    def arguments(self, pipe: Any, size: tuple[int, int], guided: bool) -> dict[str, Any]:
+        if not isinstance(pipe, tuple(adapter_pipes.PIPELINES.values())):
+            return {}
+        return adapter_pipes.adapter_arguments(pipe, self.units, self.nets, self.maps, size)
+
+
 def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: ControlNets, size: tuple[int, int],
             seed: int, tasks: Sequence[str] = ("txt2img",), folder: Path | None = None,
             between_units: Callable[[], None] = lambda: None) -> Control | None:
@@ -71,17 +89,29 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
     if loaded.inpainting:
         raise InvalidValue("controlnets", f"{len(active)} units", f"none on {loaded.name}: ControlNet does not run "
                                                                    "on dedicated inpainting models (use its base model)")
+    for i, unit in active:
+        if unit.image is None:
+            raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
+                                                                "module none (PNGs do not store them: add it again)")
+    refs = {i: resolve(unit.model, folder, controlnets.allow_pickle) for i, unit in active}
+    adapters = {i: is_adapter(ref, controlnets.allow_pickle) for i, ref in refs.items()}
+    first = active[0][0]
+    mixed = next((i for i, _ in active if adapters[i] != adapters[first]), None)
+    if mixed is not None:
+        kinds = ("a ControlNet", "a T2I-Adapter")
+        raise InvalidValue(f"controlnets[{mixed}].model", units[mixed].model, f"{kinds[adapters[first]]}, as unit "
+                           f"{first}'s is (this one is {kinds[adapters[mixed]]}): diffusers has no pipeline that runs "
+                           "ControlNets and T2I-Adapters together")
+    if adapters[first]:
+        return _prepare_adapters(active, refs, loaded, controlnets, size, seed, tasks, between_units)
     family = loaded.family_def
     nets, maps, union_modes = [], [], []
     for i, unit in active:
         between_units()
-        if unit.image is None:
-            raise InvalidValue(f"controlnets[{i}].image", None, "a picture to preprocess, or a control map with "
-                                                                "module none (PNGs do not store them: add it again)")
         if unit.control_mode != CONTROL_MODES[0] and family.denoiser != "unet":
             raise InvalidValue(f"controlnets[{i}].control_mode", unit.control_mode,
                                f"{CONTROL_MODES[0]} on {loaded.name} (the other modes are for SD 1.x and SDXL)")
-        ref = resolve(unit.model, folder, controlnets.allow_pickle)
+        ref = refs[i]
         kind = kind_of(ref, family)
         net = controlnets.get(ref, kind)
         check_fits(net, unit.model, loaded.pipe, family.denoiser, loaded.name, f"controlnets[{i}].model")
@@ -100,3 +130,28 @@ def prepare(units: Sequence[ControlUnit], loaded: LoadedModel, controlnets: Cont
                                None if unit.pixel_perfect else unit.processor_res,
                                unit.threshold_a, unit.threshold_b, seed, f"controlnets[{i}]"))
     return Control(tuple(u for _, u in active), nets, maps, union_modes, tuple(i for i, _ in active))
+
+
+def _prepare_adapters(active: Sequence[tuple[int, ControlUnit]], refs: dict[int, str], loaded: LoadedModel,
+                      controlnets: ControlNets, size: tuple[int, int], seed: int, tasks: Sequence[str],
+                      between_units: Callable[[], None]) -> AdapterControl:
+    """The T2I-Adapter units: checked (adapter_pipes.check_units), each adapter loaded and fitted to the
+    model's UNet (its features at the sizes and widths the UNet's blocks take them), its map made."""
+    adapter_pipes.check_units(active, loaded, tasks)
+    unet = unet_layout(loaded.pipe.unet, loaded.pipe.vae_scale_factor)
+    adapters, maps = [], []
+    for i, unit in active:
+        between_units()
+        field = f"controlnets[{i}].model"
+        adapter = controlnets.adapter(refs[i], unet)
+        made = adapter_layout(adapter.config)
+        if not fits(made, unet):
+            raise InvalidValue(field, unit.model, f"a T2I-Adapter made for {loaded.name}'s family (its UNet takes "
+                               f"{describe(unet[0])}; this adapter makes {describe(made)})")
+        adapter_pipes.check_size(adapter, size, unit.model, field)
+        adapters.append(adapter)
+        maps.append(preprocess(unit.image, unit.module, size, unit.resize_mode,
+                               None if unit.pixel_perfect else unit.processor_res,
+                               unit.threshold_a, unit.threshold_b, seed, f"controlnets[{i}]"))
+    return AdapterControl(tuple(u for _, u in active), adapters, maps, [None] * len(active),
+                          tuple(i for i, _ in active))
