@@ -108,6 +108,10 @@ def _is_inpaint(request: GenerationRequest) -> bool:
     return request.task == "inpaint"
 
 
+def _is_sd_upscale(request: GenerationRequest) -> bool:
+    return request.task == "img2img" and bool(request.sd_upscale)
+
+
 def _is_upscale(request: GenerationRequest) -> bool:
     return request.task == "upscale"
 
@@ -249,6 +253,22 @@ FIELDS: tuple[Field, ...] = (
                                                 when=lambda r: _is_img(r) and r.resize_mode != "Just resize",
                                                 read=lambda p: p.get("Resize mode", "Just resize")),),
           a1111=A1111("resize_mode", tasks=IMAGE_TASKS, converted=True)),
+    # -- SD upscale (A1111's img2img script): enlarge, then repaint in tiles of width x height --
+    Field("sd_upscale", "bool", False, "SD upscale (tiled)", widget="checkbox", tasks=("img2img",),
+          help="enlarge the picture, then repaint it in overlapping tiles of width x height (the tile size)",
+          infotext=(Infotext("SD upscale scale", 120, format=number_text, write=lambda r, i: number_text(
+              r.sd_upscale_scale) if _is_sd_upscale(r) else None, read=lambda p: "SD upscale overlap" in p),),
+          a1111=A1111(None, tasks=("img2img",), note='script_name "SD upscale"')),
+    Field("sd_upscale_scale", "float", 2.0, "Scale factor", range=(1.0, 4.0), widget="slider", step=0.05,
+          tasks=("img2img",), infotext=(Infotext(None, read=lambda p: float(p.get("SD upscale scale", 2.0))),),
+          a1111=A1111(None, tasks=("img2img",), note="script_args[3]")),
+    Field("sd_upscale_upscaler", "choice", "Lanczos", "Upscaler", choices=upscalers.PIXEL_FILTERS, widget="dropdown",
+          tasks=("img2img",), check=lambda f, v, c: upscalers.check_name(f.name, v, pictures=True),
+          infotext=(Infotext("SD upscale upscaler", 122, when=_is_sd_upscale),),
+          a1111=A1111(None, tasks=("img2img",), note="script_args[2]: the upscaler's index")),
+    Field("sd_upscale_overlap", "int", 64, "Tile overlap", range=(0, 256), widget="slider", step=8,
+          tasks=("img2img",), infotext=(Infotext("SD upscale overlap", 121, when=_is_sd_upscale, parse=int),),
+          a1111=A1111(None, tasks=("img2img",), note="script_args[1]")),
     Field("mask_blur", "int", 4, "Mask blur", range=(0, 64), widget="slider", step=1, tasks=("inpaint",),
           infotext=(Infotext("Mask blur", 130, when=_is_inpaint, parse=int),),
           a1111=A1111("mask_blur", tasks=("inpaint",))),

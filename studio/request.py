@@ -151,6 +151,27 @@ def prompt_chunks(request: Any) -> dict[str, int]:
             for name in ("prompt", "negative_prompt")}
 
 
+def _sd_upscale(request: Any, context: Context) -> None:
+    """SD upscale repaints tiles of width x height over a result at least that large, one picture at a time."""
+    if not request.sd_upscale or request.task != "img2img":
+        return
+    from .tasks import tiled, upscale
+
+    if request.batch_size != 1:
+        raise InvalidValue("batch_size", request.batch_size, "1 with SD upscale (it repaints one picture in tiles)")
+    width, height = tiled.target_size(request)
+    if width < request.width or height < request.height:
+        raise InvalidValue("sd_upscale_scale", request.sd_upscale_scale,
+                           f"a scale making the picture at least one tile ({request.width}x{request.height}; it "
+                           f"would be {width}x{height}): a larger scale, or a smaller width and height")
+    if max(width, height) > upscale.MAX_SIDE or width * height > upscale.MAX_OUTPUT_PIXELS:
+        raise InvalidValue("sd_upscale_scale", f"{width}x{height}", f"a result of at most "
+                           f"{upscale.MAX_OUTPUT_PIXELS} pixels ({upscale.MAX_SIDE} a side)")
+    if request.sd_upscale_overlap >= min(request.width, request.height):
+        raise InvalidValue("sd_upscale_overlap", request.sd_upscale_overlap,
+                           f"less than a tile's side ({min(request.width, request.height)})")
+
+
 def _upscale(request: Any, context: Context) -> None:
     """An upscale makes one picture no larger than the limits, both sides of a size given together."""
     if request.task != "upscale":
@@ -170,7 +191,7 @@ def _upscale(request: Any, context: Context) -> None:
 
 
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _family_tasks, _edit_size, _sampler, _hires,
-                                                     _true_cfg, _lora_tags, _upscale)
+                                                     _true_cfg, _lora_tags, _upscale, _sd_upscale)
 
 
 class RequestBase(RequestFields):
@@ -239,6 +260,10 @@ class RequestBase(RequestFields):
             size = self.upscale_image.size
             return sum(model_work(size, upscale.target_size(self)) for name in upscale.upscalers_used(self)
                        if upscalers.is_model(name))
+        if self.task == "img2img" and self.sd_upscale and upscalers.is_model(self.sd_upscale_upscaler):
+            from .tasks import tiled
+
+            return model_work(self.init_image.size, tiled.target_size(self))
         if not self.hires or not upscalers.is_model(self.hires_upscaler):
             return 0.0
         return self.batch_size * model_work((self.width, self.height), self.hires_size)
@@ -264,8 +289,10 @@ class RequestBase(RequestFields):
     def pass_costs(self) -> list[float]:
         """Each pass's pixels x its steps, in plan order (hires fix: the first pass, then the larger
         one): what a step of each pass costs relative to the others, for the cost and the ETA."""
-        sizes = [(self.width, self.height)] + ([self.hires_size] if self.hires else [])
-        costs = [float(n * w * h) for n, (w, h) in zip(plan_passes(self), sizes)]
+        passes = plan_passes(self)
+        sizes = [(self.width, self.height)] * (len(passes) if self.sd_upscale and self.task == "img2img" else 1)
+        sizes += [self.hires_size] if self.hires else []  # SD upscale: a tile per pass
+        costs = [float(n * w * h) for n, (w, h) in zip(passes, sizes)]
         if self.task == "edit":  # every step also reads each reference's tokens (pipelines shrink big ones)
             area = self.width * self.height
             costs[0] *= 1 + sum(min(r.image.width * r.image.height, references.READ_PIXELS)

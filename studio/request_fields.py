@@ -46,6 +46,10 @@ class RequestFields:
     size_from: str  # Output size
     denoising_strength: float  # Denoising strength
     resize_mode: str  # Resize mode
+    sd_upscale: bool  # SD upscale (tiled)
+    sd_upscale_scale: float  # Scale factor
+    sd_upscale_upscaler: str  # Upscaler
+    sd_upscale_overlap: int  # Tile overlap
     mask_blur: int  # Mask blur
     inpaint_mode: str  # Mask mode
     masked_content: str  # Masked content

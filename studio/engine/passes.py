@@ -139,7 +139,7 @@ class PassContext:
             self.notices += (text,)
             self.emit(Status(text))
 
-    def upscale(self, picture: Any, size: tuple[int, int], name: str) -> Any:
+    def upscale(self, picture: Any, size: tuple[int, int], name: str, field: str = "hires_upscaler") -> Any:
         """A picture at `size` through the named upscaler (a pixel filter or a model, in tiles): a Stop
         lands between tiles, as between steps."""
         def stop() -> None:
@@ -151,7 +151,7 @@ class PassContext:
 
         if self.upscaler is None:
             raise ValueError("this engine runs no upscalers")
-        return self.upscaler(picture, size, name, stop, on_tile, "hires_upscaler")[0]
+        return self.upscaler(picture, size, name, stop, on_tile, field)[0]
 
     def pipe_for(self, task: str) -> Any:
         """The model's pipeline for a pass of this task: its ControlNet twin when units steer (the same

@@ -1,10 +1,12 @@
-"""Image to image: the init image, resized, noised to the denoising strength and denoised."""
+"""Image to image: the init image, resized, noised to the denoising strength and denoised; with SD
+upscale, enlarged and repainted tile by tile (tiled.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from .. import images
+from . import tiled
 from .common import img2img_steps, whole_picture
 
 if TYPE_CHECKING:
@@ -12,11 +14,15 @@ if TYPE_CHECKING:
 
 
 def plan(request: GenerationRequest) -> list[int]:
+    if request.sd_upscale:
+        return tiled.plan(request)
     return [img2img_steps(request.steps, request.denoising_strength)[1]]
 
 
 def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     request = ctx.request
+    if request.sd_upscale:
+        return tiled.run(ctx, conditioning, steps)
     size = (request.width, request.height)
     init = images.resize(request.init_image.convert("RGB"), *size, request.resize_mode)
     if steps[0] == 0:  # strength 0: nothing to denoise; the (resized) input is the result

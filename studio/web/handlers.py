@@ -41,6 +41,7 @@ def page_settings(values: dict[str, Any], editor: Any, table: FieldTable = TABLE
     for name in EDITOR_FIELDS:
         settings[name] = images.get(name)
     settings["hires"] = bool(settings.get("hires")) and task == "txt2img"
+    settings["sd_upscale"] = bool(settings.get("sd_upscale")) and task == "img2img"  # Image to image's panel
     if task != "upscale":  # the Upscale tab's picture is its own (upscale_view)
         settings["upscale_image"] = None
     elif settings.get("upscale_image") is None:

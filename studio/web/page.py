@@ -116,10 +116,10 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                 with gr.Row(elem_id="send-row"):
                     seed_used = gr.Textbox("", label="Seed of the image shown", interactive=False, elem_id="seed_used",
                                            min_width=120)
-                    to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img")
-                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint")
-                    to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit")
-                    to_upscale = gr.Button("→ Upscale", size="sm", elem_id="send-upscale")
+                    to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img", min_width=96)
+                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint", min_width=96)
+                    to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit", min_width=96)
+                    to_upscale = gr.Button("→ Upscale", size="sm", elem_id="send-upscale", min_width=96)
                 picked = gr.State(None)  # the gallery image clicked last
                 picked_seed = gr.State(None)  # its seed (else the first image's): what Reuse takes
             with gr.Column(elem_id="settings-block"):
@@ -161,6 +161,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                             row("hires_steps", "hires_strength")
                     with gr.Tab("Image to image", id="img2img", elem_id="tab-img2img") as tab_img2img:
                         init_image = w("init_image")
+                        sd_upscaler = upscale_view.build_sd_upscale(form, config)
                     with gr.Tab("Inpaint", id="inpaint", elem_id="tab-inpaint") as tab_inpaint:
                         editor = BoundedImageEditor(
                             type="pil", label="Load a picture, then paint over what to repaint", height=420,
@@ -209,18 +210,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                             history_to_edit = gr.Button("→ Edit", size="sm", elem_id="history-send-edit")
                             history_note = gr.Markdown("", elem_id="history-note")
                     history_pick = gr.State(None)
-                with gr.Accordion("PNG Info", open=False, elem_id="png-info"):
-                    with gr.Row():
-                        png_file = gr.File(label="Drop a PNG", file_types=["image"], type="binary",
-                                           elem_id="png-file")
-                        with gr.Column():
-                            png_text = gr.Textbox(label="Parameters", lines=6, interactive=False,
-                                                  elem_id="png-text")
-                            png_table = gr.Markdown("", elem_id="png-table")  # the settings, readable
-                            with gr.Accordion("As JSON (what /png_info returns)", open=False):
-                                png_fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
-                            send = gr.Button("Send to the form", elem_id="send-to-form")
-                            png_note = gr.Markdown("", elem_id="png-note")
+                png = restore.build_png_info()
 
         runs_on = gr.Markdown("", elem_id="runs-on")  # the device, or every replica's (asked on each load)
 
@@ -329,7 +319,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                            (to_upscale, upscales.picture, "upscale", "Upscale")):  # shown where it landed
             upscale_view.wire_send(button, handlers.picked_image, [gallery, picked], target, tabs, task, tab,
                                    sent("#tasks", f"Sent to {title}"), PRIVATE)
-        upscale_view.wire(upscales, config, refresh, form.components["hires_upscaler"], PRIVATE)
+        upscale_view.wire(upscales, config, refresh, form.components["hires_upscaler"], sd_upscaler, PRIVATE)
         edit_view.wire_sends(edits, [(to_edit, handlers.picked_image, [gallery, picked]), (history_to_edit,
                              edit_view.history_picture, [history_pick])], tabs, task, sent("#tasks", "Sent to Edit"), PRIVATE)
         for unit in controls.units:  # a unit's picture from the shown result or the init image
@@ -344,18 +334,19 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         UNCHANGED = (restore.NOTHING_PICKED, restore.NOTHING_LOADED)  # notes of a send that changed nothing
         png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table, config.loras_dir)
         restore_history = restore.make_restore(form, tabs, history_note, png_info, controls, notice)
-        send_to_form = restore.make_send(form, tabs, png_note, controls, notice)
+        send_to_form = restore.make_send(form, tabs, png.note, controls, notice)
         history_gallery.select(reported(handlers.history_picked), inputs=history_gallery,
                                outputs=[history_text, history_pick], **PRIVATE)
         restore_button.click(reported(restore_history), inputs=[history_pick, model],  # fitted to the form's model
                              outputs=restore.restorable_outputs(form, tabs, history_note, controls, notice), **PRIVATE
                              ).success(None, inputs=history_note, **PRIVATE,
                                        js=sent("#prompt-block", "Settings restored from History", UNCHANGED))
-        png_file.change(reported(png_info), inputs=png_file, outputs=[png_text, png_fields], api_name="png_info")
-        png_fields.change(restore.settings_markdown, inputs=png_fields, outputs=png_table, **PRIVATE)
-        send.click(reported(send_to_form), inputs=[png_fields, model],
-                   outputs=restore.restorable_outputs(form, tabs, png_note, controls, notice), **PRIVATE
-                   ).success(None, inputs=png_note, js=sent("#prompt-block", "Sent to the form", UNCHANGED), **PRIVATE)
+        png.file.change(reported(png_info), inputs=png.file, outputs=[png.text, png.fields], api_name="png_info")
+        png.fields.change(restore.settings_markdown, inputs=png.fields, outputs=png.table, **PRIVATE)
+        png.send.click(reported(send_to_form), inputs=[png.fields, model],
+                       outputs=restore.restorable_outputs(form, tabs, png.note, controls, notice), **PRIVATE
+                       ).success(None, inputs=png.note, js=sent("#prompt-block", "Sent to the form", UNCHANGED),
+                                 **PRIVATE)
 
         # -- start-up: the tab's key and its stored history, loaded markers, the warm-up's notice ------
         demo.load(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
@@ -393,6 +384,6 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
     demo.studio_parts = SimpleNamespace(app_kwargs=app_kwargs,
                                         launch_kwargs={"head": PAGE_HEAD + SOCKET_HEAD, "css": PAGE_CSS, "app_kwargs": app_kwargs},
                                         form=form, tabs=tabs, png_info=png_info, restore_history=restore_history,
-                                        send_to_form=send_to_form, history_note=history_note, png_note=png_note,
+                                        send_to_form=send_to_form, history_note=history_note, png_note=png.note,
                                         units=controls.units, controls=controls)
     return demo

@@ -9,6 +9,7 @@ of the form's components by field name and the task's tab, fitted to the model t
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import gradio as gr
@@ -222,3 +223,19 @@ def settings_markdown(recalled: dict | None, table: FieldTable = TABLE) -> str:
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines)
+
+
+def build_png_info() -> SimpleNamespace:
+    """The PNG Info panel, built in the current layout: a dropped PNG's parameters, its settings as a
+    table and as JSON, and the button sending them to the form."""
+    with gr.Accordion("PNG Info", open=False, elem_id="png-info"):
+        with gr.Row():
+            file = gr.File(label="Drop a PNG", file_types=["image"], type="binary", elem_id="png-file")
+            with gr.Column():
+                text = gr.Textbox(label="Parameters", lines=6, interactive=False, elem_id="png-text")
+                table = gr.Markdown("", elem_id="png-table")  # the settings, readable
+                with gr.Accordion("As JSON (what /png_info returns)", open=False):
+                    fields = gr.JSON(label="Settings found", elem_id="png-fields", height=200)
+                send = gr.Button("Send to the form", elem_id="send-to-form")
+                note = gr.Markdown("", elem_id="png-note")
+    return SimpleNamespace(file=file, text=text, table=table, fields=fields, send=send, note=note)

@@ -71,13 +71,28 @@ def build(form: Any, config: StudioConfig) -> UpscaleView:
     return UpscaleView(picture, upscaler, upscaler_2, note)
 
 
-def wire(view: UpscaleView, config: StudioConfig, refresh: Any, hires_upscaler: Any, private: dict) -> None:
+def build_sd_upscale(form: Any, config: StudioConfig) -> Any:
+    """The Image to image tab's SD upscale panel (studio/tasks/tiled.py); its upscaler list, returned."""
+    with gr.Accordion("SD upscale (tiled)", open=False, elem_id="sd-upscale-panel"):
+        gr.Markdown("Enlarges the picture, then repaints it in overlapping tiles of **width x height** with this "
+                    "tab's prompt and denoising strength (0.2-0.4 adds detail and keeps the picture).")
+        form.widget("sd_upscale")
+        with gr.Row():
+            upscaler = form.widget("sd_upscale_upscaler", choices=choices(config), allow_custom_value=True)
+            form.widget("sd_upscale_scale")
+        form.widget("sd_upscale_overlap")
+    return upscaler
+
+
+def wire(view: UpscaleView, config: StudioConfig, refresh: Any, hires_upscaler: Any, sd_upscaler: Any,
+         private: dict) -> None:
     """↻ reads the upscalers folder again for every upscaler list."""
     def lists() -> tuple:
         return (gr.update(choices=choices(config)), gr.update(choices=["None", *choices(config)]),
-                gr.update(choices=choices(config, hires=True)), hint(config))
+                gr.update(choices=choices(config, hires=True)), gr.update(choices=choices(config)), hint(config))
 
-    refresh.click(reported(lists), outputs=[view.upscaler, view.upscaler_2, hires_upscaler, view.note], **private)
+    refresh.click(reported(lists), outputs=[view.upscaler, view.upscaler_2, hires_upscaler, sd_upscaler, view.note],
+                  **private)
 
 
 def wire_send(button: Any, source: Callable[..., Any], inputs: list[Any], target: Any, tabs: Any, task: Any,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from support.browser import infotext, needs_chromium, open_task_tab, phone_tab, pick, shot, studio_page, wait_for
+from support.browser import (infotext, needs_chromium, open_task_tab, phone_tab, pick, set_number, shot, studio_page,
+                             wait_for)
 from studio.upscalers.library import available
 
 pytestmark = [needs_chromium, pytest.mark.skipif(not available(), reason="spandrel is not installed")]
@@ -87,3 +88,23 @@ def test_on_a_phone_the_tab_fits_and_generate_without_a_picture_is_named(page, t
         wait_for(lambda: shown_size(phone) == [120, 80])
         phone.locator("#upscale_image").scroll_into_view_if_needed()
         shot(phone, "upscale-tab-phone.png")
+
+
+def test_sd_upscale_on_image_to_image_repaints_the_enlarged_picture_in_tiles(page, tmp_path):
+    open_task_tab(page, "Image to image")
+    path = tmp_path / "start.png"
+    Image.new("RGB", (96, 64), (30, 120, 200)).save(path)
+    page.locator("#init_image input[type=file]").set_input_files(str(path))
+    wait_for(lambda: page.locator("#init_image img").count() > 0)
+    page.click("#sd-upscale-panel")
+    page.locator("#sd_upscale input[type=checkbox]").check()
+    pick(page, "sd_upscale_upscaler", "tiny-esrgan-x4")
+    set_number(page, "Tile overlap", 16)
+    page.fill("#prompt textarea", "a blue wall")
+    page.click("#generate")
+    assert finished(page).startswith("Done"), status(page)
+    text = infotext(page)
+    assert "SD upscale upscaler: tiny-esrgan-x4" in text and "SD upscale overlap: 16" in text
+    wait_for(lambda: shown_size(page) == [192, 128])
+    shot(page, "sd-upscale-laptop.png")
+    page.locator("#sd_upscale input[type=checkbox]").uncheck()
