@@ -78,3 +78,16 @@ def test_the_cost_counts_every_tile():
     one = make_plan({**BASE, "init_image": picture(1, (96, 64)), "sd_upscale": False}, StudioConfig(device="cpu"))
     tiled = make_plan({**BASE, "init_image": picture(1, (96, 64))}, StudioConfig(device="cpu"))
     assert tiled.cost == pytest.approx(12 * one.cost)
+
+
+def test_a_large_pass_goes_through_the_vae_in_tiles_and_says_so(studio, monkeypatch):
+    from studio.engine import passes
+
+    monkeypatch.setattr(passes, "VAE_TILING_PIXELS", 96 * 96)  # the tiny model's large is small
+    big = studio.run(make_plan(dict(model="tiny", prompt="a cat", steps=2, width=128, height=128, seed=1,
+                                    fast_decode=False), studio.config)[0])
+    assert big.images[0].size == (128, 128) and any("VAE tiling is on at 128x128" in n for n in big.notices)
+    small = studio.run(make_plan(dict(model="tiny", prompt="a cat", steps=2, width=64, height=64, seed=1,
+                                      fast_decode=False), studio.config)[0])
+    assert not any("VAE tiling" in n for n in small.notices)
+    assert not studio.load("tiny").pipe.vae.use_tiling  # off again for the next, smaller pass
