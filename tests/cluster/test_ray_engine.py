@@ -44,6 +44,18 @@ def test_a_job_on_a_replica_yields_the_local_engines_events_and_image(remote, st
     assert events[-1].infotexts == local.infotexts
 
 
+def test_an_upscale_runs_on_a_replica_without_its_model(remote):
+    """The Upscale task crosses like any request: its picture pickled there, enlarged, its infotext back."""
+    from PIL import Image
+
+    from studio import GenerationRequest
+
+    picture = Image.new("RGB", (40, 30), (9, 99, 199))
+    result = remote.generate(GenerationRequest(upscale_image=picture, upscaler="Lanczos", upscale_by=2)).result()
+    assert result.images[0].size == (80, 60) and result.images[0].getpixel((40, 30)) == (9, 99, 199)
+    assert result.infotexts[0] == "Postprocess upscale by: 2, Postprocess upscaler: Lanczos"
+
+
 def test_cancel_reaches_the_replica_and_the_caller_gets_the_step_reached(remote):
     job = remote.generate(tiny_request(steps=150, preview="none"))
     seen = []
