@@ -12,7 +12,9 @@ Fast decode, hires fix, the partial images of a Stop) asks the layout, never `va
 Layouts: `grid` (SD, SD3, Z-Image: already a grid), `flux` (FLUX.1: 2x2 patches as tokens), `klein`
 (FLUX.2: tokens of 2x2-patchified latents normalised by the VAE's batch-norm statistics; its pipeline's
 `output_type="latent"` hands the raw latents instead), `qwen` (Qwen-Image: 2x2 tokens of a one-frame
-video latent, normalised per channel by the VAE's mean and std). torch is imported by the functions.
+video latent, normalised per channel by the VAE's mean and std), `qwen21` (Qwen-Image 2.1: the same
+normalisation, one token per latent cell, 64 channels, and an RGBA VAE whose alpha a preview lays over
+white). torch is imported by the functions.
 """
 
 from __future__ import annotations
@@ -91,9 +93,25 @@ def _qwen_raw(grid: Any, pipe: Any) -> Any:
     return grid.unsqueeze(2) * std + mean
 
 
+def _qwen_frame(decoded: Any) -> Any:
+    return decoded[:, :, 0] if decoded.dim() == 5 else decoded
+
+
+def _over_white(decoded: Any) -> Any:
+    """Qwen-Image 2.1's VAE decodes RGBA: the colours laid over white by their alpha (in [-1, 1], white is 1),
+    as its pipeline shows a picture's alpha to the VL encoder. The pipeline's own images keep the alpha."""
+    frame = _qwen_frame(decoded)
+    if frame.shape[1] != 4:
+        return frame
+    alpha = ((frame[:, 3:] + 1) / 2).clamp(0, 1)
+    return frame[:, :3] * alpha + (1 - alpha)
+
+
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
     Layout("grid", lambda x, pipe, size: x, _unscaled),
     Layout("flux", _flux_grid, _unscaled),
     Layout("klein", _klein_grid, _klein_raw),
-    Layout("qwen", _qwen_grid, _qwen_raw, image=lambda decoded: decoded[:, :, 0] if decoded.dim() == 5 else decoded),
+    Layout("qwen", _qwen_grid, _qwen_raw, image=_qwen_frame),
+    # 2.1's tokens are its latent cells (no 2x2 packing): its pipeline's `_unpack_latents` reads them all the same.
+    Layout("qwen21", _qwen_grid, _qwen_raw, image=_over_white),
 )}
