@@ -17,13 +17,14 @@ from . import prompts, references, samplers, validation
 from .control import units as control_units
 from .control import image_prompts
 from .control import infotext as control_infotext
+from .detail import fields as detail_fields
 from .field_spec import (A1111, FROM_MODEL, KIND_CHECKS, MISSING, Context, Field, FieldTable, Infotext,
                          describe_image, number_text)
 from .images import RESIZE_MODES
 from .families import FAMILIES
 from .previews import METHOD_NAMES as PREVIEW_METHODS
 from .styles import style_names
-from .tasks import TASK_NAMES
+from .tasks import TASK_NAMES, outpaint
 from . import upscalers
 
 if TYPE_CHECKING:
@@ -74,8 +75,8 @@ def _seed(params: Mapping[str, str]) -> Any:
 def _task(params: Mapping[str, str]) -> str:
     if "References" in params:
         return "edit"
-    if "Mask blur" in params:
-        return "inpaint"
+    if "Outpaint fill" in params or "Mask blur" in params:
+        return "outpaint" if "Outpaint fill" in params else "inpaint"
     if "Denoising strength" in params and "Hires upscale" not in params:
         return "img2img"
     return "txt2img"
@@ -127,6 +128,7 @@ def _is_hires(request: GenerationRequest) -> bool:
 
 
 IMAGE_TASKS = ("img2img", "inpaint")
+STRENGTH_TASKS = (*IMAGE_TASKS, "outpaint")  # the tasks the denoising strength is for
 SIZE_FROM = ("first reference", "width and height")
 
 FIELDS: tuple[Field, ...] = (
@@ -245,9 +247,10 @@ FIELDS: tuple[Field, ...] = (
                              read=lambda p: p.get("Size from", SIZE_FROM[0])),),
           a1111=A1111(None, tasks=("edit",), note="the first reference's size, as A1111's img2img takes its init image's")),
     Field("denoising_strength", "float", 0.75, "Denoising strength", range=(0.0, 1.0), widget="slider", step=0.01,
-          tasks=IMAGE_TASKS, help="image to image and inpaint: 0 keeps the picture, 1 ignores it",
-          infotext=(Infotext("Denoising strength", 110, when=_is_img, format=number_text, read=_strength(False)),),
-          a1111=A1111("denoising_strength", tasks=IMAGE_TASKS)),
+          tasks=STRENGTH_TASKS, help="image to image, inpaint, outpaint: 0 keeps the picture, 1 ignores it",
+          infotext=(Infotext("Denoising strength", 110, when=lambda r: r.task in STRENGTH_TASKS, format=number_text,
+                             read=_strength(False)),),
+          a1111=A1111("denoising_strength", tasks=STRENGTH_TASKS)),
     Field("resize_mode", "choice", "Just resize", "Resize mode", choices=tuple(RESIZE_MODES), widget="dropdown",
           tasks=IMAGE_TASKS, infotext=(Infotext("Resize mode", 115,
                                                 when=lambda r: _is_img(r) and r.resize_mode != "Just resize",
@@ -290,6 +293,21 @@ FIELDS: tuple[Field, ...] = (
                                                  when=lambda r: _is_inpaint(r) and r.inpaint_area == "Only masked",
                                                  parse=int),),
           a1111=A1111("inpaint_full_res_padding", tasks=("inpaint",))),
+    # -- Outpaint: the picture on a larger canvas, the new area painted by the family's inpaint pipeline --
+    Field("outpaint_image", "image", None, "Picture to extend", widget="image", tasks=("outpaint",), record=False,
+          page={"image_mode": "RGB", "height": 320}, a1111=A1111(None, tasks=("outpaint",), note=outpaint.A1111_NOTE)),
+    *(Field(f"outpaint_{side}", "int", 0, f"Extend {side}, pixels", range=(0, outpaint.MAX_PADDING), widget="slider",
+            step=8, tasks=("outpaint",), help="the canvas is rounded up to the model's size multiple",
+            infotext=(Infotext(f"Outpaint {side}", 135 + n, write=outpaint.side_writer(side),
+                               read=outpaint.side_reader(side, MISSING)),),
+            a1111=A1111(None, tasks=("outpaint",), note=outpaint.A1111_NOTE)) for n, side in enumerate(outpaint.SIDES)),
+    Field("outpaint_fill", "choice", "fill", "New area starts as", choices=outpaint.FILLS, widget="radio",
+          tasks=("outpaint",), help=outpaint.FILL_HELP, infotext=(Infotext("Outpaint fill", 139, when=outpaint.is_it),),
+          a1111=A1111(None, tasks=("outpaint",), note=outpaint.A1111_NOTE)),
+    Field("outpaint_overlap", "int", 16, "Overlap, pixels", range=(0, 256), widget="slider", step=4,
+          tasks=("outpaint",), help=outpaint.OVERLAP_HELP,
+          infotext=(Infotext("Outpaint overlap", 139, when=outpaint.is_it, parse=int),),
+          a1111=A1111(None, tasks=("outpaint",), note=outpaint.A1111_NOTE)),
     # -- hires fix (text to image) --
     Field("hires", "bool", False, "Hires fix: generate, upscale, repaint at the larger size", widget="checkbox",
           tasks=("txt2img",), infotext=(Infotext(None, read=lambda p: "Hires upscale" in p, note="Hires upscale"),),
@@ -311,6 +329,7 @@ FIELDS: tuple[Field, ...] = (
           tasks=("txt2img",),
           infotext=(Infotext("Denoising strength", 110, when=_is_hires, format=number_text, read=_strength(True)),),
           a1111=A1111("denoising_strength", tasks=("txt2img",), when="enable_hr")),
+    *detail_fields.FIELDS,  # -- the detailer (A1111's ADetailer), after text / image to image: studio/detail/ --
     # -- Upscale (A1111's Extras): no diffusion model runs; A1111's Postprocess keys in the infotext --
     Field("upscale_image", "image", None, "Picture to upscale", widget="image", tasks=("upscale",), record=False,
           page={"image_mode": "RGB", "height": 320},

@@ -18,7 +18,7 @@ from .errors import InvalidValue
 from .families import FAMILIES, family
 from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, SIZE_FROM, TABLE, Context, FieldTable, describe_image
 from .models import ModelSource, resolve_model
-from .tasks import TASKS, plan_passes
+from .tasks import TASKS, detail, outpaint, plan_passes
 from .validation import int_in_range
 
 from .request_fields import RequestFields
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["GenerationRequest", "request_class", "DEFAULT_MODEL", "MAX_SEED"]
 
 
-INPUT_PICTURES = ("init_image", "mask", "references", "upscale_image")  # the request's input pictures, by field
+INPUT_PICTURES = ("init_image", "mask", "references", "upscale_image", "outpaint_image")  # input pictures, by field
 
 
 def _given(request: Any, name: str) -> bool:
@@ -42,7 +42,7 @@ def _task_and_images(request: Any, context: Context) -> None:
     given = [name for name in INPUT_PICTURES if _given(request, name)]
     if request.task is None:
         request._set("task", "edit" if "references" in given else "upscale" if "upscale_image" in given
-                     else "inpaint" if "mask" in given
+                     else "outpaint" if "outpaint_image" in given else "inpaint" if "mask" in given
                      else "img2img" if given else "txt2img")
     task = TASKS[request.task]
     for name in task.needs:
@@ -100,9 +100,12 @@ def _family_tasks(request: Any, context: Context) -> None:
     offered = [task for task in TASKS if task in fam.pipelines]
     if fam.needs_references and request.task != "edit":
         raise InvalidValue("references", "none", f"at least one picture: {name} edits pictures (task edit)")
-    if request.task not in fam.pipelines:
+    pipeline = request.pass_tasks()[0]  # the family pipeline its pass runs (outpaint: the inpaint one)
+    if pipeline not in fam.pipelines:
         editors = ", ".join(sorted(f.title for f in FAMILIES.values() if f.references))
         why = f" ({name} does not edit by instruction; models that do: {editors})" if request.task == "edit" else ""
+        why = why or (f" (it paints with the family's {pipeline} pipeline: {fam.title} has none)"
+                      if pipeline != request.task else "")
         raise InvalidValue("task", request.task, f"{' or '.join(offered)} for model {name}{why}")
     if request.hires and "img2img" not in fam.pipelines:
         raise InvalidValue("hires", True, f"off for model {name}: its family has no image-to-image pass to repaint with")
@@ -191,7 +194,8 @@ def _upscale(request: Any, context: Context) -> None:
 
 
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _family_tasks, _edit_size, _sampler, _hires,
-                                                     _true_cfg, _lora_tags, _upscale, _sd_upscale)
+                                                     _true_cfg, _lora_tags, _upscale, _sd_upscale,
+                                                     outpaint.check, detail.check)
 
 
 class RequestBase(RequestFields):
@@ -247,7 +251,8 @@ class RequestBase(RequestFields):
         runs x the batch (hires fix adds its larger pass). A 512 px SD 1.5 image at 25 steps is 6.6."""
         passes = 2 if self.true_cfg_active else 1  # FLUX's real CFG: two transformer passes a step
         steps = passes * self.batch_size * sum(self.pass_costs()) / 1e6
-        return steps + self.encoding_cost() + self.preprocessing_cost() + self.upscaling_cost()
+        return steps + self.encoding_cost() + self.preprocessing_cost() + self.upscaling_cost() + \
+            detail.detection_cost(self)
 
     def upscaling_cost(self) -> float:
         """Model upscalers' passes (upscalers/work.py): hires fix's over each image of the batch, an
@@ -290,6 +295,7 @@ class RequestBase(RequestFields):
         """Each pass's pixels x its steps, in plan order (hires fix: the first pass, then the larger
         one): what a step of each pass costs relative to the others, for the cost and the ETA."""
         passes = plan_passes(self)
+        passes = passes[:len(passes) - len(detail.passes(self))]  # the detailer's come last (detail.pass_costs)
         sizes = [(self.width, self.height)] * (len(passes) if self.sd_upscale and self.task == "img2img" else 1)
         sizes += [self.hires_size] if self.hires else []  # SD upscale: a tile per pass
         costs = [float(n * w * h) for n, (w, h) in zip(passes, sizes)]
@@ -297,7 +303,7 @@ class RequestBase(RequestFields):
             area = self.width * self.height
             costs[0] *= 1 + sum(min(r.image.width * r.image.height, references.READ_PIXELS)
                                 for r in self.references) / area
-        return costs
+        return costs + detail.pass_costs(self)
 
     @property
     def true_cfg_active(self) -> bool:
@@ -311,8 +317,8 @@ class RequestBase(RequestFields):
         return tuple(step * round(v * self.hires_scale / step) for v in (self.width, self.height))  # type: ignore[return-value]
 
     def pass_tasks(self) -> tuple[str, ...]:
-        """The kinds of pipeline pass it makes: its task's, and image to image for the hires pass."""
-        return (self.task, *(("img2img",) if self.hires else ()))
+        """The kinds of pipeline pass it makes: its task's (outpaint: inpaint), and image to image for hires fix."""
+        return (TASKS[self.task].pipeline or self.task, *(("img2img",) if self.hires else ()))
 
     def record(self) -> dict[str, Any]:
         """The request as JSON-safe data (saved in the PNG): the fields the table records; input

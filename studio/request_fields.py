@@ -55,11 +55,31 @@ class RequestFields:
     masked_content: str  # Masked content
     inpaint_area: str  # Inpaint area
     masked_padding: int  # Only masked padding, pixels
+    outpaint_image: Image | None  # Picture to extend
+    outpaint_left: int  # Extend left, pixels
+    outpaint_right: int  # Extend right, pixels
+    outpaint_up: int  # Extend up, pixels
+    outpaint_down: int  # Extend down, pixels
+    outpaint_fill: str  # New area starts as
+    outpaint_overlap: int  # Overlap, pixels
     hires: bool  # Hires fix: generate, upscale, repaint at the larger size
     hires_scale: float  # Upscale by
     hires_upscaler: str  # Upscaler
     hires_steps: int  # Hires steps
     hires_strength: float  # Hires denoising strength
+    detailer: bool  # Detailer: find faces, hands or people and repaint each one
+    detailer_target: str  # Detect
+    detailer_model: str  # Detector
+    detailer_prompt: str  # Detailer prompt
+    detailer_negative_prompt: str  # Detailer negative prompt
+    detailer_confidence: float  # Detection confidence
+    detailer_max: int  # Regions at most
+    detailer_dilate: int  # Mask erosion (-) / dilation (+)
+    detailer_mask_blur: int  # Detailer mask blur
+    detailer_strength: float  # Detailer denoising strength
+    detailer_padding: int  # Detailer inpaint padding, pixels
+    detailer_width: int  # Detailer inpaint width
+    detailer_height: int  # Detailer inpaint height
     upscale_image: Image | None  # Picture to upscale
     upscaler: str  # Upscaler
     upscale_by: float  # Scale by

@@ -153,19 +153,21 @@ class PassContext:
             self.notices += (text,)
             self.emit(Status(text))
 
+    def stop_here(self) -> None:
+        """End the job here if Stop was pressed: between a task's pieces of work (tiles, regions), as the
+        step callback does between steps."""
+        if self.cancel.is_set():
+            raise Stop(self.done)
+
     def upscale(self, picture: Any, size: tuple[int, int], name: str, field: str = "hires_upscaler") -> Any:
         """A picture at `size` through the named upscaler (a pixel filter or a model, in tiles): a Stop
         lands between tiles, as between steps."""
-        def stop() -> None:
-            if self.cancel.is_set():
-                raise Stop(self.done)
-
         def on_tile(done: int, total: int) -> None:
             self.emit(Status(f"Upscaling with {name}: tile {done} of {total}"))
 
         if self.upscaler is None:
             raise ValueError("this engine runs no upscalers")
-        return self.upscaler(picture, size, name, stop, on_tile, field)[0]
+        return self.upscaler(picture, size, name, self.stop_here, on_tile, field)[0]
 
     def pipe_for(self, task: str) -> Any:
         """The model's pipeline for a pass of this task: its ControlNet twin when units steer (the same

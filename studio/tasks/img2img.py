@@ -6,19 +6,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import images
-from . import tiled
+from . import detail, tiled
 from .common import img2img_steps, whole_picture
 
 if TYPE_CHECKING:
     from ..request import GenerationRequest
 
 
+@detail.planned
 def plan(request: GenerationRequest) -> list[int]:
     if request.sd_upscale:
         return tiled.plan(request)
     return [img2img_steps(request.steps, request.denoising_strength)[1]]
 
 
+@detail.post_pass  # the detailer after this task's passes
 def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     request = ctx.request
     if request.sd_upscale:

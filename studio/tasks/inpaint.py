@@ -9,6 +9,7 @@ from .common import img2img_steps, repeat_conditioning
 
 if TYPE_CHECKING:
     import torch
+    from PIL import Image
 
     from ..request import GenerationRequest
 
@@ -23,28 +24,41 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     original = images.resize(request.init_image.convert("RGB"), *size, request.resize_mode)
     mask = images.prepare_mask(request.mask, size, request.resize_mode,
                                request.inpaint_mode == "Inpaint not masked", request.mask_blur)
-    if steps[0] == 0 or mask.getbbox() is None:  # nothing to repaint
+    padding = request.masked_padding if request.inpaint_area == "Only masked" else None
+    return repaint(ctx, conditioning, steps[0], original, mask, request.masked_content, padding)
+
+
+def repaint(ctx: Any, conditioning: dict, steps: int, original: Image.Image, mask: Image.Image, content: str,
+            padding: int | None = None, size: tuple[int, int] | None = None,
+            strength: float | None = None) -> list[Any]:
+    """`original` (at the generation size) repainted where `mask` is white, through the family's inpaint
+    pipeline. `content`: what the masked area starts as (original, fill, latent noise, latent nothing);
+    `padding`: "Only masked"'s, None for the whole picture. Outpainting runs this too (outpaint.py), and the
+    detailer for each region it finds (detail.py: its own `size` for the region, its own `strength`)."""
+    request = ctx.request
+    size = size or original.size
+    strength = request.denoising_strength if strength is None else strength
+    if steps == 0 or mask.getbbox() is None:  # nothing to repaint
         return [original.copy() for _ in ctx.seeds]
     # "Only masked": repaint the masked region (plus padding) at the full generation size.
-    box = images.masked_box(mask, request.masked_padding, size[0] / size[1]) \
-        if request.inpaint_area == "Only masked" else None
+    box = images.masked_box(mask, padding, size[0] / size[1]) if padding is not None else None
     work, work_mask = original, mask
     if box is not None:
         work, work_mask = original.crop(box).resize(size, images.LANCZOS), mask.crop(box).resize(size, images.LANCZOS)
-    if request.masked_content == "fill":
+    if content == "fill":
         work = images.fill_masked(work, work_mask)
     pipe = ctx.pipe_for("inpaint")
-    extra: dict[str, Any] = {"num_images_per_prompt": request.batch_size}
+    extra: dict[str, Any] = {"num_images_per_prompt": len(ctx.seeds)}  # the batch (the detailer's: one)
     image: Any = work
-    if request.masked_content == "latent noise":
+    if content in ("latent noise", "latent nothing"):
         # One noised latent per image (each from its own seed): the input already holds the batch.
-        image, extra["masked_image_latents"] = latent_noise(pipe, work, work_mask, ctx)
+        image, extra["masked_image_latents"] = latent_noise(pipe, work, work_mask, ctx, content == "latent noise")
         extra["num_images_per_prompt"] = 1
         conditioning = repeat_conditioning(conditioning, len(ctx.seeds))
-    asked, _ = img2img_steps(request.steps, request.denoising_strength)
+    asked, _ = img2img_steps(request.steps, strength)
     generated = ctx.run(
-        pipe, steps[0], size, **conditioning, image=image, mask_image=work_mask, width=size[0], height=size[1],
-        strength=request.denoising_strength, num_inference_steps=asked, output_type="pil", **extra,
+        pipe, steps, size, **conditioning, image=image, mask_image=work_mask, width=size[0], height=size[1],
+        strength=strength, num_inference_steps=asked, output_type="pil", **extra,
     )
     results = []
     for picture in generated:
@@ -57,9 +71,11 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     return results
 
 
-def latent_noise(pipe: Any, picture: Any, mask: Any, ctx: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def latent_noise(pipe: Any, picture: Any, mask: Any, ctx: Any,
+                 noise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """A1111's "latent noise": the picture's latents with seeded noise where the mask is, one per
-    image of the batch (image i from seed + i, as a batch of one with that seed would have)."""
+    image of the batch (image i from seed + i, as a batch of one with that seed would have); with
+    `noise` False its "latent nothing": zeros there."""
     import torch
 
     device, dtype = ctx.loaded.device.device, pipe.vae.dtype
@@ -70,8 +86,9 @@ def latent_noise(pipe: Any, picture: Any, mask: Any, ctx: Any) -> tuple[torch.Te
         with torch.no_grad():
             latents = pipe._encode_vae_image(pixels, generator=generator)
         cell = torch.nn.functional.interpolate(hole, size=latents.shape[-2:])
-        noise = torch.randn(latents.shape, generator=torch.Generator("cpu").manual_seed(seed)).to(latents)
-        noised.append(latents * (1 - cell) + noise * cell)
+        fill = torch.randn(latents.shape, generator=torch.Generator("cpu").manual_seed(seed)).to(latents) \
+            if noise else torch.zeros_like(latents)
+        noised.append(latents * (1 - cell) + fill * cell)
     latents = torch.cat(noised)
     cell = torch.nn.functional.interpolate(hole, size=latents.shape[-2:]).to(latents.dtype)
     return latents, latents * (cell < 0.5)

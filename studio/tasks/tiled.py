@@ -85,6 +85,7 @@ def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     asked, _ = img2img_steps(request.steps, request.denoising_strength)
     done = []
     for box, count in zip(boxes, steps):
+        ctx.stop_here()  # between tiles as between steps
         piece = start.crop(box)
         if count == 0:  # strength 0: the upscaled picture as it is
             done.append(piece)

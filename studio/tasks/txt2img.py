@@ -7,17 +7,19 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from ..errors import InvalidValue
-from . import hires
+from . import detail, hires
 from .common import whole_picture
 
 if TYPE_CHECKING:
     from ..request import GenerationRequest
 
 
+@detail.planned
 def plan(request: GenerationRequest) -> list[int]:
     return [request.steps] + ([hires.planned_steps(request)] if request.hires else [])
 
 
+@detail.post_pass  # the detailer after this task's passes
 def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     request = ctx.request
     if ctx.loaded.inpainting:

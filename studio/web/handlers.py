@@ -42,10 +42,11 @@ def page_settings(values: dict[str, Any], editor: Any, table: FieldTable = TABLE
         settings[name] = images.get(name)
     settings["hires"] = bool(settings.get("hires")) and task == "txt2img"
     settings["sd_upscale"] = bool(settings.get("sd_upscale")) and task == "img2img"  # Image to image's panel
-    if task != "upscale":  # the Upscale tab's picture is its own (upscale_view)
-        settings["upscale_image"] = None
-    elif settings.get("upscale_image") is None:
-        raise InvalidValue("upscale_image", None, "a picture to upscale (drop one on the Upscale tab)")
+    for tab, name, what in (("upscale", "upscale_image", "upscale"), ("outpaint", "outpaint_image", "extend")):
+        if task != tab:  # the Upscale and Outpaint tabs' pictures are their own (upscale_view, outpaint_view)
+            settings[name] = None
+        elif settings.get(name) is None:
+            raise InvalidValue(name, None, f"a picture to {what} (drop one on the {TASKS[tab].title} tab)")
     return settings
 
 
@@ -54,7 +55,7 @@ def task_images(task: str, init_image: Any, editor: Any, mask: Any) -> dict[str,
     takes its editor's picture and the strokes drawn on it (any colour), or an uploaded mask."""
     if task not in TASKS:
         raise InvalidValue("task", task, list(TASKS))
-    if task in ("txt2img", "edit", "upscale"):  # Edit's pictures are its references, Upscale's its own
+    if task in ("txt2img", "edit", "upscale", "outpaint"):  # Edit's are its references; Upscale, Outpaint: their own
         return {}
     editor = editor if isinstance(editor, dict) else {}
     background = editor.get("background")

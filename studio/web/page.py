@@ -19,11 +19,11 @@ from starlette.middleware import Middleware
 from .. import loras, models
 from ..engine.interface import Engine
 from ..errors import StudioError
-from ..fields import IMAGE_TASKS, TABLE, FieldTable
+from ..fields import IMAGE_TASKS, STRENGTH_TASKS, TABLE, FieldTable
 from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
-from . import control_view, edit_view, handlers, restore, upscale_view
+from . import control_view, detail_view, edit_view, handlers, outpaint_view, restore, upscale_view
 from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard, StreamGuard
@@ -120,6 +120,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                     to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint", min_width=96)
                     to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit", min_width=96)
                     to_upscale = gr.Button("→ Upscale", size="sm", elem_id="send-upscale", min_width=96)
+                    to_outpaint = gr.Button("→ Outpaint", size="sm", elem_id="send-outpaint", min_width=96)
                 picked = gr.State(None)  # the gallery image clicked last
                 picked_seed = gr.State(None)  # its seed (else the first image's): what Reuse takes
             with gr.Column(elem_id="settings-block"):
@@ -178,10 +179,13 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                         edits = edit_view.build(form)
                     with gr.Tab("Upscale", id="upscale", elem_id="tab-upscale") as tab_upscale:
                         upscales = upscale_view.build(form, config)
+                    with gr.Tab("Outpaint", id="outpaint", elem_id="tab-outpaint") as tab_outpaint:
+                        outpaints = outpaint_view.build(form)
                 # img2img's and inpaint's own: shown on those tabs only (one widget per setting).
-                with gr.Row(visible=form.values["task"] in IMAGE_TASKS, elem_id="strength-row") as strength_row:
+                with gr.Row(visible=form.values["task"] in STRENGTH_TASKS, elem_id="strength-row") as strength_row:
                     w("denoising_strength")
                     w("resize_mode")
+                details = detail_view.build(form)  # the detailer (ADetailer): after text / image to image
                 with gr.Row():
                     lora_name = gr.Dropdown(handlers.lora_names(config.loras_dir), value=None, label="LoRA", scale=3,
                                             allow_custom_value=True, elem_id="lora-name",
@@ -265,9 +269,11 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
 
         # -- form helpers ---------------------------------------------------------------------------
         for tab, name in ((tab_txt2img, "txt2img"), (tab_img2img, "img2img"), (tab_inpaint, "inpaint"),
-                          (tab_edit, "edit"), (tab_upscale, "upscale")):
+                          (tab_edit, "edit"), (tab_upscale, "upscale"), (tab_outpaint, "outpaint")):
             tab.select(lambda name=name: name, outputs=task, **PRIVATE)
-        task.change(lambda t: gr.Row(visible=t in IMAGE_TASKS), inputs=task, outputs=strength_row, **PRIVATE)
+        task.change(lambda t: (gr.Row(visible=t in STRENGTH_TASKS), gr.update(visible=t in IMAGE_TASKS)), inputs=task,
+                    outputs=[strength_row, form.components["resize_mode"]], **PRIVATE)  # Resize mode: not outpaint's
+        detail_view.wire(details, task, PRIVATE)  # shown for txt2img / img2img, titled when on
         form.components["styles"].change(
             lambda names: gr.Accordion(label=f"Styles: {', '.join(names)} · prompt as sent" if names
                                        else "Styles · prompt as sent"),
@@ -316,7 +322,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                                                                                  seed_used], **PRIVATE)
         for button, target, tab, title in ((to_img2img, init_image, "img2img", "Image to image"),
                                            (to_inpaint, editor, "inpaint", "Inpaint"),
-                                           (to_upscale, upscales.picture, "upscale", "Upscale")):  # shown where it landed
+                                           (to_upscale, upscales.picture, "upscale", "Upscale"),
+                                           (to_outpaint, outpaints.picture, "outpaint", "Outpaint")):  # shown where it landed
             upscale_view.wire_send(button, handlers.picked_image, [gallery, picked], target, tabs, task, tab,
                                    sent("#tasks", f"Sent to {title}"), PRIVATE)
         upscale_view.wire(upscales, config, refresh, form.components["hires_upscaler"], sd_upscaler, PRIVATE)

@@ -158,7 +158,7 @@ def form_updates(found: dict | None, form: Form, tabs: gr.Tabs, note: gr.Markdow
             updates[notice] = model_notice(source)
     updates.update({form.components[name]: gr.update(**change) for name, change in values.items()
                     if name in form.components})
-    if fields.get("task") in ("txt2img", "img2img", "inpaint"):
+    if fields.get("task") in ("txt2img", "img2img", "inpaint", "outpaint"):
         updates[tabs] = gr.Tabs(selected=fields["task"])
     unit_changes, unit_notes = controls.updates(fields) if controls is not None else ({}, [])
     updates.update(unit_changes)

@@ -251,11 +251,11 @@ def test_override_settings_change_this_request_only_and_controlnet_units_come_th
               "image": b64_png(picture)},
              {"enabled": False, "module": "depth", "model": "whatever"}]
     steered = anonymous.post("/sdapi/v1/txt2img", json={**base, "alwayson_scripts": {
-        "ControlNet": {"args": units}, "ADetailer": {"args": [True]}}}).json()
+        "ControlNet": {"args": units}, "Dynamic Prompts v2.17.1": {"args": [True]}}}).json()
     info = json.loads(steered["info"])
     assert 'Control Mode: ControlNet is more important' in info["infotexts"][0]
     assert 'Module: ip-adapter-auto, Model: builtin:ip-adapter/sd15, Weight: 0.7' in info["infotexts"][0]
-    assert info["ignored"] == {"alwayson_scripts.ADetailer": "(not run here)"}
+    assert info["ignored"] == {"alwayson_scripts.Dynamic Prompts v2.17.1": "(not run here)"}
     assert not np.array_equal(np.asarray(png(steered["images"][0])), np.asarray(png(plain["images"][0])))
     res = anonymous.post("/sdapi/v1/txt2img", json={**base, "alwayson_scripts": {"controlnet": {"args": [
         {"module": "canny", "model": "builtin:controlnet/sd15", "image": b64_png(picture), "weight": 5}]}}})

@@ -75,7 +75,16 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
               "masked_padding": 8, "hires": True, "hires_scale": 1.5, "hires_upscaler": "Lanczos", "hires_steps": 2,
               "hires_strength": 0.3, "loras": [["detail", 0.5]], "true_cfg_scale": 1.0, "size_from": "width and height",
               "fast_decode": True, "controlnets": [{"module": "canny", "model": "builtin:controlnet/sdxl"}],
-              "image_prompts": [{"model": "builtin:ip-adapter/sdxl", "weight": 0.6}]}
+              "image_prompts": [{"model": "builtin:ip-adapter/sdxl", "weight": 0.6}],
+              "sd_upscale": True, "sd_upscale_scale": 1.5, "sd_upscale_upscaler": "Nearest", "sd_upscale_overlap": 32,
+              "upscaler": "Nearest", "upscale_by": 3.0, "upscale_width": 0, "upscale_height": 0, "upscale_crop": False,
+              "upscaler_2": "Lanczos", "upscaler_2_visibility": 0.5,
+              "outpaint_left": 8, "outpaint_right": 16, "outpaint_up": 0, "outpaint_down": 24, "outpaint_fill": "original",
+              "outpaint_overlap": 8,
+              "detailer": True, "detailer_target": "hand", "detailer_model": "builtin:owlv2", "detailer_prompt": "dp",
+              "detailer_negative_prompt": "dn", "detailer_confidence": 0.25, "detailer_max": 3, "detailer_dilate": 8,
+              "detailer_mask_blur": 2, "detailer_strength": 0.5, "detailer_padding": 16, "detailer_width": 96,
+              "detailer_height": 96}
     assert set(fields) == {f.name for f in TABLE.restorable}  # the test names every restorable field
     updates = parts.send_to_form({"message": "m", "fields": fields, "notes": ["a note"]})
     names = parts.form.component_names()

@@ -69,7 +69,7 @@ def test_plan_counts_passes():
     ({"task": "img2img"}, "init_image: None .*task img2img needs init_image"),
     ({"task": "txt2img", "init_image": picture()}, "init_image: .*none: task txt2img takes no image"),
     ({"task": "img2img", "init_image": picture(), "mask": square_mask()}, "mask: .*task img2img takes only init_image"),
-    ({"task": "outpaint"}, "task: .outpaint. .*txt2img, img2img, inpaint"),
+    ({"task": "colorize"}, "task: .colorize. .*txt2img, img2img, inpaint"),
     ({"init_image": picture(), "hires": True}, "hires fix is for text to image"),
     ({"init_image": picture(), "denoising_strength": 1.5}, "denoising_strength: 1.5 .* from 0 to 1"),
     ({"init_image": "photo.png"}, "init_image: 'str' .*PIL image"),

@@ -77,6 +77,7 @@ def requests() -> list[typing.Any]:
         GenerationRequest(**base, init_image=picture, mask=Image.new("L", (64, 64), 255)),
         GenerationRequest(**{**base, "model": "tiny-klein"}, references=[{"image": picture}]),
         GenerationRequest(**base, upscale_image=picture, upscaler="Nearest"),
+        GenerationRequest(**base, outpaint_image=picture, outpaint_right=8),
     ]
 
 

@@ -266,7 +266,9 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
 
     for path, empty in (("/sdapi/v1/embeddings", {"loaded": {}, "skipped": {}}), ("/sdapi/v1/hypernetworks", []),
                         ("/sdapi/v1/face-restorers", []), ("/sdapi/v1/realesrgan-models", []),
-                        ("/sdapi/v1/scripts", {"txt2img": [], "img2img": []})):
+                        # The always-on scripts it reads, as A1111 lists them (clients look for "adetailer").
+                        ("/sdapi/v1/scripts", {"txt2img": ["controlnet", "adetailer"],
+                                               "img2img": ["controlnet", "adetailer"]})):
         route(path)(lambda caller, body, request, empty=empty: empty)
     for path in ("/sdapi/v1/refresh-checkpoints", "/sdapi/v1/refresh-loras", "/sdapi/v1/refresh-vae"):
         route(path, "POST")(lambda caller, body, request: None)  # folders are read on every call

@@ -24,6 +24,7 @@ from PIL import Image
 from ... import samplers
 from ...control.image_prompts import MAX_PROMPTS, MODULE_PREFIX, PROMPT
 from ...control.units import CONTROL_MODES, MAX_UNITS, UNIT
+from ...detail import a1111 as adetailer
 from ...errors import InvalidValue
 from ...families import Family, family
 from ...fields import DEFAULT_MODEL, TABLE, FieldTable
@@ -208,6 +209,8 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
         if name.lower() == "controlnet":
             settings["controlnets"], settings["image_prompts"] = controlnet_units(
                 script, settings.get("init_image"), notes, need_image=task == "txt2img")
+        elif name.lower() == adetailer.SCRIPT.lower():  # studio/detail/a1111.py
+            settings.update(adetailer.settings(script, settings.get("task", task), notes, ignored))
         else:
             ignored[f"alwayson_scripts.{name}"] = "(not run here)"
     if source is not None:

@@ -1,8 +1,8 @@
-"""The Upscale tab and model upscalers as an artist uses them, with tiny upscalers of real architectures:
-generate, send the result to Upscale, pick a model from the folder, Generate; the result is larger and
-its infotext keeps the generation's own with A1111's Postprocess keys. Hires fix lists the folder's
-models too. On a phone the tab fits, and Generate without a picture is refused by name; the page keeps
-serving."""
+"""The finishing tabs as an artist uses them, on the tiny model with tiny upscalers of real
+architectures: generate, send the result to Upscale, pick a model from the folder, Generate (larger, its
+infotext keeps the generation's own with A1111's Postprocess keys); hires fix and SD upscale with a
+folder model; send a result to Outpaint and extend it. On a phone the Upscale tab fits, and Generate
+without a picture is refused by name; the page keeps serving."""
 
 from __future__ import annotations
 
@@ -108,3 +108,38 @@ def test_sd_upscale_on_image_to_image_repaints_the_enlarged_picture_in_tiles(pag
     wait_for(lambda: shown_size(page) == [192, 128])
     shot(page, "sd-upscale-laptop.png")
     page.locator("#sd_upscale input[type=checkbox]").uncheck()
+
+
+def test_send_a_result_to_outpaint_and_extend_it_to_the_right(page):
+    open_task_tab(page, "Text to image")
+    page.fill("#prompt textarea", "a beach")
+    page.click("#generate")
+    assert finished(page).startswith("Done"), status(page)
+    made = infotext(page)
+    width, height = (int(v) for v in made.split("Size: ")[1].split(",")[0].split("x"))
+    page.click("#send-outpaint")
+    wait_for(lambda: page.locator("#outpaint_image img").count() > 0)
+    assert page.locator("#tasks button[aria-selected='true']").inner_text() == "Outpaint"
+    set_number(page, "Extend right, pixels", 32)
+    wait_for(lambda: f"{width + 32}" in page.locator("#outpaint-canvas").inner_text())
+    page.click("#generate")
+    assert finished(page).startswith("Done"), status(page)
+    assert "Outpaint right: 32" in infotext(page)
+    wait_for(lambda: shown_size(page) == [width + 32, height])
+    shot(page, "outpaint-tab-laptop.png")
+
+
+def test_the_detailer_finds_regions_with_the_tiny_detector_and_repaints_them(page):
+    open_task_tab(page, "Text to image")
+    page.click("#detailer-panel")
+    page.locator("#detailer input[type=checkbox]").check()
+    pick(page, "detailer_model", "builtin:owlv2")
+    set_number(page, "Detection confidence", 0.5)  # the tiny detector's boxes score 0.5..1
+    page.fill("#prompt textarea", "a portrait")
+    page.click("#generate")
+    assert finished(page).startswith("Done"), status(page)
+    text = infotext(page)
+    assert 'ADetailer model: "builtin:owlv2"' in text and "ADetailer confidence: 0.5" in text
+    assert "Detailer" in page.locator("#detailer-panel").inner_text()
+    shot(page, "detailer-laptop.png")
+    page.locator("#detailer input[type=checkbox]").uncheck()
