@@ -33,8 +33,8 @@ SWITCHED = {"ad_steps": "ad_use_steps", "ad_cfg_scale": "ad_use_cfg_scale", "ad_
             "ad_controlnet_module": "ad_controlnet_model", "ad_controlnet_weight": "ad_controlnet_model",
             "ad_controlnet_guidance_start": "ad_controlnet_model", "ad_controlnet_guidance_end": "ad_controlnet_model",
             "ad_inpaint_width": "ad_use_inpaint_width_height", "ad_inpaint_height": "ad_use_inpaint_width_height"}
-KNOWN = {"ad_model", "ad_model_classes", "ad_mask_k_largest", "ad_use_inpaint_width_height", *TAKEN, *NO_EFFECT,
-         *SWITCHED}
+KNOWN = {"ad_model", "ad_model_classes", "ad_tab_enable", "ad_mask_k_largest", "ad_use_inpaint_width_height", *TAKEN,
+         *NO_EFFECT, *SWITCHED}
 SHAPE = '[true, false, {"ad_model": "face_yolov8n.pt", ...}]'
 
 
@@ -50,7 +50,7 @@ def settings(script: Any, task: str, notes: list[str], ignored: dict[str, Any]) 
                                f"true / false, or an object of ad_ arguments: {SHAPE}")
     enabled = args[0] if args and isinstance(args[0], bool) else True
     tabs = [(i, tab) for i, tab in enumerate(args) if isinstance(tab, Mapping) and str(tab.get("ad_model", "None"))
-            != "None" and tab.get("ad_tap_enable", True) is not False]
+            != "None" and tab.get("ad_tab_enable", True) is not False]
     if not enabled or not tabs:
         return {}
     if task not in DETAIL_TASKS:
@@ -90,11 +90,13 @@ def _model(tab: Mapping[str, Any], at: str, notes: list[str]) -> dict[str, Any]:
     """The detector and its target from ADetailer's model (and YOLO-World's classes)."""
     model = str(tab["ad_model"]).strip()
     classes = [c.strip().lower() for c in str(tab.get("ad_model_classes") or "").split(",") if c.strip()]
-    target = next((c for c in classes if c in TARGETS), None) or target_of(model)
+    # A detector named as the model (ours: builtin:owlv2, an OWLv2 Hub id) looks for faces unless the classes say.
+    target = next((c for c in classes if c in TARGETS), None) or target_of(model) or (
+        "face" if is_detector_name(model) else None)
     if target is None:
         raise InvalidValue(f"{at}.ad_model", model, "a face, hand or person model (face_yolov8n.pt, hand_yolov8n.pt, "
-                                                    "person_yolov8n-seg.pt, mediapipe_face_full...), or "
-                                                    f"ad_model_classes naming one of {', '.join(TARGETS)}")
+                                                    "person_yolov8n-seg.pt, mediapipe_face_full...), a detector (builtin:owlv2, an OWLv2 "
+                                                    f"Hub id), or ad_model_classes naming one of {', '.join(TARGETS)}")
     if is_detector_name(model):
         return {"detailer_model": model, "detailer_target": target}
     notes.append(f"{at}.ad_model {model!r}: the detector looked for {target} (its text query)")

@@ -90,3 +90,38 @@ def test_extras_upscale_through_webuiapi(api):
     result = api.extra_single_image(Image.new("RGB", (32, 24), (5, 50, 150)), upscaler_1="R-ESRGAN 4x+",
                                     upscaling_resize=2)
     assert result.image.size == (64, 48) and "Lanczos" in result.info
+
+
+def test_webuiapis_adetailer_runs_the_detailer_with_the_studios_detector(api):
+    """webuiapi's ADetailer (ad_tab_enable and all its defaults) on the tiny detector: run, written back."""
+    import webuiapi
+
+    result = api.txt2img(prompt="a portrait", steps=2, width=64, height=64, seed=3,
+                         adetailer=[webuiapi.ADetailer(ad_model="builtin:owlv2", ad_confidence=0.5)])
+    text = result.info["infotexts"][0]
+    assert 'ADetailer model: "builtin:owlv2"' in text and "ADetailer model classes: face" in text
+    assert not any("ad_tab_enable" in key for key in result.info["ignored"])
+
+
+def test_webuiapi_upscales_with_the_folders_models_under_a1111s_names(tmp_path_factory):
+    """A studio with an upscalers folder: webuiapi lists its models with their scale, Extras and hires fix
+    run `R-ESRGAN 4x+` (the folder's RealESRGAN_x4plus), and a model the folder lacks is said."""
+    from studio.upscalers.library import available
+    from studio.upscalers.tiny import write
+
+    if not available():
+        pytest.skip("spandrel is not installed")
+    folder = write(tmp_path_factory.mktemp("upscalers"), {"RealESRGAN_x4plus": ("ESRGAN", 4)})
+    with running_app(tmp_path_factory, "--upscalers-dir", str(folder)) as app:
+        url = urlparse(app.url)
+        client = webuiapi.WebUIApi(host=url.hostname, port=url.port, steps=2)
+        assert {"name": "R-ESRGAN 4x+", "scale": 4}.items() <= next(
+            u for u in client.get_upscalers() if u["name"] == "R-ESRGAN 4x+").items()
+        extra = client.extra_single_image(Image.new("RGB", (48, 32), (5, 50, 150)), upscaler_1="R-ESRGAN 4x+",
+                                          upscaling_resize=2)
+        assert extra.image.size == (96, 64) and "ran as Lanczos" not in extra.info
+        hires = client.txt2img(prompt="a cat", width=64, height=64, enable_hr=True, hr_scale=2,
+                               hr_upscaler="R-ESRGAN 4x+", denoising_strength=0.3)
+        assert hires.image.size == (128, 128) and "Hires upscaler: R-ESRGAN 4x+" in hires.info["infotexts"][0]
+        missing = client.extra_single_image(Image.new("RGB", (48, 32)), upscaler_1="4x-UltraSharp")
+        assert "4x-UltraSharp" in missing.info and "Lanczos" in missing.info
