@@ -25,6 +25,7 @@ from ..errors import InvalidValue
 from ..events import Status
 from ..families import family
 from ..styles import apply_styles
+from ..upscalers.run import stopping
 from . import inpaint
 from .common import img2img_steps
 
@@ -132,7 +133,8 @@ def repaint(ctx: Any, conditioning: dict, pictures: list[Any], planned_steps: li
     for index, picture in enumerate(pictures):
         ctx.stop_here()  # a Stop pressed before or during the last pass lands here, not a step later
         ctx.emit(Status(f"Detailer: looking for {target}s" + _in(index, pictures)))
-        boxes = detector.detect(picture, TARGETS[target], confidence)
+        with stopping(detector.model, ctx.stop_here):  # a Stop during detection lands at its next layer
+            boxes = detector.detect(picture, TARGETS[target], confidence)
         if not boxes:
             ctx.notice(f"Detailer: no {target} found{_in(index, pictures)} at confidence {confidence:g}; "
                        "it is unchanged.")

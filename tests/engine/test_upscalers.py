@@ -115,6 +115,27 @@ def test_stop_lands_between_tiles(upscalers_dir):
     assert tiles == [(1, 16)]
 
 
+def test_stop_lands_inside_a_tile_at_the_next_layer(upscalers_dir):
+    """A Stop pressed while a tile runs ends it at the network's next layer, not after the tile (a full
+    ESRGAN tile takes seconds on a CPU)."""
+    ups = Upscalers("cpu", None)
+    _, model = ups.get("tiny-esrgan-x4", upscalers_dir / "tiny-esrgan-x4.safetensors", False)
+    stop, layers, tiles = threading.Event(), [], []
+
+    def stopped() -> None:
+        layers.append(1)
+        if len(layers) == 5:
+            stop.set()  # pressed during the first tile, after four of its layers
+        if stop.is_set():
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        model_pass(model, picture(1, (64, 64)), 64, stopped, lambda done, total: tiles.append(done))
+    assert tiles == [] and len(layers) == 5
+    assert not model.model._forward_pre_hooks and all(not m._forward_pre_hooks for m in model.model.modules())
+    assert model_pass(model, picture(1, (32, 32)), 64, lambda: None).size == (128, 128)  # the hooks are gone
+
+
 def test_a_stopped_upscale_ends_cancelled(studio):
     plan = make_plan(dict(upscale_image=picture(3, (256, 256)), upscaler="tiny-esrgan-x4", upscale_by=2), studio.config)
     job = studio.generate(plan[0])
