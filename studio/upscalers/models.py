@@ -95,6 +95,14 @@ def listed(folder: Path | None, allow_pickle: bool) -> list[tuple[str, UpscalerI
     return found
 
 
+def a1111_list(config: Any) -> list[str]:
+    """The upscalers as GET /sdapi/v1/upscalers lists them, in order: None, the pixel filters, the folder's
+    models (A1111's SD upscale script names one by its index here)."""
+    from . import PIXEL_FILTERS
+
+    return ["None", *PIXEL_FILTERS, *(name for name, _ in listed(config.upscalers_dir, config.allow_pickle))]
+
+
 class Upscalers:
     """The model upscalers on one device (held by the engine): loaded once, the last KEPT kept."""
 

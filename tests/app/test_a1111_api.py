@@ -372,3 +372,21 @@ def test_a_controlnet_unit_without_image_runs_on_the_init_image_in_img2img(anony
     res = anonymous.post("/sdapi/v1/txt2img", json={k: v for k, v in body.items() if k != "init_images"})
     assert res.status_code == 422
     assert res.json()["detail"][0]["loc"] == ["body", "alwayson_scripts", "controlnet", "args[0]", "image"]
+
+
+def test_a1111s_sd_upscale_and_outpainting_scripts_run_as_the_studios_own(anonymous):
+    """img2img with script_name "SD upscale" repaints in tiles; "Poor man's outpainting" extends the picture."""
+    picture = b64_png(Image.new("RGB", (64, 64), (20, 120, 220)))
+    base = {"prompt": "a wall", "steps": 2, "width": 64, "height": 64, "seed": 4, "init_images": [picture],
+            "denoising_strength": 0.5}
+    tiled = anonymous.post("/sdapi/v1/img2img", json={**base, "script_name": "SD upscale",
+                                                      "script_args": [None, 16, 1, 2]})
+    assert tiled.status_code == 200, tiled.text
+    assert png(tiled.json()["images"][0]).size == (128, 128)
+    assert "SD upscale overlap: 16" in json.loads(tiled.json()["info"])["infotexts"][0]
+    wider = anonymous.post("/sdapi/v1/img2img", json={**base, "denoising_strength": 1.0,
+                                                      "script_name": "Poor man's outpainting",
+                                                      "script_args": [32, 4, 0, ["right"]]})
+    assert wider.status_code == 200, wider.text
+    assert png(wider.json()["images"][0]).size == (96, 64)
+    assert "Outpaint right: 32" in json.loads(wider.json()["info"])["infotexts"][0]

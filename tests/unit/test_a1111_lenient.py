@@ -14,7 +14,7 @@ from studio import models, samplers
 from studio.errors import InvalidValue
 from studio.fields import TABLE
 from studio.request import GenerationRequest, family_sampler_names
-from studio.web.sdapi import lenient, translate
+from studio.web.sdapi import lenient, translate, units
 
 # A1111 1.10's /schedulers names, and the samplers its dropdown, Forge and old clients name.
 A1111_SCHEDULES = ("automatic", "uniform", "karras", "exponential", "polyexponential", "sgm_uniform", "kl_optimal",
@@ -148,7 +148,7 @@ def test_a_name_neither_known_nor_mapped_is_still_the_cores_422():
     settings, _, notes = settings_for({"prompt": "x", "sampler_name": "Nope"})
     with pytest.raises(InvalidValue) as exc:
         request(settings)
-    assert exc.value.field == "sampler" and translate.a1111_field("sampler", {}) == "sampler_name"
+    assert exc.value.field == "sampler" and units.a1111_field("sampler", {}) == "sampler_name"
     assert "Euler a" in exc.value.allowed and notes == []
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from studio.models import resolve_model
 from studio.fields import TABLE, A1111, Field
-from studio.web.sdapi import translate
+from studio.web.sdapi import translate, units
 
 
 def picture() -> str:
@@ -68,21 +68,21 @@ def test_a_new_field_with_an_a1111_key_reaches_the_translation():
 
 
 def test_a_422_names_the_key_the_caller_sent():
-    assert translate.A1111_NAMES["batch_count"] == "n_iter"
-    assert translate.A1111_NAMES["masked_content"] == "inpainting_fill"
-    assert translate.A1111_NAMES["clip_skip"] == "override_settings.CLIP_stop_at_last_layers"
+    assert units.A1111_NAMES["batch_count"] == "n_iter"
+    assert units.A1111_NAMES["masked_content"] == "inpainting_fill"
+    assert units.A1111_NAMES["clip_skip"] == "override_settings.CLIP_stop_at_last_layers"
 
 
 def test_a_controlnet_units_keys_are_the_units_own():
-    assert "union_type" in translate.UNIT_NAMES and "image" not in translate.UNIT_KEYS.values()
+    assert "union_type" in units.UNIT_NAMES and "image" not in units.UNIT_KEYS.values()
 
 
 def test_a_422_names_a_units_field_by_its_place_in_the_args_the_caller_sent():
     body = {"alwayson_scripts": {"ControlNet": {"args": [
         {"enabled": False}, {"module": "ip-adapter_clip_h"}, {"module": "canny"}, {"module": "depth"}]}}}
-    assert translate.a1111_field("controlnets[1].union_type", body) == \
+    assert units.a1111_field("controlnets[1].union_type", body) == \
         "alwayson_scripts.controlnet.args[3].union_control_type"
-    assert translate.a1111_field("image_prompts[0].weight", body) == "alwayson_scripts.controlnet.args[1].weight"
-    assert translate.a1111_field("controlnets[0]", body) == "alwayson_scripts.controlnet.args[2]"
-    assert translate.a1111_field("controlnets[5].weight", body) == "controlnets[5].weight"  # not from args
-    assert translate.a1111_field("batch_count", body) == "n_iter"
+    assert units.a1111_field("image_prompts[0].weight", body) == "alwayson_scripts.controlnet.args[1].weight"
+    assert units.a1111_field("controlnets[0]", body) == "alwayson_scripts.controlnet.args[2]"
+    assert units.a1111_field("controlnets[5].weight", body) == "controlnets[5].weight"  # not from args
+    assert units.a1111_field("batch_count", body) == "n_iter"

@@ -274,9 +274,9 @@ def _a1111_keys() -> list[str]:
 
 
 def _unit_keys() -> list[str]:
-    from studio.web.sdapi import translate
+    from studio.web.sdapi import units
 
-    return sorted(set(translate.UNIT_KEYS) | set(translate.PROMPT_KEYS) | set(translate.INDEXED) |
+    return sorted(set(units.UNIT_KEYS) | set(units.PROMPT_KEYS) | set(units.INDEXED) |
                   {"module", "image", "input_image", "enabled", "union_type"})
 
 

@@ -19,7 +19,7 @@ from studio.field_spec import A1111, Context, Infotext, Record, part
 from studio.fields import TABLE
 from studio.models import resolve_model
 from studio.web import control_view
-from studio.web.sdapi import translate
+from studio.web.sdapi import units as sdapi_units
 
 CONTEXT = Context(resolve_model("tiny"))
 
@@ -85,7 +85,7 @@ def test_the_table_takes_records_fields_by_their_record():
 
 
 def test_a1111s_unit_keys_come_from_the_units_fields():
-    units, prompts = translate.controlnet_units({"args": [
+    units, prompts = sdapi_units.controlnet_units({"args": [
         {"module": "canny", "model": "m", "weight": 0.4, "resize_mode": 0, "control_mode": 2, "processor_res": 256,
          "union_control_type": "Hard Edge", "low_vram": True},
         {"module": "ip-adapter_clip_h", "model": "ip-adapter_sd15", "weight": 0.6},
@@ -94,7 +94,7 @@ def test_a1111s_unit_keys_come_from_the_units_fields():
                       "control_mode": "ControlNet is more important", "union_type": "canny", "image": None,
                       "module": "canny"}]
     assert prompts == [{"image": None, "model": "ip-adapter_sd15", "weight": 0.6}]
-    assert set(translate.UNIT_NAMES) == set(UNIT.fields.by_name)  # every field says its A1111 name
+    assert set(sdapi_units.UNIT_NAMES) == set(UNIT.fields.by_name)  # every field says its A1111 name
 
 
 def test_every_unit_field_has_its_place_on_the_page():

@@ -25,6 +25,7 @@ from ...engine.paths import check_model_name
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...upscalers.folder import find
+from ...upscalers.models import a1111_list as upscaler_names
 from ...service import RunView, Service
 from ..queue_guard import DEFAULT_MAX_WAITING
 from ...version import __version__
@@ -152,7 +153,8 @@ class SdApi:
                                                           options.get("CLIP_stop_at_last_layers"),
                                                           source_of=self._model_source,
                                                           lora_names=loras.folder_loras(config.loras_dir),
-                                                          has_upscaler=self._has_upscaler)
+                                                          has_upscaler=self._has_upscaler,
+                                                          upscalers=lambda: upscaler_names(config))
         plan = self.service.plan(settings)
         board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"),
                       job=task)

@@ -24,14 +24,14 @@ from typing import Any, Callable, Mapping
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from ... import hardware, loras, styles, upscalers as upscaler_names
+from ... import hardware, loras, styles
 from ...upscalers import models as upscaler_models
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...infotext import parse_infotext
 from ...metadata import PARAMETERS_KEY, REQUEST_KEY
 from ..visitors import is_loopback
-from . import controlnet, translate
+from . import controlnet, translate, units
 from .body import BodyError, read_body
 from .calls import LATENT_MODES, Busy, SdApi
 
@@ -47,7 +47,7 @@ def a1111_error(status: int, error: str, detail: str) -> JSONResponse:
 
 def invalid(exc: InvalidValue, body: Any = None) -> JSONResponse:
     """A1111's 422, its `loc` the key the caller sent (a ControlNet unit's field by its place in args)."""
-    field = translate.a1111_field(str(getattr(exc, "field", "body")), body)
+    field = units.a1111_field(str(getattr(exc, "field", "body")), body)
     return JSONResponse({"detail": [{"loc": ["body", *field.split(".")], "msg": str(exc), "type": "value_error"}]},
                         status_code=422)
 
@@ -239,12 +239,11 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
         # Pixel filters have no scale of their own; a model of the upscalers folder has its detected one,
         # under A1111's name where it has one (R-ESRGAN 4x+), with its file's name (never its full path).
         # Any other name a client sends runs as the nearest of these, said in the answer (translate, extras).
-        listed = [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": None}
-                  for n in ("None", *upscaler_names.PIXEL_FILTERS)]
         config = api.service.config
-        return listed + [{"name": name, "model_name": info.architecture, "model_path": info.path.name,
-                          "model_url": None, "scale": info.scale}
-                         for name, info in upscaler_models.listed(config.upscalers_dir, config.allow_pickle)]
+        models = dict(upscaler_models.listed(config.upscalers_dir, config.allow_pickle))
+        return [{"name": n, "model_name": models[n].architecture if n in models else None,
+                 "model_path": models[n].path.name if n in models else None, "model_url": None,
+                 "scale": models[n].scale if n in models else None} for n in upscaler_models.a1111_list(config)]
 
     @route("/sdapi/v1/latent-upscale-modes")
     def latent_modes(caller: str, body: Any, request: Request) -> Any:
