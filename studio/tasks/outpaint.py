@@ -32,7 +32,7 @@ MAX_PADDING = 2048  # pixels a side; the canvas is held to the model's size rang
 PIPELINE = "inpaint"  # the family pipeline it paints with: a family without one cannot outpaint
 Pads = tuple[int, int, int, int]  # left, right, up, down
 
-A1111_NOTE = "A1111's img2img script \"Poor man's outpainting\" (not read by its API here): /generate takes it"
+A1111_NOTE = "A1111's img2img script \"Poor man's outpainting\": its script_args (studio/web/sdapi/scripts.py)"
 FILL_HELP = "fill: colours spread in from the picture; original: its edges stretched out; latent noise/nothing: " \
             "seeded noise or zeros in its latents (at a denoising strength under 1: at 1 all start as noise)"
 OVERLAP_HELP = "how far into the picture the repaint reaches, fading out, so the seam blends"
