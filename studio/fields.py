@@ -330,6 +330,7 @@ FIELDS: tuple[Field, ...] = (
           infotext=(Infotext("Denoising strength", 110, when=_is_hires, format=number_text, read=_strength(True)),),
           a1111=A1111("denoising_strength", tasks=("txt2img",), when="enable_hr")),
     *detail_fields.FIELDS,  # -- the detailer (A1111's ADetailer), after text / image to image: studio/detail/ --
+    *upscalers.face_fields.FIELDS,  # -- Restore faces (A1111's), after txt2img / img2img and in an upscale --
     # -- Upscale (A1111's Extras): no diffusion model runs; A1111's Postprocess keys in the infotext --
     Field("upscale_image", "image", None, "Picture to upscale", widget="image", tasks=("upscale",), record=False,
           page={"image_mode": "RGB", "height": 320},

@@ -19,6 +19,7 @@ from .families import FAMILIES, family
 from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, SIZE_FROM, TABLE, Context, FieldTable, describe_image
 from .models import ModelSource, resolve_model
 from .tasks import TASKS, detail, outpaint, plan_passes
+from .upscalers import face_fields
 from .validation import int_in_range
 
 from .request_fields import RequestFields
@@ -195,7 +196,7 @@ def _upscale(request: Any, context: Context) -> None:
 
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _family_tasks, _edit_size, _sampler, _hires,
                                                      _true_cfg, _lora_tags, _upscale, _sd_upscale,
-                                                     outpaint.check, detail.check)
+                                                     outpaint.check, detail.check, face_fields.check)
 
 
 class RequestBase(RequestFields):
@@ -252,7 +253,7 @@ class RequestBase(RequestFields):
         passes = 2 if self.true_cfg_active else 1  # FLUX's real CFG: two transformer passes a step
         steps = passes * self.batch_size * sum(self.pass_costs()) / 1e6
         return steps + self.encoding_cost() + self.preprocessing_cost() + self.upscaling_cost() + \
-            detail.detection_cost(self)
+            detail.detection_cost(self) + face_fields.cost(self)
 
     def upscaling_cost(self) -> float:
         """Model upscalers' passes (upscalers/work.py): hires fix's over each image of the batch, an

@@ -80,6 +80,11 @@ class RequestFields:
     detailer_padding: int  # Detailer inpaint padding, pixels
     detailer_width: int  # Detailer inpaint width
     detailer_height: int  # Detailer inpaint height
+    restore_faces: bool  # Restore faces
+    face_restorer: str  # Face restorer
+    face_restore_visibility: float  # Face restoration visibility
+    face_detector: str  # Face detector
+    face_confidence: float  # Face detection confidence
     upscale_image: Image | None  # Picture to upscale
     upscaler: str  # Upscaler
     upscale_by: float  # Scale by

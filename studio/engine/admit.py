@@ -46,6 +46,8 @@ def check_upscalers(request: RequestBase, config: StudioConfig) -> None:
     named = {"hires_upscaler": getattr(request, "hires_upscaler", None) if getattr(request, "hires", False) else None}
     if getattr(request, "task", None) == "img2img" and getattr(request, "sd_upscale", False):
         named["sd_upscale_upscaler"] = request.sd_upscale_upscaler
+    if getattr(request, "restore_faces", False) and request.face_restorer not in ("", "GFPGAN"):
+        named["face_restorer"] = request.face_restorer
     if getattr(request, "task", None) == "upscale":
         named.update(upscaler=request.upscaler, upscaler_2=request.upscaler_2 if request.upscaler_2_visibility else None)
     for field, name in named.items():

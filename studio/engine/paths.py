@@ -57,6 +57,8 @@ def check_paths(request: GenerationRequest, lora_names: Sequence[tuple[str, floa
     check_model_name(request.model, allowed_roots)
     if getattr(request, "detailer", False):
         check_model_name(request.detailer_model, allowed_roots, "detailer_model")
+    if getattr(request, "restore_faces", False):
+        check_model_name(request.face_detector, allowed_roots, "face_detector")
     in_controlnets = {os.path.abspath(path) for path in folder_models(controlnets_dir, allow_pickle).values()}
     # Every record with a model of its own (a ControlNet unit's, an image prompt's adapter).
     for field in (f for f in request.FIELDS.request if f.items is not None and "model" in f.items.fields):

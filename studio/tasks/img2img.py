@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import images
+from ..upscalers import faces
 from . import detail, tiled
 from .common import img2img_steps, whole_picture
 
@@ -21,6 +22,7 @@ def plan(request: GenerationRequest) -> list[int]:
 
 
 @detail.post_pass  # the detailer after this task's passes
+@faces.post_pass  # face restoration before it, as A1111 restores faces before ADetailer's pass
 def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     request = ctx.request
     if request.sd_upscale:

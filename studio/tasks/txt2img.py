@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from ..errors import InvalidValue
+from ..upscalers import faces
 from . import detail, hires
 from .common import whole_picture
 
@@ -20,6 +21,7 @@ def plan(request: GenerationRequest) -> list[int]:
 
 
 @detail.post_pass  # the detailer after this task's passes
+@faces.post_pass  # face restoration before it, as A1111 restores faces before ADetailer's pass
 def run(ctx: Any, conditioning: dict, steps: list[int]) -> list[Any]:
     request = ctx.request
     if ctx.loaded.inpainting:

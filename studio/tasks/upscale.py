@@ -54,13 +54,17 @@ def _fitted(picture: Image.Image, size: tuple[int, int], crop: bool) -> tuple[tu
     return cover, (left, top, left + size[0], top + size[1])
 
 
-def infotext(request: GenerationRequest, models: dict[str, str]) -> str:
-    """The picture's own infotext (if it has one) and A1111's Postprocess keys after it."""
+def infotext(request: GenerationRequest, models: dict[str, str], restorer: Any = None) -> str:
+    """The picture's own infotext (if it has one) and A1111's Postprocess keys after it (face restoration:
+    A1111's Extras key `GFPGAN visibility`, and the restorer's name)."""
     own = sorted((entry for f in request.FIELDS.request if f.tasks == ("upscale",)
                   for entry in f.infotext_pairs(request, 0)), key=lambda entry: entry[0])
     pairs = [(key, value) for _, key, value in own]
     pairs += [("Postprocess upscaler hash" if n == 0 else "Postprocess upscaler 2 hash", models[name])
               for n, name in enumerate(upscalers_used(request)) if name in models]
+    if restorer is not None:
+        pairs += [("Postprocess face restorer", restorer.name), ("Postprocess face restorer hash", restorer.digest),
+                  ("GFPGAN visibility", f"{round(request.face_restore_visibility, 3):g}")]  # as A1111 rounds it
     line = ", ".join(f"{key}: {value}" for key, value in pairs)
     source = request.upscale_image.info.get("parameters") if hasattr(request.upscale_image, "info") else None
     return f"{source}, {line}" if isinstance(source, str) and source.strip() else line
@@ -94,6 +98,25 @@ def run(upscale: Callable[..., Any], request: GenerationRequest, emit: Callable[
             models[name] = info.digest
         results.append(result.crop(box) if box else result)
     image = results[0] if len(results) == 1 else Image.blend(results[0], results[1], request.upscaler_2_visibility)
+    notices: list[str] = []
+    restorer = None
+    if request.restore_faces:  # A1111's Extras order: the upscalers, then face restoration
+        image, restorer = _restore_faces(upscale, request, image, emit, stop, notices)
     total = time.perf_counter() - start
-    return Result(request=request, images=(image,), seeds=(seed,), infotexts=(infotext(request, models),),
-                  timings=Timings(load_s=0.0, generate_s=total, total_s=total), model_name=names[0])
+    return Result(request=request, images=(image,), seeds=(seed,), infotexts=(infotext(request, models, restorer),),
+                  timings=Timings(load_s=0.0, generate_s=total, total_s=total), model_name=names[0],
+                  notices=tuple(notices))
+
+
+def _restore_faces(upscale: Callable[..., Any], request: GenerationRequest, image: Image.Image,
+                   emit: Callable[[Any], None], stop: Callable[[], None], notices: list[str]) -> tuple[Any, Any]:
+    """The upscaled picture with its faces restored (studio/upscalers/faces.py): (picture, restorer's info)."""
+    from ..devices import DeviceChoice
+    from ..upscalers import faces
+
+    # The engine's device: `upscale` is its Studio.upscale_picture (a plain function: the CPU's).
+    device = getattr(getattr(upscale, "__self__", None), "device", None) or DeviceChoice("cpu", "fp32")
+    upscale(None, (512, 512), request.face_restorer, stop, None, faces.FACE_FIELD)  # checked and loaded first
+    detector = faces.load_detector(request.face_detector, device, emit)
+    restored, info = faces.restore_pictures([image], request, detector, upscale, stop, emit, notices.append)
+    return restored[0], info

@@ -66,3 +66,12 @@ def check_name(field: str, value: Any, pictures: bool = False, none: bool = Fals
 def is_model(name: str) -> bool:
     """Whether this (checked) upscaler name is a model upscaler's."""
     return builtin(name) is None
+
+
+def __getattr__(name: str) -> Any:
+    """`face_fields` (the Restore faces fields) on first use: it reads the field spec, which reads the tasks,
+    which import this package (studio/fields.py reads it once they are all loaded)."""
+    if name == "face_fields":
+        import importlib
+        return importlib.import_module(f"{__name__}.face_fields")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

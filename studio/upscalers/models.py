@@ -14,6 +14,7 @@ from ..checkpoints import PICKLE_SUFFIXES, file_hash
 from ..errors import InvalidValue, StudioError
 from .library import runnable, spandrel
 
+FACE = "FaceSR"  # spandrel's purpose of a face restoration model (GFPGAN)
 KEPT = 2  # loaded upscalers kept on the device (ESRGAN is 64 MB; transformer ones a few hundred)
 
 
@@ -81,8 +82,9 @@ def _info(name: str, path: str, size: int, mtime_ns: int, allow_pickle: bool) ->
         return None
 
 
-def listed(folder: Path | None, allow_pickle: bool) -> list[tuple[str, UpscalerInfo]]:
-    """The folder's model upscalers that read and run here: (the name A1111 lists it by, its info)."""
+def listed(folder: Path | None, allow_pickle: bool, purpose: str = "upscale") -> list[tuple[str, UpscalerInfo]]:
+    """The folder's models that read and run here: (the name A1111 lists it by, its info); `purpose`
+    "upscale": the upscalers (every purpose but face restoration), "face": the face restorers."""
     from .folder import a1111_name, folder_upscalers
 
     found = []
@@ -90,9 +92,14 @@ def listed(folder: Path | None, allow_pickle: bool) -> list[tuple[str, UpscalerI
         if "/" in name:  # a sub-folder's file is listed once, by its plain name
             continue
         read = info(name, path, allow_pickle)
-        if read is not None:
+        if read is not None and (read.purpose == FACE) == (purpose == "face"):
             found.append((a1111_name(name), read))
     return found
+
+
+def face_restorers(folder: Path | None, allow_pickle: bool) -> list[str]:
+    """The folder's face restoration models by name (each file read once), in the folder's name order."""
+    return sorted((name for name, _ in listed(folder, allow_pickle, "face")), key=str.casefold)
 
 
 def a1111_list(config: Any) -> list[str]:

@@ -13,10 +13,12 @@ from typing import Any, Callable, Iterator
 from PIL import Image
 
 from . import builtin
+from ..errors import InvalidValue
 from .folder import find
-from .models import UpscalerInfo, Upscalers
+from .models import FACE, UpscalerInfo, Upscalers, face_restorers
 from .work import MAX_PASSES
 
+FACE_FIELD = "face_restorer"  # the field an upscale-door call for a face restoration model comes from
 OVERLAP = 16  # input pixels of context around each tile: the seams vanish under it (its result is cropped)
 
 
@@ -90,6 +92,10 @@ def upscale(picture: Image.Image, size: tuple[int, int], name: str, models: Upsc
             field: str = "upscaler") -> tuple[Image.Image, UpscalerInfo | None]:
     """The picture at `size` (width, height) through the upscaler of this name: (result, the model's
     info, None for a built-in filter)."""
+    if field == FACE_FIELD:  # a face crop through a face restoration model (faces.py finds and pastes the faces)
+        if models is None:
+            raise ValueError("face restorers need the engine's Upscalers")
+        return restore(picture, size, name, models, folder, allow_pickle, stop)
     found = builtin(name)
     if found is not None:
         if found.space != "image":
@@ -98,6 +104,8 @@ def upscale(picture: Image.Image, size: tuple[int, int], name: str, models: Upsc
     if models is None:
         raise ValueError("model upscalers need the engine's Upscalers")
     info, model = models.get(name, find(field, name, folder, allow_pickle), allow_pickle)
+    if info.purpose == FACE:
+        raise InvalidValue(field, name, f"an upscaler: {name} is a face restoration model (face_restorer)")
     image = picture if picture.mode == "RGB" else picture.convert("RGB")
     for _ in range(MAX_PASSES):
         if image.width >= size[0] and image.height >= size[1]:
@@ -106,3 +114,61 @@ def upscale(picture: Image.Image, size: tuple[int, int], name: str, models: Upsc
     if image.size != size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     return image, info
+
+
+def find_face(name: str, folder: Path | None, allow_pickle: bool) -> tuple[str, Path]:
+    """(name, file) of the face restorer `name` means: a face restoration model of the folder; "" its
+    first. Refused by the field's name, with the face restorers the folder has."""
+    have = face_restorers(folder, allow_pickle)
+    where = ("no upscalers folder is set (--upscalers-dir)" if folder is None else
+             f"the upscalers folder has {', '.join(have[:20])}" if have else
+             "the upscalers folder has none" + ("" if allow_pickle else " (.pth files need --allow-pickle)"))
+    allowed = f"a face restoration model (GFPGAN) of the upscalers folder: {where}"
+    if not name:
+        if not have:
+            raise InvalidValue(FACE_FIELD, "", allowed)
+        name = have[0]
+    try:
+        path = find(FACE_FIELD, name, folder, allow_pickle)
+    except InvalidValue:
+        raise InvalidValue(FACE_FIELD, name[:80], allowed) from None
+    return name, path
+
+
+def restore(picture: Image.Image | None, size: tuple[int, int], name: str, models: Upscalers, folder: Path | None,
+            allow_pickle: bool, stop: Callable[[], None]) -> tuple[Image.Image | None, UpscalerInfo]:
+    """A face crop through the face restorer `name` ("" the folder's first), at `size`; picture None: the
+    model only, loaded and checked (a job does this before its first step)."""
+    name, path = find_face(name, folder, allow_pickle)
+    info, model = models.get(name, path, allow_pickle)
+    if info.purpose != FACE:
+        raise InvalidValue(FACE_FIELD, name, f"a face restoration model (GFPGAN): {name} is a {info.architecture} "
+                                             f"({info.purpose}); the folder's face restorers are "
+                                             f"{', '.join(face_restorers(folder, allow_pickle)) or 'none'}")
+    if picture is None:
+        return None, info
+    return restore_face(model, picture, stop).resize(size, Image.Resampling.LANCZOS), info
+
+
+def restore_face(model: Any, picture: Image.Image, stop: Callable[[], None]) -> Image.Image:
+    """One face through a face restoration model (GFPGAN) at its size (512 px): the net reads and answers
+    in [-1, 1]; its StyleGAN decoder's noise is its stored buffers (randomize_noise=False), so the same
+    face gives the same result. `stop` is checked before every layer."""
+    import inspect
+
+    import numpy as np
+    import torch
+
+    side = max(model.size_requirements.minimum, 1)
+    face = picture.convert("RGB").resize((side, side), Image.Resampling.LANCZOS) if picture.size != (side, side) \
+        else picture.convert("RGB")
+    parameter = next(iter(model.model.parameters()))
+    x = torch.from_numpy(np.asarray(face, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+    options = {key: False for key in ("return_rgb", "randomize_noise")
+               if key in inspect.signature(model.model.forward).parameters}
+    stop()
+    with stopping(model.model, stop), torch.inference_mode():
+        out = model.model(x.to(parameter.device, parameter.dtype), **options)
+    out = (out[0] if isinstance(out, (tuple, list)) else out).float().cpu()
+    pixels = ((out[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(pixels, "RGB")

@@ -186,6 +186,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                     w("denoising_strength")
                     w("resize_mode")
                 details = detail_view.build(form)  # the detailer (ADetailer): after text / image to image
+                upscale_view.build_faces(form, config)  # A1111's Restore faces
                 with gr.Row():
                     lora_name = gr.Dropdown(handlers.lora_names(config.loras_dir), value=None, label="LoRA", scale=3,
                                             allow_custom_value=True, elem_id="lora-name",

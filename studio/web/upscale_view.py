@@ -25,7 +25,8 @@ def choices(config: StudioConfig, hires: bool = False) -> list[str]:
     the upscalers folder (where spandrel is installed to run them)."""
     builtins = list(upscalers.BUILTIN) if hires else list(upscalers.PIXEL_FILTERS)
     models = folder.names(config.upscalers_dir, config.allow_pickle) if available() else []
-    return builtins + models
+    faces = set(face_choices(config))  # face restorers are not upscalers (the Restore faces panel lists them)
+    return builtins + [name for name in models if name not in faces]
 
 
 def hint(config: StudioConfig) -> str:
@@ -52,6 +53,7 @@ class UpscaleView:
     upscaler: Any
     upscaler_2: Any
     note: Any
+    form: Any = None  # the page's form: the face restorer list (placed later, under More settings) is refreshed too
 
 
 def build(form: Any, config: StudioConfig) -> UpscaleView:
@@ -68,7 +70,10 @@ def build(form: Any, config: StudioConfig) -> UpscaleView:
     with gr.Row():
         upscaler_2 = form.widget("upscaler_2", choices=["None", *choices(config)], allow_custom_value=True)
         form.widget("upscaler_2_visibility")
-    return UpscaleView(picture, upscaler, upscaler_2, note)
+    gr.Markdown("Restore faces (GFPGAN, A1111's *GFPGAN visibility*): its settings are in the *Restore faces* "
+                "panel below; here it runs after the upscalers. ↻ lists the folder's face restorers.",
+                elem_id="upscale-faces-hint")
+    return UpscaleView(picture, upscaler, upscaler_2, note, form)
 
 
 def build_sd_upscale(form: Any, config: StudioConfig) -> Any:
@@ -93,6 +98,29 @@ def wire(view: UpscaleView, config: StudioConfig, refresh: Any, hires_upscaler: 
 
     refresh.click(reported(lists), outputs=[view.upscaler, view.upscaler_2, hires_upscaler, sd_upscaler, view.note],
                   **private)
+    restorer = view.form.components.get("face_restorer") if view.form is not None else None
+    if restorer is not None:
+        refresh.click(reported(lambda: gr.update(choices=["", *face_choices(config)])), outputs=restorer, **private)
+
+
+def build_faces(form: Any, config: StudioConfig) -> None:
+    """The Restore faces panel (A1111's "Restore faces"; studio/upscalers/faces.py): after text or image to
+    image, and in the Upscale tab after its upscalers."""
+    with gr.Accordion("Restore faces (GFPGAN)", open=False, elem_id="faces-panel"):
+        form.widget("restore_faces")
+        with gr.Row():
+            form.widget("face_restorer", choices=["", *face_choices(config)], allow_custom_value=True)
+            form.widget("face_restore_visibility")
+        with gr.Row():
+            form.widget("face_detector")
+            form.widget("face_confidence")
+
+
+def face_choices(config: StudioConfig) -> list[str]:
+    """The folder's face restoration models (GFPGAN files), each file read once."""
+    from ..upscalers.models import face_restorers
+
+    return face_restorers(config.upscalers_dir, config.allow_pickle) if available() and config.upscalers_dir else []
 
 
 def wire_send(button: Any, source: Callable[..., Any], inputs: list[Any], target: Any, tabs: Any, task: Any,

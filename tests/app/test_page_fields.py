@@ -84,7 +84,9 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
               "detailer": True, "detailer_target": "hand", "detailer_model": "builtin:owlv2", "detailer_prompt": "dp",
               "detailer_negative_prompt": "dn", "detailer_confidence": 0.25, "detailer_max": 3, "detailer_dilate": 8,
               "detailer_mask_blur": 2, "detailer_strength": 0.5, "detailer_padding": 16, "detailer_width": 96,
-              "detailer_height": 96}
+              "detailer_height": 96,
+              "restore_faces": True, "face_restorer": "GFPGANv1.4", "face_restore_visibility": 0.5,
+              "face_detector": "builtin:owlv2", "face_confidence": 0.4}
     assert set(fields) == {f.name for f in TABLE.restorable}  # the test names every restorable field
     updates = parts.send_to_form({"message": "m", "fields": fields, "notes": ["a note"]})
     names = parts.form.component_names()

@@ -84,3 +84,17 @@ def test_a_picture_too_large_is_refused_from_its_header_without_decoding():
     with pytest.raises(InvalidValue, match="5000x5000"):
         extras.decode("image", base64.b64encode(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IEND", b"")).decode())
     assert extras.decode("image", b64(Image.new("RGB", (8, 8)))).size == (8, 8)
+
+
+def test_gfpgan_visibility_restores_faces_after_the_upscalers_where_the_folder_has_a_face_restorer(monkeypatch, tmp_path):
+    picture = Image.new("RGB", (40, 20))
+    none = extras.parse({"gfpgan_visibility": 0.5}, tmp_path)
+    assert none.faces == 0 and any("no face restoration model" in note for note in none.notes)
+    assert "restore_faces" not in extras.settings(none, picture)
+    monkeypatch.setattr(extras, "_face_restorers", lambda folder, allow_pickle: ["GFPGANv1.4"])
+    asked = extras.parse({"gfpgan_visibility": "0.5"}, tmp_path)
+    assert asked.notes == ()
+    settings = extras.settings(asked, picture)
+    assert (settings["restore_faces"], settings["face_restore_visibility"]) == (True, 0.5)
+    with pytest.raises(InvalidValue, match="gfpgan_visibility"):
+        extras.parse({"gfpgan_visibility": 2}, tmp_path)

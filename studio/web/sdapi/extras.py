@@ -44,6 +44,7 @@ class Extras:
     upscaler_2: str  # "None" when off
     visibility_2: float  # how much of upscaler_2's result is blended over upscaler_1's
     notes: tuple[str, ...]
+    faces: float = 0.0  # gfpgan_visibility: face restoration (the folder's first GFPGAN) after the upscalers
 
 
 def _number(body: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
@@ -86,9 +87,13 @@ def parse(body: Any, folder: Path | None = None, allow_pickle: bool = False) -> 
     mode = body.get("resize_mode", 0)
     if mode not in (0, 1):
         raise InvalidValue("resize_mode", mode, "0 (scale by upscaling_resize) or 1 (scale to width and height)")
-    for key, label in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
-        if body.get(key):
-            notes.append(f"{key}: face restoration ({label}) is not run here")
+    if body.get("codeformer_visibility"):
+        notes.append("codeformer_visibility: CodeFormer is not run here (its licence is non-commercial); "
+                     "gfpgan_visibility runs GFPGAN")
+    faces = _number(body, "gfpgan_visibility", 0.0, 0.0, 1.0)
+    if faces and not _face_restorers(folder, allow_pickle):
+        notes.append("gfpgan_visibility: the upscalers folder has no face restoration model (GFPGAN): not run")
+        faces = 0.0
     return Extras(
         by_factor=mode == 0,
         factor=_number(body, "upscaling_resize", 2.0, 1.0, MAX_SCALE),
@@ -99,7 +104,15 @@ def parse(body: Any, folder: Path | None = None, allow_pickle: bool = False) -> 
         upscaler_2=_upscaler(body, "upscaler_2", notes, folder, allow_pickle),
         visibility_2=_number(body, "extras_upscaler_2_visibility", 0.0, 0.0, 1.0),
         notes=tuple(notes),
+        faces=faces,
     )
+
+
+def _face_restorers(folder: Path | None, allow_pickle: bool) -> list[str]:
+    from ...upscalers.library import available
+    from ...upscalers.models import face_restorers
+
+    return face_restorers(folder, allow_pickle) if folder is not None and available() else []
 
 
 def settings(extras: Extras, picture: Any) -> dict[str, Any]:
@@ -107,7 +120,8 @@ def settings(extras: Extras, picture: Any) -> dict[str, Any]:
     return {"task": "upscale", "upscale_image": picture, "upscaler": extras.upscaler_1,
             "upscale_by": extras.factor, "upscale_width": 0 if extras.by_factor else extras.width,
             "upscale_height": 0 if extras.by_factor else extras.height, "upscale_crop": extras.crop,
-            "upscaler_2": extras.upscaler_2, "upscaler_2_visibility": extras.visibility_2}
+            "upscaler_2": extras.upscaler_2, "upscaler_2_visibility": extras.visibility_2,
+            **({"restore_faces": True, "face_restore_visibility": extras.faces} if extras.faces else {})}
 
 
 def target_size(extras: Extras, size: tuple[int, int]) -> tuple[int, int]:
