@@ -100,7 +100,7 @@ def wire(view: UpscaleView, config: StudioConfig, refresh: Any, hires_upscaler: 
                   **private)
     restorer = view.form.components.get("face_restorer") if view.form is not None else None
     if restorer is not None:
-        refresh.click(reported(lambda: gr.update(choices=["", *face_choices(config)])), outputs=restorer, **private)
+        refresh.click(reported(lambda: gr.update(choices=face_choices(config))), outputs=restorer, **private)
 
 
 def build_faces(form: Any, config: StudioConfig) -> None:
@@ -109,7 +109,7 @@ def build_faces(form: Any, config: StudioConfig) -> None:
     with gr.Accordion("Restore faces (GFPGAN)", open=False, elem_id="faces-panel"):
         form.widget("restore_faces")
         with gr.Row():
-            form.widget("face_restorer", choices=["", *face_choices(config)], allow_custom_value=True)
+            form.widget("face_restorer", choices=face_choices(config), allow_custom_value=True)  # empty: the first
             form.widget("face_restore_visibility")
         with gr.Row():
             form.widget("face_detector")
