@@ -98,7 +98,8 @@ body.studio-busy #generate::after {{
   #size-row #width, #size-row #height {{ flex: 1 1 40% !important; min-width: 0 !important; }}
   #size-row #aspect {{ flex: 1 1 100% !important; }}
   #swap-size {{ flex: 0 0 44px !important; min-height: 44px; }}
-  #send-row {{ display: grid !important; grid-template-columns: 1fr 1fr; }}
+  #send-row {{ display: grid !important; grid-template-columns: 1.4fr 1fr 1fr 1fr; }}  /* the seed, then 3 + 2 sends */
+  #send-row > button {{ min-width: 0 !important; padding-left: 2px; padding-right: 2px; }}
   #send-row > .form {{ grid-row: span 2; }}
   [id^="cn-image-"], [id^="cn-map-"] {{ flex: 3 1 0 !important; min-width: 0 !important; height: 210px !important; }}
   [id^="cn-map-"] {{ flex-grow: 2 !important; }}

@@ -116,11 +116,11 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                 with gr.Row(elem_id="send-row"):
                     seed_used = gr.Textbox("", label="Seed of the image shown", interactive=False, elem_id="seed_used",
                                            min_width=120)
-                    to_img2img = gr.Button("→ Image to image", size="sm", elem_id="send-img2img", min_width=96)
-                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint", min_width=96)
-                    to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit", min_width=96)
-                    to_upscale = gr.Button("→ Upscale", size="sm", elem_id="send-upscale", min_width=96)
-                    to_outpaint = gr.Button("→ Outpaint", size="sm", elem_id="send-outpaint", min_width=96)
+                    to_img2img = gr.Button("→ img2img", size="sm", elem_id="send-img2img", min_width=64)
+                    to_inpaint = gr.Button("→ Inpaint", size="sm", elem_id="send-inpaint", min_width=64)
+                    to_edit = gr.Button("→ Edit", size="sm", elem_id="send-edit", min_width=64)
+                    to_upscale = gr.Button("→ Upscale", size="sm", elem_id="send-upscale", min_width=64)
+                    to_outpaint = gr.Button("→ Outpaint", size="sm", elem_id="send-outpaint", min_width=64)
                 picked = gr.State(None)  # the gallery image clicked last
                 picked_seed = gr.State(None)  # its seed (else the first image's): what Reuse takes
             with gr.Column(elem_id="settings-block"):

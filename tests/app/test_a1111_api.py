@@ -390,3 +390,14 @@ def test_a1111s_sd_upscale_and_outpainting_scripts_run_as_the_studios_own(anonym
     assert wider.status_code == 200, wider.text
     assert png(wider.json()["images"][0]).size == (96, 64)
     assert "Outpaint right: 32" in json.loads(wider.json()["info"])["infotexts"][0]
+
+
+def test_restore_faces_without_a_face_restorer_is_said_and_not_run(anonymous):
+    """A1111's restore_faces: true runs the upscalers folder's GFPGAN; a studio without one says so."""
+    answer = anonymous.post("/sdapi/v1/txt2img", json={"prompt": "a face", "steps": 2, "width": 64, "height": 64,
+                                                       "restore_faces": True})
+    assert answer.status_code == 200, answer.text
+    info = json.loads(answer.json()["info"])
+    assert "restore_faces" not in info["ignored"]
+    assert any("no face restoration model" in note for note in info["notes"]), info
+    assert "Face restoration" not in info["infotexts"][0]

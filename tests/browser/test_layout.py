@@ -114,8 +114,9 @@ def test_on_a_phone_the_blocks_stack_and_the_page_stays_short(page):
         with_controlnet = other.evaluate("document.body.scrollHeight")
         shot(other, "layout-420x900-controlnet.png", full_page=True)
         # Measured: 2,517 px at the start and 4,282 px with ControlNet open before issue 26; 2,225 and
-        # about 3,450 after.
-        assert start < 2_400 and with_controlnet < 3_600, (start, with_controlnet)
+        # about 3,450 after; 2,377 and 3,661 with issue 31's Detailer and Restore faces panels (closed:
+        # about 50 px each) and five sends in two rows.
+        assert start < 2_400 and with_controlnet < 3_700, (start, with_controlnet)
 
         # A batch: its images a grid without a scroller of its own.
         other.fill("#prompt textarea", "a batch on a phone")

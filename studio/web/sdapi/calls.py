@@ -25,7 +25,7 @@ from ...engine.paths import check_model_name
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
 from ...upscalers.folder import find
-from ...upscalers.models import a1111_list as upscaler_names
+from ...upscalers.models import a1111_list as upscaler_names, face_restorers
 from ...service import RunView, Service
 from ..queue_guard import DEFAULT_MAX_WAITING
 from ...version import __version__
@@ -155,6 +155,8 @@ class SdApi:
                                                           lora_names=loras.folder_loras(config.loras_dir),
                                                           has_upscaler=self._has_upscaler,
                                                           upscalers=lambda: upscaler_names(config))
+        if payload.get("restore_faces") is True and ignored.pop("restore_faces", None) is not None:
+            self._restore_faces(settings, notes)
         plan = self.service.plan(settings)
         board = Board(job_count=len(plan), started=time.time(), job_timestamp=time.strftime("%Y%m%d%H%M%S"),
                       job=task)
@@ -213,6 +215,16 @@ class SdApi:
                                                                else ""))
             results.append(Image.open(view.saved[0].path))
         return extras.answer(asked, results, batch)
+
+    def _restore_faces(self, settings: dict[str, Any], notes: list[str]) -> None:
+        """A1111's `restore_faces: true`: the folder's first face restorer (GFPGAN) runs after the
+        generation; without one it is said and not run, as lenient as A1111's clients expect."""
+        config = self.service.config
+        if face_restorers(config.upscalers_dir, config.allow_pickle):
+            settings["restore_faces"] = True
+        else:
+            notes.append("restore_faces: this studio's upscalers folder has no face restoration model (GFPGAN): "
+                         "not run")
 
     def _has_upscaler(self, name: str) -> bool:
         """Whether the upscalers folder has a model of this name (A1111's names too)."""
