@@ -80,14 +80,16 @@ def config_from(args: argparse.Namespace) -> "StudioConfig":
 
     start = None if args.model == AUTO_MODEL else resolve_model(args.model)  # auto: a preset
     roots = None if args.allow_any_path or not shared(args) else [args.models_dir, args.loras_dir,
-                                                                  args.controlnets_dir, args.upscalers_dir] + (
+                                                                  args.controlnets_dir, args.upscalers_dir,
+                                                                  args.embeddings_dir] + (
         [start.ref] if start is not None and start.kind in ("folder", "single_file") else [])
     max_cost = float(args.max_cost) if args.max_cost else SHARED_MAX_COST if shared(args) else LOCAL_MAX_COST
     return StudioConfig(device=args.device, dtype=args.dtype, cache_size=args.cache_size,
                         allow_pickle=args.allow_pickle, preview_interval_s=1.0 / args.preview_fps,
                         offload=args.offload, drop_t5=args.drop_t5, quantize=args.quantize,
                         models_dir=args.models_dir, loras_dir=args.loras_dir, controlnets_dir=args.controlnets_dir,
-                        upscalers_dir=args.upscalers_dir,
+                        upscalers_dir=args.upscalers_dir, wildcards_dir=args.wildcards_dir,
+                        embeddings_dir=args.embeddings_dir,
                         allowed_roots=roots, max_cost=max_cost)
 
 

@@ -21,6 +21,7 @@ from compel.prompt_parser import Blend, FlattenedPrompt
 
 from . import prompts
 from .prompts import CHUNK_TOKENS, ParsedPrompt
+from .wrapped_encoder import EncoderWrapper
 
 COMMA_BACKTRACK = 20  # A1111's comma_padding_backtrack
 
@@ -109,11 +110,14 @@ def part_fragments(part: FlattenedPrompt) -> tuple[list[str], list[float]]:
     return [f.text for f in part.children], [f.weight for f in part.children]
 
 
-def tokenize_with(tokenizer: Any) -> Callable[[list[str]], list[list[int]]]:
+def tokenize_with(tokenizer: Any, embeddings: Any = None) -> Callable[[list[str]], list[list[int]]]:
+    """Fragments -> token ids; with a model's textual-inversion `embeddings` (studio/embeddings), each
+    one named takes one (negative) id per vector."""
     def run(texts: list[str]) -> list[list[int]]:
         if not texts:
             return []
-        return tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        ids = tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        return [embeddings.substitute(one) for one in ids] if embeddings is not None else ids
 
     return run
 
@@ -123,9 +127,9 @@ def _comma_id(tokenizer: Any) -> int | None:
     return None if token_id == tokenizer.unk_token_id else token_id
 
 
-def chunk_token_counts(parsed: ParsedPrompt, tokenizer: Any) -> list[int]:
+def chunk_token_counts(parsed: ParsedPrompt, tokenizer: Any, embeddings: Any = None) -> list[int]:
     """How many prompt tokens each 75-token chunk holds (for the parsed view and token counters)."""
-    tokenize, comma = tokenize_with(tokenizer), _comma_id(tokenizer)
+    tokenize, comma = tokenize_with(tokenizer, embeddings), _comma_id(tokenizer)
     counts: list[int] = []
     for part in parsed.conjunction.prompts:
         subs = part.prompts if isinstance(part, Blend) else [part]
@@ -138,7 +142,7 @@ def chunk_token_counts(parsed: ParsedPrompt, tokenizer: Any) -> list[int]:
     return counts
 
 
-class ClipSkip(torch.nn.Module):
+class ClipSkip(EncoderWrapper):
     """A CLIP text encoder whose last hidden state is layer -N through the final layer norm.
 
     compel's own PENULTIMATE_HIDDEN_STATES_NORMALIZED reaches for `text_encoder.text_model`, which
@@ -147,17 +151,8 @@ class ClipSkip(torch.nn.Module):
     """
 
     def __init__(self, text_encoder: Any, skip: int):
-        super().__init__()
-        self.inner = text_encoder
+        super().__init__(text_encoder)
         self.skip = skip
-
-    @property
-    def device(self) -> torch.device:
-        return self.inner.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.inner.dtype
 
     def forward(self, input_ids, attention_mask=None, output_hidden_states=False, return_dict=True):
         out = self.inner(input_ids, attention_mask, output_hidden_states=True, return_dict=True)
@@ -169,7 +164,12 @@ class ClipSkip(torch.nn.Module):
 class ClipEncoder:
     """One CLIP text encoder behind compel's embeddings provider."""
 
-    def __init__(self, tokenizer: Any, text_encoder: Any, embeddings: ReturnedEmbeddingsType):
+    def __init__(self, tokenizer: Any, text_encoder: Any, embeddings: ReturnedEmbeddingsType,
+                 vectors: torch.Tensor | None = None):
+        if vectors is not None and len(vectors):  # textual-inversion vectors, read for negative ids
+            from .embeddings.inject import WithVectors
+
+            text_encoder = WithVectors(text_encoder, vectors)
         compel = Compel(tokenizer=tokenizer, text_encoder=text_encoder, truncate_long_prompts=False,
                         returned_embeddings_type=embeddings)
         self.provider = compel.conditioning_provider
@@ -212,8 +212,8 @@ class PromptEncoder:
     """Encodes parsed prompts with one or more CLIP encoders whose hidden states are joined side by
     side (SDXL: both); `pooled` adds the last encoder's pooled output of the first chunk."""
 
-    def __init__(self, tokenizer: Any, encoders: Sequence[ClipEncoder], pooled: bool = False):
-        self.tokenize = tokenize_with(tokenizer)
+    def __init__(self, tokenizer: Any, encoders: Sequence[ClipEncoder], pooled: bool = False, embeddings: Any = None):
+        self.tokenize = tokenize_with(tokenizer, embeddings)
         self.comma = _comma_id(tokenizer)
         self.encoders = list(encoders)
         self.with_pooled = pooled

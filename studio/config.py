@@ -35,6 +35,8 @@ class StudioConfig:
     loras_dir: Path | None = None  # LoRAs named by file name: <lora:name:0.8>
     controlnets_dir: Path | None = None  # ControlNets and IP-Adapters named by file name (A1111's models/ControlNet)
     upscalers_dir: Path | None = None  # upscaler models named by file name (A1111's models/ESRGAN)
+    embeddings_dir: Path | None = None  # textual-inversion embeddings, used by name in prompts (A1111's embeddings)
+    wildcards_dir: Path | None = None  # __name__ wildcards: name.txt files (studio/dynamic/folder.py)
     # Folders requests may name files in; None: any path, as a local Python user expects. A shared
     # studio sets them, so a visitor cannot make it open arbitrary files of the host.
     allowed_roots: tuple[Path, ...] | None = None
@@ -71,6 +73,8 @@ class StudioConfig:
         set_(self, "loras_dir", _path(self.loras_dir))
         set_(self, "controlnets_dir", _path(self.controlnets_dir))
         set_(self, "upscalers_dir", _path(self.upscalers_dir))
+        set_(self, "embeddings_dir", _path(self.embeddings_dir))
+        set_(self, "wildcards_dir", _path(self.wildcards_dir))
         if self.allowed_roots is not None:
             roots: Sequence[str | Path] = self.allowed_roots
             set_(self, "allowed_roots", tuple(Path(root).expanduser().resolve() for root in roots))

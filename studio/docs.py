@@ -90,7 +90,7 @@ def table_markdown(table: FieldTable = TABLE) -> str:
         tasks = "all" if set(f.tasks) == set(TASK_NAMES) else ", ".join(f.tasks)
         scope = " (per click)" if f.scope == "run" else ""
         page = f.label if f.widget and f.widget != "task" else ("the open tab" if f.widget == "task" else
-                                                                PANELS.get(f.name, "API only"))
+                                                                PANELS.get(f.name, "API only" if f.api else "none: set by the studio"))
         families = "all" if f.families is None else ", ".join(f.families)
         lines.append(f"| `{f.name}` | {f.kind}{scope} | {_default(f)} | {_allowed(f)} | {tasks} | {families} | {keys} "
                      f"| {page} | {_a1111(f)} |")

@@ -81,6 +81,7 @@ class PromptView:
     chunk_tokens: tuple[int, ...] | None  # None until the model (its tokenizer) is loaded
     warnings: tuple[str, ...]
     token_limit: int | None = None  # tokens the encoder reads (FLUX's T5: 512); None: 75-token chunks
+    schedule: tuple[tuple[int, int, str], ...] = ()  # prompt editing: (first step, last step, text); () unedited
 
 
 Event = Union[Status, Progress, Preview, Result, Cancelled]

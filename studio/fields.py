@@ -18,6 +18,8 @@ from .control import units as control_units
 from .control import image_prompts
 from .control import infotext as control_infotext
 from .detail import fields as detail_fields
+from .dynamic import fields as dynamic_fields
+from .xyz import axes as xyz_axes, fields as xyz_fields
 from .field_spec import (A1111, FROM_MODEL, KIND_CHECKS, MISSING, Context, Field, FieldTable, Infotext,
                          describe_image, number_text)
 from .images import RESIZE_MODES
@@ -25,7 +27,7 @@ from .families import FAMILIES
 from .previews import METHOD_NAMES as PREVIEW_METHODS
 from .styles import style_names
 from .tasks import TASK_NAMES, outpaint
-from . import upscalers
+from . import upscalers, variation_fields
 
 if TYPE_CHECKING:
     from .request import GenerationRequest
@@ -63,13 +65,6 @@ def _size(params: Mapping[str, str], part: int) -> Any:
     if not sep or not width.isdigit() or not height.isdigit():
         raise ValueError(f"{params['Size']!r} is not WIDTHxHEIGHT")
     return int((width, height)[part])
-
-
-def _seed(params: Mapping[str, str]) -> Any:
-    """A1111 writes each image's own seed; the batch it came from starts `Batch pos` earlier."""
-    if "Seed" not in params:
-        return MISSING
-    return int(params["Seed"]) - int(params.get("Batch pos", "0"))
 
 
 def _task(params: Mapping[str, str]) -> str:
@@ -178,10 +173,11 @@ FIELDS: tuple[Field, ...] = (
           a1111=A1111(None, note="not in A1111's API (Forge's FLUX field): /generate takes it")),
     Field("seed", "int", -1, "Seed (-1 = random)", range=(-1, MAX_SEED), range_note=" (-1 = random)",
           widget="seed", infotext=(
-              Infotext("Seed", 60, write=lambda r, i: r.seed + i, read=_seed),
+              Infotext("Seed", 60, write=variation_fields.image_seed, read=variation_fields.read_seed),
               Infotext("Batch pos", 101, write=lambda r, i: i if r.batch_size > 1 else None, read=lambda p: MISSING),
           ),
           a1111=A1111("seed")),
+    *variation_fields.FIELDS,  # -- variation seeds (A1111's subseed) after the seed: studio/variation_fields.py --
     Field("width", "int", FROM_MODEL, "Width", model_range=True, check=_check_size, widget="slider", step=8,
           infotext=(Infotext("Size", 70, write=lambda r, i: f"{r.width}x{r.height}", read=lambda p: _size(p, 0)),),
           a1111=A1111("width")),
@@ -220,6 +216,7 @@ FIELDS: tuple[Field, ...] = (
           infotext=(Infotext("Fast decode", 175, when=lambda r: r.fast_decode, format=lambda v: "TAESD",
                              read=lambda p: p.get("Fast decode") == "TAESD"),),
           a1111=A1111(None, note="not in A1111's API: /generate takes it")),
+    *dynamic_fields.FIELDS,  # -- wildcards and {a|b} choices (sd-dynamic-prompts): studio/dynamic/ --
     # -- task and its input images (never stored in the PNG: they are described) --
     Field("task", "choice", None, "Task", choices=lambda: TASK_NAMES, check=_check_task, widget="task",
           help="txt2img, img2img (needs init_image) or inpaint (needs init_image and mask); "
@@ -390,6 +387,7 @@ FIELDS: tuple[Field, ...] = (
           infotext=(Infotext(None, read=control_infotext.read_image_prompts,
                              note="ControlNet N lines whose module is an ip-adapter one"),),
           a1111=A1111("alwayson_scripts.controlnet.args", converted=True, note="units whose module is ip-adapter*")),
+    *xyz_fields.fields(lambda: list(xyz_axes.axes(TABLE))),  # -- the X/Y/Z plot's axes, per click: studio/xyz/
 )
 
 

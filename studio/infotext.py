@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 VERSION_KEY = "Version"
 CFG_KEY, DISTILLED_KEY = "CFG scale", "Distilled CFG Scale"
 # Keys only the engine knows the value of (not a request's field), and their place on A1111's line.
-ENGINE_KEYS = {DISTILLED_KEY: 41, "Model hash": 85, "Lora hashes": 150, VERSION_KEY: 10_000}
+ENGINE_KEYS = {DISTILLED_KEY: 41, "Model hash": 85, "Lora hashes": 150, "TI hashes": 151, VERSION_KEY: 10_000}
 # A1111's own pattern, kept as the specification `param_pairs` is tested against (not used: slow).
+TRAILING_KEYS = ("Template: ", "Negative Template: ")  # sd-dynamic-prompts' lines after the parameter line
 A1111_PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
 
@@ -163,14 +164,25 @@ def _quoted_end(line: str, v: int) -> int | None:
     return None
 
 
+def _trailing_templates(lines: list[str]) -> tuple[list[str], dict[str, str]]:
+    """sd-dynamic-prompts appends `Template: ...` and `Negative Template: ...` as lines after the parameter
+    line: those lines read as its keys, where a parameter line (3 pairs or more) comes before them."""
+    end = len(lines)
+    while end > 1 and lines[end - 1].startswith(TRAILING_KEYS):
+        end -= 1
+    if end == len(lines) or len(param_pairs(lines[end - 1])) < 3:
+        return lines, {}
+    return lines[:end], {key: value for key, _, value in (line.partition(": ") for line in lines[end:])}
+
+
 def parse_infotext(text: str) -> ParsedInfotext:
     """Split an A1111 infotext into prompt, negative prompt and the parameter line's pairs."""
-    lines = text.strip().split("\n") if text else [""]
+    lines, trailing = _trailing_templates(text.strip().split("\n") if text else [""])
     last = lines[-1]
     found = param_pairs(last)
     params: dict[str, str] = {}
     if len(found) >= 3:  # A1111's rule: fewer than 3 pairs means the last line is prompt text
-        params = {key.strip(): unquote(value.strip()) for key, value in found}
+        params = {**{key.strip(): unquote(value.strip()) for key, value in found}, **trailing}
         lines = lines[:-1]
     prompt: list[str] = []
     negative: list[str] = []

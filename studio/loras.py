@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValue, UnknownName
+from .folders import inside, real_folder
 
 # A1111's tag pattern, kept as the specification `find_tags` is tested against (not used: a run of
 # unclosed "<lora:" made it quadratic, 100 KB froze the server for 17 s).
@@ -118,12 +119,9 @@ def folder_loras(folder: str | Path | None) -> dict[str, Path]:
     """name -> file for the `.safetensors` files at the top of the folder and one folder down (a file
     in a sub-folder is also named `sub/name`; the top level wins a shared name). Names are exact, never
     patterns, and a file or folder whose link leads outside the folder is left out."""
-    if folder is None:
+    real_root = real_folder(folder)
+    if real_root is None:
         return {}
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        return {}
-    real_root = root.resolve()
     found: dict[str, Path] = {}
     bases = [("", real_root)]  # (sub-folder name, its real path): the top level, then one level down
     seen = 0
@@ -138,9 +136,8 @@ def folder_loras(folder: str | Path | None) -> dict[str, Path]:
                 return found
             if entry.name.startswith("."):
                 continue
-            # Only a link can lead out of the folder: only links are resolved (one call each).
-            real = Path(entry.path).resolve() if entry.is_symlink() else base / entry.name
-            if not real.is_relative_to(real_root):
+            real = inside(entry, base, real_root)
+            if real is None:
                 continue
             if not sub and entry.is_dir():
                 bases.append((entry.name, real))

@@ -156,6 +156,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("--upscalers-dir", "folder of upscaler models (ESRGAN, Real-ESRGAN, 4x-UltraSharp, SwinIR, DAT, HAT: "
            ".safetensors, or .pth with --allow-pickle), used by name in hires fix and the Upscale tab as A1111's "
            "models/ESRGAN", "upscalers", ("STUDIO_UPSCALERS_DIR",)),
+    Option("--embeddings-dir", "folder of textual-inversion embeddings (.safetensors, or .pt/.bin with "
+           "--allow-pickle), used by name in the prompt as A1111's embeddings folder", "embeddings",
+           ("STUDIO_EMBEDDINGS_DIR",)),
+    Option("--wildcards-dir", "folder of wildcard files (name.txt, one choice a line; sub-folders too), used in "
+           "prompts as __name__ (sd-dynamic-prompts' wildcards folder)", "wildcards", ("STUDIO_WILDCARDS_DIR",)),
     Option("--api-auth", "HTTP Basic users of the A1111 API (/sdapi/v1), as A1111's --api-auth; without it the "
            "page's --auth is used. A studio others can reach serves the API only with one of them", None,
            ("STUDIO_API_AUTH",), metavar="USER:PASS[,USER2:PASS2]"),
@@ -164,7 +169,8 @@ OPTIONS: tuple[Option, ...] = (
            "steps, size and batch need, up to this", 120, ("STUDIO_GPU_DURATION",), parse=positive_int),
     Option("--allow-any-path", "let requests name model and LoRA files anywhere on this machine; by default a "
            "studio reachable by others (--share, or a --host other than 127.0.0.1) only opens files in "
-           "--models-dir, --loras-dir, --controlnets-dir, --upscalers-dir and the --model you started it with", False, switch=True),
+           "--models-dir, --loras-dir, --controlnets-dir, --upscalers-dir, --embeddings-dir and the --model you "
+           "started it with", False, switch=True),
     Option("--max-cost", "most megapixel-steps one Generate may ask for (width x height x steps x batch size x "
            "batch count, hires pass included; a 512 px 25-step image is 6.6)", None, ("STUDIO_MAX_COST",),
            parse=positive_float,

@@ -17,6 +17,8 @@ import weakref
 from datetime import date
 from pathlib import Path
 
+from PIL import Image
+
 from .events import Result
 from .metadata import png_bytes, write_atomic
 from .pnginfo import BATCH_INDEX_KEY
@@ -92,6 +94,18 @@ class OutputFolder:
             if self.max_bytes is not None:
                 self._trim(self.max_bytes, keep=set(paths))
         return paths
+
+    def save_picture(self, image: Image.Image, infotext: str, seed: int, request: dict | None = None,
+                     kind: str = "grid") -> Path:
+        """One picture made of others (an X/Y/Z plot's grid), numbered with the rest: `00013-<seed>-grid.png`."""
+        folder = self.root / date.today().isoformat()
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = write_atomic(folder / f"{self._next_number(folder):05d}-{seed}-{kind}.png",
+                                png_bytes(image, infotext, request))
+            if self.max_bytes is not None:
+                self._trim(self.max_bytes, keep={path})
+        return path
 
     def _trim(self, max_bytes: int, keep: set[Path]) -> None:
         """Delete the oldest images until the folder holds at most `max_bytes` (never the ones just

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import loras, naming, samplers
+from . import embeddings, loras, naming, samplers
 from .errors import StudioError
 from .fields import FROM_MODEL, TABLE, Context, FieldTable
 from .infotext import fields_from_params, parse_infotext, unused_params
@@ -44,7 +44,8 @@ class Recalled:
 
 
 def recall(meta: PngMetadata, models_dir: str | Path | None = None, allow_pickle: bool = False,
-           table: FieldTable = TABLE, loras_dir: str | Path | None = None) -> Recalled:
+           table: FieldTable = TABLE, loras_dir: str | Path | None = None,
+           embeddings_dir: str | Path | None = None) -> Recalled:
     """The settings a PNG holds, checked, with notes."""
     if meta.request is not None:
         found, notes, index = _from_request(meta.request, table)
@@ -54,6 +55,7 @@ def recall(meta: PngMetadata, models_dir: str | Path | None = None, allow_pickle
         found, notes = infotext_settings(info.params, table)
         found.update(prompt=info.prompt, negative_prompt=info.negative_prompt)
         notes += lora_notes(info.prompt, info.params.get("Lora hashes", ""), loras_dir)
+        notes += embeddings.png_notes(info.params.get(embeddings.TI_HASHES_KEY, ""), embeddings_dir, allow_pickle)
         model_hash = info.params.get("Model hash")
         index = _int(info.params.get("Batch pos"), 0)
     else:

@@ -182,9 +182,10 @@ def parse_a1111(text: str) -> ParsedPrompt:
     from compel.prompt_parser import Conjunction, FlattenedPrompt, Fragment
 
     warnings: list[str] = []
-    for where, edited in prompt_editing(text):
-        warnings.append(f"'{edited}' at position {where} looks like A1111 prompt editing or "
-                        "alternation, which is not supported: read as weighted text")
+    for where, edited in prompt_editing(text):  # what studio/prompt_schedule.py did not read as an edit
+        warnings.append(f"'{edited}' at position {where} looks like A1111 prompt editing or alternation but is "
+                        "not one ([from:to:step], [to:step], [from::step] or [a|b], brackets closed, no '|' "
+                        "outside them): read as weighted text")
     if _RE_COMPEL_LOOKING.search(text):
         warnings.append("this looks like compel syntax (word++, (words)1.3, .blend(), .and()); in A1111 "
                         "syntax it is plain text: switch the prompt syntax to compel if you meant it")

@@ -19,6 +19,7 @@ from .families import FAMILIES, family
 from .fields import DEFAULT_MODEL, FROM_MODEL, MAX_SEED, SIZE_FROM, TABLE, Context, FieldTable, describe_image
 from .models import ModelSource, resolve_model
 from .tasks import TASKS, detail, outpaint, plan_passes
+from . import variation_fields
 from .upscalers import face_fields
 from .validation import int_in_range
 
@@ -196,7 +197,8 @@ def _upscale(request: Any, context: Context) -> None:
 
 RULES: tuple[Callable[[Any, Context], None], ...] = (_task_and_images, _family_tasks, _edit_size, _sampler, _hires,
                                                      _true_cfg, _lora_tags, _upscale, _sd_upscale,
-                                                     outpaint.check, detail.check, face_fields.check)
+                                                     outpaint.check, detail.check, face_fields.check,
+                                                     variation_fields.check)
 
 
 class RequestBase(RequestFields):
@@ -337,28 +339,28 @@ class RequestBase(RequestFields):
         return data
 
     def with_seed(self) -> Self:
-        """This request with -1 replaced by a freshly drawn seed (the one reported back)."""
-        if self.seed != -1:
+        """This request with -1 replaced by a freshly drawn seed (the one reported back), and a
+        variation seed of -1 too where a strength uses it."""
+        drawn = variation_fields.drawn(self)
+        if self.seed != -1 and not drawn:
             return self
-        return dataclasses.replace(self, seed=secrets.randbelow(MAX_SEED + 1))
+        seed = secrets.randbelow(MAX_SEED + 1) if self.seed == -1 else self.seed
+        return dataclasses.replace(self, seed=seed, **drawn)
 
     def seeds(self) -> list[int]:
-        """One seed per batch image: seed + i, as A1111 does."""
+        """One seed per batch image: seed + i, as A1111 does (the seed for all, with a variation strength)."""
         if self.seed == -1:
             raise ValueError("draw the seed first (with_seed)")
-        return [self.seed + i for i in range(self.batch_size)]
+        return [variation_fields.image_seed(self, i) for i in range(self.batch_size)]
 
     def batches(self, count: int) -> list[Self]:
         """`count` requests run one after another, as A1111's batch count: batch n starts at
-        seed + n * batch_size, so every image of every batch has its own seed (wrapping past 2**32-1).
-        A seed of -1 is drawn once, for the first batch."""
+        seed + n * batch_size, so every image of every batch has its own seed (wrapping past 2**32-1);
+        with a variation strength the subseed counts on instead. A seed of -1 is drawn once, for the first batch."""
         low, high = self.FIELDS["batch_count"].range
         count = int_in_range("batch_count", count, int(low), int(high))
         first = self.with_seed()
-        return [
-            dataclasses.replace(first, seed=(first.seed + n * self.batch_size) % (MAX_SEED + 1))
-            for n in range(count)
-        ]
+        return [dataclasses.replace(first, **variation_fields.batch_start(first, n)) for n in range(count)]
 
 
 @functools.lru_cache(maxsize=8)

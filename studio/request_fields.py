@@ -31,6 +31,10 @@ class RequestFields:
     cfg_scale: float  # CFG scale
     true_cfg_scale: float  # True CFG scale (FLUX)
     seed: int  # Seed (-1 = random)
+    subseed: int  # Variation seed (-1 = random)
+    subseed_strength: float  # Variation strength
+    seed_resize_from_w: int  # Resize seed from width
+    seed_resize_from_h: int  # Resize seed from height
     width: int  # Width
     height: int  # Height
     batch_size: int  # Batch size
@@ -39,6 +43,8 @@ class RequestFields:
     rng: str  # Noise source
     preview: str  # Live preview
     fast_decode: bool  # Fast decode (TAESD)
+    prompt_template: str  # Prompt template
+    negative_template: str  # Negative prompt template
     task: str  # Task
     init_image: Image | None  # Start from
     mask: Image | None  # Mask (white = repaint)

@@ -171,7 +171,7 @@ def for_replicas(config: StudioConfig) -> StudioConfig:
     from dataclasses import replace
 
     folders = {name: getattr(config, name).resolve() for name in ("models_dir", "loras_dir", "controlnets_dir",
-                                                                             "upscalers_dir")
+                                                                             "upscalers_dir", "embeddings_dir")
                if getattr(config, name) is not None}
     return replace(config, **folders) if folders else config
 
@@ -311,10 +311,11 @@ class RemoteStudio:
             return []
         return sorted((card for card in cards if alive(card.actor)), key=lambda card: card.replica)
 
-    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
+    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111,
+                        steps: int = 20) -> PromptView:
         """As Studio.describe_prompt, here in the front door: token counts once a replica has sent
         the model's tokenizers (with its first job here), never a call that could wait for a GPU."""
-        return describe_prompt(prompt, syntax, peek_named(self._readers, model))
+        return describe_prompt(prompt, syntax, peek_named(self._readers, model), steps)
 
     # -- the stream ------------------------------------------------------------------------------
 

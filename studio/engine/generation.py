@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from .. import conditioning as encoding, loading, loras, prompts
+from .. import conditioning as encoding, embeddings, loading, loras, prompts
 from ..control import ip_adapter, steer
 from ..devices import free_device_memory
 from ..errors import StudioError
@@ -113,6 +113,7 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
     try:
         # 6. LoRAs first: a text-encoder LoRA changes the prompt's embeddings.
         lora_hashes = apply_loras(loaded, plan.loras, studio.config.loras_dir)
+        embeddings.attach(loaded.pipe, loaded.family, studio.config.embeddings_dir, studio.config.allow_pickle)
         # 7. Both prompts encoded as the model's family does (cached).
         with encoding.encoding(stop_here, ((plan.parsed, "prompt"), (plan.negative_parsed, "negative_prompt"))):
             conditioning = studio.prompt_cache.conditioning(loaded, studio.model_key(loaded.source), request, plan)
@@ -147,6 +148,7 @@ def denoise(studio: "Studio", request: GenerationRequest, plan: PromptPlan, seed
     texts = infotexts(request, plan, loaded, lora_hashes, len(seeds))
     notices += (loading.NOISE_NOTICE.format(name=loaded.name),) if loaded.source.is_noise else ()
     notices += encoder_warnings(loaded, plan)
+    notices += embeddings.refused_notices(loaded.pipe, plan.every_parsed(request.prompt_syntax))
     emit(Result(
         request=request,
         images=tuple(images),
@@ -168,6 +170,7 @@ def infotexts(request: GenerationRequest, plan: PromptPlan, loaded: loading.Load
         extras["Distilled CFG Scale"] = number_text(request.cfg_scale)
     if lora_hashes:
         extras["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in lora_hashes)
+    extras.update(embeddings.ti_hashes(loaded.pipe, plan.every_parsed(request.prompt_syntax)))  # A1111's `TI hashes`
     return tuple(format_infotext(request, i, prompt=plan.prompt, negative_prompt=plan.negative_prompt,
                                  extras=extras) for i in range(count))
 

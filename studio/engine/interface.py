@@ -48,6 +48,8 @@ class Engine(Protocol):
         """Where the work runs: this studio's device, or every live replica's (the page's "Runs on")."""
         ...
 
-    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = ...) -> PromptView:
-        """Fragments, weights and warnings; token counts once the model's tokenizers are at hand."""
+    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = ...,
+                        steps: int = ...) -> PromptView:
+        """Fragments, weights and warnings; token counts once the model's tokenizers are at hand; which
+        text runs at which of `steps` steps where the prompt is edited between them."""
         ...

@@ -22,6 +22,7 @@ from ..loading import LoadedModel
 from ..previews import PreviewDecoders, PreviewWorker
 from ..previews.x0 import X0Tap
 from ..tasks.common import repeat_conditioning
+from . import prompt_steps, variation
 from .partial import LatestX0
 
 if TYPE_CHECKING:
@@ -189,6 +190,10 @@ class PassContext:
         choice = samplers.resolve(request.sampler, request.schedule, loaded.family_def.sampler_kind)
         pipe.scheduler = samplers.make_scheduler(loaded.scheduler_config, choice, self.seeds)
         generators = self.generators()
+        timeline = kwargs.pop(prompt_steps.KEY, None)  # prompt editing: another prompt at some steps
+        pass_name = kwargs.pop("prompt_pass", None)
+        if kwargs.pop("variation_noise", False):  # a text-to-image pass: A1111's variation seeds, if asked
+            kwargs.update(variation.initial_latents(request, loaded, pipe, size, self.seeds, generators))
         if choice.sampler.step_seeded:
             seed_step_noise(pipe.scheduler, generators)
         decoder, fallback = self.previews.decoder(loaded, request.preview, size)
@@ -242,12 +247,17 @@ class PassContext:
         if vae_tiling(pipe, size):
             self.notice(f"VAE tiling is on at {size[0]}x{size[1]}: the VAE encodes and decodes it in tiles, so it "
                         "fits in memory.")
+        swap = None if timeline is None else prompt_steps.install(
+            timeline, pass_name, pipe, loaded.family_def, len(self.seeds),
+            lambda index: user_step(index, pipeline_timestep_count(pipe), steps) - 1)
         try:
             output = pipe(
                 **kwargs, generator=generators,
-                callback_on_step_end=progress,
+                callback_on_step_end=progress if swap is None else swap.chain(progress),
             )
         finally:
+            if swap is not None:
+                swap.remove()
             if worker:
                 worker.close()  # idempotent; normally already closed at the last step
         self.done += steps

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
-from .. import hardware, loading, loras, prompts, validation
+from .. import embeddings, hardware, loading, loras, prompt_schedule, prompts, validation
 from ..cache import LRUCache
 from ..config import StudioConfig
 from ..devices import DeviceChoice, free_device_memory, pick_device
@@ -38,6 +38,9 @@ from ..upscalers.run import tile_size, upscale
 from .device import DeviceThread
 from .jobs import Job
 from .prompt_plan import PromptCache
+
+DEFAULT_STEPS = 20  # the steps a prompt's schedule is shown over when no one says (the page sends its own)
+MAX_STEPS = 150  # the steps field's top
 
 log = logging.getLogger("studio")
 
@@ -81,17 +84,24 @@ class PromptReader:
         return SimpleNamespace(**self.tokenizers)
 
 
-def describe_prompt(prompt: str, syntax: str, loaded: "loading.LoadedModel | PromptReader | None") -> PromptView:
-    """A prompt's view: fragments and weights; token counts and encoder notes when the model's
-    tokenizers are at hand (`loaded`), else None."""
+def describe_prompt(prompt: str, syntax: str, loaded: "loading.LoadedModel | PromptReader | None",
+                    steps: int = DEFAULT_STEPS) -> PromptView:
+    """A prompt's view: fragments and weights (of its first step's text, where it is edited between
+    steps: `schedule` says which text runs at which of `steps` steps); token counts and encoder notes when
+    the model's tokenizers are at hand (`loaded`), else None."""
     prompt = validation.text("prompt", prompt)  # the request's caps, before any parsing
-    parsed = prompts.parse(loras.extract(prompt)[0], syntax)
+    steps = validation.int_in_range("steps", steps, 1, MAX_STEPS)
+    text = loras.extract(prompt)[0]
+    found = prompt_schedule.check_schedule("prompt", text, steps) if prompts.canonical_syntax(syntax) == prompts.A1111 \
+        else prompt_schedule.Schedule(((steps, text),))
+    parsed = prompts.parse(found.at(0), syntax)
     counts, warnings, limit = None, tuple(parsed.warnings), None
     if loaded is not None:
         counts = tuple(loaded.family_def.count_tokens(loaded.pipe, parsed))
         limit = loaded.family_def.token_limit
         warnings += tuple(generation.encoder_notes(loaded, parsed, counts))
-    return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit)
+    rows = tuple((r["first"], r["last"], r["text"]) for r in prompt_schedule.describe(found)) if found.edited else ()
+    return PromptView(tuple(prompts.fragments(parsed)), counts, warnings, limit, rows)
 
 
 class Studio:
@@ -158,13 +168,17 @@ class Studio:
 
     # -- prompts ----------------------------------------------------------------------------
 
-    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111) -> PromptView:
+    def describe_prompt(self, prompt: str, model: str | None = None, syntax: str = prompts.A1111,
+                        steps: int = DEFAULT_STEPS) -> PromptView:
         """The parsed view: fragments and final weights, tokens per 75-token chunk, warnings.
 
         Token counts need the model's tokenizer; they are None while that model is not loaded
         (describing a prompt never starts a load).
         """
-        return describe_prompt(prompt, syntax, peek_named(self._cache, model))
+        loaded = peek_named(self._cache, model)
+        if loaded is not None:  # its textual-inversion embeddings, so their vectors are counted
+            embeddings.attach(loaded.pipe, loaded.family, self.config.embeddings_dir, self.config.allow_pickle)
+        return describe_prompt(prompt, syntax, loaded, steps)
 
     def prompt_reader(self, model: str) -> "PromptReader | None":
         """What counting a prompt's tokens for a loaded model needs, small enough to send elsewhere

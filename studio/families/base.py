@@ -114,6 +114,8 @@ class Family:
     repeats_embeds: bool = True
     true_cfg: bool = False  # offers real CFG beside distilled guidance (FLUX's true_cfg_scale)
     weighted: bool = True  # its text encoder takes token weights (an LLM encoder does not: Z-Image)
+    # A1111's prompt editing and alternation: its prompt may change between steps (studio/engine/prompt_steps.py)
+    prompt_editing: bool = True
     # Text encoding in the cost (studio/request.py): how many text encoders, and how a prompt's length
     # reaches them: "chunks" (SD, SDXL: every 75 tokens another pass through each), "parts" (SD3,
     # FLUX: one fixed window per BREAK / AND part, the rest cut) or "whole" (an LLM: one pass, capped)

@@ -73,6 +73,7 @@ QWEN_IMAGE = Family(
     latent=latents.QWEN,
     size=SizeRule(multiple=16, low=256, high=2048, default=1328),  # 1328 x 1328: Qwen's 1:1 size
     prompt_encoder=encoder_for(qwen_encode),
+    prompt_editing=False,  # its text positions and mask are fixed from the prompt before the steps
     conditioning=qwen_conditioning,
     count_tokens=chat_token_counts(thinking=False),
     tiny=Lazy("studio.tiny_qwen:build_tiny_qwen_image"),

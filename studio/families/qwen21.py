@@ -97,6 +97,7 @@ QWEN_IMAGE21 = Family(
     # is its own default (output_resolution).
     size=SizeRule(multiple=32, low=256, high=2048, default=1024),
     prompt_encoder=encoder_for(qwen21_encode),
+    prompt_editing=False,  # its text positions and mask are fixed from the prompt before the steps
     conditioning=qwen21_conditioning,
     count_tokens=qwen21_token_counts,
     tiny=Lazy("studio.tiny_qwen21:build_tiny_qwen21"),

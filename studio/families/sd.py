@@ -21,8 +21,18 @@ def sd15_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
     from ..conditioning import ClipEncoder, PromptEncoder, clip_text_encoder
 
     encoder = clip_text_encoder(pipe.text_encoder, clip_skip)
+    vocabulary, (vectors,) = _embeddings(pipe, 1)
     return PromptEncoder(pipe.tokenizer, [ClipEncoder(pipe.tokenizer, encoder,
-                                                      ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED)])
+                                                      ReturnedEmbeddingsType.LAST_HIDDEN_STATES_NORMALIZED, vectors)],
+                         embeddings=vocabulary)
+
+
+def _embeddings(pipe: Any, encoders: int) -> tuple[Any, tuple[Any, ...]]:
+    """The model's textual-inversion embeddings (studio/embeddings) and each encoder's vectors."""
+    from .. import embeddings
+
+    vocabulary = embeddings.of(pipe)
+    return vocabulary, (vocabulary.tables if vocabulary is not None else (None,) * encoders)
 
 
 def sdxl_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
@@ -33,8 +43,10 @@ def sdxl_encoder(pipe: Any, clip_skip: int = 1) -> PromptEncoder:
     from ..conditioning import ClipEncoder, PromptEncoder
 
     layer = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
-    return PromptEncoder(pipe.tokenizer, [ClipEncoder(pipe.tokenizer, pipe.text_encoder, layer),
-                                          ClipEncoder(pipe.tokenizer_2, pipe.text_encoder_2, layer)], pooled=True)
+    vocabulary, (clip_l, clip_g) = _embeddings(pipe, 2)
+    return PromptEncoder(pipe.tokenizer, [ClipEncoder(pipe.tokenizer, pipe.text_encoder, layer, clip_l),
+                                          ClipEncoder(pipe.tokenizer_2, pipe.text_encoder_2, layer, clip_g)],
+                         pooled=True, embeddings=vocabulary)
 
 
 def clip_conditioning(pipe: Any, plan: Any, encode: Encode) -> dict:
@@ -59,9 +71,10 @@ def clip_conditioning(pipe: Any, plan: Any, encode: Encode) -> dict:
 
 
 def clip_token_counts(pipe: Any, parsed: Any) -> list[int]:
+    from .. import embeddings
     from ..conditioning import chunk_token_counts
 
-    return chunk_token_counts(parsed, pipe.tokenizer)
+    return chunk_token_counts(parsed, pipe.tokenizer, embeddings.of(pipe))
 
 
 SD15 = Family(

@@ -25,6 +25,7 @@ from ..fields import TABLE, FieldTable
 from ..options import default
 from ..outputs import OutputFolder
 from .plan import Plan, make_plan
+from .plot_run import with_grids
 from .registry import Run, SessionJobs
 
 log = logging.getLogger("studio")
@@ -109,7 +110,13 @@ class Service:
         """Run a plan's batches one after another for caller `key`, yielding the view after each
         event. Raises StudioError only (anything unexpected is logged and named). `partial`: a Stop
         mid-denoising leaves the images reached in `view.partial` (A1111's interrupt), where the batches
-        run in this process (on ZeroGPU a Stop closes the worker's stream: nothing more comes back)."""
+        run in this process (on ZeroGPU a Stop closes the worker's stream: nothing more comes back).
+        An X/Y/Z plot's grids are drawn after its cells, and come first (plot_run.py)."""
+        views = self._execute(key, plan, history, progress, partial)
+        yield from views if plan.plot is None else with_grids(views, plan, self.outputs, HISTORY_LIMIT)
+
+    def _execute(self, key: str, plan: Plan, history: Sequence[str] = (),
+                 progress: ProgressFn | None = None, partial: bool = False) -> Iterator[RunView]:
         if not self.remote:
             yield from self._batches(key, plan, list(history), progress, partial)
             return

@@ -64,7 +64,7 @@ def second_pass(ctx: Any, conditioning: dict, first: Any, steps: int) -> list[An
     return list(ctx.run(
         ctx.pipe_for("img2img"), steps, size, **repeat_conditioning(conditioning, len(ctx.seeds)),
         image=start, strength=request.hires_strength, num_inference_steps=asked, num_images_per_prompt=1,
-        output_type="pil",
+        output_type="pil", prompt_pass="hires",  # prompt editing: the hires pass's own schedule
     ))
 
 

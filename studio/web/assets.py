@@ -68,6 +68,8 @@ PAGE_CSS = f"""
 .weight-down {{ color: #b91c1c; }}
 #parsed-view .warning {{ color: #b45309; }}
 #final-prompt .as-sent, #parsed-view .fragments {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
+#parsed-view table.schedule td {{ white-space: pre-wrap; overflow-wrap: anywhere; vertical-align: top; }}
+#parsed-view table.schedule td:first-child {{ white-space: nowrap; }}
 /* The images of one Generate: a grid of square thumbnails as tall as it needs (no scroller of its own). */
 #gallery {{ height: auto !important; }}
 #gallery .grid-wrap {{ height: auto !important; max-height: none !important; overflow: visible !important; }}

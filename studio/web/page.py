@@ -16,14 +16,15 @@ from typing import Any, Mapping
 import gradio as gr
 from starlette.middleware import Middleware
 
-from .. import loras, models
+from .. import models
 from ..engine.interface import Engine
 from ..errors import StudioError
 from ..fields import IMAGE_TASKS, STRENGTH_TASKS, TABLE, FieldTable
 from ..options import default
 from ..outputs import OutputFolder
 from ..sizes import ASPECT_RATIOS
-from . import control_view, detail_view, edit_view, handlers, outpaint_view, restore, upscale_view
+from . import (control_view, detail_view, edit_view, handlers, networks_view, outpaint_view, restore, upscale_view,
+               xyz_view)
 from .generate_api import documented_api, make_generate_api
 from .bounded import BoundedImageEditor
 from .queue_guard import CancelGuard, QueueGuard, StreamGuard
@@ -187,14 +188,10 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
                     w("resize_mode")
                 details = detail_view.build(form)  # the detailer (ADetailer): after text / image to image
                 upscale_view.build_faces(form, config)  # A1111's Restore faces
-                with gr.Row():
-                    lora_name = gr.Dropdown(handlers.lora_names(config.loras_dir), value=None, label="LoRA", scale=3,
-                                            allow_custom_value=True, elem_id="lora-name",
-                                            info=handlers.lora_hint(config.loras_dir))
-                    lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
-                    add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
+                networks = networks_view.build(config)  # the LoRA and embedding rows
                 controls = control_view.Controls(control_view.build_units(config.controlnets_dir),
                                                  control_view.build_slots(config.controlnets_dir))
+                xyz_view.build(form)  # A1111's X/Y/Z plot: an axis chosen, Generate makes the plot
                 with gr.Accordion("Advanced", open=False, elem_id="advanced"):
                     row("prompt_syntax", "clip_skip")
                     row("preview", "fast_decode")
@@ -261,7 +258,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         # -- prompt: what Generate would send, counted and parsed -----------------------------------
         preview_prompt = reported(make_prompt_preview(studio))
         prompt_inputs = [prompt, form.components["negative_prompt"], form.components["styles"],
-                         form.components["prompt_syntax"], model]
+                         form.components["prompt_syntax"], model, form.components["steps"]]
         prompt_outputs = [counter, negative_counter, final_prompt, parsed]
         gr.on(triggers=[c.change for c in prompt_inputs], fn=preview_prompt, inputs=prompt_inputs,
               outputs=prompt_outputs, trigger_mode="always_last", **PRIVATE)
@@ -282,7 +279,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
         hires_fields = [hires, form.components["hires_scale"], form.components["hires_upscaler"]]
         gr.on(triggers=[c.change for c in hires_fields], fn=handlers.hires_label, inputs=hires_fields,
               outputs=hires_panel, **PRIVATE)
-        add_lora.click(reported(restore.lora_tag), inputs=[prompt, lora_name, lora_weight], outputs=prompt, **PRIVATE)
+        networks_view.wire(networks, config, prompt, form.components["negative_prompt"], refresh, PRIVATE)
         switched = [form.components[name] for name in handlers.MODEL_DEFAULTS]
 
         def model_picked(name: str, *values: Any) -> dict:
@@ -308,9 +305,7 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
 
         use_recommended.click(reported(apply_recommended), inputs=model, outputs=[*switched, model_note, model_note_row],
                               **PRIVATE)
-        refresh.click(lambda: (gr.update(choices=choices()), gr.update(choices=handlers.lora_names(config.loras_dir),
-                                                                       info=handlers.lora_hint(config.loras_dir))),
-                      outputs=[model, lora_name], **PRIVATE)
+        refresh.click(lambda: gr.update(choices=choices()), outputs=model, **PRIVATE)
         aspect.input(reported(handlers.aspect_size), inputs=[aspect, model], outputs=[width, height], **PRIVATE)
         swap.click(lambda w_, h_: (h_, w_, handlers.aspect_name(h_, w_)), inputs=[width, height],
                    outputs=[width, height, aspect], **PRIVATE)
@@ -340,7 +335,8 @@ def build_ui(studio: Engine, warmup: Warmup, outputs: OutputFolder | None = None
 
         # -- history and PNG Info send every setting back to the form ---------------------------------
         UNCHANGED = (restore.NOTHING_PICKED, restore.NOTHING_LOADED)  # notes of a send that changed nothing
-        png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table, config.loras_dir)
+        png_info = restore.make_png_info(config.models_dir, config.allow_pickle, table, config.loras_dir,
+                                         config.embeddings_dir)
         restore_history = restore.make_restore(form, tabs, history_note, png_info, controls, notice)
         send_to_form = restore.make_send(form, tabs, png.note, controls, notice)
         history_gallery.select(reported(handlers.history_picked), inputs=history_gallery,

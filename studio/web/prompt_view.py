@@ -21,25 +21,29 @@ def view_json(view: Any) -> dict:
         "chunk_tokens": list(view.chunk_tokens) if view.chunk_tokens is not None else None,
         "warnings": list(view.warnings),
         "token_limit": view.token_limit,
+        "schedule": [{"first": first, "last": last, "text": text} for first, last, text in view.schedule],
     }
 
 
 def make_parse_prompt(studio: Engine) -> Callable[..., dict]:
     """The handler behind `/parse_prompt`: the parsed view of a prompt, as JSON."""
 
-    def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default) -> dict:
+    def parse_prompt(prompt: str, prompt_syntax: str = "A1111", model: str = TABLE["model"].default,
+                     steps: int = 20) -> dict:
         """The prompt as the model will read it: fragments with their final weights, tokens in each
-        75-token chunk (or of the encoder's limit), and warnings.
+        75-token chunk (or of the encoder's limit), warnings, and where A1111's prompt editing or
+        alternation changes it between steps, which text runs at which steps.
 
         Parameters:
             prompt: the prompt, in the syntax below
-            prompt_syntax: "A1111" (weights, BREAK) or "compel"
+            prompt_syntax: "A1111" (weights, BREAK, [from:to:when], [a|b]) or "compel"
             model: the model whose encoder counts the tokens (a preset, hub id, folder or file)
+            steps: the steps the schedule is worked out over
         Returns:
-            view: {"fragments": [{"text", "weight"}...], "chunk_tokens": [...], "token_limit": n or null, "warnings": [...]}
+            view: {"fragments": [{"text", "weight"}...], "chunk_tokens": [...], "token_limit": n or null, "warnings": [...], "schedule": [{"first", "last", "text"}...] (empty when unedited)}
         """
         try:
-            view = studio.describe_prompt(prompt or "", validation.text("model", model), prompt_syntax)
+            view = studio.describe_prompt(prompt or "", validation.text("model", model), prompt_syntax, steps)
         except StudioError as exc:
             raise as_gradio_error(exc) from None
         return view_json(view)
@@ -78,6 +82,11 @@ def parsed_html(view: dict, title: str) -> str:
         label = f" <sub>×{weight:g}</sub>" if weight != 1.0 else ""
         fragments.append(f'<span class="{css}">{shown}{label}</span>')
     parts.append('<p class="fragments">' + ("".join(fragments) or "<i>empty</i>") + "</p>")
+    schedule = view.get("schedule") or []
+    if schedule:  # prompt editing / alternation: the fragments above are the first step's
+        rows = "".join(f"<tr><td>{row['first']}{'–' + str(row['last']) if row['last'] != row['first'] else ''}</td>"
+                       f"<td>{html.escape(str(row['text'])) or '<i>empty</i>'}</td></tr>" for row in schedule)
+        parts.append(f'<table class="schedule"><tr><th>Steps</th><th>Text (prompt editing)</th></tr>{rows}</table>')
     return "\n".join(parts)
 
 
@@ -86,12 +95,14 @@ def make_prompt_preview(studio: Engine) -> Callable[..., tuple[str, str, str, st
     parsed view HTML) for what Generate would send now."""
     parse = make_parse_prompt(studio)
 
-    def preview(prompt: str, negative: str, names: Iterable[str] | None, syntax: str, model: str) -> tuple:
+    def preview(prompt: str, negative: str, names: Iterable[str] | None, syntax: str, model: str,
+                steps: Any = 20) -> tuple:
         try:
             final, final_negative = apply_styles(prompt or "", negative or "", list(names or []))
         except StudioError as exc:
             raise as_gradio_error(exc) from None
-        views = parse(final, syntax, model), parse(final_negative, syntax, model)
+        steps = int(steps) if isinstance(steps, (int, float)) and 1 <= steps <= 150 else 20  # the slider's, if set
+        views = parse(final, syntax, model, steps), parse(final_negative, syntax, model, steps)
         title = "Prompt as sent (styles applied)" if names else "Prompt as sent"
         shown = (f'<p><b>{title}</b></p><p class="as-sent">{html.escape(final) or "<i>empty</i>"}</p>'
                  f'<p><b>Negative</b></p><p class="as-sent">{html.escape(final_negative) or "<i>empty</i>"}</p>')

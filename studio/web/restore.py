@@ -88,7 +88,8 @@ def fit_to_model(source: models.ModelSource, values: dict[str, Any],
 
 
 def make_png_info(models_dir: str | Path | None, allow_pickle: bool, table: FieldTable = TABLE,
-                  loras_dir: str | Path | None = None) -> Callable[[Any], tuple[str, dict]]:
+                  loras_dir: str | Path | None = None,
+                  embeddings_dir: str | Path | None = None) -> Callable[[Any], tuple[str, dict]]:
     def png_info(image: bytes | str | Path | None) -> tuple[str, dict]:
         """A PNG's parameters as text, and the settings they hold: `fields` are /generate's keyword
         arguments (input images aside), `notes` what to know, `batch_index` which image of the
@@ -99,7 +100,7 @@ def make_png_info(models_dir: str | Path | None, allow_pickle: bool, table: Fiel
             meta = read_png(image)
         except MetadataError as exc:
             raise as_gradio_error(exc) from None
-        recalled = recall(meta, models_dir, allow_pickle, table, loras_dir)
+        recalled = recall(meta, models_dir, allow_pickle, table, loras_dir, embeddings_dir)
         return meta.infotext or meta.message, recalled.as_json()
 
     return png_info

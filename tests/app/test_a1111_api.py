@@ -120,9 +120,9 @@ def test_sillytavern_reads_its_lists_sets_a_model_waits_and_generates(anonymous)
 
 def test_fields_that_would_change_nothing_here_are_reported_and_bad_values_named(anonymous):
     res = anonymous.post("/sdapi/v1/txt2img", json={"prompt": "x", "steps": 2, "width": 64, "height": 64,
-                                                    "restore_faces": True, "tiling": False, "subseed_strength": 0.3})
+                                                    "restore_faces": True, "tiling": False, "s_churn": 0.3})
     ignored = json.loads(res.json()["info"])["ignored"]
-    assert ignored == {"subseed_strength": 0.3}  # restore_faces runs the folder's GFPGAN, or says it cannot
+    assert ignored == {"s_churn": 0.3}  # restore_faces runs the folder's GFPGAN, or says it cannot
     for body, loc in (({"prompt": "x", "steps": "many"}, ["body", "steps"]),
                       ({"prompt": "x", "sampler_name": "Nope"}, ["body", "sampler_name"]),
                       ({"prompt": "x", "n_iter": 0}, ["body", "n_iter"]),
@@ -401,3 +401,22 @@ def test_restore_faces_without_a_face_restorer_is_said_and_not_run(anonymous):
     assert "restore_faces" not in info["ignored"]
     assert any("no face restoration model" in note for note in info["notes"]), info
     assert "Face restoration" not in info["infotexts"][0]
+
+
+def test_variation_seeds_come_through_and_are_reported_as_a1111_reports_them(anonymous):
+    body = {"prompt": "x", "steps": 2, "width": 64, "height": 64, "seed": 5, "subseed": 70, "subseed_strength": 0.4,
+            "seed_resize_from_w": 96, "seed_resize_from_h": 64, "batch_size": 2}
+    res = anonymous.post("/sdapi/v1/txt2img", json=body)
+    assert res.status_code == 200, res.json()
+    info = json.loads(res.json()["info"])
+    assert info["ignored"] == {} and info["all_seeds"] == [5, 5]  # with a strength the batch shares the seed
+    assert info["subseed"] == 70 and info["all_subseeds"] == [70, 71] and info["subseed_strength"] == 0.4
+    assert (info["seed_resize_from_w"], info["seed_resize_from_h"]) == (96, 64)
+    assert "Variation seed: 71, Variation seed strength: 0.4, Seed resize from: 96x64" in info["infotexts"][1]
+    plain = json.loads(anonymous.post("/sdapi/v1/txt2img", json={"prompt": "x", "steps": 2, "width": 64,
+                                                                  "height": 64, "seed": 5}).json()["info"])
+    assert plain["subseed_strength"] == 0 and plain["seed_resize_from_w"] == -1 and "Variation" not in \
+        plain["infotexts"][0]
+    picture = b64_png(Image.new("RGB", (64, 64), (200, 80, 40)))
+    res = anonymous.post("/sdapi/v1/img2img", json={"prompt": "x", "init_images": [picture], "subseed_strength": 0.4})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "subseed_strength"], res.json()

@@ -69,6 +69,7 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
     parts = page.studio_parts
     fields = {"prompt": "p", "negative_prompt": "n", "styles": ["anime"], "model": "tiny-xl", "sampler": "Heun",
               "schedule": "Karras", "steps": 5, "cfg_scale": 3.5, "seed": 5, "width": 72, "height": 80,
+              "subseed": 77, "subseed_strength": 0.2, "seed_resize_from_w": 96, "seed_resize_from_h": 64,
               "batch_size": 2, "batch_count": 1, "prompt_syntax": "compel", "clip_skip": 2, "rng": "device",
               "task": "img2img", "denoising_strength": 0.4, "resize_mode": "Crop and resize", "mask_blur": 2,
               "inpaint_mode": "Inpaint not masked", "masked_content": "fill", "inpaint_area": "Only masked",
@@ -86,7 +87,9 @@ def test_restore_sets_every_restorable_field_of_the_form(page):
               "detailer_mask_blur": 2, "detailer_strength": 0.5, "detailer_padding": 16, "detailer_width": 96,
               "detailer_height": 96,
               "restore_faces": True, "face_restorer": "GFPGANv1.4", "face_restore_visibility": 0.5,
-              "face_detector": "builtin:owlv2", "face_confidence": 0.4}
+              "face_detector": "builtin:owlv2", "face_confidence": 0.4, "dynamic_prompts": "combinatorial",
+              "x_type": "Steps", "x_values": "2, 4", "y_type": "CFG Scale", "y_values": "3-7 [2]", "z_type": "Nothing",
+              "z_values": ""}
     assert set(fields) == {f.name for f in TABLE.restorable}  # the test names every restorable field
     updates = parts.send_to_form({"message": "m", "fields": fields, "notes": ["a note"]})
     names = parts.form.component_names()

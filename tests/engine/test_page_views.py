@@ -53,3 +53,13 @@ def test_the_prompt_preview_counts_both_prompts_with_styles_and_shows_warnings_f
                         "warnings": ["'(' never closed"]}, "Prompt")
     assert html.index("warning") < html.index("weight-up") < html.index("weight-down")
     assert "&lt;b&gt;up&lt;/b&gt;" in html and "<b>up</b>" not in html  # the prompt's text is escaped
+
+
+def test_the_parsed_view_shows_which_text_runs_at_which_steps():
+    from studio.web.prompt_view import make_prompt_preview
+
+    preview = make_prompt_preview(Studio(device="cpu", cache_size=1))
+    counter, _, _, body = preview("a [cat:dog:0.5] on a <mat>", "", [], "A1111", "tiny", 10)
+    assert "Steps" in body and "<td>1–6</td><td>a cat on a &lt;mat&gt;</td>" in body
+    assert "<td>7–10</td><td>a dog on a &lt;mat&gt;</td>" in body and "warning" not in body
+    assert "schedule" not in preview("a cat", "", [], "A1111", "tiny", 10)[3]  # unedited: no table

@@ -1,5 +1,5 @@
-"""A1111's img2img scripts over its API (studio/web/sdapi/scripts.py): "SD upscale" and "Poor man's
-outpainting" become the studio's own settings, their arguments checked by position; other scripts stay
+"""A1111's scripts over its API (studio/web/sdapi/scripts.py): "SD upscale", "Poor man's outpainting" and
+"X/Y/Z plot" become the studio's own settings, their arguments checked by position; other scripts stay
 reported as ignored."""
 
 from __future__ import annotations
@@ -43,5 +43,21 @@ def test_poor_mans_outpainting_extends_the_init_image():
 
 
 def test_other_scripts_are_reported_not_run():
-    found, ignored = settings(script_name="X/Y/Z plot", script_args=[1, "2"])
-    assert found["task"] == "img2img" and ignored["script_name"] == "X/Y/Z plot"
+    found, ignored = settings(script_name="Prompt matrix", script_args=[1, "2"])
+    assert found["task"] == "img2img" and ignored["script_name"] == "Prompt matrix"
+
+
+def test_the_xyz_plot_reads_its_axes_by_the_routes_index_lists():
+    """img2img's list has Image CFG Scale (6) where txt2img's has CFG Scale: A1111's indices per route."""
+    found, ignored = settings(script_name="X/Y/Z plot", script_args=[1, "7, 8", [], 22, "0.3, 0.6", []])
+    assert (found["x_type"], found["x_values"], found["y_type"], found["y_values"], found["z_type"]) == \
+        ("Seed", "7, 8", "Denoising", "0.3, 0.6", "Nothing")
+    assert "script_name" not in ignored and "script_args" not in ignored
+    with pytest.raises(InvalidValue, match="Image CFG Scale") as caught:
+        settings(script_name="X/Y/Z plot", script_args=[6, "1, 2"])
+    assert caught.value.field == "script_args[0]"
+    txt, _, _ = translate.to_settings({"prompt": "x", "script_name": "x/y/z plot",
+                                       "script_args": [9, "", ["Euler", "Euler a"], 23, "0.5, 0.7", []]},
+                                      "txt2img", "tiny", None)
+    assert (txt["x_type"], txt["x_values"]) == ("Sampler", "Euler,Euler a")  # the dropdown's picks
+    assert txt["y_type"] == "Hires denoising strength"  # A1111's Denoising on txt2img: the hires pass's

@@ -42,10 +42,13 @@ def test_well_known_a1111_checkpoints_are_the_presets_of_that_model(tmp_path):
 def test_every_key_the_studio_does_not_use_is_named_in_the_import_note(tmp_path):
     recalled = recall(read_png(a1111_png(tmp_path)))
     unused = next(n for n in recalled.notes if n.startswith("Not used by the studio"))
-    for key in ("Variation seed: 123", "Variation seed strength: 0.3", "ENSD: 31337", "Emphasis: Original",
-                "TI hashes: easyneg"):
+    for key in ("ENSD: 31337", "Emphasis: Original"):
         assert key in unused, (key, unused)
+    assert "Variation seed" not in unused  # read: variation seeds run here (studio/variation_fields.py)
+    assert (recalled.fields["subseed"], recalled.fields["subseed_strength"]) == (123, 0.3)
     assert "Steps" not in unused and "Model hash" not in unused and "Version" not in unused
+    assert "TI hashes" not in unused  # read: PNG Info says whether the embeddings folder has them
+    assert any("Embedding easyneg (hash 1a2b3c4d5e)" in n and "--embeddings-dir" in n for n in recalled.notes)
     assert any(n.startswith("RNG NV") for n in recalled.notes)
     assert any("LoRA detail (hash 0123456789ab)" in n and "--loras" in n for n in recalled.notes)
     assert any("someone-elses-mix" in n and "current model" in n for n in recalled.notes)

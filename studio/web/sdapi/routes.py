@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from ... import hardware, loras, styles
+from ... import embeddings, hardware, loras, styles
 from ...upscalers import models as upscaler_models
 from ...errors import InvalidValue, StudioError
 from ...fields import TABLE
@@ -263,11 +263,18 @@ def build_router(api: SdApi, credentials: Mapping[str, str] | None, refusal: str
         return [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
                 for s in styles.styles().values()]
 
-    for path, empty in (("/sdapi/v1/embeddings", {"loaded": {}, "skipped": {}}), ("/sdapi/v1/hypernetworks", []),
+    @route("/sdapi/v1/embeddings", threaded=True)
+    def embedding_list(caller: str, body: Any, request: Request) -> Any:
+        # Loaded or skipped as the vector width of the model used last fits (A1111's current model).
+        return embeddings.listing(config.embeddings_dir, config.allow_pickle)
+
+    for path, empty in (("/sdapi/v1/hypernetworks", []),
                         ("/sdapi/v1/face-restorers", []), ("/sdapi/v1/realesrgan-models", []),
-                        # The always-on scripts it reads, as A1111 lists them (clients look for "adetailer").
-                        ("/sdapi/v1/scripts", {"txt2img": ["controlnet", "adetailer"],
-                                               "img2img": ["controlnet", "adetailer"]})):
+                        # The scripts it runs by script_name (studio/web/sdapi/scripts.py), then the always-on
+                        # ones it reads, as A1111 lists them (clients look for "adetailer").
+                        ("/sdapi/v1/scripts", {"txt2img": ["x/y/z plot", "controlnet", "adetailer"],
+                                               "img2img": ["poor man's outpainting", "sd upscale", "x/y/z plot",
+                                                           "controlnet", "adetailer"]})):
         route(path)(lambda caller, body, request, empty=empty: empty)
     for path in ("/sdapi/v1/refresh-checkpoints", "/sdapi/v1/refresh-loras", "/sdapi/v1/refresh-vae"):
         route(path, "POST")(lambda caller, body, request: None)  # folders are read on every call

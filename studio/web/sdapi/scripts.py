@@ -1,6 +1,6 @@
 """A1111's img2img scripts over its API (`script_name`, `script_args`), for the ones the studio has as
 settings of its own: "Poor man's outpainting" (the outpaint task) and "SD upscale" (image to image in
-tiles). Any other script is reported in `info.ignored`, as before."""
+tiles), and on both routes "X/Y/Z plot" (studio/xyz/). Any other script is reported in `info.ignored`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ... import validation
 from ...errors import InvalidValue
 from ...tasks import outpaint
+from ...xyz import a1111 as xyz_a1111
 
 
 def _outpainting(args: Sequence[Any], settings: dict[str, Any], upscalers: Sequence[str]) -> dict[str, Any]:
@@ -33,8 +34,14 @@ def _sd_upscale(args: Sequence[Any], settings: dict[str, Any], upscalers: Sequen
             "sd_upscale_scale": validation.float_in_range("script_args[3]", scale, 1.0, 4.0)}
 
 
+def _xyz_plot(args: Sequence[Any], settings: dict[str, Any], upscalers: Sequence[str]) -> dict[str, Any]:
+    """A1111's positional script_args, its axis indices read in the route's list (studio/xyz/a1111.py)."""
+    return xyz_a1111.settings(args, "txt2img" if settings.get("task") in (None, "txt2img") else "img2img")
+
+
 SCRIPTS: dict[str, Callable[[Sequence[Any], dict[str, Any], Sequence[str]], dict[str, Any]]] = {
-    "poor man's outpainting": _outpainting, "sd upscale": _sd_upscale}
+    "poor man's outpainting": _outpainting, "sd upscale": _sd_upscale, "x/y/z plot": _xyz_plot}
+EVERY_ROUTE = ("x/y/z plot",)  # the others are img2img's scripts
 
 
 def apply(payload: Mapping[str, Any], settings: dict[str, Any], upscalers: Callable[[], Sequence[str]]) -> bool:
@@ -43,7 +50,7 @@ def apply(payload: Mapping[str, Any], settings: dict[str, Any], upscalers: Calla
     script = SCRIPTS.get(name.strip().casefold()) if isinstance(name, str) else None
     if script is None:
         return False
-    if settings.get("task") != "img2img":
+    if settings.get("task") != "img2img" and name.strip().casefold() not in EVERY_ROUTE:
         raise InvalidValue("script_name", name, "an img2img script: on /sdapi/v1/img2img with init_images and no mask")
     settings.update(script(payload.get("script_args") or [], settings, upscalers()))
     return True

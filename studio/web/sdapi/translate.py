@@ -20,7 +20,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from PIL import Image
 
-from ... import samplers
+from ... import samplers, variation_fields
 from ...detail import a1111 as adetailer
 from ...errors import InvalidValue
 from ...families import Family, family
@@ -34,7 +34,7 @@ from .units import A1111_NAMES, RESIZE_MODES, UNIT_PICTURES, _indexed, controlne
 
 # A1111's fields that change nothing here, with the value that asks for nothing.
 NO_EFFECT = {
-    "subseed": -1, "subseed_strength": 0, "seed_resize_from_h": -1, "seed_resize_from_w": -1, "restore_faces": False,
+    "restore_faces": False,
     "tiling": False, "eta": None, "s_min_uncond": None, "s_churn": None, "s_tmax": None, "s_tmin": None,
     "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None, "disable_extra_networks": False,
     "firstpass_image": None, "comments": None, "firstphase_width": 0, "firstphase_height": 0,
@@ -162,6 +162,8 @@ def to_settings(payload: Mapping[str, Any], task: str, model: str | None, clip_s
         if name.lower() == "controlnet":
             count_units(script)  # before any picture is decoded
     if task == "txt2img":
+        if scripts_.apply(payload, settings, upscalers):  # "X/Y/Z plot"
+            original = {k: v for k, v in original.items() if k not in ("script_name", "script_args")}
         if payload.get("enable_hr"):
             settings["hires"] = True
             if "hires_upscaler" in settings:
@@ -229,28 +231,44 @@ def info(result_requests: list[Any], images: list[dict[str, Any]], ignored: Mapp
     """The `info` JSON string A1111 answers with (`Processed.js()`'s keys), from the batches run."""
     first = result_requests[0] if result_requests else None
     seeds = [i["seed"] for i in images]
-    prompts = [first.prompt if first else ""] * len(images)
-    negatives = [first.negative_prompt if first else ""] * len(images)
+    # Each image's prompts, in run order: dynamic prompts resolve per image (a batch may run as several requests).
+    per_image = [(r.prompt, r.negative_prompt) for r in result_requests for _ in range(r.batch_size)][:len(images)]
+    prompts, negatives = [p for p, _ in per_image], [n for _, n in per_image]
     # The checkpoint's hash as the engine wrote it in the image's infotext (A1111's sd_model_hash).
     model_hash = parse_infotext(images[0]["infotext"]).params.get("Model hash") if images else None
+    # An X/Y/Z plot's grids come first (A1111's index_of_first_image: the first image that is no grid).
+    grids = max(0, len(images) - sum(r.batch_size for r in result_requests)) \
+        if getattr(result_requests, "plot", None) is not None else 0
     obj = {
         "prompt": prompts[0] if prompts else (first.prompt if first else ""), "all_prompts": prompts,
         "negative_prompt": negatives[0] if negatives else "", "all_negative_prompts": negatives,
         "seed": seeds[0] if seeds else (first.seed if first else -1), "all_seeds": seeds,
-        "subseed": -1, "all_subseeds": [-1] * len(seeds), "subseed_strength": 0,
+        **_variation_info(result_requests, len(seeds)),
         "width": first.width if first else 0, "height": first.height if first else 0,
         "sampler_name": first.sampler if first else "", "cfg_scale": first.cfg_scale if first else 0,
         "steps": first.steps if first else 0, "batch_size": first.batch_size if first else 0,
         "restore_faces": False, "face_restoration_model": None, "sd_model_name": model_name, "sd_model_hash": model_hash,
-        "sd_vae_name": None, "sd_vae_hash": None, "seed_resize_from_w": -1, "seed_resize_from_h": -1,
+        "sd_vae_name": None, "sd_vae_hash": None,
         "denoising_strength": (first.denoising_strength if first and first.task != "txt2img" else
                                first.hires_strength if first and first.hires else None),
-        "extra_generation_params": {}, "index_of_first_image": 0, "infotexts": [i["infotext"] for i in images],
+        "extra_generation_params": {}, "index_of_first_image": grids, "infotexts": [i["infotext"] for i in images],
         "styles": list(first.styles) if first else [], "job_timestamp": job_timestamp,
         "clip_skip": first.clip_skip if first else 1, "is_using_inpainting_conditioning": False,
         "version": version, "ignored": dict(ignored), "notes": list(notes),
     }
     return json.dumps(obj, default=str)
+
+
+def _variation_info(result_requests: list[Any], count: int) -> dict[str, Any]:
+    """Processed.js()'s variation seed keys: image i of a batch has subseed + i (-1: none was drawn, the
+    strength being 0); a seed resize that is off reads -1, as A1111's default."""
+    first = result_requests[0] if result_requests else None
+    subseeds = [-1 if r.subseed == -1 else variation_fields.image_subseed(r, i)
+                for r in result_requests for i in range(r.batch_size)][:count]
+    return {"subseed": subseeds[0] if subseeds else (first.subseed if first else -1), "all_subseeds": subseeds,
+            "subseed_strength": first.subseed_strength if first else 0,
+            "seed_resize_from_w": first.seed_resize_from_w if first and variation_fields.resized(first) else -1,
+            "seed_resize_from_h": first.seed_resize_from_h if first and variation_fields.resized(first) else -1}
 
 
 def parameters(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,98 @@
+"""The artist's daily tools in the page, as a person uses them on the tiny model: prompt editing and
+alternation (the parsed view's table of which text runs at which steps, the infotext keeping the prompt
+as written), an embedding of the folder added to the negative prompt with a click, a variation seed from
+More settings, and a `{a|b}` choice with a wildcard resolved per image. A phone tab shows the schedule
+table within its width."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.browser import infotext, needs_chromium, phone_tab, pick, shot, studio_page, wait_for
+
+pytestmark = needs_chromium
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from support.embedding_files import write_concept
+
+    embeddings = tmp_path_factory.mktemp("embeddings")
+    write_concept(embeddings, "badhands", count=2)
+    wildcards = tmp_path_factory.mktemp("wildcards")
+    (wildcards / "animal.txt").write_text("cat\ndog\nfox\n")
+    with studio_page(tmp_path_factory, "--model", "tiny", "--embeddings-dir", str(embeddings),
+                     "--wildcards-dir", str(wildcards)) as page:
+        yield page
+
+
+def finished(page) -> str:
+    return wait_for(lambda: ((s := page.locator("#status").inner_text()).startswith("Done") or "⚠" in s) and s,
+                    timeout=180)
+
+
+def parsed_view(page) -> str:
+    return page.locator("#parsed-view").inner_text()
+
+
+def test_prompt_editing_shows_its_schedule_and_keeps_the_prompt_as_written(page):
+    page.click("#styles-panel")  # "Styles · prompt as sent": the parsed view
+    page.fill("#prompt textarea", "a [cat:dog:0.5] on a [red|blue] mat")
+    text = wait_for(lambda: "Text (prompt editing)" in (t := parsed_view(page)) and t)
+    assert "a cat on a red mat" in text and "a dog on a blue mat" in text and "⚠" not in text
+    page.click("#generate")
+    assert finished(page).startswith("Done")
+    assert infotext(page).startswith("a [cat:dog:0.5] on a [red|blue] mat")
+    page.locator("#parsed-view table.schedule").scroll_into_view_if_needed()
+    shot(page, "prompt-editing-laptop.png")
+    with phone_tab(page) as phone:
+        phone.click("#styles-panel")
+        phone.fill("#prompt textarea", "a [cat:dog:0.5] on a [red|blue] mat, " * 3)
+        table = wait_for(lambda: phone.locator("#parsed-view table.schedule").count() and
+                         phone.locator("#parsed-view table.schedule"))
+        table.scroll_into_view_if_needed()
+        box = table.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1  # wraps within the phone's width
+        shot(phone, "prompt-editing-phone.png")
+
+
+def test_an_embedding_goes_into_the_negative_prompt_with_a_click(page):
+    page.fill("#prompt textarea", "a red cube")
+    page.fill("#negative_prompt textarea", "blurry")
+    pick(page, "embedding-name", "badhands")
+    page.click("#add-negative-embedding")
+    wait_for(lambda: "badhands" in page.locator("#negative_prompt textarea").input_value())
+    page.click("#generate")
+    assert finished(page).startswith("Done")
+    assert 'TI hashes: "badhands: ' in infotext(page)
+
+
+def test_a_variation_seed_from_more_settings_is_in_the_infotext(page):
+    page.fill("#negative_prompt textarea", "")
+    page.click("#more-settings")
+    strength = page.locator("input[aria-label='number input for Variation strength']")
+    strength.fill("0.3")
+    strength.press("Enter")
+    seed = page.locator("#subseed input")
+    seed.fill("77")
+    seed.press("Enter")
+    page.click("#generate")
+    assert finished(page).startswith("Done")
+    text = infotext(page)
+    assert "Variation seed: 77" in text and "Variation seed strength: 0.3" in text
+    strength.fill("0")
+    strength.press("Enter")
+
+
+def test_choices_and_wildcards_resolve_per_image_and_keep_the_template(page):
+    page.fill("#prompt textarea", "a {small|big} __animal__")
+    page.click("#generate")
+    assert finished(page).startswith("Done")
+    text = infotext(page)
+    first = text.split("\n")[0]
+    assert first.startswith("a small ") or first.startswith("a big ")
+    assert first.split()[-1] in ("cat", "dog", "fox") and "Template: a {small|big} __animal__" in text
+    page.fill("#prompt textarea", "a __nothing__")
+    page.click("#generate")
+    said = finished(page)
+    assert "⚠ prompt" in said and "nothing" in said and "animal" in said  # the folder's names
