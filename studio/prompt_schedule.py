@@ -57,6 +57,11 @@ class _Scheduled:
     before: tuple | None  # None: `[to:when]`, nothing before
     after: tuple
     when: str  # the number as written: a dot makes it a fraction of the steps
+    written: str = ""  # what stood between the last ':' and ']' (the number and the spaces around it)
+
+    def as_text(self) -> tuple:
+        """The edit read as text, its brackets and colons stray (what A1111's parser sometimes makes it)."""
+        return ("[", *((self.before, ":") if self.before is not None else ()), self.after, ":", self.written, "]")
 
 
 @dataclass(frozen=True)
@@ -151,16 +156,17 @@ class _Parser:
             return None
         when = self._when(j + 1)  # [to:when]
         if when is not None:
-            return _Scheduled(None, first, when[0]), when[1]
+            return _Scheduled(None, first, *when[:2]), when[2]
         second, k = self.prompt(j + 1)  # [from:to:when]
         if self._at(k) == ":":
             when = self._when(k + 1)
             if when is not None:
-                return _Scheduled(first, second, when[0]), when[1]
+                return _Scheduled(first, second, *when[:2]), when[2]
         return None
 
-    def _when(self, i: int) -> tuple[str, int] | None:
-        """`[ws] NUMBER [ws] ]` from i: the number as written and the position past the bracket."""
+    def _when(self, i: int) -> tuple[str, str, int] | None:
+        """`[ws] NUMBER [ws] ]` from i: the number, all that was written, and the position past the bracket."""
+        start = i
         space = _WHITESPACE.match(self.text, i)
         i = space.end() if space else i
         number = _NUMBER.match(self.text, i)
@@ -169,7 +175,7 @@ class _Parser:
         j = number.end()
         space = _WHITESPACE.match(self.text, j)
         j = space.end() if space else j
-        return (number.group(0), j + 1) if self._at(j) == "]" else None
+        return (number.group(0), self.text[start:j], j + 1) if self._at(j) == "]" else None
 
     def _strays(self, i: int) -> int:
         """How many stray brackets and colons follow one another from i (no prompt text between)."""
@@ -183,13 +189,19 @@ class _Parser:
         nodes, i, text = [], 0, self.text
         while i < len(text):
             prompt, j, last = self._prompt(i)
-            if prompt and isinstance(prompt[-1], _Scheduled) and self._strays(j) % 2 == 0 < self._strays(j):
-                # How A1111's Earley parser resolves this ambiguity (measured): an edit right before an even
-                # number of stray brackets or colons (`[a:b:3]]]`, not `[a:b:3]]`) is text, its brackets stray.
+            strays = self._strays(j)
+            end, depth = _chain_end(prompt[-1]) if prompt and strays else (None, 0)
+            if isinstance(end, _Scheduled) and (strays + depth) % 2 == 0:
+                # How A1111's Earley parser resolves this ambiguity (measured): an edit that ends the prompt
+                # before stray brackets or colons is text when their count and the brackets around it add up
+                # to an even number (`[a:b:3]]]`, `([a:b:3]))`; not `[a:b:3]]`, `([a:b:3])`).
                 nodes.extend(prompt[:-1])
-                nodes.append(text[last])
-                i = last + 1
-                continue
+                if depth == 0:  # its own brackets stray: what follows its '[' is read again as text
+                    nodes.append(text[last])
+                    i = last + 1
+                    continue
+                nodes.append(_end_as_text(prompt[-1], depth))
+                prompt = ()
             nodes.extend(prompt)
             if j < len(text):
                 if text[j] in "[]():":
@@ -199,6 +211,22 @@ class _Parser:
                     raise _Fail(j)
             i = j
         return tuple(nodes)
+
+
+def _chain_end(node: _Node) -> tuple[_Node, int]:
+    """The construct a bracketed construct ends with, through the brackets that end with it: `((x))`'s
+    x, and how many brackets lie around it."""
+    depth = 0
+    while isinstance(node, tuple) and node and node[0] in ("(", "[") and node[-2]:
+        node, depth = node[-2][-1], depth + 1
+    return node, depth
+
+
+def _end_as_text(node: tuple, depth: int) -> tuple:
+    """`node` with the edit `depth` brackets down its end read as text."""
+    inner = node[-2]
+    last = inner[-1].as_text() if depth == 1 else _end_as_text(inner[-1], depth - 1)
+    return (*node[:-2], (*inner[:-1], last), node[-1])
 
 
 def _walk(nodes: tuple):

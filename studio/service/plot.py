@@ -152,8 +152,10 @@ def plot_cells(settings: Mapping[str, Any], config: StudioConfig, table: FieldTa
         try:  # each cell planned as a call of its own (paths, fields, work, wildcards), the cost summed after
             batches = plan_cell(cell)
             _does_something(plotted, batches[0], table)
-        except InvalidValue as exc:
-            raise InvalidValue(exc.field, exc.value, f"{exc.allowed} (in the plot's cell {where})") from None
+        except InvalidValue as exc:  # a value an axis set: named by the axis's values, where the user typed it
+            owner = next((f"{p.letter}_values" for p in plotted if exc.field in p.axis.fields), None)
+            field, allowed = (owner, f"{exc.allowed} for {exc.field}") if owner else (exc.field, exc.allowed)
+            raise InvalidValue(field, exc.value, f"{allowed} (in the plot's cell {where})") from None
         except StudioError as exc:
             raise StudioError(f"the plot's cell {where}: {exc}") from None
         requests += list(batches)

@@ -125,3 +125,22 @@ def test_webuiapi_upscales_with_the_folders_models_under_a1111s_names(tmp_path_f
         assert hires.image.size == (128, 128) and "Hires upscaler: R-ESRGAN 4x+" in hires.info["infotexts"][0]
         missing = client.extra_single_image(Image.new("RGB", (48, 32)), upscaler_1="4x-UltraSharp")
         assert "4x-UltraSharp" in missing.info and "Lanczos" in missing.info
+
+
+def test_the_daily_tools_through_webuiapi(api):
+    """Prompt editing, variation seeds, a dynamic-prompts choice and the X/Y/Z plot as webuiapi's users
+    send them (its txt2img keywords, script_name and positional script_args)."""
+    edited = api.txt2img(**small(prompt="a [cat:dog:0.5] on a [red|blue] mat"))
+    assert edited.info["prompt"] == "a [cat:dog:0.5] on a [red|blue] mat" and edited.image.size == (64, 64)
+    varied = api.txt2img(**small(subseed=7, subseed_strength=0.4))
+    assert varied.info["subseed"] == 7 and varied.info["subseed_strength"] == 0.4
+    assert "Variation seed: 7" in varied.info["infotexts"][0]
+    assert not np.array_equal(np.asarray(varied.image), np.asarray(api.txt2img(**small()).image))
+    chosen = api.txt2img(**small(prompt="a {red|blue} lighthouse"))
+    assert chosen.info["prompt"] in ("a red lighthouse", "a blue lighthouse")
+    assert api.get_embeddings() == {"loaded": {}, "skipped": {}}
+    assert "x/y/z plot" in api.get_scripts()["txt2img"]
+    # A1111 1.10's txt2img axis list (axis_options less img2img's): 4 = Steps, 6 = CFG Scale
+    plot = api.txt2img(**small(script_name="x/y/z plot", script_args=[
+        4, "2, 3", [], 6, "5, 7", [], 0, "", [], True, False, False, False, False, False, False, 0, False]))
+    assert len(plot.images) == 5 and plot.images[0].size[0] > 2 * 64  # the labelled grid first, then 4 cells

@@ -76,6 +76,8 @@ def test_a_variation_seed_from_more_settings_is_in_the_infotext(page):
     seed = page.locator("#subseed input")
     seed.fill("77")
     seed.press("Enter")
+    strength.blur()
+    wait_for(lambda: page.locator("#subseed_strength input[type=range]").input_value() == "0.3")
     page.click("#generate")
     assert finished(page).startswith("Done")
     text = infotext(page)
@@ -96,3 +98,33 @@ def test_choices_and_wildcards_resolve_per_image_and_keep_the_template(page):
     page.click("#generate")
     said = finished(page)
     assert "⚠ prompt" in said and "nothing" in said and "animal" in said  # the folder's names
+
+
+def test_an_xyz_plot_from_its_panel_makes_a_labelled_grid_and_every_cell(page):
+    page.fill("#prompt textarea", "a red cube")
+    page.click("#xyz-panel")
+    pick(page, "x_type", "Steps")
+    page.fill("#x_values textarea, #x_values input", "2, 4")
+    pick(page, "y_type", "CFG Scale")
+    page.fill("#y_values textarea, #y_values input", "3-7 [2]")
+    wait_for(lambda: "Steps × CFG Scale" in page.locator("#xyz-panel").inner_text())
+    page.click("#generate")
+    said = wait_for(lambda: "grid first" in (s := page.locator("#status").inner_text()) and s, timeout=180)
+    assert "Batch 4/4 done" in said and "X/Y/Z plot: 2x2 grid first" in said  # the cells run as batches
+    assert page.locator("#gallery .thumbnail-item").count() == 5  # the grid, then the 4 cells
+    assert "Script: X/Y/Z plot" in infotext(page) and "X Values: " in infotext(page)
+    page.locator("#xyz-panel").scroll_into_view_if_needed()
+    shot(page, "xyz-panel-laptop.png")
+    with phone_tab(page) as phone:
+        phone.click("#xyz-panel")
+        pick(phone, "x_type", "Sampler")
+        phone.fill("#x_values textarea, #x_values input", "Euler, Nope")
+        phone.click("#generate")
+        said = finished(phone)
+        assert "⚠ x_values" in said and "Nope" in said  # refused by name before any work
+        box = phone.locator("#xyz-panel").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1
+        phone.locator("#xyz-panel").scroll_into_view_if_needed()
+        shot(phone, "xyz-panel-phone.png")
+    pick(page, "x_type", "Nothing")
+    pick(page, "y_type", "Nothing")

@@ -57,6 +57,12 @@ ODD = [
     ("[a:b:3]:: [c:d:5]::", [[10, "[a:b:3]:: [c:d:5]::"]]),
     ("[a|b]]]", [[i, "ab"[(i - 1) % 2] + "]]"] for i in range(1, 11)]),
     ("[[a:b:3]]]]", [[3, "[a]]]"], [10, "[b]]]"]]),
+    # ... counting the brackets that end with it: ([a:b:3]) + one stray is text, + two is an edit
+    ("([a:b:3]))", [[10, "([a:b:3]))"]]),
+    ("([a:b:3])))", [[3, "(a)))"], [10, "(b)))"]]),
+    ("(x:[a:b:3]))", [[10, "(x:[a:b:3]))"]]),
+    ("[[c|d][a:b:3]])", [[i, f"[{'cd'[(i - 1) % 2]}[a:b:3]])"] for i in range(1, 11)]),  # the other edits stay
+    ("[ [a:b:3] ])", [[3, "[ a ])"], [10, "[ b ])"]]),  # it does not end the brackets: an edit
 ]
 
 
