@@ -55,18 +55,22 @@ def with_word(prompt: str, name: str | None) -> str:
 
 
 def build(config: Any) -> NetworksView:
-    """Both rows, in the current layout."""
-    with gr.Row():
-        lora_name = gr.Dropdown(handlers.lora_names(config.loras_dir), value=None, label="LoRA", scale=3,
-                                allow_custom_value=True, elem_id="lora-name", info=handlers.lora_hint(config.loras_dir))
-        lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
-        add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
-    with gr.Row():
-        embedding = gr.Dropdown(embedding_names(config.embeddings_dir, config.allow_pickle), value=None,
-                                label="Embedding (textual inversion)", scale=3, elem_id="embedding-name",
-                                info=embedding_hint(config.embeddings_dir, config.allow_pickle))
-        add_embedding = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-embedding")
-        add_negative = gr.Button("Add to negative", scale=1, min_width=100, elem_id="add-negative-embedding")
+    """Both rows, in a closed accordion (A1111's "extra networks"; on a phone the two rows are a screen tall)."""
+    found = (len(handlers.lora_names(config.loras_dir)), len(embedding_names(config.embeddings_dir, config.allow_pickle)))
+    with gr.Accordion(f"LoRA · Embeddings ({found[0]} + {found[1]} in the folders)", open=False,
+                      elem_id="networks-panel"):
+        with gr.Row():
+            lora_name = gr.Dropdown(handlers.lora_names(config.loras_dir), value=None, label="LoRA", scale=3,
+                                    allow_custom_value=True, elem_id="lora-name",
+                                    info=handlers.lora_hint(config.loras_dir))
+            lora_weight = gr.Slider(*loras.WEIGHT_RANGE, value=1.0, step=0.05, label="Weight", scale=2)
+            add_lora = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-lora")
+        with gr.Row():
+            embedding = gr.Dropdown(embedding_names(config.embeddings_dir, config.allow_pickle), value=None,
+                                    label="Embedding (textual inversion)", scale=3, elem_id="embedding-name",
+                                    info=embedding_hint(config.embeddings_dir, config.allow_pickle))
+            add_embedding = gr.Button("Add to prompt", scale=1, min_width=100, elem_id="add-embedding")
+            add_negative = gr.Button("Add to negative", scale=1, min_width=100, elem_id="add-negative-embedding")
     return NetworksView(lora_name, lora_weight, add_lora, embedding, add_embedding, add_negative)
 
 

@@ -59,6 +59,8 @@ def test_prompt_editing_shows_its_schedule_and_keeps_the_prompt_as_written(page)
 def test_an_embedding_goes_into_the_negative_prompt_with_a_click(page):
     page.fill("#prompt textarea", "a red cube")
     page.fill("#negative_prompt textarea", "blurry")
+    page.click("#networks-panel")  # "LoRA · Embeddings", closed until opened
+    assert "(0 + 1 in the folders)" in page.locator("#networks-panel").inner_text()
     pick(page, "embedding-name", "badhands")
     page.click("#add-negative-embedding")
     wait_for(lambda: "badhands" in page.locator("#negative_prompt textarea").input_value())
