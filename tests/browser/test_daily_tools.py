@@ -73,13 +73,18 @@ def test_a_variation_seed_from_more_settings_is_in_the_infotext(page):
     page.fill("#negative_prompt textarea", "")
     page.click("#more-settings")
     strength = page.locator("input[aria-label='number input for Variation strength']")
-    strength.fill("0.3")
-    strength.press("Enter")
     seed = page.locator("#subseed input")
-    seed.fill("77")
-    seed.press("Enter")
-    strength.blur()
-    wait_for(lambda: page.locator("#subseed_strength input[type=range]").input_value() == "0.3")
+
+    def typed(box, value: str, shown) -> bool:  # typed again until the page holds it (a panel just opened)
+        if shown() == value:
+            return True
+        box.fill(value)
+        box.press("Enter")
+        return False
+
+    wait_for(lambda: typed(strength, "0.3", lambda: page.locator("#subseed_strength input[type=range]").input_value()),
+             timeout=30, every=0.5)
+    wait_for(lambda: typed(seed, "77", seed.input_value), timeout=30, every=0.5)
     page.click("#generate")
     assert finished(page).startswith("Done")
     text = infotext(page)
