@@ -133,6 +133,11 @@ class Swapper:
         self.calls: dict[int, int] = {}  # each module's calls in this step (FLUX's true CFG: positive, then negative)
         self.verified = False
         self.base_rows = {key: rows[0] for key, value in timeline.base.items() if (rows := _rows(value)) is not None}
+        # Which first-step argument each row of a call's text argument is, by (module, call in its step,
+        # argument): the pipeline passes the same tensors every step, so rows are compared once (on a GPU
+        # each comparison waits for the device), not at every step.
+        self.layouts: dict[tuple, list[str | None]] = {}
+        self.cast: dict[tuple, torch.Tensor] = {}  # each step's rows on the call's device and dtype, made once
         self.handles: list[Any] = []
 
     def install(self, modules: list[Any]) -> "Swapper":
@@ -160,10 +165,9 @@ class Swapper:
         self.calls[id(module)] = call + 1
         if entry is self.base and self.verified:
             return None
-        batch = self.images
         found = [0]
-        new_args = tuple(self._swap(a, entry, batch, call, found) for a in args)
-        new_kwargs = {k: self._swap(v, entry, batch, call, found) for k, v in kwargs.items()}
+        new_args = tuple(self._swap(a, entry, (id(module), call, i), found) for i, a in enumerate(args))
+        new_kwargs = {k: self._swap(v, entry, (id(module), call, k), found) for k, v in kwargs.items()}
         if not self.verified:
             if not found[0]:
                 raise StudioError(f"Prompt editing is not possible with {type(self.pipe).__name__}: its "
@@ -171,25 +175,37 @@ class Swapper:
             self.verified = True
         return new_args, new_kwargs
 
-    def _swap(self, value: Any, entry: dict, batch: int, call: int, found: list) -> Any:
+    def _swap(self, value: Any, entry: dict, where: tuple, found: list) -> Any:
         if isinstance(value, dict):  # SDXL's added_cond_kwargs: its text_embeds are the pooled rows
-            return {k: self._swap(v, entry, batch, call, found) for k, v in value.items()}
+            return {k: self._swap(v, entry, (*where, k), found) for k, v in value.items()}
         rows = _rows(value)
         if rows is None:
             return value
+        layout = self.layouts.get(where)
+        if layout is None or len(layout) != len(rows):
+            layout = self.layouts[where] = self._layout(rows, where[1])
         out, changed = list(rows), False
-        for r, row in enumerate(rows):
-            keys = [k for k, base in self.base_rows.items() if base.shape == row.shape
-                    and torch.equal(row, base.to(row.device, row.dtype))]
-            if not keys:
+        for r, (row, key) in enumerate(zip(rows, layout)):
+            if key is None:
                 continue
             found[0] += 1
-            key = self._pick(keys, r, len(rows), batch, call)
             if entry[key] is not self.base[key]:
-                out[r], changed = _rows(entry[key])[0].to(row.device, row.dtype), True
+                cast = (id(entry[key]), row.device, row.dtype)
+                if cast not in self.cast:
+                    self.cast[cast] = _rows(entry[key])[0].to(row.device, row.dtype)
+                out[r], changed = self.cast[cast], True
         if not changed:
             return value
         return torch.stack(out) if isinstance(value, torch.Tensor) else type(value)(out)
+
+    def _layout(self, rows: list, call: int) -> list[str | None]:
+        """Each row's first-step argument (None: not a prompt's row), found by equality."""
+        layout = []
+        for r, row in enumerate(rows):
+            keys = [k for k, base in self.base_rows.items() if base.shape == row.shape
+                    and torch.equal(row, base.to(row.device, row.dtype))]
+            layout.append(self._pick(keys, r, len(rows), self.images, call) if keys else None)
+        return layout
 
     @staticmethod
     def _pick(keys: list[str], row: int, rows: int, batch: int, call: int) -> str:
