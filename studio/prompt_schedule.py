@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from .errors import InvalidValue
 
@@ -307,6 +307,12 @@ def schedule(text: str, steps: int, hires_steps: int | None = None) -> Schedule:
         elif isinstance(node, _Alternate):
             ends.update(range(1, total + 1))
     return Schedule(tuple((end, _render(tree, end, when_of)) for end in sorted(ends)))
+
+
+def hires_steps(request: Any) -> int | None:
+    """The steps a request's hires pass schedules its prompts over (A1111's hr_second_pass_steps or the
+    steps), or None without a hires pass."""
+    return (request.hires_steps or request.steps) if request.task == "txt2img" and request.hires else None
 
 
 def check_schedule(field: str, text: str, steps: int, hires_steps: int | None = None) -> Schedule:

@@ -31,9 +31,9 @@ def check_work(request: RequestBase) -> None:
     for name, chunks in prompt_chunks(request).items():
         check_chunks(name, chunks)
     if getattr(request, "prompt_syntax", None) == "A1111":  # prompt editing: each text is one more encoding
-        from ..prompt_schedule import check_schedule
+        from ..prompt_schedule import check_schedule, hires_steps
 
-        hires = (request.hires_steps or request.steps) if request.task == "txt2img" and request.hires else None
+        hires = hires_steps(request)
         for name in ("prompt", "negative_prompt"):
             for steps in {None, hires}:
                 check_schedule(name, getattr(request, name), request.steps, steps)

@@ -17,7 +17,7 @@ from .. import embeddings, loras, prompts, references
 from ..cache import LRUCache
 from ..conditioning import Conditioning
 from ..loading import LoadedModel
-from ..prompt_schedule import Schedule, check_schedule
+from ..prompt_schedule import Schedule, check_schedule, hires_steps as prompt_hires_steps
 from ..prompts import ParsedPrompt
 from ..styles import apply_styles
 from . import prompt_steps
@@ -64,7 +64,7 @@ class PromptPlan:
 def schedules_of(request: GenerationRequest, text: str, negative_text: str) -> tuple[tuple, tuple | None]:
     """Both prompts' schedules over the first pass's steps and the hires pass's (None without one). Only
     the A1111 syntax edits prompts (compel's has its own syntax): there each text holds for every step."""
-    hires = (request.hires_steps or request.steps) if request.task == "txt2img" and request.hires else None
+    hires = prompt_hires_steps(request)
 
     def pair(hires_steps: int | None) -> tuple[Schedule, Schedule]:
         if request.prompt_syntax != prompts.A1111:
